@@ -1,0 +1,70 @@
+//! Subcommands and the flags they share.
+
+mod run;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use synctrig_wasm::sandbox::{Allocation, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES};
+use synctrig_wasm::{Limits, RuntimeConfig};
+
+/// synctrig-wasm: Cognito Sync datasets with Sync Triggers as sandboxed WebAssembly.
+#[derive(Parser)]
+#[command(version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Subcommand)]
+pub enum Command {
+    Run(run::RunArgs),
+}
+
+impl Command {
+    pub fn run(self) -> ExitCode {
+        match self {
+            Command::Run(args) => run::run(args),
+        }
+    }
+}
+
+/// Sandbox limits, shared by every subcommand that runs triggers.
+#[derive(Args, Clone, Debug)]
+pub struct SandboxArgs {
+    /// Wall-clock deadline of one invocation, in milliseconds (enforced by epoch
+    /// interruption; a trigger past it fails with LambdaSocketTimeoutException).
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub deadline_ms: u64,
+    /// Fuel budget of one invocation: a deterministic instruction cap (a trigger that
+    /// exhausts it fails with InvalidLambdaFunctionOutputException).
+    #[arg(long, value_name = "UNITS", default_value_t = DEFAULT_FUEL, conflicts_with = "no_fuel")]
+    pub fuel: u64,
+    /// Turn fuel metering off; only the deadline then bounds CPU time.
+    #[arg(long)]
+    pub no_fuel: bool,
+    /// Cap on the trigger's linear memory, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_BYTES >> 20)]
+    pub memory_mib: usize,
+    /// Directory for precompiled components, so later runs skip compilation.
+    #[arg(long, value_name = "DIR", env = "SYNCTRIG_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl SandboxArgs {
+    pub fn runtime_config(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            limits: Limits {
+                deadline: Duration::from_millis(self.deadline_ms),
+                fuel: (!self.no_fuel).then_some(self.fuel),
+                memory_bytes: self.memory_mib << 20,
+                ..Limits::default()
+            },
+            cache_dir: self.cache_dir.clone(),
+            allocation: Allocation::Pooling,
+            ..RuntimeConfig::default()
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! synctrig-wasm: a self-hostable Cognito Sync service whose Sync Triggers are
+//! untrusted WebAssembly components run in a wasmtime sandbox.
+//!
+//! - [`event`]: the Sync Trigger event and its JSON codec;
+//! - [`merge`]: validation and merge of a trigger's response, pure functions;
+//! - [`sandbox`]: loading and running trigger components under limits;
+//! - [`Error`]: every outcome, mapped to the Cognito Sync API's error names.
+
+pub mod error;
+pub mod event;
+pub mod limits;
+pub mod merge;
+pub mod pipeline;
+pub mod sandbox;
+
+pub use error::Error;
+pub use event::SyncEvent;
+pub use sandbox::{Invocation, Limits, Runtime, RuntimeConfig, Stats, Trigger};

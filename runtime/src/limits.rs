@@ -1,0 +1,60 @@
+//! The service's published limits on datasets and records (semantics.md §3).
+
+/// Most records a dataset may hold.
+pub const MAX_RECORDS: usize = 1024;
+/// Most bytes a dataset may hold, counted as UTF-8 bytes of keys plus values.
+pub const MAX_DATASET_BYTES: usize = 1024 * 1024;
+/// Longest record key, in characters.
+pub const MAX_KEY_CHARS: usize = 1024;
+/// Longest record value, in characters.
+pub const MAX_VALUE_CHARS: usize = 1_048_575;
+/// Most datasets an identity may have.
+pub const MAX_DATASETS_PER_IDENTITY: usize = 20;
+/// Longest dataset name, in characters.
+pub const MAX_DATASET_NAME_CHARS: usize = 128;
+
+/// Why a key, value or name breaks a limit; `None` when it is fine.
+pub fn key_problem(key: &str) -> Option<String> {
+    let n = key.chars().count();
+    if n == 0 {
+        Some("record key is empty".into())
+    } else if n > MAX_KEY_CHARS {
+        Some(format!("record key is {n} characters, over the limit of {MAX_KEY_CHARS}"))
+    } else {
+        None
+    }
+}
+
+/// Why a record value breaks a limit; `None` when it is fine.
+pub fn value_problem(key: &str, value: &str) -> Option<String> {
+    // Every char is at least one byte, so short values need no count.
+    if value.len() <= MAX_VALUE_CHARS {
+        return None;
+    }
+    let n = value.chars().count();
+    (n > MAX_VALUE_CHARS).then(|| {
+        format!("value of record {key:?} is {n} characters, over the limit of {MAX_VALUE_CHARS}")
+    })
+}
+
+/// Why a dataset name is invalid; `None` when it is fine.
+pub fn dataset_name_problem(name: &str) -> Option<String> {
+    let n = name.chars().count();
+    if n == 0 || n > MAX_DATASET_NAME_CHARS {
+        return Some(format!("DatasetName must be 1 to {MAX_DATASET_NAME_CHARS} characters"));
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c)) {
+        return Some(format!("DatasetName {name:?} may contain only a-z, A-Z, 0-9, '_', '.', ':' and '-'"));
+    }
+    None
+}
+
+/// Whether `id` has the form of an identity or identity pool id: `region:hex-uuid`, 1–55 chars.
+pub fn is_valid_cognito_id(id: &str) -> bool {
+    let Some((region, uuid)) = id.split_once(':') else { return false };
+    (1..=55).contains(&id.len())
+        && !region.is_empty()
+        && region.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !uuid.is_empty()
+        && uuid.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f' | '-'))
+}

@@ -1,0 +1,172 @@
+//! What a trigger's store holds and the host side of its imports.
+
+use super::Limits;
+use super::logbuf::{LogBuffer, LogSink};
+use std::time::{Duration, SystemTime};
+use wasmtime::component::{HasData, HasSelf, Linker, ResourceTable};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+use wasmtime_wasi::random::WasiRandom;
+use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "sync-trigger",
+    });
+}
+
+/// The state of one invocation's store.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limiter: Limiter,
+    pub log: LogBuffer,
+}
+
+impl HostState {
+    pub fn new(limits: &Limits) -> Self {
+        let log = LogBuffer::new(limits.max_log_bytes);
+        // Nothing ambient: no preopened directories, no environment, no arguments, no
+        // network, empty stdin; stdout and stderr are the invocation's log. The wall clock
+        // is frozen at the start of the invocation.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(LogSink(log.clone()))
+            .stderr(LogSink(log.clone()))
+            .wall_clock(FrozenClock::now())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .max_random_size(64 << 10)
+            .build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
+            .memories(limits.max_memories)
+            .tables(limits.max_tables)
+            .table_elements(limits.max_table_elements)
+            .instances(limits.max_instances)
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter { inner: limits, peak_memory: 0, memory_denied: false, limit_hit: false },
+            log,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl bindings::synctrig::trigger::types::Host for HostState {}
+
+impl bindings::synctrig::trigger::log::Host for HostState {
+    fn log(&mut self, level: bindings::synctrig::trigger::log::Level, message: String) {
+        use bindings::synctrig::trigger::log::Level;
+        let prefix = match level {
+            Level::Debug => "[debug] ",
+            Level::Info => "[info] ",
+            Level::Warn => "[warn] ",
+            Level::Error => "[error] ",
+        };
+        self.log.line(prefix, &message);
+    }
+}
+
+/// `StoreLimits` plus what the sandbox reports: peak memory and whether a limit refused.
+pub struct Limiter {
+    inner: StoreLimits,
+    pub peak_memory: usize,
+    pub memory_denied: bool,
+    pub limit_hit: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.peak_memory = self.peak_memory.max(desired);
+        } else {
+            self.memory_denied = true;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.inner.table_growing(current, desired, maximum)?;
+        self.limit_hit |= !allowed;
+        Ok(allowed)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
+/// A wall clock frozen at the start of the invocation, to the second: triggers can stamp
+/// records with the time of the update, but cannot time anything (no side channels)
+/// and see the same time throughout.
+struct FrozenClock(Duration);
+
+impl FrozenClock {
+    fn now() -> Self {
+        let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        FrozenClock(Duration::from_secs(since_epoch.as_secs()))
+    }
+}
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        self.0
+    }
+}
+
+struct HasTable;
+
+impl HasData for HasTable {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// Adds exactly the interfaces of `ALLOWED_IMPORTS` to the linker, all synchronous and
+/// non-blocking: no file system, sockets or timers are linked at all.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::sync::io as sync_io;
+    use wasmtime_wasi::p2::bindings::{cli, clocks, random};
+
+    bindings::SyncTrigger::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    let l = linker;
+    sync_io::error::add_to_linker::<HostState, HasTable>(l, |s| &mut s.table)?;
+    sync_io::poll::add_to_linker::<HostState, HasTable>(l, |s| &mut s.table)?;
+    sync_io::streams::add_to_linker::<HostState, HasTable>(l, |s| &mut s.table)?;
+    clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(l, HostState::clocks)?;
+    random::random::add_to_linker::<HostState, WasiRandom>(l, |s| s.wasi.random())?;
+    random::insecure::add_to_linker::<HostState, WasiRandom>(l, |s| s.wasi.random())?;
+    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, |s| s.wasi.random())?;
+    cli::exit::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::environment::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::stdin::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::stdout::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::stderr::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_input::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_output::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_stdin::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_stdout::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_stderr::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    Ok(())
+}

@@ -1,0 +1,569 @@
+//! The sandbox that runs untrusted trigger components.
+//!
+//! Expensive work happens once: the [`Runtime`] owns the engine (with its epoch ticker
+//! thread), the linker and the artifact cache; [`Runtime::load`] compiles (or loads
+//! from the cache), checks the component's imports against the allowed set and
+//! pre-instantiates it. Each [`Runtime::invoke`] then only builds a fresh `Store` with
+//! its own limits, fuel, deadline and log, instantiates and calls.
+
+mod cache;
+mod host;
+mod logbuf;
+
+pub use logbuf::LogBuffer;
+
+use crate::error::Error;
+use crate::event::{EventRecord, Op, SyncEvent};
+use cache::ArtifactCache;
+use host::{HostState, bindings};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+/// The default wall-clock deadline of one invocation, as Cognito's Sync Trigger had.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
+/// The default fuel budget of one invocation. A legitimate trigger over a full dataset
+/// (1,024 records, 1 MiB) uses well under 1% of it (see BENCHMARKS.md); a tight
+/// infinite loop burns it in roughly a second, so fuel, not the deadline, usually
+/// stops a spinning trigger, and the deadline stops one that waits.
+pub const DEFAULT_FUEL: u64 = 2_000_000_000;
+/// The default cap on a trigger's linear memory.
+pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
+
+/// Limits on one invocation.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Wall-clock deadline, enforced by epoch interruption.
+    pub deadline: Duration,
+    /// Fuel budget; `None` turns fuel metering off for the whole runtime.
+    pub fuel: Option<u64>,
+    /// Cap on each linear memory, in bytes.
+    pub memory_bytes: usize,
+    /// Most linear memories in one store.
+    pub max_memories: usize,
+    /// Most tables in one store.
+    pub max_tables: usize,
+    /// Most elements of one table.
+    pub max_table_elements: usize,
+    /// Most (core and component) instances in one store.
+    pub max_instances: usize,
+    /// Most native stack that wasm frames may use.
+    pub max_wasm_stack: usize,
+    /// Most bytes of strings (keys and values) in a trigger's response.
+    pub max_output_bytes: usize,
+    /// Most records in a trigger's response.
+    pub max_output_records: usize,
+    /// Most log bytes kept per invocation; the rest is dropped with a marker.
+    pub max_log_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            deadline: DEFAULT_DEADLINE,
+            fuel: Some(DEFAULT_FUEL),
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            // A Rust component has one memory; its shim modules have a table each.
+            max_memories: 1,
+            max_tables: 8,
+            max_table_elements: 20_000,
+            max_instances: 16,
+            max_wasm_stack: 512 << 10,
+            // A full dataset in, rewritten out, with every stored record removed too.
+            max_output_bytes: 4 << 20,
+            max_output_records: 4 * crate::limits::MAX_RECORDS,
+            max_log_bytes: 64 << 10,
+        }
+    }
+}
+
+/// How the runtime allocates instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allocation {
+    /// Pooling allocator with copy-on-write memory images; falls back to on-demand if the
+    /// address-space reservation fails.
+    Pooling,
+    /// Allocate every instance on demand.
+    OnDemand,
+}
+
+/// Configuration of a [`Runtime`].
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Limits on each invocation.
+    pub limits: Limits,
+    /// Largest component accepted, in bytes.
+    pub max_component_bytes: usize,
+    /// Where precompiled artifacts are kept; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Instance allocation strategy.
+    pub allocation: Allocation,
+    /// Instances the pool holds at once (with pooling): the most concurrent invocations.
+    pub pool_instances: u32,
+    /// How often the epoch ticker advances; the deadline's precision.
+    pub epoch_tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            limits: Limits::default(),
+            max_component_bytes: 32 << 20,
+            cache_dir: None,
+            allocation: Allocation::Pooling,
+            pool_instances: 64,
+            epoch_tick: Duration::from_millis(5),
+        }
+    }
+}
+
+/// Figures for one invocation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Wall time from store creation to result, in microseconds.
+    pub wall_us: u64,
+    /// Fuel consumed (0 when fuel is off).
+    pub fuel_consumed: u64,
+    /// Peak linear memory, in bytes.
+    pub peak_memory_bytes: usize,
+    /// Bytes the trigger logged, kept or not.
+    pub log_bytes: usize,
+}
+
+/// The result of one invocation, with its stats and log.
+#[derive(Debug)]
+pub struct Invocation {
+    /// The trigger's response, or why there is none.
+    pub result: Result<SyncEvent, Error>,
+    /// Figures for the invocation.
+    pub stats: Stats,
+    /// The bounded log (log calls, stdout and stderr).
+    pub log: String,
+}
+
+/// A loaded, checked and pre-instantiated trigger component.
+#[derive(Clone)]
+pub struct Trigger {
+    pre: bindings::SyncTriggerPre<HostState>,
+    digest: String,
+}
+
+impl Trigger {
+    /// The SHA-256 of the component's bytes, hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+/// Imports a trigger may have; anything else is refused at load. Versions are not
+/// pinned: the linker decides whether a version is compatible.
+const ALLOWED_IMPORTS: &[&str] = &[
+    "synctrig:trigger/log",
+    "synctrig:trigger/types",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:clocks/wall-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+];
+
+/// Why an import is refused, for the ones a trigger is likely to try.
+fn refusal_reason(import: &str) -> &'static str {
+    if import.starts_with("wasi:filesystem/") {
+        "triggers have no file system"
+    } else if import.starts_with("wasi:sockets/") || import.starts_with("wasi:http/") {
+        "triggers have no network"
+    } else if import.starts_with("wasi:clocks/monotonic-clock") {
+        "triggers have no timers (the wall clock is available)"
+    } else {
+        "it is outside the sandbox's interface"
+    }
+}
+
+/// The engine, linker and caches that run triggers. Build one per process.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: Arc<RuntimeConfig>,
+    cache: Option<ArtifactCache>,
+    allocation: Allocation,
+}
+
+impl Runtime {
+    /// Builds the engine (trying the pooling allocator first when asked), the linker
+    /// with the allowed interfaces only, the artifact cache, and the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Runtime, Error> {
+        let (engine, allocation) = match config.allocation {
+            Allocation::Pooling => match build_engine(&config, true) {
+                Ok(engine) => (engine, Allocation::Pooling),
+                Err(e) => {
+                    tracing::warn!("pooling allocator unavailable ({e:#}); allocating on demand");
+                    (build_engine(&config, false).map_err(internal)?, Allocation::OnDemand)
+                }
+            },
+            Allocation::OnDemand => (build_engine(&config, false).map_err(internal)?, Allocation::OnDemand),
+        };
+        let mut linker = Linker::new(&engine);
+        host::add_to_linker(&mut linker).map_err(internal)?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(ArtifactCache::open(dir, &engine).map_err(|e| {
+                Error::Internal(format!("cannot open artifact cache {}: {e}", dir.display()))
+            })?),
+            None => None,
+        };
+        spawn_ticker(&engine, config.epoch_tick);
+        Ok(Runtime { engine, linker, config: Arc::new(config), cache, allocation })
+    }
+
+    /// The allocation strategy in use (pooling may have fallen back to on-demand).
+    pub fn allocation(&self) -> Allocation {
+        self.allocation
+    }
+
+    /// The runtime's configuration.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Loads a trigger component from a file.
+    pub fn load_file(&self, path: &Path) -> Result<Trigger, Error> {
+        let len = std::fs::metadata(path)
+            .map_err(|e| Error::InvalidComponent(format!("cannot read {}: {e}", path.display())))?
+            .len();
+        self.check_size(len as usize)?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::InvalidComponent(format!("cannot read {}: {e}", path.display())))?;
+        self.load(&bytes)
+    }
+
+    fn check_size(&self, len: usize) -> Result<(), Error> {
+        let max = self.config.max_component_bytes;
+        if len > max {
+            return Err(Error::InvalidComponent(format!(
+                "component is {len} bytes, over the limit of {max} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Compiles (or loads from the artifact cache) a component, checks that it
+    /// implements the `sync-trigger` world and imports nothing outside the sandbox,
+    /// and pre-instantiates it.
+    pub fn load(&self, bytes: &[u8]) -> Result<Trigger, Error> {
+        self.check_size(bytes.len())?;
+        let digest = hex::encode(Sha256::digest(bytes));
+        let component = match self.cache.as_ref().and_then(|c| c.get(&self.engine, &digest)) {
+            Some(component) => component,
+            None => self.compile(bytes, &digest)?,
+        };
+        self.check_interface(&component)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(bindings::SyncTriggerPre::new)
+            .map_err(|e| Error::InvalidComponent(format!("component does not implement the sync-trigger world: {e:#}")))?;
+        Ok(Trigger { pre, digest })
+    }
+
+    fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, Error> {
+        if !wasmparser_is_component(bytes) {
+            return Err(Error::InvalidComponent(
+                "not a WebAssembly component (a core module or other file?); build the trigger for wasm32-wasip2".into(),
+            ));
+        }
+        let Some(cache) = &self.cache else {
+            return Component::new(&self.engine, bytes).map_err(invalid_component);
+        };
+        let artifact = self.engine.precompile_component(bytes).map_err(invalid_component)?;
+        if let Err(e) = cache.put(digest, &artifact) {
+            tracing::warn!("cannot write artifact cache: {e}");
+        }
+        // SAFETY: `artifact` was produced just now by this engine.
+        unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(internal)
+    }
+
+    fn check_interface(&self, component: &Component) -> Result<(), Error> {
+        let ty = component.component_type();
+        let forbidden: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name)
+            .filter(|name| {
+                let unversioned = name.split('@').next().unwrap_or(name);
+                !ALLOWED_IMPORTS.contains(&unversioned)
+            })
+            .map(|name| format!("{name} ({})", refusal_reason(name)))
+            .collect();
+        if !forbidden.is_empty() {
+            return Err(Error::InvalidComponent(format!(
+                "component imports what the sandbox does not provide: {}",
+                forbidden.join(", ")
+            )));
+        }
+        if ty.exports(&self.engine).all(|(name, _)| name != "handle") {
+            return Err(Error::InvalidComponent(
+                "component does not export `handle`; is it built with synctrig_guest::trigger!?".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs `trigger` on `event` in a fresh store, under the configured limits.
+    ///
+    /// This blocks the calling thread for up to the deadline; async callers run it on
+    /// a blocking pool.
+    pub fn invoke(&self, trigger: &Trigger, event: &SyncEvent) -> Invocation {
+        let limits = &self.config.limits;
+        let start = Instant::now();
+        let state = HostState::new(limits);
+        let log = state.log.clone();
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        if let Some(fuel) = limits.fuel
+            && let Err(e) = store.set_fuel(fuel)
+        {
+            return Invocation { result: Err(internal(e)), stats: Stats::default(), log: String::new() };
+        }
+        // The ticker advances every `epoch_tick`; one tick more than the deadline
+        // guarantees at least the full deadline.
+        let ticks = limits.deadline.as_nanos().div_ceil(self.config.epoch_tick.as_nanos().max(1)) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let outcome = trigger
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.call_handle(&mut store, &to_wit(event)));
+        let result = match outcome {
+            Ok(Ok(response)) => from_wit(response, limits),
+            Ok(Err(bindings::synctrig::trigger::types::TriggerError::Reject(reason))) => Err(Error::Rejected { reason }),
+            Err(e) => Err(classify(e, store.data(), limits)),
+        };
+        let fuel_consumed = match limits.fuel {
+            Some(budget) => budget.saturating_sub(store.get_fuel().unwrap_or(0)),
+            None => 0,
+        };
+        let stats = Stats {
+            wall_us: start.elapsed().as_micros() as u64,
+            fuel_consumed,
+            peak_memory_bytes: store.data().limiter.peak_memory,
+            log_bytes: log.total_bytes(),
+        };
+        drop(store);
+        Invocation { result, stats, log: log.contents() }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+fn invalid_component(e: wasmtime::Error) -> Error {
+    Error::InvalidComponent(format!("cannot compile component: {e:#}"))
+}
+
+/// A component starts with the component-model layer in its preamble; a core module
+/// does not. Checking first gives a clearer error than Cranelift's.
+fn wasmparser_is_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [0x01, 0x00]
+}
+
+fn build_engine(config: &RuntimeConfig, pooling: bool) -> wasmtime::Result<Engine> {
+    let limits = &config.limits;
+    let mut c = wasmtime::Config::new();
+    c.wasm_component_model(true)
+        .consume_fuel(limits.fuel.is_some())
+        .epoch_interruption(true)
+        .max_wasm_stack(limits.max_wasm_stack)
+        .memory_init_cow(true)
+        .parallel_compilation(true);
+    if pooling {
+        let n = config.pool_instances;
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(n)
+            .total_core_instances(n * limits.max_instances as u32)
+            .total_memories(n * limits.max_memories as u32)
+            .total_tables(n * limits.max_tables as u32)
+            .max_memories_per_component(limits.max_memories as u32)
+            .max_tables_per_component(limits.max_tables as u32)
+            .max_core_instances_per_component(limits.max_instances as u32)
+            .max_memory_size(limits.memory_bytes)
+            .table_elements(limits.max_table_elements)
+            // Keep a few slots' pages resident so back-to-back invocations skip madvise.
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(1 << 16);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    let engine = Engine::new(&c)?;
+    if pooling {
+        // Engine::new reserves the pool lazily on some platforms; instantiate a trivial
+        // component now so an address-space failure shows here, not on the first request.
+        let probe = Component::new(&engine, "(component (core module (memory 1)))")?;
+        let mut store = Store::new(&engine, ());
+        store.set_epoch_deadline(u64::MAX / 2);
+        if limits.fuel.is_some() {
+            store.set_fuel(u64::MAX)?;
+        }
+        Linker::<()>::new(&engine).instantiate(&mut store, &probe)?;
+    }
+    Ok(engine)
+}
+
+/// One ticker thread per engine, on its own OS thread; it ends when the engine is dropped.
+fn spawn_ticker(engine: &Engine, tick: Duration) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new().name("synctrig-epoch".into()).spawn(move || {
+        loop {
+            std::thread::sleep(tick);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => return,
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the epoch ticker thread: {e}; deadlines will not fire");
+    }
+}
+
+fn to_wit(event: &SyncEvent) -> bindings::synctrig::trigger::types::SyncEvent {
+    use bindings::synctrig::trigger::types as wit;
+    wit::SyncEvent {
+        version: event.version,
+        event_type: event.event_type.clone(),
+        region: event.region.clone(),
+        identity_pool_id: event.identity_pool_id.clone(),
+        identity_id: event.identity_id.clone(),
+        dataset_name: event.dataset_name.clone(),
+        records: event
+            .dataset_records
+            .iter()
+            .map(|r| wit::DatasetRecord {
+                key: r.key.clone(),
+                old_value: r.old_value.clone(),
+                new_value: r.new_value.clone(),
+                op: match r.op {
+                    Op::Replace => wit::Op::Replace,
+                    Op::Remove => wit::Op::Remove,
+                },
+            })
+            .collect(),
+    }
+}
+
+fn from_wit(event: bindings::synctrig::trigger::types::SyncEvent, limits: &Limits) -> Result<SyncEvent, Error> {
+    use bindings::synctrig::trigger::types as wit;
+    let records = event.records.len();
+    if records > limits.max_output_records {
+        return Err(Error::OutputTooLarge(format!(
+            "{records} records, over the cap of {}",
+            limits.max_output_records
+        )));
+    }
+    let bytes: usize = event
+        .records
+        .iter()
+        .map(|r| {
+            r.key.len() + r.old_value.as_ref().map_or(0, String::len) + r.new_value.as_ref().map_or(0, String::len)
+        })
+        .sum();
+    if bytes > limits.max_output_bytes {
+        return Err(Error::OutputTooLarge(format!("{bytes} bytes, over the cap of {}", limits.max_output_bytes)));
+    }
+    Ok(SyncEvent {
+        version: event.version,
+        event_type: event.event_type,
+        region: event.region,
+        identity_pool_id: event.identity_pool_id,
+        identity_id: event.identity_id,
+        dataset_name: event.dataset_name,
+        dataset_records: event
+            .records
+            .into_iter()
+            .map(|r| EventRecord {
+                key: r.key,
+                old_value: r.old_value,
+                new_value: r.new_value,
+                op: match r.op {
+                    wit::Op::Replace => Op::Replace,
+                    wit::Op::Remove => Op::Remove,
+                },
+            })
+            .collect(),
+    })
+}
+
+/// Turns a failed instantiate-or-call into the outcome that explains it.
+fn classify(e: wasmtime::Error, state: &HostState, limits: &Limits) -> Error {
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return Error::Exited { code: exit.0 };
+    }
+    let trap = e.downcast_ref::<Trap>().copied();
+    match trap {
+        Some(Trap::OutOfFuel) => Error::OutOfFuel { budget: limits.fuel.unwrap_or(0) },
+        Some(Trap::Interrupt) => Error::Timeout { deadline: limits.deadline },
+        Some(Trap::StackOverflow) => Error::StackOverflow { limit: limits.max_wasm_stack },
+        // A denied memory.grow usually ends in an allocator abort (`unreachable`); the
+        // denial is the cause worth reporting.
+        _ if state.limiter.memory_denied => Error::MemoryLimit { limit: limits.memory_bytes },
+        Some(trap) => match panic_message(&state.log.contents()) {
+            Some(message) if trap == Trap::UnreachableCodeReached => Error::Panic { message },
+            _ => Error::Trap { message: trap.to_string() },
+        },
+        // Not a trap: the guest's return value could not be lifted (bad UTF-8, an
+        // out-of-range enum discriminant, an out-of-bounds pointer) or a limit refused
+        // instantiation.
+        None => {
+            let message = format!("{e:#}");
+            if state.limiter.limit_hit {
+                Error::InvalidOutput(format!("trigger exceeded a sandbox limit: {message}"))
+            } else {
+                Error::InvalidOutput(format!("trigger returned a value that does not match the WIT interface: {message}"))
+            }
+        }
+    }
+}
+
+/// The panic message Rust's default hook wrote to stderr, if any.
+fn panic_message(log: &str) -> Option<String> {
+    let at = log.find("panicked at ")?;
+    let rest = &log[at + "panicked at ".len()..];
+    // "panicked at src/lib.rs:5:5:\nmessage\nnote: ..."
+    let mut lines = rest.lines();
+    let location = lines.next()?.trim_end_matches(':');
+    let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
+    Some(format!("{} (at {location})", message.join(" ").trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_message_is_found_in_stderr() {
+        let log = "[info] hi\nthread '<unnamed>' panicked at src/lib.rs:5:9:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(panic_message(log).as_deref(), Some("boom (at src/lib.rs:5:9)"));
+        assert_eq!(panic_message("nothing"), None);
+    }
+
+    #[test]
+    fn components_are_told_from_modules() {
+        assert!(wasmparser_is_component(b"\0asm\x0d\x00\x01\x00"));
+        assert!(!wasmparser_is_component(b"\0asm\x01\x00\x00\x00"));
+        assert!(!wasmparser_is_component(b"\0as"));
+    }
+}
