@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod event;
+pub mod invoker;
 pub mod limits;
 pub mod merge;
 pub mod pipeline;

@@ -2,7 +2,7 @@
 
 use super::SandboxArgs;
 use clap::Args;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use synctrig_wasm::pipeline::{run_trigger, stored_from_event};
@@ -36,16 +36,13 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
-    match execute(&args) {
-        Ok(response) => {
-            println!("{}", response.to_json_pretty());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            println!("{}", e.to_json());
-            ExitCode::FAILURE
-        }
-    }
+    let (text, code) = match execute(&args) {
+        Ok(response) => (response.to_json_pretty(), ExitCode::SUCCESS),
+        Err(e) => (e.to_json().to_string(), ExitCode::FAILURE),
+    };
+    // A closed stdout (e.g. piped into `head`) is not worth a panic.
+    let _ = writeln!(std::io::stdout(), "{text}");
+    code
 }
 
 fn execute(args: &RunArgs) -> Result<SyncEvent, Error> {

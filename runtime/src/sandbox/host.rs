@@ -3,7 +3,9 @@
 use super::Limits;
 use super::logbuf::{LogBuffer, LogSink};
 use std::time::{Duration, SystemTime};
-use wasmtime::component::{HasData, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{HasData, HasSelf, Linker, Resource, ResourceTable};
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
+use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
@@ -116,8 +118,8 @@ impl ResourceLimiter for Limiter {
 }
 
 /// A wall clock frozen at the start of the invocation, to the second: triggers can stamp
-/// records with the time of the update, but cannot time anything (no side channels)
-/// and see the same time throughout.
+/// records with the time of the update, but cannot time anything (no timing side
+/// channels) and see the same time throughout.
 struct FrozenClock(Duration);
 
 impl FrozenClock {
@@ -137,6 +139,49 @@ impl HostWallClock for FrozenClock {
     }
 }
 
+/// The monotonic clock of a trigger: frozen at 0 for the whole invocation, and every
+/// timer is already due. Nothing a trigger does with time can block the host thread
+/// (epochs cannot interrupt a host call) or measure anything.
+struct FrozenTimers;
+
+impl HasData for FrozenTimers {
+    type Data<'a> = Timers<'a>;
+}
+
+/// The view of a store that the monotonic clock's host functions get.
+struct Timers<'a>(&'a mut ResourceTable);
+
+impl monotonic_clock::Host for Timers<'_> {
+    fn now(&mut self) -> wasmtime::Result<monotonic_clock::Instant> {
+        Ok(0)
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<monotonic_clock::Duration> {
+        Ok(1_000_000_000)
+    }
+
+    fn subscribe_instant(&mut self, _when: monotonic_clock::Instant) -> wasmtime::Result<Resource<DynPollable>> {
+        due_now(self.0)
+    }
+
+    fn subscribe_duration(&mut self, _after: monotonic_clock::Duration) -> wasmtime::Result<Resource<DynPollable>> {
+        due_now(self.0)
+    }
+}
+
+/// A timer that is always ready.
+struct Due;
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for Due {
+    async fn ready(&mut self) {}
+}
+
+fn due_now(table: &mut ResourceTable) -> wasmtime::Result<Resource<DynPollable>> {
+    let timer = table.push(Due)?;
+    subscribe(table, timer)
+}
+
 struct HasTable;
 
 impl HasData for HasTable {
@@ -144,7 +189,7 @@ impl HasData for HasTable {
 }
 
 /// Adds exactly the interfaces of `ALLOWED_IMPORTS` to the linker, all synchronous and
-/// non-blocking: no file system, sockets or timers are linked at all.
+/// non-blocking: no file system or sockets are linked at all, and timers never wait.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     use wasmtime_wasi::p2::bindings::sync::io as sync_io;
     use wasmtime_wasi::p2::bindings::{cli, clocks, random};
@@ -154,6 +199,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     sync_io::error::add_to_linker::<HostState, HasTable>(l, |s| &mut s.table)?;
     sync_io::poll::add_to_linker::<HostState, HasTable>(l, |s| &mut s.table)?;
     sync_io::streams::add_to_linker::<HostState, HasTable>(l, |s| &mut s.table)?;
+    monotonic_clock::add_to_linker::<HostState, FrozenTimers>(l, |s| Timers(&mut s.table))?;
     clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(l, HostState::clocks)?;
     random::random::add_to_linker::<HostState, WasiRandom>(l, |s| s.wasi.random())?;
     random::insecure::add_to_linker::<HostState, WasiRandom>(l, |s| s.wasi.random())?;

@@ -177,6 +177,7 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:cli/terminal-stdout",
     "wasi:cli/terminal-stderr",
     "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
     "wasi:random/random",
     "wasi:random/insecure",
     "wasi:random/insecure-seed",
@@ -188,8 +189,6 @@ fn refusal_reason(import: &str) -> &'static str {
         "triggers have no file system"
     } else if import.starts_with("wasi:sockets/") || import.starts_with("wasi:http/") {
         "triggers have no network"
-    } else if import.starts_with("wasi:clocks/monotonic-clock") {
-        "triggers have no timers (the wall clock is available)"
     } else {
         "it is outside the sandbox's interface"
     }
