@@ -250,7 +250,8 @@ mod tests {
 
     #[test]
     fn changes_lists_only_what_the_user_changed() {
-        let keys: Vec<_> = event().changes().map(|(k, _)| k).collect();
+        let event = event();
+        let keys: Vec<_> = event.changes().map(|(k, _)| k).collect();
         assert_eq!(keys, ["b", "c", "d"]);
     }
 

@@ -21,3 +21,25 @@ pub const SEED_EVENT: &str = include_str!("../../examples/seed-event.json");
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
+
+use synctrig_wasm::{Limits, Runtime, RuntimeConfig, SyncEvent};
+
+/// A runtime with `limits` and a small pool, as tests need many runtimes at once.
+pub fn runtime(limits: Limits) -> Runtime {
+    Runtime::new(RuntimeConfig { limits, pool_instances: 8, ..RuntimeConfig::default() }).expect("runtime")
+}
+
+/// The seed's event, decoded.
+pub fn seed_event() -> SyncEvent {
+    SyncEvent::from_json_input(SEED_EVENT.as_bytes()).expect("seed event")
+}
+
+/// The `synctrig-wasm` binary that `cargo test` built beside the test executables
+/// (cargo builds a package's binaries when it has integration tests, as runtime does).
+pub fn synctrig_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    let bin = dir.join("synctrig-wasm");
+    assert!(bin.exists(), "{} is missing; run the tests with `cargo test --workspace`", bin.display());
+    bin
+}

@@ -1,0 +1,156 @@
+//! Real components through the library: the seed's example, every merge rule end to
+//! end, and the example triggers.
+
+use synctrig_tests::{guest, runtime, seed_event};
+use synctrig_wasm::event::Op;
+use synctrig_wasm::merge::{EventMeta, Patch, Write, build_event};
+use synctrig_wasm::pipeline::{run_trigger, stored_from_event};
+use synctrig_wasm::{Error, Limits, SyncEvent};
+
+fn run(name: &str, input: &SyncEvent) -> Result<(SyncEvent, Vec<Write>), Error> {
+    let rt = runtime(Limits::default());
+    let trigger = rt.load_file(&guest(name)).unwrap();
+    let outcome = run_trigger(&rt, &trigger, &stored_from_event(input), input);
+    outcome.result.map(|a| (a.response, a.writes))
+}
+
+fn write(key: &str, value: Option<&str>) -> Write {
+    Write { key: key.into(), value: value.map(Into::into) }
+}
+
+#[test]
+fn seed_event_through_sample_trigger_gives_the_seed_result() {
+    let input = seed_event();
+    let (out, writes) = run("sample_trigger", &input).unwrap();
+    let r1 = out.record("SampleKey1").unwrap();
+    assert_eq!((r1.new_value.as_deref(), r1.op), (Some("ModifyValue1"), Op::Replace));
+    assert_eq!(out.record("SampleKey2").unwrap().op, Op::Remove);
+    let r3 = out.record("SampleKey3").unwrap();
+    assert_eq!((r3.new_value.as_deref(), r3.op, r3.old_value.as_deref()), (Some("ModifyValue3"), Op::Replace, None));
+    assert_eq!(
+        (&out.version, &out.event_type, &out.region, &out.identity_pool_id, &out.identity_id, &out.dataset_name),
+        (&input.version, &input.event_type, &input.region, &input.identity_pool_id, &input.identity_id, &input.dataset_name)
+    );
+    assert_eq!(
+        writes,
+        vec![write("SampleKey1", Some("ModifyValue1")), write("SampleKey2", None), write("SampleKey3", Some("ModifyValue3"))]
+    );
+}
+
+#[test]
+fn tampering_with_a_read_only_field_fails_the_update() {
+    let err = run("tamper_identity", &seed_event()).unwrap_err();
+    assert!(matches!(&err, Error::InvalidOutput(m) if m.contains("identityId")), "{err:?}");
+    assert_eq!(err.api_name(), "InvalidLambdaFunctionOutputException");
+    let err = run("tamper_version", &seed_event()).unwrap_err();
+    assert!(matches!(&err, Error::InvalidOutput(m) if m.contains("version")), "{err:?}");
+}
+
+#[test]
+fn null_value_means_remove() {
+    let (_, writes) = run("null_value", &seed_event()).unwrap();
+    assert_eq!(writes, vec![write("SampleKey1", None), write("SampleKey2", None)]);
+}
+
+#[test]
+fn omitted_records_are_left_out_of_the_update() {
+    let (out, writes) = run("omit_all", &seed_event()).unwrap();
+    assert!(out.dataset_records.is_empty());
+    assert_eq!(writes, vec![], "the user's patches to omitted records are dropped");
+}
+
+#[test]
+fn added_records_are_written() {
+    let (_, writes) = run("add_records", &seed_event()).unwrap();
+    assert_eq!(
+        writes,
+        vec![
+            write("SampleKey1", Some("newValue1")),
+            write("SampleKey2", Some("newValue2")),
+            write("added1", Some("one")),
+            write("added2", Some("two"))
+        ]
+    );
+}
+
+#[test]
+fn an_unknown_op_is_invalid_output() {
+    let err = run("invalid_op", &seed_event()).unwrap_err();
+    assert!(matches!(&err, Error::InvalidOutput(m) if m.contains("discriminant")), "{err:?}");
+    assert_eq!(err.api_name(), "InvalidLambdaFunctionOutputException");
+}
+
+#[test]
+fn a_duplicate_key_is_invalid_output() {
+    let err = run("duplicate_key", &seed_event()).unwrap_err();
+    assert!(matches!(&err, Error::InvalidOutput(m) if m.contains("twice")), "{err:?}");
+}
+
+#[test]
+fn reject_with_reason_reaches_the_caller() {
+    let err = run("reject", &seed_event()).unwrap_err();
+    assert_eq!(err, Error::Rejected { reason: "level may not go down".into() });
+    assert_eq!(err.api_name(), "InvalidParameterException");
+}
+
+#[test]
+fn identity_trigger_writes_exactly_the_patches() {
+    let meta = EventMeta {
+        region: "us-east-1".into(),
+        identity_pool_id: "us-east-1:00000000-0000-0000-0000-000000000001".into(),
+        identity_id: "us-east-1:00000000-0000-0000-0000-000000000002".into(),
+        dataset_name: "game".into(),
+    };
+    let stored = [("a", "1"), ("b", "2")].into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let patches = vec![
+        Patch { key: "a".into(), op: Op::Replace, value: Some("10".into()) },
+        Patch { key: "b".into(), op: Op::Remove, value: None },
+        Patch { key: "c".into(), op: Op::Replace, value: Some("3".into()) },
+    ];
+    let input = build_event(&meta, &stored, &patches);
+    let rt = runtime(Limits::default());
+    let trigger = rt.load_file(&guest("identity")).unwrap();
+    let applied = run_trigger(&rt, &trigger, &stored, &input).result.unwrap();
+    assert_eq!(applied.writes, vec![write("a", Some("10")), write("b", None), write("c", Some("3"))]);
+}
+
+#[test]
+fn award_on_level_grants_awards() {
+    let json = std::fs::read(synctrig_tests::workspace_root().join("examples/award-on-level/event.json")).unwrap();
+    let input = SyncEvent::from_json_input(&json).unwrap();
+    let (_, writes) = run("award_on_level", &input).unwrap();
+    assert_eq!(
+        writes,
+        vec![
+            write("award:level-2", Some("Reached level 2")),
+            write("award:level-3", Some("Reached level 3")),
+            write("awards", Some("3")),
+            write("level", Some("3")),
+        ]
+    );
+}
+
+#[test]
+fn validate_input_normalises_and_rejects() {
+    let json = std::fs::read(synctrig_tests::workspace_root().join("examples/validate-input/event.json")).unwrap();
+    let input = SyncEvent::from_json_input(&json).unwrap();
+    let (_, writes) = run("validate_input", &input).unwrap();
+    assert_eq!(writes, vec![write("age", Some("36")), write("email", Some("ada@example.com"))]);
+
+    let bad = String::from_utf8(json).unwrap().replace("036", "two hundred");
+    let err = run("validate_input", &SyncEvent::from_json_input(bad.as_bytes()).unwrap()).unwrap_err();
+    assert!(matches!(&err, Error::Rejected { reason } if reason.contains("age")), "{err:?}");
+}
+
+#[test]
+fn logs_are_captured_per_invocation() {
+    let rt = runtime(Limits::default());
+    let trigger = rt.load_file(&guest("sample_trigger")).unwrap();
+    let input = seed_event();
+    let first = rt.invoke(&trigger, &input);
+    let second = rt.invoke(&trigger, &input);
+    assert_eq!(first.log, "[info] SyncTrigger for identityId / datasetName: 2 records\n");
+    assert_eq!(second.log, first.log, "nothing of one invocation leaks into the next");
+    assert!(first.stats.fuel_consumed > 0 && first.stats.peak_memory_bytes > 0);
+    assert_eq!(first.stats.log_bytes, first.log.len());
+}

@@ -1,0 +1,231 @@
+//! The hostile-trigger catalogue: each guest must get its exact outcome, and the host
+//! must stay healthy afterwards (the next normal invocation succeeds).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use synctrig_tests::{guest, runtime, seed_event};
+use synctrig_wasm::invoker::Invoker;
+use synctrig_wasm::pipeline::{Outcome, run_trigger, stored_from_event};
+use synctrig_wasm::sandbox::DEFAULT_MEMORY_BYTES;
+use synctrig_wasm::{Error, Limits, Runtime};
+
+/// Short deadline so the suite stays fast; the 5 s default has its own test (cli.rs).
+fn limits() -> Limits {
+    Limits { deadline: Duration::from_millis(300), ..Limits::default() }
+}
+
+fn run_on(rt: &Runtime, name: &str) -> Outcome {
+    let trigger = rt.load_file(&guest(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let input = seed_event();
+    let outcome = run_trigger(rt, &trigger, &stored_from_event(&input), &input);
+    // The host is still healthy: a normal trigger works right after.
+    let healthy = rt.load_file(&guest("sample_trigger")).unwrap();
+    let next = run_trigger(rt, &healthy, &stored_from_event(&input), &input);
+    assert!(next.result.is_ok(), "after {name}: {:?}", next.result);
+    outcome
+}
+
+fn outcome_of(name: &str, limits: Limits) -> Result<synctrig_wasm::SyncEvent, Error> {
+    run_on(&runtime(limits), name).result.map(|a| a.response)
+}
+
+#[test]
+fn infinite_loop_hits_the_deadline() {
+    let err = outcome_of("infinite_loop", Limits { fuel: None, ..limits() }).unwrap_err();
+    assert_eq!(err, Error::Timeout { deadline: Duration::from_millis(300) });
+    assert_eq!(err.api_name(), "LambdaSocketTimeoutException");
+}
+
+#[test]
+fn infinite_loop_with_fuel_runs_out_of_one_or_the_other() {
+    let err = outcome_of("infinite_loop", Limits { fuel: Some(10_000_000), deadline: Duration::from_secs(30), ..limits() }).unwrap_err();
+    assert_eq!(err, Error::OutOfFuel { budget: 10_000_000 });
+}
+
+#[test]
+fn host_call_loop_hits_the_deadline() {
+    let outcome = run_on(&runtime(Limits { fuel: None, ..limits() }), "host_call_loop");
+    assert_eq!(outcome.result.unwrap_err(), Error::Timeout { deadline: Duration::from_millis(300) });
+    assert!(outcome.log.ends_with("more bytes dropped]\n"), "the flood of log calls is truncated");
+    assert!(outcome.log.len() < 70 << 10);
+}
+
+#[test]
+fn fuel_bomb_runs_out_of_fuel() {
+    let err = outcome_of("fuel_bomb", Limits { fuel: Some(50_000_000), ..limits() }).unwrap_err();
+    assert_eq!(err, Error::OutOfFuel { budget: 50_000_000 });
+    assert_eq!(err.to_string(), "trigger exceeded its fuel budget of 50000000");
+    assert_eq!(err.api_name(), "InvalidLambdaFunctionOutputException");
+}
+
+#[test]
+fn memory_bomb_is_denied_memory() {
+    let err = outcome_of("memory_bomb", limits()).unwrap_err();
+    assert_eq!(err, Error::MemoryLimit { limit: DEFAULT_MEMORY_BYTES });
+    let err = outcome_of("memory_bomb", Limits { memory_bytes: 8 << 20, ..limits() }).unwrap_err();
+    assert_eq!(err, Error::MemoryLimit { limit: 8 << 20 });
+}
+
+#[test]
+fn recursion_overflows_the_stack() {
+    let err = outcome_of("stack_overflow", limits()).unwrap_err();
+    assert_eq!(err, Error::StackOverflow { limit: Limits::default().max_wasm_stack });
+    assert_eq!(err.api_name(), "InvalidLambdaFunctionOutputException");
+}
+
+#[test]
+fn panic_is_reported_with_its_message() {
+    let err = outcome_of("panic", limits()).unwrap_err();
+    assert!(matches!(&err, Error::Panic { message } if message.starts_with("trigger bug: index out of range (at ")), "{err:?}");
+}
+
+#[test]
+fn unreachable_is_a_trap() {
+    let err = outcome_of("unreachable", limits()).unwrap_err();
+    assert!(matches!(&err, Error::Trap { message } if message.contains("unreachable")), "{err:?}");
+}
+
+#[test]
+fn exit_is_not_a_response() {
+    assert_eq!(outcome_of("exit", limits()).unwrap_err(), Error::Exited { code: 1 });
+}
+
+#[test]
+fn output_over_the_size_cap() {
+    let err = outcome_of("big_output", limits()).unwrap_err();
+    assert!(matches!(&err, Error::OutputTooLarge(m) if m.contains("over the cap of 4194304")), "{err:?}");
+}
+
+#[test]
+fn dataset_over_the_record_limit() {
+    let err = outcome_of("too_many_records", limits()).unwrap_err();
+    assert_eq!(err, Error::InvalidOutput("trigger's result has 1025 records, over the limit of 1024".into()));
+}
+
+#[test]
+fn tampered_field_and_invalid_op() {
+    assert!(matches!(outcome_of("tamper_identity", limits()).unwrap_err(), Error::InvalidOutput(m) if m.contains("read-only field identityId")));
+    assert!(matches!(outcome_of("invalid_op", limits()).unwrap_err(), Error::InvalidOutput(m) if m.contains("unexpected discriminant: 7")));
+}
+
+#[test]
+fn log_flood_is_truncated_with_a_marker() {
+    let outcome = run_on(&runtime(limits()), "log_flood");
+    assert!(outcome.result.is_ok(), "logging too much is not an error: {:?}", outcome.result);
+    assert!(outcome.stats.log_bytes > 3_000_000, "{} bytes were logged", outcome.stats.log_bytes);
+    let cap = Limits::default().max_log_bytes;
+    assert!(outcome.log.len() <= cap + 100);
+    assert!(outcome.log.ends_with(&format!("[synctrig: log truncated at {cap} bytes; {} more bytes dropped]\n", outcome.stats.log_bytes - cap)));
+}
+
+#[test]
+fn file_system_and_network_imports_are_refused_at_load() {
+    let rt = runtime(limits());
+    let Err(Error::InvalidComponent(m)) = rt.load_file(&guest("open_file")) else { panic!("open_file loaded") };
+    assert!(m.contains("wasi:filesystem/types@0.2.6 (triggers have no file system)"), "{m}");
+    let Err(Error::InvalidComponent(m)) = rt.load_file(&guest("open_socket")) else { panic!("open_socket loaded") };
+    assert!(m.contains("wasi:sockets/tcp@0.2.6 (triggers have no network)"), "{m}");
+}
+
+fn result_record(event: &synctrig_wasm::SyncEvent, key: &str) -> String {
+    event.record(key).and_then(|r| r.new_value.clone()).unwrap_or_else(|| panic!("no {key}"))
+}
+
+#[test]
+fn environment_and_arguments_are_empty() {
+    let out = outcome_of("read_env", limits()).unwrap();
+    assert_eq!(result_record(&out, "result"), "0");
+}
+
+#[test]
+fn wall_clock_is_frozen_at_the_invocation_to_the_second() {
+    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let out = outcome_of("read_clock", limits()).unwrap();
+    let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let t1: u64 = result_record(&out, "t1").parse().unwrap();
+    let t2: u64 = result_record(&out, "t2").parse().unwrap();
+    assert_eq!(t1, t2, "time does not pass inside an invocation");
+    assert_eq!(t1 % 1_000_000_000, 0, "one-second resolution");
+    assert!((before..=after).contains(&(t1 / 1_000_000_000)));
+}
+
+#[test]
+fn monotonic_clock_is_frozen() {
+    let out = outcome_of("read_timer", limits()).unwrap();
+    assert_eq!(result_record(&out, "result"), "0");
+}
+
+#[test]
+fn oversized_components_are_refused() {
+    let rt = Runtime::new(synctrig_wasm::RuntimeConfig { max_component_bytes: 1000, pool_instances: 2, ..Default::default() }).unwrap();
+    let Err(Error::InvalidComponent(m)) = rt.load_file(&guest("identity")) else { panic!("loaded") };
+    assert!(m.contains("over the limit of 1000 bytes"), "{m}");
+}
+
+fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    statm.split_whitespace().nth(1).unwrap().parse::<usize>().unwrap() * 4096
+}
+
+#[test]
+fn memory_bomb_200_times_leaves_resident_memory_flat() {
+    let rt = runtime(limits());
+    let trigger = rt.load_file(&guest("memory_bomb")).unwrap();
+    let input = seed_event();
+    let mut after_warmup = 0;
+    for i in 0..200 {
+        let outcome = rt.invoke(&trigger, &input);
+        assert_eq!(outcome.result.unwrap_err(), Error::MemoryLimit { limit: DEFAULT_MEMORY_BYTES });
+        if i == 19 {
+            after_warmup = resident_bytes();
+        }
+    }
+    let grown = resident_bytes().saturating_sub(after_warmup);
+    // Other tests run in parallel in this process, so allow some noise, far below the
+    // 180 × 64 MiB a leak would show.
+    assert!(grown < 128 << 20, "resident memory grew by {} MiB over 180 memory bombs", grown >> 20);
+}
+
+#[test]
+fn artifact_cache_is_used_and_only_trusts_its_own_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = synctrig_wasm::RuntimeConfig { cache_dir: Some(dir.path().to_owned()), pool_instances: 2, ..Default::default() };
+    let first = Runtime::new(config.clone()).unwrap();
+    let trigger = first.load_file(&guest("sample_trigger")).unwrap();
+    let artifacts: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "cwasm")).collect();
+    assert_eq!(artifacts.len(), 1);
+    assert!(artifacts[0].file_name().unwrap().to_str().unwrap().starts_with(trigger.digest()));
+
+    // A second runtime (a restart) loads it from the cache and it works.
+    let second = Runtime::new(config.clone()).unwrap();
+    let cached = second.load_file(&guest("sample_trigger")).unwrap();
+    assert!(second.invoke(&cached, &seed_event()).result.is_ok());
+
+    // A tampered artifact is ignored (recompiled), never deserialised.
+    let mut bytes = std::fs::read(&artifacts[0]).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&artifacts[0], &bytes).unwrap();
+    let third = Runtime::new(config).unwrap();
+    let recompiled = third.load_file(&guest("sample_trigger")).unwrap();
+    assert!(third.invoke(&recompiled, &seed_event()).result.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_pool_concurrency_limit_throttles() {
+    let rt = Arc::new(runtime(limits()));
+    let invoker = Invoker::new(rt.clone(), 4, 1);
+    let held = invoker.reserve("us-east-1:pool-a").unwrap();
+    assert_eq!(invoker.reserve("us-east-1:pool-a").err(), Some(Error::Throttled));
+    assert_eq!(Error::Throttled.api_name(), "LambdaThrottledException");
+    // Another tenant is not affected.
+    let other = invoker.reserve("us-east-1:pool-b").unwrap();
+    let trigger = rt.load_file(&guest("sample_trigger")).unwrap();
+    let input = seed_event();
+    let outcome = other.run(trigger.clone(), stored_from_event(&input), input.clone()).await;
+    assert!(outcome.result.is_ok());
+    // Once the slot is free again, the pool can run.
+    let outcome = held.run(trigger, stored_from_event(&input), input).await;
+    assert!(outcome.result.is_ok());
+    assert!(invoker.reserve("us-east-1:pool-a").is_ok());
+}
