@@ -48,7 +48,11 @@ fn main() {
         consts.push_str(&format!("    ({stem:?}, {:?}),\n", path.display().to_string()));
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("guests.rs");
-    std::fs::write(out, format!("/// Every built guest: (name, path).\npub const GUESTS: &[(&str, &str)] = &[\n{consts}];\n")).unwrap();
+    std::fs::write(
+        out,
+        format!("/// Every built guest: (name, path).\npub const GUESTS: &[(&str, &str)] = &[\n{consts}];\n"),
+    )
+    .unwrap();
 }
 
 /// Guest file stems, skipping the `name-hash.wasm` copies cargo keeps beside them.

@@ -127,10 +127,7 @@ impl SyncEvent {
                 record.op = Op::Replace;
             }
             None => {
-                self.records.insert(
-                    key.to_owned(),
-                    Record { old_value: None, new_value: value, op: Op::Replace },
-                );
+                self.records.insert(key.to_owned(), Record { old_value: None, new_value: value, op: Op::Replace });
             }
         }
     }
@@ -194,10 +191,9 @@ impl EventBuilder {
     /// A record that is stored and that the user did not touch.
     pub fn stored(mut self, key: &str, value: &str) -> Self {
         let value = Some(value.to_owned());
-        self.event.records.insert(
-            key.to_owned(),
-            Record { old_value: value.clone(), new_value: value, op: Op::Replace },
-        );
+        self.event
+            .records
+            .insert(key.to_owned(), Record { old_value: value.clone(), new_value: value, op: Op::Replace });
         self
     }
 
@@ -205,21 +201,16 @@ impl EventBuilder {
     pub fn changed(mut self, key: &str, old: Option<&str>, value: &str) -> Self {
         self.event.records.insert(
             key.to_owned(),
-            Record {
-                old_value: old.map(str::to_owned),
-                new_value: Some(value.to_owned()),
-                op: Op::Replace,
-            },
+            Record { old_value: old.map(str::to_owned), new_value: Some(value.to_owned()), op: Op::Replace },
         );
         self
     }
 
     /// A stored record the user removed.
     pub fn removed(mut self, key: &str, old: &str) -> Self {
-        self.event.records.insert(
-            key.to_owned(),
-            Record { old_value: Some(old.to_owned()), new_value: None, op: Op::Remove },
-        );
+        self.event
+            .records
+            .insert(key.to_owned(), Record { old_value: Some(old.to_owned()), new_value: None, op: Op::Remove });
         self
     }
 

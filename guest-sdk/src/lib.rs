@@ -78,6 +78,7 @@ impl std::fmt::Display for Rejection {
 impl std::error::Error for Rejection {}
 
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
 pub mod __bindings {
     wit_bindgen::generate!({
         path: "../wit",
@@ -144,9 +145,7 @@ pub mod __private {
         event: wit::SyncEvent,
         handler: impl FnOnce(SyncEvent) -> Result<SyncEvent, Rejection>,
     ) -> Result<wit::SyncEvent, wit::TriggerError> {
-        handler(from_wit(event))
-            .map(to_wit)
-            .map_err(|r| wit::TriggerError::Reject(r.reason))
+        handler(from_wit(event)).map(to_wit).map_err(|r| wit::TriggerError::Reject(r.reason))
     }
 }
 

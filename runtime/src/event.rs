@@ -59,10 +59,7 @@ pub struct SyncEvent {
     /// The dataset's name.
     pub dataset_name: String,
     /// The records, in order, keys unique.
-    #[serde(
-        serialize_with = "serialize_records",
-        deserialize_with = "deserialize_records"
-    )]
+    #[serde(serialize_with = "serialize_records", deserialize_with = "deserialize_records")]
     pub dataset_records: Vec<EventRecord>,
 }
 
@@ -136,13 +133,10 @@ fn deserialize_records<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<EventRecor
             let mut seen = HashSet::new();
             while let Some(key) = map.next_key::<String>()? {
                 if !seen.insert(key.clone()) {
-                    return Err(de::Error::custom(format_args!(
-                        "duplicate record key {key:?} in datasetRecords"
-                    )));
+                    return Err(de::Error::custom(format_args!("duplicate record key {key:?} in datasetRecords")));
                 }
-                let mut record: EventRecord = map.next_value().map_err(|e| {
-                    de::Error::custom(format_args!("datasetRecords[{key:?}]: {e}"))
-                })?;
+                let mut record: EventRecord =
+                    map.next_value().map_err(|e| de::Error::custom(format_args!("datasetRecords[{key:?}]: {e}")))?;
                 record.key = key;
                 records.push(record);
             }
@@ -185,7 +179,10 @@ mod tests {
         assert!(value.contains("SampleKey1") && value.contains("invalid type"), "{value}");
         assert!(err(&SEED.replace("\"region\"", "\"extra\": 1, \"region\"")).contains("unknown field `extra`"));
         assert!(err(&SEED.replace("\"eventType\": \"SyncTrigger\"", "\"eventType\": \"Other\"")).contains("Other"));
-        assert!(err(&SEED.replace(", \"op\": \"replace\" }, \"SampleKey2\"", " }, \"SampleKey2\"")).contains("missing field `op`"));
+        assert!(
+            err(&SEED.replace(", \"op\": \"replace\" }, \"SampleKey2\"", " }, \"SampleKey2\""))
+                .contains("missing field `op`")
+        );
     }
 
     #[test]

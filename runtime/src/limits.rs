@@ -32,9 +32,8 @@ pub fn value_problem(key: &str, value: &str) -> Option<String> {
         return None;
     }
     let n = value.chars().count();
-    (n > MAX_VALUE_CHARS).then(|| {
-        format!("value of record {key:?} is {n} characters, over the limit of {MAX_VALUE_CHARS}")
-    })
+    (n > MAX_VALUE_CHARS)
+        .then(|| format!("value of record {key:?} is {n} characters, over the limit of {MAX_VALUE_CHARS}"))
 }
 
 /// Why a dataset name is invalid; `None` when it is fine.

@@ -90,12 +90,8 @@ pub fn build_event(meta: &EventMeta, stored: &Dataset, patches: &[Patch]) -> Syn
     let mut records: BTreeMap<&str, EventRecord> = stored
         .iter()
         .map(|(k, v)| {
-            let record = EventRecord {
-                key: k.clone(),
-                old_value: Some(v.clone()),
-                new_value: Some(v.clone()),
-                op: Op::Replace,
-            };
+            let record =
+                EventRecord { key: k.clone(), old_value: Some(v.clone()), new_value: Some(v.clone()), op: Op::Replace };
             (k.as_str(), record)
         })
         .collect();
@@ -134,9 +130,7 @@ pub fn check_response(input: &SyncEvent, response: &SyncEvent) -> Result<(), Inv
     ];
     for (field, was, now) in read_only {
         if was != now {
-            return Err(InvalidOutput(format!(
-                "trigger changed the read-only field {field} from {was:?} to {now:?}"
-            )));
+            return Err(InvalidOutput(format!("trigger changed the read-only field {field} from {was:?} to {now:?}")));
         }
     }
     let mut seen = HashSet::new();
@@ -177,9 +171,7 @@ pub fn merge(stored: &Dataset, input: &SyncEvent, response: &SyncEvent) -> Resul
         .collect();
     let (records, bytes) = size_after(stored, &writes);
     if records > MAX_RECORDS {
-        return Err(InvalidOutput(format!(
-            "trigger's result has {records} records, over the limit of {MAX_RECORDS}"
-        )));
+        return Err(InvalidOutput(format!("trigger's result has {records} records, over the limit of {MAX_RECORDS}")));
     }
     if bytes > MAX_DATASET_BYTES {
         return Err(InvalidOutput(format!(

@@ -39,9 +39,5 @@ pub fn run_trigger(runtime: &Runtime, trigger: &Trigger, stored: &Dataset, input
 
 /// The stored dataset an event describes: every record with an `oldValue`.
 pub fn stored_from_event(event: &SyncEvent) -> Dataset {
-    event
-        .dataset_records
-        .iter()
-        .filter_map(|r| Some((r.key.clone(), r.old_value.clone()?)))
-        .collect()
+    event.dataset_records.iter().filter_map(|r| Some((r.key.clone(), r.old_value.clone()?))).collect()
 }

@@ -7,10 +7,9 @@ include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 /// The path of a built guest component (`sample_trigger`, `infinite_loop`, …).
 pub fn guest(name: &str) -> PathBuf {
-    let (_, path) = GUESTS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no guest component named {name}; known: {:?}", GUESTS.iter().map(|g| g.0).collect::<Vec<_>>()));
+    let (_, path) = GUESTS.iter().find(|(n, _)| *n == name).unwrap_or_else(|| {
+        panic!("no guest component named {name}; known: {:?}", GUESTS.iter().map(|g| g.0).collect::<Vec<_>>())
+    });
     PathBuf::from(path)
 }
 

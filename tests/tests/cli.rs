@@ -20,7 +20,8 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn seed_file() -> String {
@@ -102,7 +103,17 @@ fn a_missing_or_bad_component_is_invalid_configuration() {
 fn help_explains_the_contract() {
     let out = run(&["run", "--help"], None);
     let help = String::from_utf8_lossy(&out.stdout);
-    for needle in ["--trigger", "--event", "stdin", "__type", "InvalidLambdaFunctionOutputException", "stderr", "--stats", "--deadline-ms", "--fuel"] {
+    for needle in [
+        "--trigger",
+        "--event",
+        "stdin",
+        "__type",
+        "InvalidLambdaFunctionOutputException",
+        "stderr",
+        "--stats",
+        "--deadline-ms",
+        "--fuel",
+    ] {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
 }

@@ -29,11 +29,22 @@ fn seed_event_through_sample_trigger_gives_the_seed_result() {
     assert_eq!((r3.new_value.as_deref(), r3.op, r3.old_value.as_deref()), (Some("ModifyValue3"), Op::Replace, None));
     assert_eq!(
         (&out.version, &out.event_type, &out.region, &out.identity_pool_id, &out.identity_id, &out.dataset_name),
-        (&input.version, &input.event_type, &input.region, &input.identity_pool_id, &input.identity_id, &input.dataset_name)
+        (
+            &input.version,
+            &input.event_type,
+            &input.region,
+            &input.identity_pool_id,
+            &input.identity_id,
+            &input.dataset_name
+        )
     );
     assert_eq!(
         writes,
-        vec![write("SampleKey1", Some("ModifyValue1")), write("SampleKey2", None), write("SampleKey3", Some("ModifyValue3"))]
+        vec![
+            write("SampleKey1", Some("ModifyValue1")),
+            write("SampleKey2", None),
+            write("SampleKey3", Some("ModifyValue3"))
+        ]
     );
 }
 

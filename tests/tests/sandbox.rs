@@ -38,7 +38,9 @@ fn infinite_loop_hits_the_deadline() {
 
 #[test]
 fn infinite_loop_with_fuel_runs_out_of_one_or_the_other() {
-    let err = outcome_of("infinite_loop", Limits { fuel: Some(10_000_000), deadline: Duration::from_secs(30), ..limits() }).unwrap_err();
+    let err =
+        outcome_of("infinite_loop", Limits { fuel: Some(10_000_000), deadline: Duration::from_secs(30), ..limits() })
+            .unwrap_err();
     assert_eq!(err, Error::OutOfFuel { budget: 10_000_000 });
 }
 
@@ -76,7 +78,10 @@ fn recursion_overflows_the_stack() {
 #[test]
 fn panic_is_reported_with_its_message() {
     let err = outcome_of("panic", limits()).unwrap_err();
-    assert!(matches!(&err, Error::Panic { message } if message.starts_with("trigger bug: index out of range (at ")), "{err:?}");
+    assert!(
+        matches!(&err, Error::Panic { message } if message.starts_with("trigger bug: index out of range (at ")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -104,8 +109,12 @@ fn dataset_over_the_record_limit() {
 
 #[test]
 fn tampered_field_and_invalid_op() {
-    assert!(matches!(outcome_of("tamper_identity", limits()).unwrap_err(), Error::InvalidOutput(m) if m.contains("read-only field identityId")));
-    assert!(matches!(outcome_of("invalid_op", limits()).unwrap_err(), Error::InvalidOutput(m) if m.contains("unexpected discriminant: 7")));
+    assert!(
+        matches!(outcome_of("tamper_identity", limits()).unwrap_err(), Error::InvalidOutput(m) if m.contains("read-only field identityId"))
+    );
+    assert!(
+        matches!(outcome_of("invalid_op", limits()).unwrap_err(), Error::InvalidOutput(m) if m.contains("unexpected discriminant: 7"))
+    );
 }
 
 #[test]
@@ -115,7 +124,10 @@ fn log_flood_is_truncated_with_a_marker() {
     assert!(outcome.stats.log_bytes > 3_000_000, "{} bytes were logged", outcome.stats.log_bytes);
     let cap = Limits::default().max_log_bytes;
     assert!(outcome.log.len() <= cap + 100);
-    assert!(outcome.log.ends_with(&format!("[synctrig: log truncated at {cap} bytes; {} more bytes dropped]\n", outcome.stats.log_bytes - cap)));
+    assert!(outcome.log.ends_with(&format!(
+        "[synctrig: log truncated at {cap} bytes; {} more bytes dropped]\n",
+        outcome.stats.log_bytes - cap
+    )));
 }
 
 #[test]
@@ -157,7 +169,12 @@ fn monotonic_clock_is_frozen() {
 
 #[test]
 fn oversized_components_are_refused() {
-    let rt = Runtime::new(synctrig_wasm::RuntimeConfig { max_component_bytes: 1000, pool_instances: 2, ..Default::default() }).unwrap();
+    let rt = Runtime::new(synctrig_wasm::RuntimeConfig {
+        max_component_bytes: 1000,
+        pool_instances: 2,
+        ..Default::default()
+    })
+    .unwrap();
     let Err(Error::InvalidComponent(m)) = rt.load_file(&guest("identity")) else { panic!("loaded") };
     assert!(m.contains("over the limit of 1000 bytes"), "{m}");
 }
@@ -189,10 +206,18 @@ fn memory_bomb_200_times_leaves_resident_memory_flat() {
 #[test]
 fn artifact_cache_is_used_and_only_trusts_its_own_artifacts() {
     let dir = tempfile::tempdir().unwrap();
-    let config = synctrig_wasm::RuntimeConfig { cache_dir: Some(dir.path().to_owned()), pool_instances: 2, ..Default::default() };
+    let config = synctrig_wasm::RuntimeConfig {
+        cache_dir: Some(dir.path().to_owned()),
+        pool_instances: 2,
+        ..Default::default()
+    };
     let first = Runtime::new(config.clone()).unwrap();
     let trigger = first.load_file(&guest("sample_trigger")).unwrap();
-    let artifacts: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "cwasm")).collect();
+    let artifacts: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
     assert_eq!(artifacts.len(), 1);
     assert!(artifacts[0].file_name().unwrap().to_str().unwrap().starts_with(trigger.digest()));
 

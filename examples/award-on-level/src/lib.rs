@@ -62,7 +62,8 @@ mod tests {
     #[test]
     fn unchanged_lowered_or_garbage_levels_grant_nothing() {
         for (old, new) in [("5", "5"), ("5", "2"), ("5", "five")] {
-            let event = SyncEvent::builder("us-east-1:p", "us-east-1:i", "game").changed("level", Some(old), new).build();
+            let event =
+                SyncEvent::builder("us-east-1:p", "us-east-1:i", "game").changed("level", Some(old), new).build();
             let out = handle(event.clone()).unwrap();
             assert_eq!(out, event, "{old} -> {new}");
         }

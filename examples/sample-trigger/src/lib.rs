@@ -47,9 +47,7 @@ mod tests {
 
     #[test]
     fn keeps_an_existing_sample_key3() {
-        let event = SyncEvent::builder("us-east-1:pool", "us-east-1:id", "ds")
-            .stored("SampleKey3", "mine")
-            .build();
+        let event = SyncEvent::builder("us-east-1:pool", "us-east-1:id", "ds").stored("SampleKey3", "mine").build();
         let out = handle(event).unwrap();
         assert_eq!(out.value("SampleKey3"), Some("mine"));
         assert!(!out.contains("SampleKey1"));

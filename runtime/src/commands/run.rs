@@ -47,8 +47,9 @@ pub fn run(args: RunArgs) -> ExitCode {
 
 fn execute(args: &RunArgs) -> Result<SyncEvent, Error> {
     let json = match &args.event {
-        Some(path) => std::fs::read(path)
-            .map_err(|e| Error::InvalidEvent(format!("cannot read {}: {e}", path.display())))?,
+        Some(path) => {
+            std::fs::read(path).map_err(|e| Error::InvalidEvent(format!("cannot read {}: {e}", path.display())))?
+        }
         None => {
             let mut buf = Vec::new();
             std::io::stdin()

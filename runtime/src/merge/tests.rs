@@ -33,9 +33,15 @@ fn event_shows_every_live_record_with_patches_applied() {
     assert_eq!(e.version, 2);
     assert_eq!(e.event_type, "SyncTrigger");
     let rec = |k| e.record(k).cloned().unwrap();
-    assert_eq!((rec("a").old_value, rec("a").new_value, rec("a").op), (Some("1".into()), Some("10".into()), Op::Replace));
+    assert_eq!(
+        (rec("a").old_value, rec("a").new_value, rec("a").op),
+        (Some("1".into()), Some("10".into()), Op::Replace)
+    );
     assert_eq!((rec("b").old_value, rec("b").new_value, rec("b").op), (Some("2".into()), None, Op::Remove));
-    assert_eq!((rec("c").old_value, rec("c").new_value, rec("c").op), (Some("3".into()), Some("3".into()), Op::Replace));
+    assert_eq!(
+        (rec("c").old_value, rec("c").new_value, rec("c").op),
+        (Some("3".into()), Some("3".into()), Op::Replace)
+    );
     assert_eq!((rec("new").old_value, rec("new").new_value), (None, Some("x".into())));
     assert!(e.record("ghost").is_none(), "removing an absent key is not shown");
 }
@@ -84,7 +90,12 @@ fn added_records_are_written() {
     let s = stored(&[("a", "1")]);
     let input = build_event(&meta(), &s, &[]);
     let mut out = input.clone();
-    out.dataset_records.push(EventRecord { key: "z".into(), old_value: None, new_value: Some("26".into()), op: Op::Replace });
+    out.dataset_records.push(EventRecord {
+        key: "z".into(),
+        old_value: None,
+        new_value: Some("26".into()),
+        op: Op::Replace,
+    });
     assert_eq!(merge(&s, &input, &out).unwrap(), vec![write("z", Some("26"))]);
 }
 
@@ -137,7 +148,12 @@ fn record_limit_is_enforced_on_the_result() {
     let s: Dataset = (0..1024).map(|i| (format!("k{i}"), "v".into())).collect();
     let input = build_event(&meta(), &s, &[]);
     let mut out = input.clone();
-    out.dataset_records.push(EventRecord { key: "one-more".into(), old_value: None, new_value: Some("v".into()), op: Op::Replace });
+    out.dataset_records.push(EventRecord {
+        key: "one-more".into(),
+        old_value: None,
+        new_value: Some("v".into()),
+        op: Op::Replace,
+    });
     assert!(merge(&s, &input, &out).unwrap_err().0.contains("1025 records"));
     // Removing one makes room for one.
     out.dataset_records[0].op = Op::Remove;
@@ -149,17 +165,26 @@ fn byte_limit_is_enforced_on_the_result() {
     let s = stored(&[("a", &"x".repeat(MAX_DATASET_BYTES - 1))]);
     let input = build_event(&meta(), &s, &[]);
     let mut out = input.clone();
-    out.dataset_records.push(EventRecord { key: "b".into(), old_value: None, new_value: Some("y".into()), op: Op::Replace });
+    out.dataset_records.push(EventRecord {
+        key: "b".into(),
+        old_value: None,
+        new_value: Some("y".into()),
+        op: Op::Replace,
+    });
     assert!(merge(&s, &input, &out).unwrap_err().0.contains("over the dataset limit"));
 }
 
 #[test]
 fn patches_are_checked_and_limits_apply_without_trigger() {
-    assert!(matches!(check_patches(&[replace("a", "1"), replace("a", "2")]), Err(PatchError::InvalidParameter(m)) if m.contains("more than once")));
+    assert!(
+        matches!(check_patches(&[replace("a", "1"), replace("a", "2")]), Err(PatchError::InvalidParameter(m)) if m.contains("more than once"))
+    );
     assert!(matches!(check_patches(&[replace("", "1")]), Err(PatchError::InvalidParameter(_))));
     let s: Dataset = (0..1024).map(|i| (format!("k{i}"), "v".into())).collect();
     let err = apply_patches(&meta(), &s, &[replace("extra", "v")]).unwrap_err();
-    assert!(matches!(err, PatchError::LimitExceeded(m) if m.contains("the dataset after this update has 1025 records")));
+    assert!(
+        matches!(err, PatchError::LimitExceeded(m) if m.contains("the dataset after this update has 1025 records"))
+    );
     assert_eq!(apply_patches(&meta(), &s, &[remove("k0"), replace("extra", "v")]).unwrap().len(), 2);
 }
 
@@ -195,10 +220,7 @@ fn arb_patches() -> impl Strategy<Value = Vec<Patch>> {
 /// plus added records.
 fn arb_response(input: SyncEvent) -> impl Strategy<Value = SyncEvent> {
     let n = input.dataset_records.len();
-    (
-        prop::collection::vec((0..5u8, "[a-z]{0,3}"), n),
-        prop::collection::btree_map("[f-h]{1,2}", "[a-z]{0,3}", 0..4),
-    )
+    (prop::collection::vec((0..5u8, "[a-z]{0,3}"), n), prop::collection::btree_map("[f-h]{1,2}", "[a-z]{0,3}", 0..4))
         .prop_map(move |(edits, added)| {
             let mut out = input.clone();
             let mut records = Vec::new();
@@ -206,7 +228,10 @@ fn arb_response(input: SyncEvent) -> impl Strategy<Value = SyncEvent> {
                 let mut r = r.clone();
                 match edit {
                     0 => {}
-                    1 => { r.new_value = Some(v); r.op = Op::Replace; }
+                    1 => {
+                        r.new_value = Some(v);
+                        r.op = Op::Replace;
+                    }
                     2 => r.op = Op::Remove,
                     3 => r.new_value = None,
                     _ => continue,
@@ -227,8 +252,12 @@ fn apply(stored: &Dataset, writes: &[Write]) -> Dataset {
     let mut d = stored.clone();
     for w in writes {
         match &w.value {
-            Some(v) => { d.insert(w.key.clone(), v.clone()); }
-            None => { d.remove(&w.key); }
+            Some(v) => {
+                d.insert(w.key.clone(), v.clone());
+            }
+            None => {
+                d.remove(&w.key);
+            }
         }
     }
     d

@@ -152,10 +152,7 @@ mod tests {
         log.line("", "12345");
         log.line("", "67890");
         assert_eq!(log.total_bytes(), 12);
-        assert_eq!(
-            log.contents(),
-            "12345\n6789\n[synctrig: log truncated at 10 bytes; 2 more bytes dropped]\n"
-        );
+        assert_eq!(log.contents(), "12345\n6789\n[synctrig: log truncated at 10 bytes; 2 more bytes dropped]\n");
     }
 
     #[test]

@@ -220,9 +220,10 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         host::add_to_linker(&mut linker).map_err(internal)?;
         let cache = match &config.cache_dir {
-            Some(dir) => Some(ArtifactCache::open(dir, &engine).map_err(|e| {
-                Error::Internal(format!("cannot open artifact cache {}: {e}", dir.display()))
-            })?),
+            Some(dir) => Some(
+                ArtifactCache::open(dir, &engine)
+                    .map_err(|e| Error::Internal(format!("cannot open artifact cache {}: {e}", dir.display())))?,
+            ),
             None => None,
         };
         spawn_ticker(&engine, config.epoch_tick);
@@ -245,17 +246,15 @@ impl Runtime {
             .map_err(|e| Error::InvalidComponent(format!("cannot read {}: {e}", path.display())))?
             .len();
         self.check_size(len as usize)?;
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::InvalidComponent(format!("cannot read {}: {e}", path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::InvalidComponent(format!("cannot read {}: {e}", path.display())))?;
         self.load(&bytes)
     }
 
     fn check_size(&self, len: usize) -> Result<(), Error> {
         let max = self.config.max_component_bytes;
         if len > max {
-            return Err(Error::InvalidComponent(format!(
-                "component is {len} bytes, over the limit of {max} bytes"
-            )));
+            return Err(Error::InvalidComponent(format!("component is {len} bytes, over the limit of {max} bytes")));
         }
         Ok(())
     }
@@ -271,18 +270,17 @@ impl Runtime {
             None => self.compile(bytes, &digest)?,
         };
         self.check_interface(&component)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(bindings::SyncTriggerPre::new)
-            .map_err(|e| Error::InvalidComponent(format!("component does not implement the sync-trigger world: {e:#}")))?;
+        let pre = self.linker.instantiate_pre(&component).and_then(bindings::SyncTriggerPre::new).map_err(|e| {
+            Error::InvalidComponent(format!("component does not implement the sync-trigger world: {e:#}"))
+        })?;
         Ok(Trigger { pre, digest })
     }
 
     fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, Error> {
         if !wasmparser_is_component(bytes) {
             return Err(Error::InvalidComponent(
-                "not a WebAssembly component (a core module or other file?); build the trigger for wasm32-wasip2".into(),
+                "not a WebAssembly component (a core module or other file?); build the trigger for wasm32-wasip2"
+                    .into(),
             ));
         }
         let Some(cache) = &self.cache else {
@@ -343,13 +341,13 @@ impl Runtime {
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
 
-        let outcome = trigger
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.call_handle(&mut store, &to_wit(event)));
+        let outcome =
+            trigger.pre.instantiate(&mut store).and_then(|instance| instance.call_handle(&mut store, &to_wit(event)));
         let result = match outcome {
             Ok(Ok(response)) => from_wit(response, limits),
-            Ok(Err(bindings::synctrig::trigger::types::TriggerError::Reject(reason))) => Err(Error::Rejected { reason }),
+            Ok(Err(bindings::synctrig::trigger::types::TriggerError::Reject(reason))) => {
+                Err(Error::Rejected { reason })
+            }
             Err(e) => Err(classify(e, store.data(), limits)),
         };
         let fuel_consumed = match limits.fuel {
@@ -468,10 +466,7 @@ fn from_wit(event: bindings::synctrig::trigger::types::SyncEvent, limits: &Limit
     use bindings::synctrig::trigger::types as wit;
     let records = event.records.len();
     if records > limits.max_output_records {
-        return Err(Error::OutputTooLarge(format!(
-            "{records} records, over the cap of {}",
-            limits.max_output_records
-        )));
+        return Err(Error::OutputTooLarge(format!("{records} records, over the cap of {}", limits.max_output_records)));
     }
     let bytes: usize = event
         .records
@@ -531,7 +526,9 @@ fn classify(e: wasmtime::Error, state: &HostState, limits: &Limits) -> Error {
             if state.limiter.limit_hit {
                 Error::InvalidOutput(format!("trigger exceeded a sandbox limit: {message}"))
             } else {
-                Error::InvalidOutput(format!("trigger returned a value that does not match the WIT interface: {message}"))
+                Error::InvalidOutput(format!(
+                    "trigger returned a value that does not match the WIT interface: {message}"
+                ))
             }
         }
     }
@@ -554,7 +551,8 @@ mod tests {
 
     #[test]
     fn panic_message_is_found_in_stderr() {
-        let log = "[info] hi\nthread '<unnamed>' panicked at src/lib.rs:5:9:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
+        let log =
+            "[info] hi\nthread '<unnamed>' panicked at src/lib.rs:5:9:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
         assert_eq!(panic_message(log).as_deref(), Some("boom (at src/lib.rs:5:9)"));
         assert_eq!(panic_message("nothing"), None);
     }

@@ -2,6 +2,7 @@
 //! rule or attacks the sandbox. They use raw wit-bindgen bindings, not the SDK, so they
 //! can do what the SDK forbids (e.g. change a read-only field).
 
+#[allow(clippy::too_many_arguments)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
