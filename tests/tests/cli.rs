@@ -131,3 +131,15 @@ fn default_deadline_is_five_seconds() {
     assert!(elapsed >= Duration::from_secs(5), "stopped early: {elapsed:?}");
     assert!(elapsed <= Duration::from_millis(5500), "stopped late: {elapsed:?}");
 }
+
+#[test]
+fn pooling_falls_back_to_on_demand_when_address_space_is_short() {
+    // 6 GB of address space: too little for the pool (many 4 GiB memory reservations),
+    // enough for one on-demand instance.
+    let trigger = guest("sample_trigger").display().to_string();
+    let script = format!("ulimit -v 6000000 && exec \"$0\" run --trigger '{trigger}' --event '{}'", seed_file());
+    let out = Command::new("sh").args(["-c", &script]).arg(synctrig_bin()).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(json(&out)["datasetRecords"]["SampleKey1"]["newValue"], "ModifyValue1");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pooling allocator unavailable"));
+}

@@ -197,7 +197,9 @@ fn memory_bomb_200_times_leaves_resident_memory_flat() {
             after_warmup = resident_bytes();
         }
     }
-    let grown = resident_bytes().saturating_sub(after_warmup);
+    let end = resident_bytes();
+    let grown = end.saturating_sub(after_warmup);
+    eprintln!("resident memory: {} KiB after 20 memory bombs, {} KiB after 200", after_warmup >> 10, end >> 10);
     // Other tests run in parallel in this process, so allow some noise, far below the
     // 180 × 64 MiB a leak would show.
     assert!(grown < 128 << 20, "resident memory grew by {} MiB over 180 memory bombs", grown >> 20);

@@ -26,9 +26,9 @@ use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Stor
 /// The default wall-clock deadline of one invocation, as Cognito's Sync Trigger had.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
 /// The default fuel budget of one invocation. A legitimate trigger over a full dataset
-/// (1,024 records, 1 MiB) uses well under 1% of it (see BENCHMARKS.md); a tight
-/// infinite loop burns it in roughly a second, so fuel, not the deadline, usually
-/// stops a spinning trigger, and the deadline stops one that waits.
+/// (1,024 records, 1 MiB) uses a few million units; a spinning trigger burns it in
+/// 0.2–1.7 s on a 2-core machine, so with the defaults fuel stops a spinning trigger and
+/// the deadline stops one that spends its time in host calls.
 pub const DEFAULT_FUEL: u64 = 2_000_000_000;
 /// The default cap on a trigger's linear memory.
 pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
@@ -273,7 +273,36 @@ impl Runtime {
         let pre = self.linker.instantiate_pre(&component).and_then(bindings::SyncTriggerPre::new).map_err(|e| {
             Error::InvalidComponent(format!("component does not implement the sync-trigger world: {e:#}"))
         })?;
+        self.trial_instantiate(&pre)?;
         Ok(Trigger { pre, digest })
+    }
+
+    /// Instantiates once without calling, so a component that breaks a per-store limit
+    /// (too many memories, tables or instances, a trapping start function) is refused at
+    /// load rather than on every invocation.
+    fn trial_instantiate(&self, pre: &bindings::SyncTriggerPre<HostState>) -> Result<(), Error> {
+        let limits = &self.config.limits;
+        let mut store = Store::new(&self.engine, HostState::new(limits));
+        store.limiter(|s| &mut s.limiter);
+        if let Some(fuel) = limits.fuel {
+            store.set_fuel(fuel).map_err(internal)?;
+        }
+        store.set_epoch_deadline(self.deadline_ticks());
+        store.epoch_deadline_trap();
+        match pre.instantiate(&mut store) {
+            Ok(_) => Ok(()),
+            Err(e) => match classify(e, Phase::Instantiate, store.data(), limits) {
+                Error::Internal(m) => Err(Error::Internal(m)),
+                e => Err(Error::InvalidComponent(format!("component cannot start in the sandbox: {e}"))),
+            },
+        }
+    }
+
+    /// Epoch ticks for the deadline: the ticker advances every `epoch_tick`, and one tick
+    /// more than the deadline guarantees at least the full deadline.
+    fn deadline_ticks(&self) -> u64 {
+        let tick = self.config.epoch_tick.as_nanos().max(1);
+        self.config.limits.deadline.as_nanos().div_ceil(tick) as u64 + 1
     }
 
     fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, Error> {
@@ -335,20 +364,18 @@ impl Runtime {
         {
             return Invocation { result: Err(internal(e)), stats: Stats::default(), log: String::new() };
         }
-        // The ticker advances every `epoch_tick`; one tick more than the deadline
-        // guarantees at least the full deadline.
-        let ticks = limits.deadline.as_nanos().div_ceil(self.config.epoch_tick.as_nanos().max(1)) as u64 + 1;
-        store.set_epoch_deadline(ticks);
+        store.set_epoch_deadline(self.deadline_ticks());
         store.epoch_deadline_trap();
 
-        let outcome =
-            trigger.pre.instantiate(&mut store).and_then(|instance| instance.call_handle(&mut store, &to_wit(event)));
-        let result = match outcome {
-            Ok(Ok(response)) => from_wit(response, limits),
-            Ok(Err(bindings::synctrig::trigger::types::TriggerError::Reject(reason))) => {
-                Err(Error::Rejected { reason })
-            }
-            Err(e) => Err(classify(e, store.data(), limits)),
+        let result = match trigger.pre.instantiate(&mut store) {
+            Err(e) => Err(classify(e, Phase::Instantiate, store.data(), limits)),
+            Ok(instance) => match instance.call_handle(&mut store, &to_wit(event)) {
+                Ok(Ok(response)) => from_wit(response, limits),
+                Ok(Err(bindings::synctrig::trigger::types::TriggerError::Reject(reason))) => {
+                    Err(Error::Rejected { reason })
+                }
+                Err(e) => Err(classify(e, Phase::Call, store.data(), limits)),
+            },
         };
         let fuel_consumed = match limits.fuel {
             Some(budget) => budget.saturating_sub(store.get_fuel().unwrap_or(0)),
@@ -501,8 +528,15 @@ fn from_wit(event: bindings::synctrig::trigger::types::SyncEvent, limits: &Limit
     })
 }
 
-/// Turns a failed instantiate-or-call into the outcome that explains it.
-fn classify(e: wasmtime::Error, state: &HostState, limits: &Limits) -> Error {
+/// Where an invocation failed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Instantiate,
+    Call,
+}
+
+/// Turns a failed instantiate or call into the outcome that explains it.
+fn classify(e: wasmtime::Error, phase: Phase, state: &HostState, limits: &Limits) -> Error {
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return Error::Exited { code: exit.0 };
     }
@@ -523,8 +557,11 @@ fn classify(e: wasmtime::Error, state: &HostState, limits: &Limits) -> Error {
         // instantiation.
         None => {
             let message = format!("{e:#}");
-            if state.limiter.limit_hit {
+            if state.limiter.limit_hit || message.contains("resource limit exceeded") {
                 Error::InvalidOutput(format!("trigger exceeded a sandbox limit: {message}"))
+            } else if phase == Phase::Instantiate {
+                // Not the trigger's doing (e.g. the host is out of address space).
+                Error::Internal(format!("cannot instantiate the trigger: {message}"))
             } else {
                 Error::InvalidOutput(format!(
                     "trigger returned a value that does not match the WIT interface: {message}"
