@@ -1,25 +1,16 @@
 //! Test guest: recurses until the stack overflows.
 
-use test_guests::{Op, SyncEvent, TriggerError};
+use test_guests::{SyncEvent, TriggerError};
 
 struct Guest;
 
 impl test_guests::Guest for Guest {
     fn handle(event: SyncEvent) -> Result<SyncEvent, TriggerError> {
-        let _ = Op::Replace;
         let depth = recurse(std::hint::black_box(1));
-        event_with_result(event, depth)
+        test_guests::with_result(event, depth)
     }
 }
 
-/// Returns the event with one record `result` = `value`.
-#[allow(dead_code)]
-fn event_with_result(mut event: SyncEvent, value: u64) -> Result<SyncEvent, TriggerError> {
-    event.records.push(test_guests::added("result", &value.to_string()));
-    Ok(event)
-}
-
-#[allow(dead_code)]
 #[inline(never)]
 fn recurse(n: u64) -> u64 {
     // Plain integers only: the frames live on the native wasm stack, not on the

@@ -21,3 +21,9 @@ pub use bindings::{Guest, export_trigger};
 pub fn added(key: &str, value: &str) -> DatasetRecord {
     DatasetRecord { key: key.into(), old_value: None, new_value: Some(value.into()), op: Op::Replace }
 }
+
+/// The event with one added record `result` = `value`: how guests report what they saw.
+pub fn with_result(mut event: SyncEvent, value: u64) -> Result<SyncEvent, TriggerError> {
+    event.records.push(added("result", &value.to_string()));
+    Ok(event)
+}
