@@ -281,6 +281,18 @@ impl Runtime {
     /// (too many memories, tables or instances, a trapping start function) is refused at
     /// load rather than on every invocation.
     fn trial_instantiate(&self, pre: &bindings::SyncTriggerPre<HostState>) -> Result<(), Error> {
+        let mut store = self.new_store()?;
+        match pre.instantiate(&mut store) {
+            Ok(_) => Ok(()),
+            Err(e) => match classify(e, Phase::Instantiate, store.data(), &self.config.limits) {
+                Error::Internal(m) => Err(Error::Internal(m)),
+                e => Err(Error::InvalidComponent(format!("component cannot start in the sandbox: {e}"))),
+            },
+        }
+    }
+
+    /// A fresh store with this runtime's limits, fuel and deadline, and an empty log.
+    fn new_store(&self) -> Result<Store<HostState>, Error> {
         let limits = &self.config.limits;
         let mut store = Store::new(&self.engine, HostState::new(limits));
         store.limiter(|s| &mut s.limiter);
@@ -289,13 +301,7 @@ impl Runtime {
         }
         store.set_epoch_deadline(self.deadline_ticks());
         store.epoch_deadline_trap();
-        match pre.instantiate(&mut store) {
-            Ok(_) => Ok(()),
-            Err(e) => match classify(e, Phase::Instantiate, store.data(), limits) {
-                Error::Internal(m) => Err(Error::Internal(m)),
-                e => Err(Error::InvalidComponent(format!("component cannot start in the sandbox: {e}"))),
-            },
-        }
+        Ok(store)
     }
 
     /// Epoch ticks for the deadline: the ticker advances every `epoch_tick`, and one tick
@@ -355,18 +361,11 @@ impl Runtime {
     pub fn invoke(&self, trigger: &Trigger, event: &SyncEvent) -> Invocation {
         let limits = &self.config.limits;
         let start = Instant::now();
-        let state = HostState::new(limits);
-        let log = state.log.clone();
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        if let Some(fuel) = limits.fuel
-            && let Err(e) = store.set_fuel(fuel)
-        {
-            return Invocation { result: Err(internal(e)), stats: Stats::default(), log: String::new() };
-        }
-        store.set_epoch_deadline(self.deadline_ticks());
-        store.epoch_deadline_trap();
-
+        let mut store = match self.new_store() {
+            Ok(store) => store,
+            Err(e) => return Invocation { result: Err(e), stats: Stats::default(), log: String::new() },
+        };
+        let log = store.data().log.clone();
         let result = match trigger.pre.instantiate(&mut store) {
             Err(e) => Err(classify(e, Phase::Instantiate, store.data(), limits)),
             Ok(instance) => match instance.call_handle(&mut store, &to_wit(event)) {
