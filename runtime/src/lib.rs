@@ -13,6 +13,7 @@ pub mod limits;
 pub mod merge;
 pub mod pipeline;
 pub mod sandbox;
+pub mod server;
 
 pub use error::Error;
 pub use event::SyncEvent;

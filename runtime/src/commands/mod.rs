@@ -1,6 +1,8 @@
 //! Subcommands and the flags they share.
 
+mod admin;
 mod run;
+mod serve;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -20,13 +22,17 @@ pub struct Cli {
 /// What to do.
 #[derive(Subcommand)]
 pub enum Command {
+    Serve(serve::ServeArgs),
     Run(run::RunArgs),
+    Admin(admin::AdminArgs),
 }
 
 impl Command {
     pub fn run(self) -> ExitCode {
         match self {
+            Command::Serve(args) => serve::run(args),
             Command::Run(args) => run::run(args),
+            Command::Admin(args) => admin::run(args),
         }
     }
 }

@@ -1,0 +1,131 @@
+//! `synctrig-wasm admin`: tenants, identity pools and trigger functions, written
+//! straight into the data dir's database (a running server sees them at once).
+
+use super::SandboxArgs;
+use super::serve::open_store;
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use synctrig_wasm::Runtime;
+use synctrig_wasm::sandbox::Allocation;
+
+/// Manage tenants, identity pools and Sync Trigger functions.
+///
+/// Every command prints one JSON object on stdout. A tenant owns identity pools and
+/// functions; its developer credentials act on every identity of its pools (their
+/// updates skip the trigger) and read its functions' invocation logs.
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// Directory of the database (the same as `serve --data-dir`).
+    #[arg(long, default_value = "./synctrig-data", env = "SYNCTRIG_DATA_DIR", global = true)]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Create a tenant and print its developer credentials.
+    CreateTenant {
+        /// The tenant's name.
+        name: String,
+    },
+    /// Create an identity pool owned by a tenant and print its id.
+    CreatePool {
+        /// The owning tenant.
+        #[arg(long)]
+        tenant: String,
+        /// A name for the pool.
+        #[arg(long)]
+        name: String,
+        /// The region part of the pool id.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+    },
+    /// Deploy a trigger component as a new version of a tenant's function. The
+    /// component is validated first: it must implement the sync-trigger world and import
+    /// nothing outside the sandbox.
+    Deploy {
+        /// The owning tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The function's name (used in SetCognitoEvents).
+        #[arg(long)]
+        name: String,
+        /// The component file.
+        #[arg(long, value_name = "FILE.wasm")]
+        wasm: PathBuf,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
+    /// Print a function's latest invocations: outcome, wall time, fuel, memory, log.
+    Invocations {
+        /// The owning tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The function's name.
+        #[arg(long)]
+        name: String,
+        /// How many, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+}
+
+pub fn run(args: AdminArgs) -> ExitCode {
+    match execute(args) {
+        Ok(value) => {
+            println!("{value}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{}", json!({ "error": format!("{e:#}") }));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
+    let store = open_store(&args.data_dir)?;
+    let need_tenant = |tenant: &str| -> anyhow::Result<()> {
+        if !store.tenant_exists(tenant)? {
+            bail!("no tenant {tenant:?}; create it with `synctrig-wasm admin create-tenant {tenant}`");
+        }
+        Ok(())
+    };
+    Ok(match args.command {
+        AdminCommand::CreateTenant { name } => {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                bail!("tenant names use a-z, A-Z, 0-9, '-' and '_'");
+            }
+            let Some((ak, sk)) = store.create_tenant(&name)? else { bail!("tenant {name:?} already exists") };
+            json!({ "tenant": name, "accessKeyId": ak, "secretAccessKey": sk })
+        }
+        AdminCommand::CreatePool { tenant, name, region } => {
+            need_tenant(&tenant)?;
+            let pool_id = store.create_pool(&tenant, &name, &region)?;
+            json!({ "identityPoolId": pool_id, "tenant": tenant, "name": name })
+        }
+        AdminCommand::Deploy { tenant, name, wasm, sandbox } => {
+            need_tenant(&tenant)?;
+            if synctrig_wasm::server::api_function_name_ok(&name).is_none() {
+                bail!("function names use a-z, A-Z, 0-9, '-' and '_' (at most 64)");
+            }
+            let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+            let mut config = sandbox.runtime_config();
+            config.cache_dir.get_or_insert_with(|| args.data_dir.join("artifacts"));
+            // One load needs no pool; on-demand allocation starts faster.
+            config.allocation = Allocation::OnDemand;
+            let runtime = Runtime::new(config)?;
+            let trigger = runtime.load(&bytes).context("the component was refused")?;
+            let version = store.deploy_function(&tenant, &name, trigger.digest(), &bytes)?;
+            json!({ "tenant": tenant, "function": name, "version": version, "digest": trigger.digest() })
+        }
+        AdminCommand::Invocations { tenant, name, limit } => {
+            need_tenant(&tenant)?;
+            json!({ "function": name, "invocations": store.invocations(&tenant, &name, limit)? })
+        }
+    })
+}

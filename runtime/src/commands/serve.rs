@@ -1,0 +1,124 @@
+//! `synctrig-wasm serve`: the Cognito Sync–compatible service.
+
+use super::SandboxArgs;
+use anyhow::Context as _;
+use clap::Args;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use synctrig_wasm::Runtime;
+use synctrig_wasm::server::store::{Store, random_hex};
+use synctrig_wasm::server::{AppState, ServerConfig, serve};
+
+/// Serve the Cognito Sync API (and Cognito Identity's GetId and
+/// GetCredentialsForIdentity) on an embedded SQLite database.
+///
+/// Point an AWS SDK's cognito-sync and cognito-identity clients at the printed address
+/// (e.g. boto3's endpoint_url). Every cognito-sync request must be signed with SigV4.
+/// The operator's root credentials come from SYNCTRIG_ROOT_ACCESS_KEY_ID and
+/// SYNCTRIG_ROOT_SECRET_ACCESS_KEY, or are generated at first start and printed once.
+/// Create tenants, identity pools and triggers with `synctrig-wasm admin`.
+///
+/// Prints `synctrig-wasm listening on http://ADDR` on stdout once bound. Stops
+/// gracefully on ctrl-c or SIGTERM, finishing requests in flight.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Directory of the database and compiled-trigger cache; created if absent.
+    #[arg(long, default_value = "./synctrig-data", env = "SYNCTRIG_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Region the service answers as (in identity ids and trigger events).
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Most trigger invocations running at once for one identity pool; more are
+    /// answered LambdaThrottledException.
+    #[arg(long, default_value_t = 4)]
+    trigger_slots_per_pool: usize,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    match start(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("synctrig-wasm serve: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the store in `data_dir`, creating the directory if needed.
+pub fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    Store::open(&data_dir.join("synctrig.db"))
+        .with_context(|| format!("cannot open the database in {}", data_dir.display()))
+}
+
+fn root_credentials(store: &Store) -> anyhow::Result<()> {
+    let from_env = (std::env::var("SYNCTRIG_ROOT_ACCESS_KEY_ID"), std::env::var("SYNCTRIG_ROOT_SECRET_ACCESS_KEY"));
+    let (ak, sk) = match from_env {
+        (Ok(ak), Ok(sk)) if !ak.is_empty() && !sk.is_empty() => (ak, sk),
+        _ => {
+            let (ak, created) =
+                store.meta_or_insert("root_access_key", || format!("AKIAROOT{}", random_hex(6).to_uppercase()))?;
+            let (sk, _) = store.meta_or_insert("root_secret_key", || random_hex(20))?;
+            if created {
+                eprintln!("generated root credentials (shown once; keep them safe):");
+                eprintln!("  access key id:     {ak}");
+                eprintln!("  secret access key: {sk}");
+            }
+            (ak, sk)
+        }
+    };
+    store.put_root_credential(&ak, &sk)?;
+    Ok(())
+}
+
+fn start(args: ServeArgs) -> anyhow::Result<()> {
+    let store = Arc::new(open_store(&args.data_dir)?);
+    root_credentials(&store)?;
+    let mut config = args.sandbox.runtime_config();
+    config.cache_dir.get_or_insert_with(|| args.data_dir.join("artifacts"));
+    let runtime = Arc::new(Runtime::new(config)?);
+    let server = ServerConfig {
+        region: args.region.clone(),
+        trigger_slots_per_pool: args.trigger_slots_per_pool,
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(server, store, runtime).map_err(|e| anyhow::anyhow!(e.message))?;
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    tokio.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!("synctrig-wasm listening on http://{addr}");
+        std::io::stdout().flush()?;
+        tracing::info!(%addr, data_dir = %args.data_dir.display(), "serving");
+        serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("shut down");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM: {e}");
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,114 @@
+//! `synctrig-wasm serve`: a Cognito Sync–compatible dataset service (rest-json, SigV4)
+//! plus the Cognito Identity calls a client needs to get identity credentials
+//! (GetId, GetCredentialsForIdentity; JSON 1.1), on an embedded SQLite database.
+//!
+//! The library exposes [`serve`]; the binary parses flags and calls it, so tests can
+//! bind port 0 in-process.
+
+mod api;
+mod error;
+mod identity;
+mod metrics;
+pub mod sigv4;
+pub mod store;
+
+pub use error::ApiError;
+
+use crate::invoker::Invoker;
+use crate::sandbox::{Runtime, Trigger};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The region this service answers as (in ids and in the trigger event).
+    pub region: String,
+    /// Most requests handled at once; more get `TooManyRequestsException`.
+    pub max_concurrent_requests: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most trigger invocations running at once (all pools).
+    pub trigger_slots: usize,
+    /// Most trigger invocations running at once for one identity pool.
+    pub trigger_slots_per_pool: usize,
+    /// Lifetime of identity credentials, in seconds.
+    pub credentials_ttl_secs: i64,
+    /// Lifetime of a SyncSessionToken, in seconds.
+    pub session_ttl_secs: i64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            region: "us-east-1".into(),
+            max_concurrent_requests: 512,
+            max_body_bytes: 4 << 20,
+            trigger_slots: 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+            trigger_slots_per_pool: 4,
+            credentials_ttl_secs: 3600,
+            session_ttl_secs: 3600,
+        }
+    }
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    config: ServerConfig,
+    store: Arc<Store>,
+    invoker: Invoker,
+    triggers: Mutex<HashMap<String, Trigger>>,
+    requests: Arc<Semaphore>,
+    metrics: metrics::Metrics,
+    session_key: Vec<u8>,
+}
+
+impl AppState {
+    /// State over an open store and a runtime.
+    pub fn new(config: ServerConfig, store: Arc<Store>, runtime: Arc<Runtime>) -> Result<Arc<Self>, ApiError> {
+        let (key, _) = store.meta_or_insert("session_key", || store::random_hex(32))?;
+        Ok(Arc::new(AppState {
+            invoker: Invoker::new(runtime, config.trigger_slots, config.trigger_slots_per_pool),
+            requests: Arc::new(Semaphore::new(config.max_concurrent_requests)),
+            triggers: Mutex::default(),
+            metrics: metrics::Metrics::default(),
+            session_key: key.into_bytes(),
+            store,
+            config,
+        }))
+    }
+
+    /// The loaded trigger for a function version, compiling it the first time.
+    fn trigger(&self, tenant: &str, name: &str, version: i64, digest: &str) -> Result<Trigger, ApiError> {
+        if let Some(t) = self.triggers.lock().unwrap_or_else(|e| e.into_inner()).get(digest) {
+            return Ok(t.clone());
+        }
+        let wasm = self
+            .store
+            .function_wasm(tenant, name, version)?
+            .ok_or_else(|| ApiError::internal(format!("function {name} version {version} vanished")))?;
+        let trigger = self.invoker.runtime().load(&wasm)?;
+        self.triggers.lock().unwrap_or_else(|e| e.into_inner()).insert(digest.to_owned(), trigger.clone());
+        Ok(trigger)
+    }
+}
+
+/// `Some(name)` when `name` is a valid function name.
+pub fn api_function_name_ok(name: &str) -> Option<&str> {
+    api::parse_function_ref(name).filter(|(n, v)| n == name && v.is_none()).map(|_| name)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes the requests
+/// in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = axum::Router::new().fallback(api::dispatch).with_state(state);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
