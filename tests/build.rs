@@ -10,7 +10,7 @@ const PACKAGES: &[&str] = &["sample-trigger", "award-on-level", "validate-input"
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_owned();
-    for watched in ["wit", "guest-sdk", "examples", "tests/guests", "Cargo.toml", "Cargo.lock"] {
+    for watched in ["wit", "guest-sdk", "examples", "tests/guests", "Cargo.toml", "Cargo.lock", ".cargo"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     check_target();

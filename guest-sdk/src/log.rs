@@ -2,8 +2,8 @@
 //!
 //! In a component, lines go to the host, which keeps them (bounded) as the invocation's
 //! log: `synctrig-wasm run` prints them on stderr and `serve` keeps recent ones per
-//! trigger. In native tests they go to stderr and to a per-thread buffer that
-//! [`take_test_logs`] drains, so tests can assert on them.
+//! trigger. In native tests they go to a per-thread buffer that [`take_test_logs`]
+//! drains, so tests can assert on them (and print them if they like).
 
 /// How important a log line is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -72,7 +72,6 @@ mod imp {
     }
 
     pub fn log(level: Level, message: &str) {
-        eprintln!("[{level:?}] {message}");
         LINES.with(|lines| lines.borrow_mut().push((level, message.to_owned())));
     }
 }

@@ -17,4 +17,4 @@ pub mod server;
 
 pub use error::Error;
 pub use event::SyncEvent;
-pub use sandbox::{Invocation, Limits, Runtime, RuntimeConfig, Stats, Trigger};
+pub use sandbox::{Invocation, Limits, Prepared, Runtime, RuntimeConfig, Stats, Trigger};

@@ -246,18 +246,28 @@ fn artifact_cache_is_used_and_only_trusts_its_own_artifacts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_pool_concurrency_limit_throttles() {
     let rt = Arc::new(runtime(limits()));
-    let invoker = Invoker::new(rt.clone(), 4, 1);
-    let held = invoker.reserve("us-east-1:pool-a").unwrap();
-    assert_eq!(invoker.reserve("us-east-1:pool-a").err(), Some(Error::Throttled));
+    // One running and one waiting per pool.
+    let invoker = Arc::new(Invoker::new(rt.clone(), 4, 1, 1));
+    let held = invoker.reserve("us-east-1:pool-a").await.unwrap();
+    let queued = {
+        let invoker = invoker.clone();
+        tokio::spawn(async move { invoker.reserve("us-east-1:pool-a").await.map(|_| ()) })
+    };
+    // Once the second reservation waits in the queue, a third finds the queue full.
+    while invoker.queued("us-east-1:pool-a") == 0 {
+        tokio::task::yield_now().await;
+    }
+    let third = invoker.reserve("us-east-1:pool-a").await.err().unwrap();
+    assert_eq!(third, Error::Throttled);
     assert_eq!(Error::Throttled.api_name(), "LambdaThrottledException");
     // Another tenant is not affected.
-    let other = invoker.reserve("us-east-1:pool-b").unwrap();
+    let other = invoker.reserve("us-east-1:pool-b").await.unwrap();
     let trigger = rt.load_file(&guest("sample_trigger")).unwrap();
     let input = seed_event();
     let outcome = other.run(trigger.clone(), stored_from_event(&input), input.clone()).await;
     assert!(outcome.result.is_ok());
-    // Once the slot is free again, the pool can run.
+    // Once the running one finishes, the queued one gets its turn.
     let outcome = held.run(trigger, stored_from_event(&input), input).await;
     assert!(outcome.result.is_ok());
-    assert!(invoker.reserve("us-east-1:pool-a").is_ok());
+    queued.await.unwrap().unwrap();
 }

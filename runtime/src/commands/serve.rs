@@ -35,10 +35,15 @@ pub struct ServeArgs {
     /// Region the service answers as (in identity ids and trigger events).
     #[arg(long, default_value = "us-east-1")]
     region: String,
-    /// Most trigger invocations running at once for one identity pool; more are
-    /// answered LambdaThrottledException.
-    #[arg(long, default_value_t = 4)]
-    trigger_slots_per_pool: usize,
+    /// Most trigger invocations running at once for one identity pool [default: half
+    /// the cores, at least 1]. Raising it lets one tenant use more CPU at the cost of
+    /// the others when its trigger spins.
+    #[arg(long)]
+    trigger_slots_per_pool: Option<usize>,
+    /// Most trigger invocations of one pool waiting for a slot; more are answered
+    /// LambdaThrottledException.
+    #[arg(long, default_value_t = 64)]
+    trigger_queue_per_pool: usize,
     #[command(flatten)]
     sandbox: SandboxArgs,
 }
@@ -86,10 +91,12 @@ fn start(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = args.sandbox.runtime_config();
     config.cache_dir.get_or_insert_with(|| args.data_dir.join("artifacts"));
     let runtime = Arc::new(Runtime::new(config)?);
+    let defaults = ServerConfig::default();
     let server = ServerConfig {
         region: args.region.clone(),
-        trigger_slots_per_pool: args.trigger_slots_per_pool,
-        ..ServerConfig::default()
+        trigger_slots_per_pool: args.trigger_slots_per_pool.unwrap_or(defaults.trigger_slots_per_pool),
+        trigger_queue_per_pool: args.trigger_queue_per_pool,
+        ..defaults
     };
     let state = AppState::new(server, store, runtime).map_err(|e| anyhow::anyhow!(e.message))?;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -359,27 +359,63 @@ impl Runtime {
     /// This blocks the calling thread for up to the deadline; async callers run it on
     /// a blocking pool.
     pub fn invoke(&self, trigger: &Trigger, event: &SyncEvent) -> Invocation {
-        let limits = &self.config.limits;
+        match self.prepare(trigger) {
+            Ok(prepared) => prepared.call(event),
+            Err(failed) => *failed,
+        }
+    }
+
+    /// The first half of [`invoke`](Self::invoke): a fresh store with the trigger
+    /// instantiated in it. Separate so that benchmarks can time the halves apart.
+    pub fn prepare(&self, trigger: &Trigger) -> Result<Prepared, Box<Invocation>> {
         let start = Instant::now();
         let mut store = match self.new_store() {
             Ok(store) => store,
-            Err(e) => return Invocation { result: Err(e), stats: Stats::default(), log: String::new() },
+            Err(e) => return Err(Box::new(Invocation { result: Err(e), stats: Stats::default(), log: String::new() })),
         };
-        let log = store.data().log.clone();
-        let result = match trigger.pre.instantiate(&mut store) {
-            Err(e) => Err(classify(e, Phase::Instantiate, store.data(), limits)),
-            Ok(instance) => match instance.call_handle(&mut store, &to_wit(event)) {
-                Ok(Ok(response)) => from_wit(response, limits),
-                Ok(Err(bindings::synctrig::trigger::types::TriggerError::Reject(reason))) => {
-                    Err(Error::Rejected { reason })
-                }
-                Err(e) => Err(classify(e, Phase::Call, store.data(), limits)),
-            },
+        match trigger.pre.instantiate(&mut store) {
+            Ok(instance) => Ok(Prepared { store, instance, start, config: self.config.clone() }),
+            Err(e) => {
+                let error = classify(e, Phase::Instantiate, store.data(), &self.config.limits);
+                Err(Box::new(Prepared::finish(store, start, &self.config.limits, Err(error))))
+            }
+        }
+    }
+}
+
+/// A trigger instantiated in its own fresh store, ready for its one call.
+pub struct Prepared {
+    store: Store<HostState>,
+    instance: bindings::SyncTrigger,
+    start: Instant,
+    config: Arc<RuntimeConfig>,
+}
+
+impl Prepared {
+    /// Calls the trigger's `handle` on `event`; the store is dropped afterwards.
+    pub fn call(mut self, event: &SyncEvent) -> Invocation {
+        let limits = &self.config.limits;
+        let result = match self.instance.call_handle(&mut self.store, &to_wit(event)) {
+            Ok(Ok(response)) => from_wit(response, limits),
+            Ok(Err(bindings::synctrig::trigger::types::TriggerError::Reject(reason))) => {
+                Err(Error::Rejected { reason })
+            }
+            Err(e) => Err(classify(e, Phase::Call, self.store.data(), limits)),
         };
+        Self::finish(self.store, self.start, limits, result)
+    }
+
+    fn finish(
+        store: Store<HostState>,
+        start: Instant,
+        limits: &Limits,
+        result: Result<SyncEvent, Error>,
+    ) -> Invocation {
         let fuel_consumed = match limits.fuel {
             Some(budget) => budget.saturating_sub(store.get_fuel().unwrap_or(0)),
             None => 0,
         };
+        let log = store.data().log.clone();
         let stats = Stats {
             wall_us: start.elapsed().as_micros() as u64,
             fuel_consumed,
@@ -427,8 +463,8 @@ fn build_engine(config: &RuntimeConfig, pooling: bool) -> wasmtime::Result<Engin
             .max_memory_size(limits.memory_bytes)
             .table_elements(limits.max_table_elements)
             // Keep a few slots' pages resident so back-to-back invocations skip madvise.
-            .linear_memory_keep_resident(1 << 20)
-            .table_keep_resident(1 << 16);
+            .linear_memory_keep_resident(512 << 10)
+            .table_keep_resident(16 << 10);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     let engine = Engine::new(&c)?;

@@ -2,7 +2,7 @@
 
 use super::error::ApiError;
 use super::sigv4;
-use super::store::{Credential, DatasetRef, DatasetRow, InvocationRow, Pool, Principal, RecordRow};
+use super::store::{Credential, DatasetRow, InvocationRow, Pool, Principal, RecordRow, Update};
 use super::{AppState, identity};
 use crate::event::Op;
 use crate::limits;
@@ -150,9 +150,11 @@ fn parse_query(raw: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Runs blocking store work off the async workers.
+/// Runs store work. SQLite reads here take microseconds with cached statements, far less
+/// than a hop to the blocking pool costs on a small machine (BENCHMARKS.md), so they run
+/// in place; the slow part of an update, its commit, goes to the group-commit writer.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+    f()
 }
 
 /// Verifies the request's SigV4 signature and returns its credential.
@@ -680,15 +682,25 @@ async fn update_records(
         .iter()
         .filter_map(|p| Some((p.key.clone(), p.device_last_modified_date? as i64)))
         .collect();
-    let store = state.store.clone();
-    let (pid, iid, dname, by) = (pool.pool_id.clone(), identity_id.to_owned(), name.to_owned(), principal_name(cred));
-    let expected = snapshot.sync_count();
-    let written = blocking(move || {
-        let dataset = DatasetRef { pool: &pid, identity: &iid, name: &dname };
-        Ok(store.commit_update(&dataset, expected, &writes, &device_times, &by)?)
-    })
-    .await?
-    .ok_or_else(|| ApiError::conflict(format!("dataset {name} was changed by another update; sync and retry")))?;
+    let update = Update {
+        pool: pool.pool_id.clone(),
+        identity: identity_id.to_owned(),
+        name: name.to_owned(),
+        expected: snapshot.sync_count(),
+        writes,
+        device_modified: device_times,
+        by: principal_name(cred),
+    };
+    let written = state
+        .store
+        .submit_update(update)
+        .await
+        .map_err(|_| ApiError::internal("the database writer stopped; the update was not applied"))?
+        .map_err(|e| {
+            tracing::error!("{e}");
+            ApiError::internal("internal error; the update was not applied")
+        })?
+        .ok_or_else(|| ApiError::conflict(format!("dataset {name} was changed by another update; sync and retry")))?;
 
     // Patched records the update did not change (a no-op, or a change the trigger
     // dropped) are answered as they stand, so the client learns their state; a key
@@ -722,10 +734,18 @@ async fn run_sync_trigger(
     let (version, digest) = blocking(move || Ok(store.function(&tenant, &fname, version)?))
         .await?
         .ok_or_else(|| ApiError::internal(format!("the pool's SyncTrigger function {mapping:?} is not deployed")))?;
-    let reservation = state.invoker.reserve(&pool.pool_id).map_err(ApiError::from)?;
-    let st = state.clone();
-    let (tenant, fname, d) = (pool.tenant.clone(), name.clone(), digest.clone());
-    let trigger = blocking(move || st.trigger(&tenant, &fname, version, &d)).await?;
+    let reservation = state.invoker.reserve(&pool.pool_id).await.map_err(ApiError::from)?;
+    let trigger = match state.cached_trigger(&digest) {
+        Some(trigger) => trigger,
+        None => {
+            // Compiling takes tens of milliseconds: keep it off the async workers.
+            let st = state.clone();
+            let (tenant, fname) = (pool.tenant.clone(), name.clone());
+            tokio::task::spawn_blocking(move || st.trigger(&tenant, &fname, version, &digest))
+                .await
+                .map_err(|e| ApiError::internal(format!("task failed: {e}")))??
+        }
+    };
     let input = merge::build_event(meta, &stored, patches);
     let outcome = reservation.run(trigger, stored, input).await;
 
@@ -743,11 +763,7 @@ async fn run_sync_trigger(
         peak_memory_bytes: outcome.stats.peak_memory_bytes as i64,
         log: outcome.log,
     };
-    let store = state.store.clone();
-    let tenant = pool.tenant.clone();
-    if let Err(e) = blocking(move || Ok(store.record_invocation(&tenant, &name, &row)?)).await {
-        tracing::warn!("cannot record a trigger invocation: {}", e.message);
-    }
+    state.store.submit_invocation(&pool.tenant, &name, row);
     outcome.result.map(|applied| applied.writes).map_err(ApiError::from)
 }
 

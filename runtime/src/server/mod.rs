@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub trigger_slots: usize,
     /// Most trigger invocations running at once for one identity pool.
     pub trigger_slots_per_pool: usize,
+    /// Most trigger invocations of one pool waiting for a slot; more are throttled.
+    pub trigger_queue_per_pool: usize,
     /// Lifetime of identity credentials, in seconds.
     pub credentials_ttl_secs: i64,
     /// Lifetime of a SyncSessionToken, in seconds.
@@ -48,12 +50,20 @@ impl Default for ServerConfig {
             region: "us-east-1".into(),
             max_concurrent_requests: 512,
             max_body_bytes: 4 << 20,
-            trigger_slots: 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
-            trigger_slots_per_pool: 4,
+            trigger_slots: 2 * cores(),
+            // A pool runs triggers on at most half the cores, so a tenant whose trigger
+            // spins cannot take the CPU from the others (BENCHMARKS.md has both sides of
+            // this trade).
+            trigger_slots_per_pool: (cores() / 2).max(1),
+            trigger_queue_per_pool: 64,
             credentials_ttl_secs: 3600,
             session_ttl_secs: 3600,
         }
     }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// Everything the handlers share.
@@ -72,7 +82,12 @@ impl AppState {
     pub fn new(config: ServerConfig, store: Arc<Store>, runtime: Arc<Runtime>) -> Result<Arc<Self>, ApiError> {
         let (key, _) = store.meta_or_insert("session_key", || store::random_hex(32))?;
         Ok(Arc::new(AppState {
-            invoker: Invoker::new(runtime, config.trigger_slots, config.trigger_slots_per_pool),
+            invoker: Invoker::new(
+                runtime,
+                config.trigger_slots,
+                config.trigger_slots_per_pool,
+                config.trigger_queue_per_pool,
+            ),
             requests: Arc::new(Semaphore::new(config.max_concurrent_requests)),
             triggers: Mutex::default(),
             metrics: metrics::Metrics::default(),
@@ -82,10 +97,15 @@ impl AppState {
         }))
     }
 
+    /// The trigger for a component digest, if it is loaded already.
+    fn cached_trigger(&self, digest: &str) -> Option<Trigger> {
+        self.triggers.lock().unwrap_or_else(|e| e.into_inner()).get(digest).cloned()
+    }
+
     /// The loaded trigger for a function version, compiling it the first time.
     fn trigger(&self, tenant: &str, name: &str, version: i64, digest: &str) -> Result<Trigger, ApiError> {
-        if let Some(t) = self.triggers.lock().unwrap_or_else(|e| e.into_inner()).get(digest) {
-            return Ok(t.clone());
+        if let Some(t) = self.cached_trigger(digest) {
+            return Ok(t);
         }
         let wasm = self
             .store

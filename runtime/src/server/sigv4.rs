@@ -205,6 +205,51 @@ pub fn verify(
     }
 }
 
+/// Signs a request as an SDK would: returns the headers to add (`x-amz-date`,
+/// `x-amz-security-token` when there is a session token, and `authorization`), signing
+/// `host` and those. `raw_path` and `raw_query` are as they will be sent.
+#[allow(clippy::too_many_arguments)]
+pub fn sign(
+    method: &str,
+    host: &str,
+    raw_path: &str,
+    raw_query: &str,
+    body: &[u8],
+    (access_key, secret, session_token): (&str, &str, Option<&str>),
+    region: &str,
+    service: &str,
+    now: SystemTime,
+) -> Vec<(String, String)> {
+    let secs = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let amz_date =
+        time::OffsetDateTime::from_unix_timestamp(secs).ok().and_then(|t| t.format(&format).ok()).unwrap_or_default();
+    let mut headers = vec![("host".to_owned(), host.to_owned()), ("x-amz-date".to_owned(), amz_date.clone())];
+    if let Some(token) = session_token {
+        headers.push(("x-amz-security-token".to_owned(), token.to_owned()));
+    }
+    let signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
+    let lookup = |name: &str| headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect();
+    let req = Request { method, raw_path, raw_query, headers: &lookup, body };
+    let auth = Authorization {
+        access_key: access_key.to_owned(),
+        date: amz_date[..8.min(amz_date.len())].to_owned(),
+        region: region.to_owned(),
+        service: service.to_owned(),
+        signed_headers: signed.clone(),
+        signature: String::new(),
+    };
+    let signature = signature(secret, &auth, &amz_date, &canonical_request(&req, &signed));
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={access_key}/{}/{region}/{service}/aws4_request, SignedHeaders={}, Signature={signature}",
+        auth.date,
+        signed.join(";")
+    );
+    headers.retain(|(k, _)| k != "host");
+    headers.push(("authorization".to_owned(), authorization));
+    headers
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +274,20 @@ mod tests {
         assert!(verify(&req, &auth, secret, "service", late).unwrap_err().0.contains("15 minutes"));
         let body = Request { body: b"x", ..req };
         assert!(verify(&body, &auth, secret, "service", now).is_err(), "the body is signed");
+    }
+
+    #[test]
+    fn what_sign_signs_verify_accepts() {
+        let now = SystemTime::now();
+        let added =
+            sign("POST", "h:1", "/a%3Ab", "x=1", b"body", ("AK", "SK", Some("tok")), "us-east-1", "cognito-sync", now);
+        let mut all = added.clone();
+        all.push(("host".into(), "h:1".into()));
+        let lookup = |name: &str| all.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect();
+        let req = Request { method: "POST", raw_path: "/a%3Ab", raw_query: "x=1", headers: &lookup, body: b"body" };
+        let auth = parse_authorization(&lookup("authorization")[0]).unwrap();
+        assert_eq!(verify(&req, &auth, "SK", "cognito-sync", now), Ok(()));
+        assert!(verify(&req, &auth, "other", "cognito-sync", now).is_err());
     }
 
     #[test]

@@ -128,17 +128,6 @@ impl Snapshot {
     }
 }
 
-/// Which dataset: pool, identity, name.
-#[derive(Clone, Copy, Debug)]
-pub struct DatasetRef<'a> {
-    /// The identity pool.
-    pub pool: &'a str,
-    /// The identity.
-    pub identity: &'a str,
-    /// The dataset's name.
-    pub name: &'a str,
-}
-
 /// A recorded trigger invocation.
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -162,9 +151,44 @@ pub struct InvocationRow {
 /// How many invocations are kept per function.
 const KEEP_INVOCATIONS: i64 = 100;
 
+/// Connections for reads and occasional writes; WAL lets readers run beside the writer.
+const CONNECTIONS: usize = 4;
+/// Most updates committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// One update of a dataset, for the group-commit writer.
+#[derive(Debug)]
+pub struct Update {
+    /// The identity pool.
+    pub pool: String,
+    /// The identity.
+    pub identity: String,
+    /// The dataset's name.
+    pub name: String,
+    /// The dataset SyncCount the update was computed against.
+    pub expected: i64,
+    /// The records to write.
+    pub writes: Vec<Write>,
+    /// Device modification times by key.
+    pub device_modified: BTreeMap<String, i64>,
+    /// Who writes.
+    pub by: String,
+}
+
+/// What the writer tells an update: the written rows, `None` for a conflict, or why
+/// the commit failed.
+pub type UpdateResult = std::result::Result<Option<Vec<RecordRow>>, String>;
+
+enum Job {
+    Update(Box<Update>, tokio::sync::oneshot::Sender<UpdateResult>),
+    Invocation { tenant: String, name: String, row: InvocationRow },
+}
+
 /// The database.
 pub struct Store {
-    conn: Mutex<Connection>,
+    conns: Vec<Mutex<Connection>>,
+    next: std::sync::atomic::AtomicUsize,
+    writer: Mutex<std::sync::mpsc::Sender<Job>>,
 }
 
 fn now() -> i64 {
@@ -195,10 +219,14 @@ fn random_key(prefix: &str) -> String {
 impl Store {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        let connect = || -> Result<Connection> {
+            let conn = Connection::open(path)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            Ok(conn)
+        };
+        let conn = connect()?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created INTEGER NOT NULL);
@@ -231,22 +259,56 @@ impl Store {
                  log TEXT NOT NULL);
              CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations (tenant, name, id);",
         )?;
-        Ok(Store { conn: Mutex::new(conn) })
+        let mut conns = vec![Mutex::new(conn)];
+        for _ in 1..CONNECTIONS {
+            conns.push(Mutex::new(connect()?));
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer_conn = connect()?;
+        std::thread::Builder::new()
+            .name("synctrig-writer".into())
+            .spawn(move || group_commit(writer_conn, rx))
+            .map_err(|e| DbError(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+        Ok(Store { conns, next: Default::default(), writer: Mutex::new(tx) })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.conns.len();
+        self.conns[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn submit(&self, job: Job) {
+        // The writer only stops when the store is dropped.
+        let _ = self.writer.lock().unwrap_or_else(|e| e.into_inner()).send(job);
+    }
+
+    /// Queues an update for the group-commit writer; the answer comes once it is on disk.
+    pub fn submit_update(&self, update: Update) -> tokio::sync::oneshot::Receiver<UpdateResult> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(Job::Update(Box::new(update), tx));
+        rx
+    }
+
+    /// Queues an invocation record (kept: the latest few per function).
+    pub fn submit_invocation(&self, tenant: &str, name: &str, row: InvocationRow) {
+        self.submit(Job::Invocation { tenant: tenant.to_owned(), name: name.to_owned(), row });
     }
 
     /// A value of the meta table.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.conn().query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
     }
 
     /// The meta value under `key`, creating it with `make` the first time.
     pub fn meta_or_insert(&self, key: &str, make: impl FnOnce() -> String) -> Result<(String, bool)> {
         let conn = self.conn();
-        if let Some(v) = conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()? {
+        if let Some(v) =
+            conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?
+        {
             return Ok((v, false));
         }
         let v = make();
@@ -283,7 +345,12 @@ impl Store {
 
     /// Whether the tenant exists.
     pub fn tenant_exists(&self, name: &str) -> Result<bool> {
-        Ok(self.conn().query_row("SELECT 1 FROM tenants WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some())
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT 1 FROM tenants WHERE name = ?1")?
+            .query_row([name], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     /// Creates an identity pool for `tenant`; returns its id.
@@ -300,22 +367,21 @@ impl Store {
     pub fn credential(&self, access_key: &str) -> Result<Option<Credential>> {
         let row = self
             .conn()
-            .query_row(
+            .prepare_cached(
                 "SELECT secret, kind, tenant, pool_id, identity_id, session_token, expires
                  FROM credentials WHERE access_key = ?1",
-                [access_key],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, Option<i64>>(6)?,
-                    ))
-                },
-            )
+            )?
+            .query_row([access_key], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                ))
+            })
             .optional()?;
         Ok(row.and_then(|(secret, kind, tenant, pool_id, identity_id, session_token, expires)| {
             let principal = match kind.as_str() {
@@ -351,9 +417,8 @@ impl Store {
     pub fn pool(&self, pool_id: &str) -> Result<Option<Pool>> {
         Ok(self
             .conn()
-            .query_row("SELECT pool_id, tenant, sync_trigger FROM pools WHERE pool_id = ?1", [pool_id], |r| {
-                Ok(Pool { pool_id: r.get(0)?, tenant: r.get(1)?, sync_trigger: r.get(2)? })
-            })
+            .prepare_cached("SELECT pool_id, tenant, sync_trigger FROM pools WHERE pool_id = ?1")?
+            .query_row([pool_id], |r| Ok(Pool { pool_id: r.get(0)?, tenant: r.get(1)?, sync_trigger: r.get(2)? }))
             .optional()?)
     }
 
@@ -388,7 +453,8 @@ impl Store {
     pub fn identity_pool(&self, identity_id: &str) -> Result<Option<String>> {
         Ok(self
             .conn()
-            .query_row("SELECT pool_id FROM identities WHERE identity_id = ?1", [identity_id], |r| r.get(0))
+            .prepare_cached("SELECT pool_id FROM identities WHERE identity_id = ?1")?
+            .query_row([identity_id], |r| r.get(0))
             .optional()?)
     }
 
@@ -396,11 +462,9 @@ impl Store {
     pub fn deploy_function(&self, tenant: &str, name: &str, digest: &str, wasm: &[u8]) -> Result<i64> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let version: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(version), 0) + 1 FROM functions WHERE tenant = ?1 AND name = ?2",
-            params![tenant, name],
-            |r| r.get(0),
-        )?;
+        let version: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(version), 0) + 1 FROM functions WHERE tenant = ?1 AND name = ?2")?
+            .query_row(params![tenant, name], |r| r.get(0))?;
         tx.execute(
             "INSERT INTO functions (tenant, name, version, digest, wasm, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![tenant, name, version, digest, wasm, now()],
@@ -413,12 +477,11 @@ impl Store {
     pub fn function(&self, tenant: &str, name: &str, version: Option<i64>) -> Result<Option<(i64, String)>> {
         Ok(self
             .conn()
-            .query_row(
+            .prepare_cached(
                 "SELECT version, digest FROM functions WHERE tenant = ?1 AND name = ?2 AND (?3 IS NULL OR version = ?3)
                  ORDER BY version DESC LIMIT 1",
-                params![tenant, name, version],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            )?
+            .query_row(params![tenant, name, version], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }
 
@@ -426,38 +489,9 @@ impl Store {
     pub fn function_wasm(&self, tenant: &str, name: &str, version: i64) -> Result<Option<Vec<u8>>> {
         Ok(self
             .conn()
-            .query_row(
-                "SELECT wasm FROM functions WHERE tenant = ?1 AND name = ?2 AND version = ?3",
-                params![tenant, name, version],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT wasm FROM functions WHERE tenant = ?1 AND name = ?2 AND version = ?3")?
+            .query_row(params![tenant, name, version], |r| r.get(0))
             .optional()?)
-    }
-
-    /// Records an invocation, keeping the latest few per function.
-    pub fn record_invocation(&self, tenant: &str, name: &str, row: &InvocationRow) -> Result<()> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO invocations (tenant, name, version, at, outcome, wall_us, fuel, peak_memory, log)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                tenant,
-                name,
-                row.version,
-                row.at,
-                row.outcome,
-                row.wall_us,
-                row.fuel,
-                row.peak_memory_bytes,
-                row.log
-            ],
-        )?;
-        conn.execute(
-            "DELETE FROM invocations WHERE tenant = ?1 AND name = ?2 AND id <= (
-                 SELECT id FROM invocations WHERE tenant = ?1 AND name = ?2 ORDER BY id DESC LIMIT 1 OFFSET ?3)",
-            params![tenant, name, KEEP_INVOCATIONS],
-        )?;
-        Ok(())
     }
 
     /// The latest invocations of a function, newest first.
@@ -484,14 +518,13 @@ impl Store {
     /// The dataset row with its live size.
     fn dataset_row(conn: &Connection, pool: &str, identity: &str, name: &str) -> Result<Option<DatasetRow>> {
         Ok(conn
-            .query_row(
-                "SELECT d.name, d.sync_count, d.created, d.modified, d.modified_by, d.deleted,
+            .prepare_cached("SELECT d.name, d.sync_count, d.created, d.modified, d.modified_by, d.deleted,
                         (SELECT COUNT(*) FROM records r WHERE r.pool_id = d.pool_id AND r.identity_id = d.identity_id
                              AND r.dataset = d.name AND r.value IS NOT NULL),
                         (SELECT COALESCE(SUM(LENGTH(CAST(r.key AS BLOB)) + LENGTH(CAST(r.value AS BLOB))), 0) FROM records r
                              WHERE r.pool_id = d.pool_id AND r.identity_id = d.identity_id AND r.dataset = d.name
                              AND r.value IS NOT NULL)
-                 FROM datasets d WHERE d.pool_id = ?1 AND d.identity_id = ?2 AND d.name = ?3",
+                 FROM datasets d WHERE d.pool_id = ?1 AND d.identity_id = ?2 AND d.name = ?3")?.query_row(
                 params![pool, identity, name],
                 |r| {
                     Ok(DatasetRow {
@@ -537,11 +570,9 @@ impl Store {
         let dataset = Self::dataset_row(&tx, pool, identity, name)?;
         let records =
             Self::record_rows(&tx, pool, identity, name, -1)?.into_iter().map(|r| (r.key.clone(), r)).collect();
-        let identity_datasets: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND deleted = 0",
-            params![pool, identity],
-            |r| r.get(0),
-        )?;
+        let identity_datasets: i64 = tx
+            .prepare_cached("SELECT COUNT(*) FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND deleted = 0")?
+            .query_row(params![pool, identity], |r| r.get(0))?;
         tx.commit()?;
         Ok(Snapshot { dataset, records, identity_datasets: identity_datasets as usize })
     }
@@ -570,20 +601,19 @@ impl Store {
         Self::record_rows(&self.conn(), pool, identity, name, after)
     }
 
-    /// Writes an update atomically, if the dataset's SyncCount is still `expected`.
-    /// Returns the written rows, or `None` when another update got there first.
-    pub fn commit_update(
-        &self,
-        dataset: &DatasetRef,
-        expected: i64,
-        writes: &[Write],
-        device_modified: &BTreeMap<String, i64>,
-        by: &str,
-    ) -> Result<Option<Vec<RecordRow>>> {
-        let DatasetRef { pool, identity, name } = *dataset;
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let current = Self::dataset_row(&tx, pool, identity, name)?;
+    /// Applies one update inside the writer's transaction, if the dataset's SyncCount is
+    /// still `expected`; `None` when another update got there first.
+    fn apply_update(tx: &Connection, u: &Update) -> Result<Option<Vec<RecordRow>>> {
+        let (pool, identity, name, expected, writes, device_modified, by) = (
+            u.pool.as_str(),
+            u.identity.as_str(),
+            u.name.as_str(),
+            u.expected,
+            &u.writes,
+            &u.device_modified,
+            u.by.as_str(),
+        );
+        let current = Self::dataset_row(tx, pool, identity, name)?;
         if current.as_ref().map_or(0, |d| d.sync_count) != expected {
             return Ok(None);
         }
@@ -627,7 +657,6 @@ impl Store {
                 });
             }
         }
-        tx.commit()?;
         Ok(Some(written))
     }
 
@@ -655,17 +684,17 @@ impl Store {
     /// (datasets, bytes, last modified) of an identity.
     pub fn identity_usage(&self, pool: &str, identity: &str) -> Result<(i64, i64, Option<i64>)> {
         let conn = self.conn();
-        let (count, modified): (i64, Option<i64>) = conn.query_row(
-            "SELECT COUNT(*), MAX(modified) FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND deleted = 0",
-            params![pool, identity],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let bytes: i64 = conn.query_row(
-            "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB))), 0) FROM records
+        let (count, modified): (i64, Option<i64>) = conn
+            .prepare_cached(
+                "SELECT COUNT(*), MAX(modified) FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND deleted = 0",
+            )?
+            .query_row(params![pool, identity], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let bytes: i64 = conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB))), 0) FROM records
              WHERE pool_id = ?1 AND identity_id = ?2 AND value IS NOT NULL",
-            params![pool, identity],
-            |r| r.get(0),
-        )?;
+            )?
+            .query_row(params![pool, identity], |r| r.get(0))?;
         Ok((count, bytes, modified))
     }
 
@@ -673,17 +702,74 @@ impl Store {
     /// dataset SyncCounts summed.
     pub fn pool_usage(&self, pool: &str) -> Result<(i64, i64, Option<i64>)> {
         let conn = self.conn();
-        let (sessions, modified): (i64, Option<i64>) = conn.query_row(
-            "SELECT COALESCE(SUM(sync_count), 0), MAX(modified) FROM datasets WHERE pool_id = ?1",
-            [pool],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let bytes: i64 = conn.query_row(
-            "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB))), 0) FROM records
+        let (sessions, modified): (i64, Option<i64>) = conn
+            .prepare_cached("SELECT COALESCE(SUM(sync_count), 0), MAX(modified) FROM datasets WHERE pool_id = ?1")?
+            .query_row([pool], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let bytes: i64 = conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB))), 0) FROM records
              WHERE pool_id = ?1 AND value IS NOT NULL",
-            [pool],
-            |r| r.get(0),
-        )?;
+            )?
+            .query_row([pool], |r| r.get(0))?;
         Ok((sessions, bytes, modified))
+    }
+}
+
+/// The writer thread: takes every queued job, applies them in one transaction (each
+/// update under its own savepoint, so one failing update spoils no other), commits once
+/// — one fsync for the batch — and only then answers.
+fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH
+            && let Ok(job) = jobs.try_recv()
+        {
+            batch.push(job);
+        }
+        let mut answers = Vec::new();
+        let outcome = (|| -> Result<()> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut functions = std::collections::BTreeSet::new();
+            for job in &batch {
+                match job {
+                    Job::Update(update, _) => {
+                        tx.execute_batch("SAVEPOINT one_update")?;
+                        let result = Store::apply_update(&tx, update);
+                        if result.is_err() {
+                            tx.execute_batch("ROLLBACK TO one_update")?;
+                        }
+                        tx.execute_batch("RELEASE one_update")?;
+                        answers.push(result.map_err(|e| e.to_string()));
+                    }
+                    Job::Invocation { tenant, name, row } => {
+                        tx.execute(
+                            "INSERT INTO invocations (tenant, name, version, at, outcome, wall_us, fuel, peak_memory, log)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                            params![tenant, name, row.version, row.at, row.outcome, row.wall_us, row.fuel, row.peak_memory_bytes, row.log],
+                        )?;
+                        functions.insert((tenant.clone(), name.clone()));
+                    }
+                }
+            }
+            for (tenant, name) in functions {
+                tx.execute(
+                    "DELETE FROM invocations WHERE tenant = ?1 AND name = ?2 AND id <= (
+                         SELECT id FROM invocations WHERE tenant = ?1 AND name = ?2 ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+                    params![tenant, name, KEEP_INVOCATIONS],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        let mut answers = answers.into_iter();
+        for job in batch {
+            if let Job::Update(_, reply) = job {
+                let answer = match &outcome {
+                    Ok(()) => answers.next().unwrap_or_else(|| Err("lost answer".into())),
+                    Err(e) => Err(format!("the update could not be committed: {e}")),
+                };
+                let _ = reply.send(answer);
+            }
+        }
     }
 }

@@ -1,0 +1,196 @@
+//! Trigger invocation benchmarks: the sandboxed sample trigger against the same logic as
+//! a native function, per dataset size; the parts of one invocation; throughput on 1
+//! and 2 threads; cold load with and without the artifact cache; fuel on and off.
+//!
+//! `cargo bench -p synctrig-tests --bench invoke`. Before criterion's groups it prints
+//! p50/p99 latencies measured over many single invocations.
+
+use criterion::{BatchSize, Criterion, Throughput};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+use synctrig_tests::guest;
+use synctrig_wasm::event::{EventRecord, Op};
+use synctrig_wasm::merge::{self, Dataset};
+use synctrig_wasm::pipeline::stored_from_event;
+use synctrig_wasm::{Limits, Runtime, RuntimeConfig, SyncEvent, Trigger};
+
+/// An event of `n` records: half changed by the user, the rest untouched, SampleKey1
+/// and SampleKey2 among them so the trigger has work to do.
+fn event(n: usize) -> SyncEvent {
+    let mut records: Vec<EventRecord> = (0..n)
+        .map(|i| {
+            let key = match i {
+                0 => "SampleKey1".to_owned(),
+                1 => "SampleKey2".to_owned(),
+                _ => format!("key{i:04}"),
+            };
+            let old = format!("value-{i}-{}", "x".repeat(40));
+            let new = if i % 2 == 0 { format!("changed-{i}") } else { old.clone() };
+            EventRecord { key, old_value: Some(old), new_value: Some(new), op: Op::Replace }
+        })
+        .collect();
+    records.sort_by(|a, b| a.key.cmp(&b.key));
+    SyncEvent {
+        version: 2,
+        event_type: "SyncTrigger".into(),
+        region: "us-east-1".into(),
+        identity_pool_id: "us-east-1:00000000-0000-0000-0000-000000000001".into(),
+        identity_id: "us-east-1:00000000-0000-0000-0000-000000000002".into(),
+        dataset_name: "bench".into(),
+        dataset_records: records,
+    }
+}
+
+fn runtime(fuel: Option<u64>) -> Runtime {
+    let limits = Limits { fuel, ..Limits::default() };
+    Runtime::new(RuntimeConfig { limits, ..RuntimeConfig::default() }).expect("runtime")
+}
+
+/// JSON in, merged writes and JSON out, through the sandbox.
+fn sandboxed(rt: &Runtime, trigger: &Trigger, json: &[u8]) -> (usize, String) {
+    let input = SyncEvent::from_json(json).expect("event");
+    let stored = stored_from_event(&input);
+    let response = rt.invoke(trigger, &input).result.expect("trigger");
+    let writes = merge::merge(&stored, &input, &response).expect("merge");
+    (writes.len(), response.to_json())
+}
+
+fn to_guest(e: &SyncEvent) -> synctrig_guest::SyncEvent {
+    let mut b = synctrig_guest::SyncEvent::builder(&e.identity_pool_id, &e.identity_id, &e.dataset_name);
+    for r in &e.dataset_records {
+        let old = r.old_value.as_deref();
+        b = match (r.op, r.new_value.as_deref()) {
+            (Op::Remove, _) | (_, None) => b.removed(&r.key, old.unwrap_or_default()),
+            (Op::Replace, Some(new)) if old == Some(new) => b.stored(&r.key, new),
+            (Op::Replace, Some(new)) => b.changed(&r.key, old, new),
+        };
+    }
+    b.build()
+}
+
+fn from_guest(input: &SyncEvent, e: &synctrig_guest::SyncEvent) -> SyncEvent {
+    SyncEvent {
+        dataset_records: e
+            .records()
+            .map(|(k, r)| EventRecord {
+                key: k.to_owned(),
+                old_value: r.old_value().map(str::to_owned),
+                new_value: r.new_value.clone(),
+                op: match r.op {
+                    synctrig_guest::Op::Replace => Op::Replace,
+                    synctrig_guest::Op::Remove => Op::Remove,
+                },
+            })
+            .collect(),
+        ..input.clone()
+    }
+}
+
+/// The same pipeline with the trigger's logic as a plain native function: the floor.
+fn native(json: &[u8]) -> (usize, String) {
+    let input = SyncEvent::from_json(json).expect("event");
+    let stored: Dataset = stored_from_event(&input);
+    let out = sample_trigger::handle(to_guest(&input)).expect("trigger");
+    let response = from_guest(&input, &out);
+    let writes = merge::merge(&stored, &input, &response).expect("merge");
+    // The SDK keeps native log lines for tests to read; drop them as the host would.
+    drop(synctrig_guest::log::take_test_logs());
+    (writes.len(), response.to_json())
+}
+
+fn percentiles(label: &str, mut f: impl FnMut()) {
+    for _ in 0..2_000 {
+        f();
+    }
+    let mut samples: Vec<Duration> = (0..20_000)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    let p = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e6;
+    println!("latency {label}: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs", p(0.50), p(0.99), p(1.0));
+}
+
+fn main() {
+    let rt = runtime(Some(synctrig_wasm::sandbox::DEFAULT_FUEL));
+    let trigger = rt.load_file(&guest("sample_trigger")).expect("sample trigger");
+    let json10 = event(10).to_json().into_bytes();
+    assert_eq!(sandboxed(&rt, &trigger, &json10), native(&json10), "sandboxed and native agree");
+    percentiles("sandboxed, 10 records", || {
+        black_box(sandboxed(&rt, &trigger, &json10));
+    });
+    percentiles("native, 10 records", || {
+        black_box(native(&json10));
+    });
+
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+
+    let mut g = c.benchmark_group("invoke");
+    for n in [1usize, 10, 100, 1024] {
+        let json = event(n).to_json().into_bytes();
+        g.bench_function(format!("sandboxed/{n}"), |b| b.iter(|| black_box(sandboxed(&rt, &trigger, &json))));
+        g.bench_function(format!("native/{n}"), |b| b.iter(|| black_box(native(&json))));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("parts-10");
+    let input = SyncEvent::from_json(&json10).unwrap();
+    let stored = stored_from_event(&input);
+    let response = rt.invoke(&trigger, &input).result.unwrap();
+    g.bench_function("codec", |b| b.iter(|| black_box(SyncEvent::from_json(black_box(&json10)).unwrap().to_json())));
+    g.bench_function("instantiate", |b| b.iter(|| black_box(rt.prepare(&trigger).ok())));
+    g.bench_function("call", |b| {
+        b.iter_batched(|| rt.prepare(&trigger).ok().unwrap(), |p| black_box(p.call(&input)), BatchSize::PerIteration)
+    });
+    g.bench_function("merge", |b| b.iter(|| black_box(merge::merge(&stored, &input, &response).unwrap())));
+    g.finish();
+
+    let mut g = c.benchmark_group("fuel-10");
+    let unfueled = runtime(None);
+    let trigger_nf = unfueled.load_file(&guest("sample_trigger")).unwrap();
+    g.bench_function("fuel-on", |b| b.iter(|| black_box(rt.invoke(&trigger, &input).result.is_ok())));
+    g.bench_function("fuel-off", |b| b.iter(|| black_box(unfueled.invoke(&trigger_nf, &input).result.is_ok())));
+    g.finish();
+
+    let mut g = c.benchmark_group("throughput-10");
+    g.throughput(Throughput::Elements(1));
+    for threads in [1u64, 2] {
+        g.bench_function(format!("{threads}-threads"), |b| {
+            b.iter_custom(|iters| {
+                let per_thread = iters.div_ceil(threads);
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for _ in 0..threads {
+                        s.spawn(|| {
+                            for _ in 0..per_thread {
+                                black_box(sandboxed(&rt, &trigger, &json10));
+                            }
+                        });
+                    }
+                });
+                // Report time per invocation as if `iters` ran: elements/s is throughput.
+                start.elapsed().mul_f64(iters as f64 / (per_thread * threads) as f64)
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("cold-load");
+    g.sample_size(10);
+    let bytes = std::fs::read(guest("sample_trigger")).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cached =
+        Runtime::new(RuntimeConfig { cache_dir: Some(cache.path().to_owned()), ..RuntimeConfig::default() }).unwrap();
+    cached.load(&bytes).unwrap();
+    g.bench_function("compile", |b| b.iter(|| black_box(rt.load(&bytes).is_ok())));
+    g.bench_function("from-artifact-cache", |b| b.iter(|| black_box(cached.load(&bytes).is_ok())));
+    g.finish();
+
+    c.final_summary();
+}

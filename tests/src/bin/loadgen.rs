@@ -1,0 +1,372 @@
+//! Load test of `synctrig-wasm serve`: UpdateRecords with a Sync Trigger, at a fixed
+//! concurrency, on loopback, bounded in requests and time; then the same load while a
+//! noisy neighbour's trigger spins until it is stopped.
+//!
+//! `cargo run --release -p synctrig-tests --bin loadgen -- [REQUESTS] [CONCURRENCY] [SECONDS]`
+//! (defaults 20000, 32, 20). It starts the release server itself on 127.0.0.1:0 with a
+//! fresh data dir, and prints a summary.
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+use synctrig_tests::{guest, workspace_root};
+use synctrig_wasm::server::sigv4;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const ROOT: (&str, &str) = ("AKIALOADROOT", "load-root-secret");
+
+struct Server {
+    child: Child,
+    bin: PathBuf,
+    data: PathBuf,
+    addr: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let bin = workspace_root().join("target/release/synctrig-wasm");
+        assert!(bin.exists(), "build the server first: cargo build --release -p synctrig-wasm");
+        let mut child = Command::new(&bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            // Extra serve flags for experiments, e.g. LOADGEN_SERVE_ARGS="--trigger-slots-per-pool 2".
+            .args(std::env::var("LOADGEN_SERVE_ARGS").unwrap_or_default().split_whitespace())
+            .env("SYNCTRIG_ROOT_ACCESS_KEY_ID", ROOT.0)
+            .env("SYNCTRIG_ROOT_SECRET_ACCESS_KEY", ROOT.1)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start server");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+        Server { child, bin, data: data.to_owned(), addr }
+    }
+
+    fn admin(&self, args: &[&str]) -> Value {
+        let out = Command::new(&self.bin).arg("admin").arg("--data-dir").arg(&self.data).args(args).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(out.status.success(), "{v}");
+        v
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection.
+struct Conn {
+    stream: BufReader<TcpStream>,
+    host: String,
+}
+
+type Creds = (String, String, Option<String>);
+
+impl Conn {
+    async fn open(host: &str) -> Conn {
+        let stream = TcpStream::connect(host).await.expect("connect");
+        stream.set_nodelay(true).unwrap();
+        Conn { stream: BufReader::new(stream), host: host.to_owned() }
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        extra: &[(&str, &str)],
+        creds: Option<&Creds>,
+        body: &[u8],
+    ) -> (u16, Value) {
+        let mut headers: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if let Some((ak, sk, token)) = creds {
+            headers.extend(sigv4::sign(
+                method,
+                &self.host,
+                path,
+                query,
+                body,
+                (ak, sk, token.as_deref()),
+                "us-east-1",
+                "cognito-sync",
+                SystemTime::now(),
+            ));
+        }
+        let target = if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") };
+        let mut req =
+            format!("{method} {target} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n", self.host, body.len());
+        for (k, v) in &headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        let stream = self.stream.get_mut();
+        stream.write_all(req.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await.unwrap();
+        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
+        let mut len = 0;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await.unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut buf = vec![0; len];
+        self.stream.read_exact(&mut buf).await.unwrap();
+        (status, serde_json::from_slice(&buf).unwrap_or(Value::Null))
+    }
+}
+
+fn enc(id: &str) -> String {
+    id.replace(':', "%3A")
+}
+
+struct Worker {
+    conn: Conn,
+    creds: Creds,
+    path: String,
+    token: String,
+    count: i64,
+}
+
+/// An identity of `pool` with its credentials, a session token and a connection.
+async fn identity(addr: &str, pool: &str) -> Worker {
+    let mut conn = Conn::open(addr).await;
+    let target = |op: &str| format!("AWSCognitoIdentityService.{op}");
+    let (_, id) = conn
+        .send(
+            "POST",
+            "/",
+            "",
+            &[("x-amz-target", &target("GetId")), ("content-type", "application/x-amz-json-1.1")],
+            None,
+            json!({"IdentityPoolId": pool}).to_string().as_bytes(),
+        )
+        .await;
+    let identity = id["IdentityId"].as_str().unwrap().to_owned();
+    let (_, c) = conn
+        .send(
+            "POST",
+            "/",
+            "",
+            &[("x-amz-target", &target("GetCredentialsForIdentity")), ("content-type", "application/x-amz-json-1.1")],
+            None,
+            json!({"IdentityId": identity}).to_string().as_bytes(),
+        )
+        .await;
+    let c = &c["Credentials"];
+    let creds = (
+        c["AccessKeyId"].as_str().unwrap().to_owned(),
+        c["SecretKey"].as_str().unwrap().to_owned(),
+        Some(c["SessionToken"].as_str().unwrap().to_owned()),
+    );
+    let path = format!("/identitypools/{}/identities/{}/datasets/load", enc(pool), enc(&identity));
+    let (status, listing) = conn.send("GET", &format!("{path}/records"), "", &[], Some(&creds), b"").await;
+    assert_eq!(status, 200, "{listing}");
+    let token = listing["SyncSessionToken"].as_str().unwrap().to_owned();
+    Worker { conn, creds, path, token, count: 0 }
+}
+
+impl Worker {
+    /// One UpdateRecords; returns (status, latency).
+    async fn update(&mut self) -> (u16, Duration) {
+        let body = json!({
+            "SyncSessionToken": self.token,
+            "DeviceId": "loadgen",
+            "RecordPatches": [{"Op": "replace", "Key": "counter", "Value": (self.count + 1).to_string(), "SyncCount": self.count}]
+        })
+        .to_string();
+        let start = Instant::now();
+        let (status, response) = self
+            .conn
+            .send(
+                "POST",
+                &self.path.clone(),
+                "",
+                &[("content-type", "application/json")],
+                Some(&self.creds.clone()),
+                body.as_bytes(),
+            )
+            .await;
+        let elapsed = start.elapsed();
+        if status == 200
+            && let Some(records) = response["Records"].as_array()
+            && let Some(r) = records.iter().find(|r| r["Key"] == "counter")
+        {
+            self.count = r["SyncCount"].as_i64().unwrap();
+        }
+        (status, elapsed)
+    }
+}
+
+struct Report {
+    ok: usize,
+    errors: usize,
+    seconds: f64,
+    p50: f64,
+    p99: f64,
+}
+
+async fn run_load(workers: Vec<Worker>, requests: usize, seconds: u64, stop: Arc<AtomicBool>) -> Report {
+    let issued = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let start = Instant::now();
+    let tasks: Vec<_> = workers
+        .into_iter()
+        .map(|mut w| {
+            let issued = issued.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                let mut errors = 0;
+                while issued.fetch_add(1, Ordering::Relaxed) < requests
+                    && Instant::now() < deadline
+                    && !stop.load(Ordering::Relaxed)
+                {
+                    let (status, t) = w.update().await;
+                    if status == 200 { samples.push(t) } else { errors += 1 }
+                }
+                (samples, errors)
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (s, e) = t.await.unwrap();
+        samples.extend(s);
+        errors += e;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    samples.sort();
+    let p = |q: f64| {
+        samples
+            .get(((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    Report { ok: samples.len(), errors, seconds, p50: p(0.5), p99: p(0.99) }
+}
+
+fn print(label: &str, r: &Report) {
+    println!(
+        "{label:<34} {:>7} ok {:>5} errors in {:>6.2} s = {:>7.0} req/s; p50 {:>6.2} ms, p99 {:>6.2} ms",
+        r.ok,
+        r.errors,
+        r.seconds,
+        r.ok as f64 / r.seconds,
+        r.p50,
+        r.p99
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<usize> =
+        std::env::args().skip(1).map(|a| a.parse().expect("numbers: REQUESTS CONCURRENCY SECONDS")).collect();
+    let (requests, concurrency, seconds) = (
+        args.first().copied().unwrap_or(20_000),
+        args.get(1).copied().unwrap_or(32),
+        args.get(2).copied().unwrap_or(20) as u64,
+    );
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let quiet = server.admin(&["create-tenant", "quiet"]);
+    let quiet_pool = server.admin(&["create-pool", "--tenant", "quiet", "--name", "quiet"])["identityPoolId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.admin(&[
+        "deploy",
+        "--tenant",
+        "quiet",
+        "--name",
+        "sample",
+        "--wasm",
+        guest("sample_trigger").to_str().unwrap(),
+    ]);
+    server.admin(&["create-tenant", "noisy"]);
+    let noisy_pool = server.admin(&["create-pool", "--tenant", "noisy", "--name", "noisy"])["identityPoolId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let noisy_dev = server.admin(&[
+        "deploy",
+        "--tenant",
+        "noisy",
+        "--name",
+        "spin",
+        "--wasm",
+        guest("infinite_loop").to_str().unwrap(),
+    ]);
+    let _ = noisy_dev;
+    let root: Creds = (ROOT.0.into(), ROOT.1.into(), None);
+    let mut admin = Conn::open(&server.addr).await;
+    for (pool, function) in [(&quiet_pool, "sample"), (&noisy_pool, "spin")] {
+        let body = json!({"Events": {"SyncTrigger": function}}).to_string();
+        let (status, v) = admin
+            .send(
+                "POST",
+                &format!("/identitypools/{}/events", enc(pool)),
+                "",
+                &[("content-type", "application/json")],
+                Some(&root),
+                body.as_bytes(),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let _ = quiet;
+
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        workers.push(identity(&server.addr, &quiet_pool).await);
+    }
+    println!(
+        "serve load test: {concurrency} connections, UpdateRecords with the sample trigger, up to {requests} requests or {seconds} s"
+    );
+    let alone = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
+    print("quiet tenant alone", &alone);
+
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        workers.push(identity(&server.addr, &quiet_pool).await);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut noisy = Vec::new();
+    for _ in 0..4 {
+        let mut w = identity(&server.addr, &noisy_pool).await;
+        let stop = stop.clone();
+        noisy.push(tokio::spawn(async move {
+            let mut outcomes = 0;
+            while !stop.load(Ordering::Relaxed) {
+                w.update().await;
+                outcomes += 1;
+            }
+            outcomes
+        }));
+    }
+    let with_noise = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut noisy_requests = 0;
+    for n in noisy {
+        noisy_requests += n.await.unwrap();
+    }
+    print("quiet tenant beside a noisy one", &with_noise);
+    println!("noisy tenant: 4 connections whose trigger spins until stopped; {noisy_requests} requests answered");
+    println!("p99 ratio (noisy / alone): {:.2}x", with_noise.p99 / alone.p99.max(1e-9));
+}
