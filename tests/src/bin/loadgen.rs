@@ -330,7 +330,6 @@ async fn main() {
             .await;
         assert_eq!(status, 200, "{v}");
     }
-    let _ = quiet;
 
     let mut workers = Vec::new();
     for _ in 0..concurrency {
@@ -341,6 +340,19 @@ async fn main() {
     );
     let alone = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
     print("quiet tenant alone", &alone);
+
+    // Baseline in the same run: the same updates with developer credentials, which
+    // skip the trigger.
+    let dev: Creds =
+        (quiet["accessKeyId"].as_str().unwrap().into(), quiet["secretAccessKey"].as_str().unwrap().into(), None);
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let mut w = identity(&server.addr, &quiet_pool).await;
+        w.creds = dev.clone();
+        workers.push(w);
+    }
+    let no_trigger = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
+    print("same updates, no trigger (baseline)", &no_trigger);
 
     let mut workers = Vec::new();
     for _ in 0..concurrency {
