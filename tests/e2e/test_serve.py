@@ -311,3 +311,58 @@ def test_developer_reads_invocations_over_http(server):
     assert status == 200 and body["Invocations"] == [], "another tenant sees only its own functions"
     status, body = get(t.key, "wrong", "trigger")
     assert status == 403 and body["__type"] == "NotAuthorizedException"
+
+
+def test_deploy_refuses_components_outside_the_sandbox_and_keeps_versions(server):
+    t = server.tenant("acme")
+    import subprocess
+    from conftest import BIN, guest
+
+    out = subprocess.run(
+        [str(BIN), "admin", "--data-dir", str(server.data_dir), "deploy", "--tenant", "acme", "--name", "f", "--wasm", str(guest("open_file"))],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0
+    assert "wasi:filesystem/types@0.2.6 (triggers have no file system)" in json.loads(out.stdout)["error"]
+    assert t.deploy("identity", "f")["version"] == 1
+    assert t.deploy("sample_trigger", "f")["version"] == 2
+    t.dev.set_cognito_events(IdentityPoolId=t.pool, Events={"SyncTrigger": "f:1"})
+    identity, user = t.identity()
+    out = sync(user, t.pool, identity, "game", [put("SampleKey1", "kept")])
+    assert [(r["Key"], r["Value"]) for r in out["Records"]] == [("SampleKey1", "kept")], "version 1 (identity) ran"
+
+
+def test_oversized_bodies_and_pagination(server):
+    t = server.tenant("acme")
+    identity, user = t.identity()
+    with pytest.raises(ClientError) as e:
+        sync(user, t.pool, identity, "game", [put(f"k{i}", "v" * 900_000) for i in range(5)])
+    assert error_of(e)[:2] == ("LimitExceededException", 400)
+    sync(user, t.pool, identity, "game", [put(f"k{i:02}", "v") for i in range(25)])
+    seen, token = [], None
+    while True:
+        kwargs = {"NextToken": token} if token else {}
+        page = user.list_records(IdentityPoolId=t.pool, IdentityId=identity, DatasetName="game", MaxResults=10, **kwargs)
+        seen += [r["Key"] for r in page["Records"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert seen == [f"k{i:02}" for i in range(25)]
+
+
+def test_root_credentials_are_generated_once_and_printed(tmp_path):
+    import subprocess
+    from conftest import BIN
+
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("SYNCTRIG_ROOT")}
+    outputs = []
+    for _ in range(2):
+        proc = subprocess.Popen([str(BIN), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+        assert proc.stdout.readline().startswith("synctrig-wasm listening on http://")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        outputs.append(err)
+    assert "generated root credentials" in outputs[0] and "secret access key:" in outputs[0]
+    assert "generated root credentials" not in outputs[1]

@@ -101,6 +101,9 @@ fn start(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(server, store, runtime).map_err(|e| anyhow::anyhow!(e.message))?;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(async move {
+        // Handlers first: a signal that arrives right after the address is printed must
+        // still mean a graceful stop, not the default kill.
+        let shutdown = shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -108,24 +111,21 @@ fn start(args: ServeArgs) -> anyhow::Result<()> {
         println!("synctrig-wasm listening on http://{addr}");
         std::io::stdout().flush()?;
         tracing::info!(%addr, data_dir = %args.data_dir.display(), "serving");
-        serve(listener, state, shutdown_signal()).await?;
+        serve(listener, state, shutdown).await?;
         tracing::info!("shut down");
         Ok(())
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGTERM: {e}");
-            let _ = ctrl_c.await;
-            return;
+/// Resolves on SIGINT (ctrl-c) or SIGTERM; both handlers are installed on return.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
+    })
 }
