@@ -1,7 +1,7 @@
 //! Request dispatch and the Cognito Sync operations.
 
 use super::error::ApiError;
-use super::sigv4;
+use super::sigv4::{self, percent_decode};
 use super::store::{Credential, DatasetRow, InvocationRow, Pool, Principal, RecordRow, Update};
 use super::{AppState, identity};
 use crate::event::Op;
@@ -23,24 +23,6 @@ type ApiResult = Result<Value, ApiError>;
 
 fn now_secs() -> i64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Every request comes here: bound it, route it, time it, count it.
