@@ -112,7 +112,7 @@ async fn route(
             "DescribeDataset" => describe_dataset(state, &cred, segs[1], segs[3], segs[5]).await?,
             "DeleteDataset" => delete_dataset(state, &cred, segs[1], segs[3], segs[5]).await?,
             "ListRecords" => list_records(state, &cred, segs[1], segs[3], segs[5], &query).await?,
-            "UpdateRecords" => update_records(state, &cred, segs[1], segs[3], segs[5], &parts.headers, body).await?,
+            "UpdateRecords" => update_records(state, &cred, segs[1], segs[3], segs[5], body).await?,
             "ListTriggerInvocations" => list_invocations(state, &cred, segs[2], &query).await?,
             _ => return Err(ApiError::internal("unrouted operation")),
         };
@@ -135,7 +135,7 @@ fn parse_query(raw: &str) -> BTreeMap<String, String> {
 /// Runs store work. SQLite reads here take microseconds with cached statements, far less
 /// than a hop to the blocking pool costs on a small machine (BENCHMARKS.md), so they run
 /// in place; the slow part of an update, its commit, goes to the group-commit writer.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+async fn store_op<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     f()
 }
 
@@ -154,7 +154,7 @@ async fn authenticate(
         .ok_or_else(|| ApiError::not_authorized("malformed Authorization header; expected AWS4-HMAC-SHA256"))?;
     let store = state.store.clone();
     let key = auth.access_key.clone();
-    let cred = blocking(move || Ok(store.credential(&key)?))
+    let cred = store_op(move || Ok(store.credential(&key)?))
         .await?
         .ok_or_else(|| ApiError::not_authorized("The security token included in the request is invalid."))?;
     if let Some(token) = &cred.session_token {
@@ -195,7 +195,7 @@ async fn authorize_pool(state: &Arc<AppState>, cred: &Credential, pool_id: &str)
     }
     let store = state.store.clone();
     let id = pool_id.to_owned();
-    let pool = blocking(move || Ok(store.pool(&id)?)).await?;
+    let pool = store_op(move || Ok(store.pool(&id)?)).await?;
     let allowed = match (&pool, &cred.principal) {
         (Some(_), Principal::Root) => true,
         (Some(p), Principal::Developer { tenant }) => &p.tenant == tenant,
@@ -229,7 +229,7 @@ async fn authorize_identity(
     }
     let store = state.store.clone();
     let id = identity_id.to_owned();
-    match blocking(move || Ok(store.identity_pool(&id)?)).await? {
+    match store_op(move || Ok(store.identity_pool(&id)?)).await? {
         Some(p) if p == pool.pool_id => Ok(pool),
         _ => Err(denied()),
     }
@@ -306,7 +306,7 @@ async fn list_pool_usage(state: &Arc<AppState>, cred: &Credential, query: &BTree
         _ => None,
     };
     let store = state.store.clone();
-    blocking(move || {
+    store_op(move || {
         let pools = store.pools(tenant.as_deref())?;
         let mut usages = Vec::new();
         for p in pools.iter().skip(offset).take(max) {
@@ -326,7 +326,7 @@ async fn describe_pool_usage(state: &Arc<AppState>, cred: &Credential, pool_id: 
     require_developer(cred, "DescribeIdentityPoolUsage")?;
     let pool = authorize_pool(state, cred, pool_id).await?;
     let store = state.store.clone();
-    blocking(move || {
+    store_op(move || {
         let (sessions, bytes, modified) = store.pool_usage(&pool.pool_id)?;
         Ok(json!({"IdentityPoolUsage": {"IdentityPoolId": pool.pool_id, "SyncSessionsCount": sessions, "DataStorage": bytes, "LastModifiedDate": modified}}))
     })
@@ -388,7 +388,7 @@ async fn set_events(state: &Arc<AppState>, cred: &Credential, pool_id: &str, bod
         })?;
         let store = state.store.clone();
         let tenant = pool.tenant.clone();
-        let exists = blocking(move || Ok(store.function(&tenant, &name, version)?.is_some())).await?;
+        let exists = store_op(move || Ok(store.function(&tenant, &name, version)?.is_some())).await?;
         if !exists {
             return Err(ApiError::invalid_parameter(format!(
                 "no function {value:?} is deployed for this identity pool's tenant"
@@ -396,7 +396,7 @@ async fn set_events(state: &Arc<AppState>, cred: &Credential, pool_id: &str, bod
         }
     }
     let store = state.store.clone();
-    blocking(move || Ok(store.set_sync_trigger(&pool.pool_id, mapping.as_deref())?)).await?;
+    store_op(move || Ok(store.set_sync_trigger(&pool.pool_id, mapping.as_deref())?)).await?;
     Ok(json!({}))
 }
 
@@ -409,7 +409,7 @@ async fn describe_identity_usage(
     let pool = authorize_identity(state, cred, pool_id, identity_id).await?;
     let store = state.store.clone();
     let identity = identity_id.to_owned();
-    blocking(move || {
+    store_op(move || {
         let (count, bytes, modified) = store.identity_usage(&pool.pool_id, &identity)?;
         Ok(json!({"IdentityUsage": {"IdentityId": identity, "IdentityPoolId": pool.pool_id, "LastModifiedDate": modified, "DatasetCount": count, "DataStorage": bytes}}))
     })
@@ -428,7 +428,7 @@ async fn list_datasets(
     let offset = offset_token(query)?;
     let store = state.store.clone();
     let identity = identity_id.to_owned();
-    blocking(move || {
+    store_op(move || {
         let all = store.datasets(&pool.pool_id, &identity)?;
         let page: Vec<Value> = all.iter().skip(offset).take(max).map(|d| dataset_json(&identity, d)).collect();
         let mut out = json!({"Count": page.len(), "Datasets": page});
@@ -451,7 +451,7 @@ async fn describe_dataset(
     let pool = authorize_identity(state, cred, pool_id, identity_id).await?;
     let store = state.store.clone();
     let (identity, name) = (identity_id.to_owned(), name.to_owned());
-    blocking(move || match store.dataset(&pool.pool_id, &identity, &name)? {
+    store_op(move || match store.dataset(&pool.pool_id, &identity, &name)? {
         Some(d) if !d.deleted => Ok(json!({"Dataset": dataset_json(&identity, &d)})),
         _ => Err(ApiError::not_found(format!("dataset {name} does not exist"))),
     })
@@ -477,7 +477,7 @@ async fn delete_dataset(
     let pool = authorize_identity(state, cred, pool_id, identity_id).await?;
     let store = state.store.clone();
     let (identity, name, by) = (identity_id.to_owned(), name.to_owned(), principal_name(cred));
-    blocking(move || match store.delete_dataset(&pool.pool_id, &identity, &name, &by)? {
+    store_op(move || match store.delete_dataset(&pool.pool_id, &identity, &name, &by)? {
         Some(d) => Ok(json!({"Dataset": dataset_json(&identity, &d)})),
         None => Err(ApiError::not_found(format!("dataset {name} does not exist"))),
     })
@@ -538,7 +538,7 @@ async fn list_records(
     let token = session_token(state, &pool.pool_id, identity_id, name);
     let store = state.store.clone();
     let (identity, name) = (identity_id.to_owned(), name.to_owned());
-    blocking(move || {
+    store_op(move || {
         let dataset = store.dataset(&pool.pool_id, &identity, &name)?;
         let records = store.records_since(&pool.pool_id, &identity, &name, last)?;
         let page: Vec<Value> = records.iter().skip(offset).take(max).map(record_json).collect();
@@ -589,7 +589,6 @@ async fn update_records(
     pool_id: &str,
     identity_id: &str,
     name: &str,
-    headers: &HeaderMap,
     body: &Bytes,
 ) -> ApiResult {
     check_dataset_name(name)?;
@@ -606,7 +605,6 @@ async fn update_records(
     {
         return Err(ApiError::invalid_parameter("DeviceId must be 1 to 256 characters"));
     }
-    let _ = headers.get("x-amz-client-context");
     let patches: Vec<Patch> =
         request.record_patches.iter().map(|p| Patch { key: p.key.clone(), op: p.op, value: p.value.clone() }).collect();
     merge::check_patches(&patches).map_err(|e| match e {
@@ -619,7 +617,7 @@ async fn update_records(
 
     let store = state.store.clone();
     let (pid, iid, dname) = (pool.pool_id.clone(), identity_id.to_owned(), name.to_owned());
-    let snapshot = blocking(move || Ok(store.snapshot(&pid, &iid, &dname)?)).await?;
+    let snapshot = store_op(move || Ok(store.snapshot(&pid, &iid, &dname)?)).await?;
 
     // Optimistic concurrency per record; a patch that changes nothing never conflicts,
     // so a client retrying an applied update is not stuck in a 409 loop.
@@ -713,7 +711,7 @@ async fn run_sync_trigger(
     let store = state.store.clone();
     let tenant = pool.tenant.clone();
     let fname = name.clone();
-    let (version, digest) = blocking(move || Ok(store.function(&tenant, &fname, version)?))
+    let (version, digest) = store_op(move || Ok(store.function(&tenant, &fname, version)?))
         .await?
         .ok_or_else(|| ApiError::internal(format!("the pool's SyncTrigger function {mapping:?} is not deployed")))?;
     let reservation = state.invoker.reserve(&pool.pool_id).await.map_err(ApiError::from)?;
@@ -761,7 +759,7 @@ async fn list_invocations(
     let limit = max_results(query, 100)? as i64;
     let store = state.store.clone();
     let (tenant, function) = (tenant.clone(), function.to_owned());
-    blocking(move || {
+    store_op(move || {
         let rows = store.invocations(&tenant, &function, limit)?;
         Ok(json!({ "Function": function, "Invocations": rows }))
     })

@@ -294,15 +294,6 @@ impl Store {
         self.submit(Job::Invocation { tenant: tenant.to_owned(), name: name.to_owned(), row });
     }
 
-    /// A value of the meta table.
-    pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-            .query_row([key], |r| r.get(0))
-            .optional()?)
-    }
-
     /// The meta value under `key`, creating it with `make` the first time.
     pub fn meta_or_insert(&self, key: &str, make: impl FnOnce() -> String) -> Result<(String, bool)> {
         let conn = self.conn();
