@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
 python3 -m pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+npm ci --prefix tests/js --no-audit --no-fund
 cargo test --workspace --locked
 python3 -m pytest -q tests/e2e

@@ -57,3 +57,35 @@ pub fn is_valid_cognito_id(id: &str) -> bool {
         && !uuid.is_empty()
         && uuid.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f' | '-'))
 }
+
+/// Why a region name is unusable (it is the first part of every pool and identity id);
+/// `None` when it is fine: 2 to 18 of `a-z`, `0-9` and `-`, starting with a letter and
+/// ending with a digit, e.g. `us-east-1`.
+pub fn region_problem(region: &str) -> Option<String> {
+    let ok = (2..=18).contains(&region.len())
+        && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && region.starts_with(|c: char| c.is_ascii_lowercase())
+        && region.ends_with(|c: char| c.is_ascii_digit())
+        && !region.contains("--");
+    (!ok).then(|| {
+        format!(
+            "region {region:?} is not a region name like us-east-1 (2 to 18 of a-z, 0-9 and '-', ending with a digit)"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions() {
+        for good in ["us-east-1", "eu-west-3", "us-gov-west-1", "cn-north-1", "local1"] {
+            assert_eq!(region_problem(good), None, "{good}");
+            assert!(is_valid_cognito_id(&format!("{good}:6f1c2a3b-0000-4000-8000-0123456789ab")));
+        }
+        for bad in ["", "bad/region", "US-EAST-1", "us-east", "-us-1", "us--east-1", "a-very-long-region-name-1"] {
+            assert!(region_problem(bad).is_some(), "{bad}");
+        }
+    }
+}

@@ -15,9 +15,9 @@ import pytest
 from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / "target" / "debug" / "synctrig-wasm"
+BIN = Path(os.environ.get("SYNCTRIG_BIN", ROOT / "target" / "debug" / "synctrig-wasm"))
 GUESTS = ROOT / "target" / "wasm-guests" / "wasm32-wasip2" / "release"
-NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 ROOT_KEY, ROOT_SECRET = "AKIAROOTTEST", "root-secret-for-tests"
 
 

@@ -40,8 +40,8 @@ enum AdminCommand {
         /// A name for the pool.
         #[arg(long)]
         name: String,
-        /// The region part of the pool id.
-        #[arg(long, default_value = "us-east-1")]
+        /// The region part of the pool id (the server's --region).
+        #[arg(long, default_value = "us-east-1", value_parser = super::serve::parse_region)]
         region: String,
     },
     /// Deploy a trigger component as a new version of a tenant's function. The

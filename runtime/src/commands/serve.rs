@@ -8,8 +8,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use synctrig_wasm::Runtime;
-use synctrig_wasm::server::store::{Store, random_hex};
+use synctrig_wasm::server::admission::{AdmissionConfig, Rate};
+use synctrig_wasm::server::store::{Store, prepare_data_dir, random_hex};
 use synctrig_wasm::server::{AppState, ServerConfig, serve};
 
 /// Serve the Cognito Sync API (and Cognito Identity's GetId and
@@ -23,6 +25,9 @@ use synctrig_wasm::server::{AppState, ServerConfig, serve};
 ///
 /// Prints `synctrig-wasm listening on http://ADDR` on stdout once bound. Stops
 /// gracefully on ctrl-c or SIGTERM, finishing requests in flight.
+///
+/// The data dir (created 0700, its database 0600) holds the root and developer secret
+/// keys, the key that signs SyncSessionTokens, every dataset and every deployed trigger.
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct ServeArgs {
@@ -32,9 +37,36 @@ pub struct ServeArgs {
     /// Directory of the database and compiled-trigger cache; created if absent.
     #[arg(long, default_value = "./synctrig-data", env = "SYNCTRIG_DATA_DIR")]
     data_dir: PathBuf,
-    /// Region the service answers as (in identity ids and trigger events).
-    #[arg(long, default_value = "us-east-1")]
+    /// Region the service answers as: in identity ids and trigger events, and the region
+    /// clients must sign for (their SDK's region setting).
+    #[arg(long, default_value = "us-east-1", value_parser = parse_region)]
     region: String,
+    /// An origin allowed to call the API from a browser (CORS), e.g.
+    /// https://app.example.com; repeat for several, or `*` for any. None by default.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+    /// Longest a client may take to send a request's headers; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Longest a client may take to send a request's body (at most 4 MiB).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    body_timeout_secs: u64,
+    /// Most open connections [default: 4096, or less when the file-descriptor limit is
+    /// lower].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Most open connections from one client address; more are closed at once.
+    #[arg(long, default_value_t = AdmissionConfig::default().max_connections_per_client)]
+    max_connections_per_client: usize,
+    /// GetId and GetCredentialsForIdentity calls per second from one client address
+    /// (after a burst of 5 seconds' worth); more get TooManyRequestsException.
+    #[arg(long, value_name = "N", default_value_t = AdmissionConfig::default().identity_calls_per_client.per_second)]
+    identity_rate_per_client: u32,
+    /// GetId and GetCredentialsForIdentity calls per second for one identity pool (after
+    /// a burst of 5 seconds' worth); more get TooManyRequestsException.
+    #[arg(long, value_name = "N", default_value_t = AdmissionConfig::default().identity_calls_per_pool.per_second)]
+    identity_rate_per_pool: u32,
     /// Most trigger invocations running at once for one identity pool [default: half
     /// the cores, at least 1]. Raising it lets one tenant use more CPU at the cost of
     /// the others when its trigger spins.
@@ -58,9 +90,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
-/// Opens the store in `data_dir`, creating the directory if needed.
+pub fn parse_region(region: &str) -> Result<String, String> {
+    synctrig_wasm::limits::region_problem(region).map_or(Ok(region.to_owned()), Err)
+}
+
+/// Opens the store in `data_dir`, creating the directory (private to this user) if
+/// needed.
 pub fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    prepare_data_dir(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     Store::open(&data_dir.join("synctrig.db"))
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))
 }
@@ -92,8 +129,19 @@ fn start(args: ServeArgs) -> anyhow::Result<()> {
     config.cache_dir.get_or_insert_with(|| args.data_dir.join("artifacts"));
     let runtime = Arc::new(Runtime::new(config)?);
     let defaults = ServerConfig::default();
+    let fd_room = raise_fd_limit().saturating_sub(256).max(64) as usize;
+    let admission = AdmissionConfig {
+        max_connections: args.max_connections.unwrap_or(defaults.admission.max_connections.min(fd_room)),
+        max_connections_per_client: args.max_connections_per_client,
+        identity_calls_per_client: rate(args.identity_rate_per_client),
+        identity_calls_per_pool: rate(args.identity_rate_per_pool),
+    };
     let server = ServerConfig {
         region: args.region.clone(),
+        cors_origins: args.cors_origins.clone(),
+        header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+        body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
+        admission,
         trigger_slots_per_pool: args.trigger_slots_per_pool.unwrap_or(defaults.trigger_slots_per_pool),
         trigger_queue_per_pool: args.trigger_queue_per_pool,
         ..defaults
@@ -115,6 +163,24 @@ fn start(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("shut down");
         Ok(())
     })
+}
+
+fn rate(per_second: u32) -> Rate {
+    Rate { per_second, burst: per_second.saturating_mul(5) }
+}
+
+/// Raises the soft limit on open files to the hard limit (every connection is one) and
+/// returns the limit in force.
+fn raise_fd_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!("cannot raise the open-file limit: {e}");
+        }
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
 /// Resolves on SIGINT (ctrl-c) or SIGTERM; both handlers are installed on return.

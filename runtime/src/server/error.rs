@@ -38,6 +38,8 @@ constructors! {
     too_many_requests => "TooManyRequestsException", 429;
     internal => "InternalErrorException", 500;
     invalid_configuration => "InvalidConfigurationException", 400;
+    unknown_operation => "UnknownOperationException", 400;
+    request_timeout => "RequestTimeoutException", 408;
 }
 
 impl From<crate::Error> for ApiError {

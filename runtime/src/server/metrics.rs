@@ -11,6 +11,7 @@ struct Inner {
     invocations: BTreeMap<String, u64>,
     invocation_seconds: (f64, u64),
     fuel: u64,
+    refused_connections: u64,
 }
 
 /// The server's metrics.
@@ -40,6 +41,11 @@ impl Metrics {
         m.fuel += fuel;
     }
 
+    /// Counts a connection closed at once because it passed a connection cap.
+    pub fn refused_connection(&self) {
+        self.lock().refused_connections += 1;
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let m = self.lock();
@@ -67,6 +73,11 @@ impl Metrics {
         out.push_str("# HELP synctrig_trigger_fuel_total Fuel consumed by trigger invocations.\n");
         out.push_str("# TYPE synctrig_trigger_fuel_total counter\n");
         let _ = writeln!(out, "synctrig_trigger_fuel_total {}", m.fuel);
+        out.push_str(
+            "# HELP synctrig_refused_connections_total Connections closed at once for passing a connection cap.\n",
+        );
+        out.push_str("# TYPE synctrig_refused_connections_total counter\n");
+        let _ = writeln!(out, "synctrig_refused_connections_total {}", m.refused_connections);
         out
     }
 }

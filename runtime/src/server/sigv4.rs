@@ -1,9 +1,22 @@
 //! AWS Signature Version 4 verification, as pure functions.
 //!
 //! The server recomputes the signature a client must have made over the request as it
-//! arrived (raw path, query, the headers the client says it signed, the body) and
-//! compares in constant time. The canonical URI is the received path percent-encoded
-//! once more, as botocore and the other SDKs do for every service but S3.
+//! arrived and compares in constant time. What the signature covers is exactly what the
+//! handlers read:
+//!
+//! - the **body** is always hashed as received; a declared `x-amz-content-sha256` must
+//!   equal that hash (`UNSIGNED-PAYLOAD` and `STREAMING-*` are refused: no SDK sends them
+//!   to this API, and they would leave the body unsigned);
+//! - the **query** is parsed once, by [`Query::parse`], into the pairs that both the
+//!   canonical request and the handlers use (`%XX` is the only escape; `+` is a plus);
+//! - the **path** is canonicalised as the SDKs do for every service but S3: dot segments
+//!   and empty segments removed, then percent-encoded once more;
+//! - the **credential scope** must name this server's region, the request's own date and
+//!   the expected service.
+//!
+//! `tests/e2e/test_sigv4_differential.py` checks this against the signers of botocore,
+//! the JavaScript SDK v3 and the Rust SDK (`aws-sigv4`), and that a change to any byte of
+//! what is signed is refused.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
@@ -29,14 +42,68 @@ pub struct Authorization {
     pub signature: String,
 }
 
+/// A query string, decoded once: the pairs in the order received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+/// Why a query string is not one any SDK would send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadQuery(pub String);
+
+impl Query {
+    /// Parses a raw query string (without `?`). `%XX` escapes are decoded; nothing else
+    /// is (`+` stays a plus, as the canonical request treats it). A malformed escape or
+    /// a name or value that is not UTF-8 is refused.
+    pub fn parse(raw: &str) -> Result<Query, BadQuery> {
+        let mut pairs = Vec::new();
+        for part in raw.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            let decode = |s: &str| {
+                percent_decode(s)
+                    .ok_or_else(|| BadQuery(format!("query parameter {part:?} is not valid percent-encoded UTF-8")))
+            };
+            pairs.push((decode(k)?, decode(v)?));
+        }
+        Ok(Query { pairs })
+    }
+
+    /// The value of `name`; a name given more than once is refused, because no operation
+    /// of the API takes a list in its query and a handler must never pick one of several.
+    pub fn get(&self, name: &str) -> Result<Option<&str>, BadQuery> {
+        let mut found = self.pairs.iter().filter(|(k, _)| k == name);
+        let first = found.next().map(|(_, v)| v.as_str());
+        if found.next().is_some() {
+            return Err(BadQuery(format!("query parameter {name} is given more than once")));
+        }
+        Ok(first)
+    }
+
+    /// The names given, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.pairs.iter().map(|(k, _)| k.as_str())
+    }
+
+    /// The canonical query string: each name and value URI-encoded, sorted by name, then
+    /// value.
+    pub fn canonical(&self) -> String {
+        let mut encoded: Vec<(String, String)> =
+            self.pairs.iter().map(|(k, v)| (uri_encode(k, false), uri_encode(v, false))).collect();
+        encoded.sort();
+        encoded.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    }
+}
+
 /// A request as the verifier needs it.
 pub struct Request<'a> {
     /// HTTP method.
     pub method: &'a str,
     /// The path exactly as received (still percent-encoded).
     pub raw_path: &'a str,
-    /// The query string exactly as received, without `?`.
-    pub raw_query: &'a str,
+    /// The query, parsed.
+    pub query: &'a Query,
     /// Header lookup by lower-case name (all values of that name).
     pub headers: &'a dyn Fn(&str) -> Vec<String>,
     /// The body.
@@ -45,15 +112,18 @@ pub struct Request<'a> {
 
 /// Parses the Authorization header; `None` unless it is a well-formed SigV4 header.
 pub fn parse_authorization(header: &str) -> Option<Authorization> {
-    let rest = header.strip_prefix("AWS4-HMAC-SHA256")?.trim_start();
+    let rest = header.strip_prefix("AWS4-HMAC-SHA256 ")?.trim_start();
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for part in rest.split(',') {
         let (k, v) = part.trim().split_once('=')?;
-        match k {
-            "Credential" => credential = Some(v),
-            "SignedHeaders" => signed = Some(v),
-            "Signature" => signature = Some(v),
+        let slot = match k {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed,
+            "Signature" => &mut signature,
             _ => return None,
+        };
+        if slot.replace(v).is_some() {
+            return None;
         }
     }
     let mut scope = credential?.split('/');
@@ -65,7 +135,11 @@ pub fn parse_authorization(header: &str) -> Option<Authorization> {
         signed_headers: signed?.split(';').map(str::to_owned).collect(),
         signature: signature?.to_owned(),
     };
-    (scope.next()? == "aws4_request" && scope.next().is_none()).then_some(auth)
+    let well_formed = scope.next()? == "aws4_request"
+        && scope.next().is_none()
+        && !auth.access_key.is_empty()
+        && auth.signed_headers.iter().all(|h| !h.is_empty() && *h == h.to_ascii_lowercase());
+    well_formed.then_some(auth)
 }
 
 fn uri_encode(s: &str, keep_slash: bool) -> String {
@@ -80,59 +154,67 @@ fn uri_encode(s: &str, keep_slash: bool) -> String {
     out
 }
 
-/// Decodes `%XX` escapes (other bytes, `+` included, stay as they are).
-pub fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes (other bytes, `+` included, stay as they are); `None` for a
+/// malformed escape or a result that is not UTF-8. The router decodes path segments with
+/// this too, so what a handler reads is what was signed.
+pub fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
             i += 1;
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).ok()
 }
 
-fn canonical_query(raw: &str) -> String {
-    let mut pairs: Vec<(String, String)> = raw
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (uri_encode(&percent_decode(k), false), uri_encode(&percent_decode(v), false))
-        })
-        .collect();
-    pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+/// The path as SigV4 signs it for every service but S3: empty, `.` and `..` segments
+/// removed (RFC 3986 §5.2.4, plus the merging of slashes the SDKs do), a trailing slash
+/// kept, then every byte but unreserved ones and `/` percent-encoded (so an escape in the
+/// received path is encoded a second time).
+pub fn canonical_path(raw_path: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in raw_path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let trailing = raw_path.ends_with('/') && !segments.is_empty();
+    let normalized = format!("/{}{}", segments.join("/"), if trailing { "/" } else { "" });
+    uri_encode(&normalized, true)
 }
 
-/// The canonical request SigV4 signs.
+/// The hex SHA-256 of a body.
+pub fn payload_hash(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
+/// The canonical request SigV4 signs, over the body's real hash.
 pub fn canonical_request(req: &Request, signed_headers: &[String]) -> String {
-    let path = if req.raw_path.is_empty() { "/" } else { req.raw_path };
     let mut headers = String::new();
     for name in signed_headers {
         let values: Vec<String> =
             (req.headers)(name).iter().map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
         headers.push_str(&format!("{name}:{}\n", values.join(",")));
     }
-    let payload = match (req.headers)("x-amz-content-sha256").first() {
-        Some(declared) if declared != "UNSIGNED-PAYLOAD" => declared.clone(),
-        _ => hex::encode(Sha256::digest(req.body)),
-    };
     format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         req.method,
-        uri_encode(path, true),
-        canonical_query(req.raw_query),
+        canonical_path(req.raw_path),
+        req.query.canonical(),
         headers,
         signed_headers.join(";"),
-        payload
+        payload_hash(req.body)
     )
 }
 
@@ -154,6 +236,11 @@ pub fn signature(secret: &str, auth: &Authorization, amz_date: &str, canonical: 
     hex::encode(hmac(&k_signing, string_to_sign.as_bytes()))
 }
 
+/// Compares two secrets in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Why a request's signature is not accepted (every one is `NotAuthorizedException`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -167,36 +254,62 @@ pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
 
-/// Checks the signature of `req` made with `secret`, the date's skew against `now`,
-/// and that the scope names `service`.
+/// What a signature must be made for: the service and region of this server.
+#[derive(Clone, Copy, Debug)]
+pub struct Scope<'a> {
+    /// The SigV4 service name, e.g. `cognito-sync`.
+    pub service: &'a str,
+    /// The server's region.
+    pub region: &'a str,
+}
+
+/// Checks the signature of `req` made with `secret`: the scope, the date's skew against
+/// `now`, the declared payload hash, then the signature itself.
 pub fn verify(
     req: &Request,
     auth: &Authorization,
     secret: &str,
-    service: &str,
+    scope: Scope,
     now: SystemTime,
 ) -> Result<(), Rejected> {
-    if auth.service != service {
-        return Err(Rejected(format!("credential scope is for service {:?}, not {service:?}", auth.service)));
+    if auth.service != scope.service {
+        return Err(Rejected(format!("credential scope is for service {:?}, not {:?}", auth.service, scope.service)));
+    }
+    if auth.region != scope.region {
+        return Err(Rejected(format!(
+            "credential scope is for region {:?}, but this service is in {:?}; sign for {:?}",
+            auth.region, scope.region, scope.region
+        )));
     }
     if !auth.signed_headers.iter().any(|h| h == "host") {
         return Err(Rejected("the host header must be signed".into()));
     }
-    let amz_date =
-        (req.headers)("x-amz-date").into_iter().next().ok_or_else(|| Rejected("missing X-Amz-Date".into()))?;
-    let when = parse_amz_date(&amz_date).ok_or_else(|| Rejected(format!("bad X-Amz-Date {amz_date:?}")))?;
+    let dates = (req.headers)("x-amz-date");
+    let [amz_date] = dates.as_slice() else {
+        return Err(Rejected("exactly one X-Amz-Date header is required".into()));
+    };
+    let when = parse_amz_date(amz_date).ok_or_else(|| Rejected(format!("bad X-Amz-Date {amz_date:?}")))?;
     let skew = now.duration_since(when).or_else(|e| Ok::<_, ()>(e.duration())).unwrap_or_default();
     if skew > MAX_SKEW {
         return Err(Rejected("Signature expired: the request time is more than 15 minutes from the server's".into()));
     }
-    if !amz_date.starts_with(&auth.date) {
-        return Err(Rejected("credential scope date does not match X-Amz-Date".into()));
+    if amz_date.get(..8) != Some(auth.date.as_str()) {
+        return Err(Rejected(format!(
+            "credential scope date {:?} is not the date of X-Amz-Date {amz_date:?}",
+            auth.date
+        )));
+    }
+    for declared in (req.headers)("x-amz-content-sha256") {
+        if declared == "UNSIGNED-PAYLOAD" || declared.starts_with("STREAMING-") {
+            return Err(Rejected(format!("x-amz-content-sha256 {declared:?} is not accepted; sign the payload")));
+        }
+        if !declared.eq_ignore_ascii_case(&payload_hash(req.body)) {
+            return Err(Rejected("x-amz-content-sha256 does not match the SHA-256 of the body".into()));
+        }
     }
     let canonical = canonical_request(req, &auth.signed_headers);
-    let expected = signature(secret, auth, &amz_date, &canonical);
-    let matches = expected.len() == auth.signature.len()
-        && expected.bytes().zip(auth.signature.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if matches {
+    let expected = signature(secret, auth, amz_date, &canonical);
+    if constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
         Ok(())
     } else {
         Err(Rejected(
@@ -204,6 +317,9 @@ pub fn verify(
         ))
     }
 }
+
+/// The credentials a client signs with: (access key, secret, session token).
+pub type SigningCredentials<'a> = (&'a str, &'a str, Option<&'a str>);
 
 /// Signs a request as an SDK would: returns the headers to add (`x-amz-date`,
 /// `x-amz-security-token` when there is a session token, and `authorization`), signing
@@ -215,7 +331,7 @@ pub fn sign(
     raw_path: &str,
     raw_query: &str,
     body: &[u8],
-    (access_key, secret, session_token): (&str, &str, Option<&str>),
+    (access_key, secret, session_token): SigningCredentials,
     region: &str,
     service: &str,
     now: SystemTime,
@@ -230,7 +346,8 @@ pub fn sign(
     }
     let signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
     let lookup = |name: &str| headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect();
-    let req = Request { method, raw_path, raw_query, headers: &lookup, body };
+    let query = Query::parse(raw_query).unwrap_or_default();
+    let req = Request { method, raw_path, query: &query, headers: &lookup, body };
     let auth = Authorization {
         access_key: access_key.to_owned(),
         date: amz_date[..8.min(amz_date.len())].to_owned(),
@@ -254,26 +371,90 @@ pub fn sign(
 mod tests {
     use super::*;
 
-    /// AWS's published SigV4 test suite case `get-vanilla`.
-    #[test]
-    fn aws_test_vector_get_vanilla() {
-        let headers = |name: &str| match name {
+    const SERVICE: Scope = Scope { service: "service", region: "us-east-1" };
+
+    fn vanilla_headers(name: &str) -> Vec<String> {
+        match name {
             "host" => vec!["example.amazonaws.com".to_owned()],
             "x-amz-date" => vec!["20150830T123600Z".to_owned()],
             _ => vec![],
-        };
-        let req = Request { method: "GET", raw_path: "/", raw_query: "", headers: &headers, body: b"" };
-        let header = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
-        let auth = parse_authorization(header).unwrap();
+        }
+    }
+
+    const VANILLA: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+    /// AWS's published SigV4 test suite case `get-vanilla`.
+    #[test]
+    fn aws_test_vector_get_vanilla() {
+        let query = Query::default();
+        let req = Request { method: "GET", raw_path: "/", query: &query, headers: &vanilla_headers, body: b"" };
+        let auth = parse_authorization(VANILLA).unwrap();
         let now = parse_amz_date("20150830T123600Z").unwrap();
-        let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-        assert_eq!(verify(&req, &auth, secret, "service", now), Ok(()));
-        assert!(verify(&req, &auth, "wrong", "service", now).is_err());
-        assert!(verify(&req, &auth, secret, "cognito-sync", now).is_err());
+        assert_eq!(verify(&req, &auth, SECRET, SERVICE, now), Ok(()));
+        assert!(verify(&req, &auth, "wrong", SERVICE, now).is_err());
+        assert!(verify(&req, &auth, SECRET, Scope { service: "cognito-sync", ..SERVICE }, now).is_err());
         let late = now + Duration::from_secs(16 * 60);
-        assert!(verify(&req, &auth, secret, "service", late).unwrap_err().0.contains("15 minutes"));
+        assert!(verify(&req, &auth, SECRET, SERVICE, late).unwrap_err().0.contains("15 minutes"));
         let body = Request { body: b"x", ..req };
-        assert!(verify(&body, &auth, secret, "service", now).is_err(), "the body is signed");
+        assert!(verify(&body, &auth, SECRET, SERVICE, now).is_err(), "the body is signed");
+    }
+
+    /// AWS's `get-relative-relative` and `get-slashes` cases: dot segments and repeated
+    /// slashes are normalised before signing.
+    #[test]
+    fn dot_segments_and_slashes_are_normalised() {
+        let query = Query::default();
+        let auth = parse_authorization(VANILLA).unwrap();
+        let now = parse_amz_date("20150830T123600Z").unwrap();
+        for path in ["/example1/example2/../..", "/./", "//", "/example/.."] {
+            let req = Request { method: "GET", raw_path: path, query: &query, headers: &vanilla_headers, body: b"" };
+            assert_eq!(verify(&req, &auth, SECRET, SERVICE, now), Ok(()), "{path}");
+        }
+        assert_eq!(canonical_path("/a/datasets/.."), "/a");
+        assert_eq!(canonical_path("/a/b/./c/"), "/a/b/c/");
+        assert_eq!(canonical_path("/identitypools/us-east-1%3Aab/x"), "/identitypools/us-east-1%253Aab/x");
+        assert_eq!(canonical_path(""), "/");
+    }
+
+    #[test]
+    fn the_scope_must_be_this_servers_and_todays() {
+        let query = Query::default();
+        let req = Request { method: "GET", raw_path: "/", query: &query, headers: &vanilla_headers, body: b"" };
+        let now = parse_amz_date("20150830T123600Z").unwrap();
+        let region = parse_authorization(&VANILLA.replace("us-east-1", "eu-west-3")).unwrap();
+        let err = verify(&req, &region, SECRET, SERVICE, now).unwrap_err().0;
+        assert!(err.contains("region \"eu-west-3\""), "{err}");
+        for date in ["", "2015", "201508", "20150831"] {
+            let auth = parse_authorization(&VANILLA.replace("/20150830/", &format!("/{date}/"))).unwrap();
+            let err = verify(&req, &auth, SECRET, SERVICE, now).unwrap_err().0;
+            assert!(err.contains("credential scope date"), "{date}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_declared_payload_hash_must_be_the_bodys() {
+        let query = Query::default();
+        let auth = parse_authorization(VANILLA).unwrap();
+        let now = parse_amz_date("20150830T123600Z").unwrap();
+        for declared in
+            [payload_hash(b"other body"), "UNSIGNED-PAYLOAD".into(), "STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into()]
+        {
+            let headers = |name: &str| match name {
+                "x-amz-content-sha256" => vec![declared.clone()],
+                _ => vanilla_headers(name),
+            };
+            let req = Request { method: "GET", raw_path: "/", query: &query, headers: &headers, body: b"" };
+            let err = verify(&req, &auth, SECRET, SERVICE, now).unwrap_err().0;
+            assert!(err.contains("x-amz-content-sha256"), "{declared}: {err}");
+        }
+        // The true hash of the (empty) body is accepted.
+        let headers = |name: &str| match name {
+            "x-amz-content-sha256" => vec![payload_hash(b"")],
+            _ => vanilla_headers(name),
+        };
+        let req = Request { method: "GET", raw_path: "/", query: &query, headers: &headers, body: b"" };
+        assert_eq!(verify(&req, &auth, SECRET, SERVICE, now), Ok(()));
     }
 
     #[test]
@@ -284,26 +465,28 @@ mod tests {
         let mut all = added.clone();
         all.push(("host".into(), "h:1".into()));
         let lookup = |name: &str| all.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect();
-        let req = Request { method: "POST", raw_path: "/a%3Ab", raw_query: "x=1", headers: &lookup, body: b"body" };
+        let query = Query::parse("x=1").unwrap();
+        let req = Request { method: "POST", raw_path: "/a%3Ab", query: &query, headers: &lookup, body: b"body" };
         let auth = parse_authorization(&lookup("authorization")[0]).unwrap();
-        assert_eq!(verify(&req, &auth, "SK", "cognito-sync", now), Ok(()));
-        assert!(verify(&req, &auth, "other", "cognito-sync", now).is_err());
+        let scope = Scope { service: "cognito-sync", region: "us-east-1" };
+        assert_eq!(verify(&req, &auth, "SK", scope, now), Ok(()));
+        assert!(verify(&req, &auth, "other", scope, now).is_err());
     }
 
     #[test]
-    fn path_is_encoded_again_and_query_sorted() {
-        let headers = |_: &str| vec![];
-        let req = Request {
-            method: "GET",
-            raw_path: "/identitypools/us-east-1%3Aab/x",
-            raw_query: "maxResults=2&lastSyncCount=0",
-            headers: &headers,
-            body: b"",
-        };
-        let canonical = canonical_request(&req, &[]);
-        let lines: Vec<&str> = canonical.lines().collect();
-        assert_eq!(lines[1], "/identitypools/us-east-1%253Aab/x");
-        assert_eq!(lines[2], "lastSyncCount=0&maxResults=2");
+    fn one_query_parser_for_signature_and_handlers() {
+        let q = Query::parse("maxResults=2&lastSyncCount=0&a=x+y&b=%2B&c=&d").unwrap();
+        assert_eq!(q.canonical(), "a=x%2By&b=%2B&c=&d=&lastSyncCount=0&maxResults=2");
+        // The handler reads the same pairs: `+` is a plus, not a space.
+        assert_eq!(q.get("a").unwrap(), Some("x+y"));
+        assert_eq!(q.get("b").unwrap(), Some("+"));
+        assert_eq!(q.get("d").unwrap(), Some(""));
+        // Duplicates are sorted into the signature and refused by the handler.
+        let dup = Query::parse("maxResults=3&maxResults=1").unwrap();
+        assert_eq!(dup.canonical(), "maxResults=1&maxResults=3");
+        assert!(dup.get("maxResults").unwrap_err().0.contains("more than once"));
+        assert!(Query::parse("a=%zz").is_err());
+        assert!(Query::parse("a=%ff").is_err(), "not UTF-8");
     }
 
     #[test]
@@ -313,5 +496,26 @@ mod tests {
             parse_authorization("AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=00").is_none()
         );
         assert!(parse_authorization("AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, Signature=00").is_none());
+        assert!(
+            parse_authorization("AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=Host, Signature=00")
+                .is_none(),
+            "signed header names are lower case"
+        );
+        assert!(
+            parse_authorization(
+                "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=host, Signature=00, Signature=01"
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn percent_decoding_is_strict() {
+        assert_eq!(percent_decode("us-east-1%3Aab").as_deref(), Some("us-east-1:ab"));
+        assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"));
+        assert_eq!(percent_decode("%"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
+        assert_eq!(percent_decode("%C3"), None);
     }
 }

@@ -2,12 +2,17 @@
 //! records, trigger functions and their recent invocations.
 //!
 //! WAL mode with `synchronous=FULL`: a transaction is on disk before the request that
-//! made it is acknowledged, so it survives `kill -9` and power loss alike. Every
-//! update is one transaction that re-checks the dataset's SyncCount, so concurrent
-//! updates are serialised and the loser gets a conflict, never a lost write.
+//! made it is acknowledged, so it survives `kill -9` and power loss alike. Every change
+//! to a dataset goes through one writer thread, in a transaction that re-checks the
+//! dataset's SyncCount and every limit that the change could break; so concurrent
+//! updates are serialised, the loser gets a conflict, and no limit can be raced past.
+//!
+//! The database holds secrets (the root and developer secret keys, the session key):
+//! it is created 0600 in a 0700 data directory.
 
 use crate::merge::{Dataset, Write};
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -75,8 +80,11 @@ pub struct DatasetRow {
     pub modified: i64,
     /// Who modified it last.
     pub modified_by: String,
-    /// Deleted with DeleteDataset (kept so clients learn of the deletion).
+    /// Deleted with DeleteDataset and not recreated since.
     pub deleted: bool,
+    /// The SyncCount at which it was last deleted (0: never). Kept after recreation, so a
+    /// device that synced before the deletion is told of it.
+    pub deleted_at: i64,
     /// Live records.
     pub num_records: i64,
     /// Bytes of live keys and values.
@@ -84,7 +92,7 @@ pub struct DatasetRow {
 }
 
 /// A record's row (tombstones have no value).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordRow {
     /// The key.
     pub key: String,
@@ -96,8 +104,8 @@ pub struct RecordRow {
     pub modified: i64,
     /// Who modified it last.
     pub modified_by: String,
-    /// The device's own modification time, if it sent one.
-    pub device_modified: Option<i64>,
+    /// The device's own modification time, in epoch milliseconds, if it sent one.
+    pub device_modified_ms: Option<i64>,
 }
 
 /// A dataset as an update sees it: its row (if any) and every record row.
@@ -153,10 +161,34 @@ const KEEP_INVOCATIONS: i64 = 100;
 
 /// Connections for reads and occasional writes; WAL lets readers run beside the writer.
 const CONNECTIONS: usize = 4;
-/// Most updates committed in one transaction.
+/// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 256;
 
-/// One update of a dataset, for the group-commit writer.
+/// Where a keyset listing of records starts: after this (SyncCount, key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordCursor {
+    /// The SyncCount of the last record returned.
+    pub sync_count: i64,
+    /// The key of the last record returned.
+    pub key: String,
+}
+
+/// One page of a ListRecords listing, read in one transaction.
+#[derive(Clone, Debug)]
+pub struct RecordPage {
+    /// The dataset's row at the time of the read.
+    pub dataset: Option<DatasetRow>,
+    /// The listing's upper SyncCount bound: the dataset's SyncCount when its first page
+    /// was read.
+    pub upper: i64,
+    /// Records with `last < SyncCount <= upper`, after the cursor, in (SyncCount, key)
+    /// order; at most the page size.
+    pub records: Vec<RecordRow>,
+    /// Whether more records follow.
+    pub more: bool,
+}
+
+/// One update of a dataset, for the writer.
 #[derive(Debug)]
 pub struct Update {
     /// The identity pool.
@@ -165,23 +197,64 @@ pub struct Update {
     pub identity: String,
     /// The dataset's name.
     pub name: String,
-    /// The dataset SyncCount the update was computed against.
+    /// The dataset SyncCount the update was computed against (the one its
+    /// SyncSessionToken was issued at).
     pub expected: i64,
     /// The records to write.
     pub writes: Vec<Write>,
-    /// Device modification times by key.
-    pub device_modified: BTreeMap<String, i64>,
+    /// Device modification times (epoch milliseconds) by key.
+    pub device_modified_ms: BTreeMap<String, i64>,
     /// Who writes.
     pub by: String,
+    /// Most live datasets the identity may have.
+    pub max_datasets: usize,
+    /// Identifies a retry of this very request: a hash of its SyncSessionToken and one of
+    /// its patches, and when the token expires.
+    pub idempotency: Idempotency,
 }
 
-/// What the writer tells an update: the written rows, `None` for a conflict, or why
-/// the commit failed.
-pub type UpdateResult = std::result::Result<Option<Vec<RecordRow>>, String>;
+/// What makes a repeated UpdateRecords recognisable.
+#[derive(Clone, Debug)]
+pub struct Idempotency {
+    /// SHA-256 of the SyncSessionToken, hex.
+    pub token_hash: String,
+    /// SHA-256 of the request's patches, hex.
+    pub request_hash: String,
+    /// When the token expires (epoch seconds); the stored answer goes with it.
+    pub expires: i64,
+}
+
+/// What the writer did with an update.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// Written; the rows as stored.
+    Applied(Vec<RecordRow>),
+    /// A repeat of an update already applied: its answer then, nothing written now.
+    Replayed(Vec<RecordRow>),
+    /// The dataset changed since the update's base SyncCount.
+    Conflict,
+    /// The update would create a dataset past the identity's limit.
+    TooManyDatasets,
+}
+
+/// What the writer tells an update, or why the commit failed.
+pub type UpdateResult = std::result::Result<UpdateOutcome, String>;
 
 enum Job {
     Update(Box<Update>, tokio::sync::oneshot::Sender<UpdateResult>),
-    Invocation { tenant: String, name: String, row: InvocationRow },
+    Delete {
+        pool: String,
+        identity: String,
+        name: String,
+        by: String,
+        reply: tokio::sync::oneshot::Sender<std::result::Result<Option<DatasetRow>, String>>,
+    },
+    Invocation {
+        tenant: String,
+        name: String,
+        row: InvocationRow,
+    },
+    Purge,
 }
 
 /// The database.
@@ -191,7 +264,8 @@ pub struct Store {
     writer: Mutex<std::sync::mpsc::Sender<Job>>,
 }
 
-fn now() -> i64 {
+/// Now, in epoch seconds.
+pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
@@ -216,9 +290,134 @@ fn random_key(prefix: &str) -> String {
     format!("{prefix}{tail}")
 }
 
+/// Creates the data directory (and its parents) if needed and makes it private (0700):
+/// it holds the database's secrets and the artifact cache's key.
+pub fn prepare_data_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Makes the database file private before SQLite opens it; SQLite gives its `-wal` and
+/// `-shm` files the database file's mode.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        if Path::new(&p).exists() {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
+/// A stored answer; this process wrote it, so it decodes (an empty answer otherwise).
+fn decode_answer(answer: &str) -> Vec<RecordRow> {
+    serde_json::from_str(answer).unwrap_or_default()
+}
+
+/// Schema migrations, applied in order at start-up; `PRAGMA user_version` is the number
+/// applied. Never edit one that has shipped: add the next.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS credentials (
+         access_key TEXT PRIMARY KEY, secret TEXT NOT NULL, kind TEXT NOT NULL,
+         tenant TEXT, pool_id TEXT, identity_id TEXT, session_token TEXT, expires INTEGER);
+     CREATE TABLE IF NOT EXISTS pools (
+         pool_id TEXT PRIMARY KEY, name TEXT NOT NULL, tenant TEXT NOT NULL,
+         sync_trigger TEXT, created INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS identities (
+         identity_id TEXT PRIMARY KEY, pool_id TEXT NOT NULL, created INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS datasets (
+         pool_id TEXT NOT NULL, identity_id TEXT NOT NULL, name TEXT NOT NULL,
+         sync_count INTEGER NOT NULL, created INTEGER NOT NULL, modified INTEGER NOT NULL,
+         modified_by TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (pool_id, identity_id, name));
+     CREATE TABLE IF NOT EXISTS records (
+         pool_id TEXT NOT NULL, identity_id TEXT NOT NULL, dataset TEXT NOT NULL,
+         key TEXT NOT NULL, value TEXT, sync_count INTEGER NOT NULL, modified INTEGER NOT NULL,
+         modified_by TEXT NOT NULL, device_modified INTEGER,
+         PRIMARY KEY (pool_id, identity_id, dataset, key));
+     CREATE TABLE IF NOT EXISTS functions (
+         tenant TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,
+         digest TEXT NOT NULL, wasm BLOB NOT NULL, created INTEGER NOT NULL,
+         PRIMARY KEY (tenant, name, version));
+     CREATE TABLE IF NOT EXISTS invocations (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, name TEXT NOT NULL,
+         version INTEGER NOT NULL, at INTEGER NOT NULL, outcome TEXT NOT NULL,
+         wall_us INTEGER NOT NULL, fuel INTEGER NOT NULL, peak_memory INTEGER NOT NULL,
+         log TEXT NOT NULL);
+     CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations (tenant, name, id);",
+    // 2: the SyncCount of a dataset's last deletion; device times in milliseconds;
+    // stored answers of applied updates (for safe retries); keyset listing by SyncCount;
+    // expiry sweeps.
+    "ALTER TABLE datasets ADD COLUMN deleted_at INTEGER NOT NULL DEFAULT 0;
+     UPDATE datasets SET deleted_at = sync_count WHERE deleted = 1;
+     ALTER TABLE records RENAME COLUMN device_modified TO device_modified_ms;
+     UPDATE records SET device_modified_ms = device_modified_ms * 1000 WHERE device_modified_ms IS NOT NULL;
+     CREATE INDEX records_by_sync_count ON records (pool_id, identity_id, dataset, sync_count, key);
+     CREATE INDEX credentials_by_expiry ON credentials (expires) WHERE expires IS NOT NULL;
+     CREATE TABLE applied_updates (
+         token_hash TEXT PRIMARY KEY, request_hash TEXT NOT NULL, answer TEXT NOT NULL,
+         expires INTEGER NOT NULL);
+     CREATE INDEX applied_updates_by_expiry ON applied_updates (expires);",
+];
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    // An exclusive transaction: two processes starting at once apply each migration once.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+    let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+const DATASET_COLUMNS: &str = "d.name, d.sync_count, d.created, d.modified, d.modified_by, d.deleted, d.deleted_at,
+    (SELECT COUNT(*) FROM records r WHERE r.pool_id = d.pool_id AND r.identity_id = d.identity_id
+         AND r.dataset = d.name AND r.value IS NOT NULL),
+    (SELECT COALESCE(SUM(LENGTH(CAST(r.key AS BLOB)) + LENGTH(CAST(r.value AS BLOB))), 0) FROM records r
+         WHERE r.pool_id = d.pool_id AND r.identity_id = d.identity_id AND r.dataset = d.name
+         AND r.value IS NOT NULL)";
+
+fn dataset_from_row(r: &rusqlite::Row) -> rusqlite::Result<DatasetRow> {
+    Ok(DatasetRow {
+        name: r.get(0)?,
+        sync_count: r.get(1)?,
+        created: r.get(2)?,
+        modified: r.get(3)?,
+        modified_by: r.get(4)?,
+        deleted: r.get::<_, i64>(5)? != 0,
+        deleted_at: r.get(6)?,
+        num_records: r.get(7)?,
+        data_storage: r.get(8)?,
+    })
+}
+
+const RECORD_COLUMNS: &str = "key, value, sync_count, modified, modified_by, device_modified_ms";
+
+fn record_from_row(r: &rusqlite::Row) -> rusqlite::Result<RecordRow> {
+    Ok(RecordRow {
+        key: r.get(0)?,
+        value: r.get(1)?,
+        sync_count: r.get(2)?,
+        modified: r.get(3)?,
+        modified_by: r.get(4)?,
+        device_modified_ms: r.get(5)?,
+    })
+}
+
 impl Store {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, private to this user, and
+    /// brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
+        private_file(path).map_err(|e| DbError(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
         let connect = || -> Result<Connection> {
             let conn = Connection::open(path)?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -226,39 +425,8 @@ impl Store {
             conn.pragma_update(None, "synchronous", "FULL")?;
             Ok(conn)
         };
-        let conn = connect()?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS credentials (
-                 access_key TEXT PRIMARY KEY, secret TEXT NOT NULL, kind TEXT NOT NULL,
-                 tenant TEXT, pool_id TEXT, identity_id TEXT, session_token TEXT, expires INTEGER);
-             CREATE TABLE IF NOT EXISTS pools (
-                 pool_id TEXT PRIMARY KEY, name TEXT NOT NULL, tenant TEXT NOT NULL,
-                 sync_trigger TEXT, created INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS identities (
-                 identity_id TEXT PRIMARY KEY, pool_id TEXT NOT NULL, created INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS datasets (
-                 pool_id TEXT NOT NULL, identity_id TEXT NOT NULL, name TEXT NOT NULL,
-                 sync_count INTEGER NOT NULL, created INTEGER NOT NULL, modified INTEGER NOT NULL,
-                 modified_by TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
-                 PRIMARY KEY (pool_id, identity_id, name));
-             CREATE TABLE IF NOT EXISTS records (
-                 pool_id TEXT NOT NULL, identity_id TEXT NOT NULL, dataset TEXT NOT NULL,
-                 key TEXT NOT NULL, value TEXT, sync_count INTEGER NOT NULL, modified INTEGER NOT NULL,
-                 modified_by TEXT NOT NULL, device_modified INTEGER,
-                 PRIMARY KEY (pool_id, identity_id, dataset, key));
-             CREATE TABLE IF NOT EXISTS functions (
-                 tenant TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,
-                 digest TEXT NOT NULL, wasm BLOB NOT NULL, created INTEGER NOT NULL,
-                 PRIMARY KEY (tenant, name, version));
-             CREATE TABLE IF NOT EXISTS invocations (
-                 id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, name TEXT NOT NULL,
-                 version INTEGER NOT NULL, at INTEGER NOT NULL, outcome TEXT NOT NULL,
-                 wall_us INTEGER NOT NULL, fuel INTEGER NOT NULL, peak_memory INTEGER NOT NULL,
-                 log TEXT NOT NULL);
-             CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations (tenant, name, id);",
-        )?;
+        let mut conn = connect()?;
+        migrate(&mut conn)?;
         let mut conns = vec![Mutex::new(conn)];
         for _ in 1..CONNECTIONS {
             conns.push(Mutex::new(connect()?));
@@ -289,32 +457,56 @@ impl Store {
         rx
     }
 
+    /// Deletes a dataset through the writer: its records go, its row stays marked
+    /// deleted with the SyncCount bumped and that count kept as the deletion's. Answers
+    /// the row as it was, or `None` when there was no live dataset.
+    pub async fn delete_dataset(
+        &self,
+        pool: &str,
+        identity: &str,
+        name: &str,
+        by: &str,
+    ) -> std::result::Result<Option<DatasetRow>, String> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.submit(Job::Delete {
+            pool: pool.to_owned(),
+            identity: identity.to_owned(),
+            name: name.to_owned(),
+            by: by.to_owned(),
+            reply,
+        });
+        rx.await.map_err(|_| "the database writer stopped".to_owned())?
+    }
+
     /// Queues an invocation record (kept: the latest few per function).
     pub fn submit_invocation(&self, tenant: &str, name: &str, row: InvocationRow) {
         self.submit(Job::Invocation { tenant: tenant.to_owned(), name: name.to_owned(), row });
     }
 
+    /// Queues a sweep of expired temporary credentials and stored update answers.
+    pub fn submit_purge(&self) {
+        self.submit(Job::Purge);
+    }
+
     /// The meta value under `key`, creating it with `make` the first time.
     pub fn meta_or_insert(&self, key: &str, make: impl FnOnce() -> String) -> Result<(String, bool)> {
         let conn = self.conn();
-        if let Some(v) =
-            conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?
-        {
-            return Ok((v, false));
-        }
-        let v = make();
-        conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![key, v])?;
-        Ok((v, true))
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, make()])?;
+        let created = conn.changes() == 1;
+        let value = conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0))?;
+        Ok((value, created))
     }
 
     /// Stores (or replaces) the root credential.
     pub fn put_root_credential(&self, access_key: &str, secret: &str) -> Result<()> {
-        let conn = self.conn();
-        conn.execute("DELETE FROM credentials WHERE kind = 'root' AND access_key != ?1", [access_key])?;
-        conn.execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM credentials WHERE kind = 'root' AND access_key != ?1", [access_key])?;
+        tx.execute(
             "INSERT OR REPLACE INTO credentials (access_key, secret, kind) VALUES (?1, ?2, 'root')",
             params![access_key, secret],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -393,10 +585,7 @@ impl Store {
         ttl_secs: i64,
     ) -> Result<(String, String, String, i64)> {
         let (ak, sk, token, expires) = (random_key("ASIA"), random_hex(20), random_hex(32), now() + ttl_secs);
-        let conn = self.conn();
-        // Expired temporary credentials are of no use to anyone; drop them as we go.
-        conn.execute("DELETE FROM credentials WHERE kind = 'identity' AND expires < ?1", [now()])?;
-        conn.execute(
+        self.conn().execute(
             "INSERT INTO credentials (access_key, secret, kind, pool_id, identity_id, session_token, expires)
              VALUES (?1, ?2, 'identity', ?3, ?4, ?5, ?6)",
             params![ak, sk, pool_id, identity_id, token, expires],
@@ -404,23 +593,28 @@ impl Store {
         Ok((ak, sk, token, expires))
     }
 
+    fn pool_from_row(r: &rusqlite::Row) -> rusqlite::Result<Pool> {
+        Ok(Pool { pool_id: r.get(0)?, tenant: r.get(1)?, sync_trigger: r.get(2)? })
+    }
+
     /// The pool with `pool_id`.
     pub fn pool(&self, pool_id: &str) -> Result<Option<Pool>> {
         Ok(self
             .conn()
             .prepare_cached("SELECT pool_id, tenant, sync_trigger FROM pools WHERE pool_id = ?1")?
-            .query_row([pool_id], |r| Ok(Pool { pool_id: r.get(0)?, tenant: r.get(1)?, sync_trigger: r.get(2)? }))
+            .query_row([pool_id], Self::pool_from_row)
             .optional()?)
     }
 
-    /// Every pool (of `tenant`, or all for `None`), in id order.
-    pub fn pools(&self, tenant: Option<&str>) -> Result<Vec<Pool>> {
+    /// Up to `limit` pools (of `tenant`, or all for `None`) with ids after `after`, in id
+    /// order.
+    pub fn pools_after(&self, tenant: Option<&str>, after: &str, limit: usize) -> Result<Vec<Pool>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT pool_id, tenant, sync_trigger FROM pools WHERE ?1 IS NULL OR tenant = ?1 ORDER BY pool_id",
+        let mut stmt = conn.prepare_cached(
+            "SELECT pool_id, tenant, sync_trigger FROM pools WHERE (?1 IS NULL OR tenant = ?1) AND pool_id > ?2
+             ORDER BY pool_id LIMIT ?3",
         )?;
-        let rows =
-            stmt.query_map([tenant], |r| Ok(Pool { pool_id: r.get(0)?, tenant: r.get(1)?, sync_trigger: r.get(2)? }))?;
+        let rows = stmt.query_map(params![tenant, after, limit as i64], Self::pool_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -452,7 +646,7 @@ impl Store {
     /// Stores a new version of a tenant's function; returns the version.
     pub fn deploy_function(&self, tenant: &str, name: &str, digest: &str, wasm: &[u8]) -> Result<i64> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx
             .prepare_cached("SELECT COALESCE(MAX(version), 0) + 1 FROM functions WHERE tenant = ?1 AND name = ?2")?
             .query_row(params![tenant, name], |r| r.get(0))?;
@@ -509,27 +703,10 @@ impl Store {
     /// The dataset row with its live size.
     fn dataset_row(conn: &Connection, pool: &str, identity: &str, name: &str) -> Result<Option<DatasetRow>> {
         Ok(conn
-            .prepare_cached("SELECT d.name, d.sync_count, d.created, d.modified, d.modified_by, d.deleted,
-                        (SELECT COUNT(*) FROM records r WHERE r.pool_id = d.pool_id AND r.identity_id = d.identity_id
-                             AND r.dataset = d.name AND r.value IS NOT NULL),
-                        (SELECT COALESCE(SUM(LENGTH(CAST(r.key AS BLOB)) + LENGTH(CAST(r.value AS BLOB))), 0) FROM records r
-                             WHERE r.pool_id = d.pool_id AND r.identity_id = d.identity_id AND r.dataset = d.name
-                             AND r.value IS NOT NULL)
-                 FROM datasets d WHERE d.pool_id = ?1 AND d.identity_id = ?2 AND d.name = ?3")?.query_row(
-                params![pool, identity, name],
-                |r| {
-                    Ok(DatasetRow {
-                        name: r.get(0)?,
-                        sync_count: r.get(1)?,
-                        created: r.get(2)?,
-                        modified: r.get(3)?,
-                        modified_by: r.get(4)?,
-                        deleted: r.get::<_, i64>(5)? != 0,
-                        num_records: r.get(6)?,
-                        data_storage: r.get(7)?,
-                    })
-                },
-            )
+            .prepare_cached(&format!(
+                "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.pool_id = ?1 AND d.identity_id = ?2 AND d.name = ?3"
+            ))?
+            .query_row(params![pool, identity, name], dataset_from_row)
             .optional()?)
     }
 
@@ -538,20 +715,22 @@ impl Store {
         Self::dataset_row(&self.conn(), pool, identity, name)
     }
 
-    /// The identity's live datasets, by name.
-    pub fn datasets(&self, pool: &str, identity: &str) -> Result<Vec<DatasetRow>> {
+    /// Up to `limit` live datasets of the identity with names after `after`, by name.
+    pub fn datasets_after(&self, pool: &str, identity: &str, after: &str, limit: usize) -> Result<Vec<DatasetRow>> {
         let conn = self.conn();
-        let names: Vec<String> = {
-            let mut stmt = conn.prepare(
-                "SELECT name FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND deleted = 0 ORDER BY name",
-            )?;
-            stmt.query_map(params![pool, identity], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
-        };
-        let mut rows = Vec::with_capacity(names.len());
-        for name in names {
-            rows.extend(Self::dataset_row(&conn, pool, identity, &name)?);
-        }
-        Ok(rows)
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.pool_id = ?1 AND d.identity_id = ?2 AND d.deleted = 0
+             AND d.name > ?3 ORDER BY d.name LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(params![pool, identity, after, limit as i64], dataset_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn live_datasets(conn: &Connection, pool: &str, identity: &str) -> Result<usize> {
+        let n: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND deleted = 0")?
+            .query_row(params![pool, identity], |r| r.get(0))?;
+        Ok(n as usize)
     }
 
     /// Everything an update needs to decide, read in one transaction.
@@ -559,104 +738,145 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let dataset = Self::dataset_row(&tx, pool, identity, name)?;
-        let records =
-            Self::record_rows(&tx, pool, identity, name, -1)?.into_iter().map(|r| (r.key.clone(), r)).collect();
-        let identity_datasets: i64 = tx
-            .prepare_cached("SELECT COUNT(*) FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND deleted = 0")?
-            .query_row(params![pool, identity], |r| r.get(0))?;
+        let records = {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE pool_id = ?1 AND identity_id = ?2 AND dataset = ?3"
+            ))?;
+            let rows = stmt.query_map(params![pool, identity, name], record_from_row)?;
+            rows.map(|r| r.map(|r| (r.key.clone(), r))).collect::<rusqlite::Result<_>>()?
+        };
+        let identity_datasets = Self::live_datasets(&tx, pool, identity)?;
         tx.commit()?;
-        Ok(Snapshot { dataset, records, identity_datasets: identity_datasets as usize })
+        Ok(Snapshot { dataset, records, identity_datasets })
     }
 
-    fn record_rows(conn: &Connection, pool: &str, identity: &str, name: &str, after: i64) -> Result<Vec<RecordRow>> {
-        let mut stmt = conn.prepare_cached(
-            "SELECT key, value, sync_count, modified, modified_by, device_modified FROM records
-             WHERE pool_id = ?1 AND identity_id = ?2 AND dataset = ?3 AND sync_count > ?4
-             ORDER BY sync_count, key",
-        )?;
-        let rows = stmt.query_map(params![pool, identity, name, after], |r| {
-            Ok(RecordRow {
-                key: r.get(0)?,
-                value: r.get(1)?,
-                sync_count: r.get(2)?,
-                modified: r.get(3)?,
-                modified_by: r.get(4)?,
-                device_modified: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    /// One page of ListRecords, read in one transaction: records with
+    /// `last < SyncCount <= upper` after `cursor`, in (SyncCount, key) order. A first page
+    /// (`upper` `None`) takes the dataset's current SyncCount as the listing's bound.
+    pub fn records_page(
+        &self,
+        (pool, identity, name): (&str, &str, &str),
+        last: i64,
+        upper: Option<i64>,
+        cursor: Option<&RecordCursor>,
+        limit: usize,
+    ) -> Result<RecordPage> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let dataset = Self::dataset_row(&tx, pool, identity, name)?;
+        let upper = upper.unwrap_or_else(|| dataset.as_ref().map_or(0, |d| d.sync_count));
+        let (after_count, after_key) = cursor.map_or((i64::MIN, ""), |c| (c.sync_count, c.key.as_str()));
+        let mut records = {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records
+                 WHERE pool_id = ?1 AND identity_id = ?2 AND dataset = ?3 AND sync_count > ?4 AND sync_count <= ?5
+                 AND (sync_count, key) > (?6, ?7)
+                 ORDER BY sync_count, key LIMIT ?8"
+            ))?;
+            let rows = stmt.query_map(
+                params![pool, identity, name, last, upper, after_count, after_key, limit as i64 + 1],
+                record_from_row,
+            )?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        tx.commit()?;
+        let more = records.len() > limit;
+        records.truncate(limit);
+        Ok(RecordPage { dataset, upper, records, more })
     }
 
-    /// Records changed after `after` (tombstones included), in SyncCount order.
-    pub fn records_since(&self, pool: &str, identity: &str, name: &str, after: i64) -> Result<Vec<RecordRow>> {
-        Self::record_rows(&self.conn(), pool, identity, name, after)
+    /// The stored answer of an applied update, if `idempotency` names a repeat of one.
+    pub fn applied_answer(&self, idempotency: &Idempotency) -> Result<Option<Vec<RecordRow>>> {
+        let stored: Option<(String, String)> = self
+            .conn()
+            .prepare_cached("SELECT request_hash, answer FROM applied_updates WHERE token_hash = ?1")?
+            .query_row([&idempotency.token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(stored.filter(|(request, _)| *request == idempotency.request_hash).map(|(_, answer)| decode_answer(&answer)))
     }
 
     /// Applies one update inside the writer's transaction, if the dataset's SyncCount is
-    /// still `expected`; `None` when another update got there first.
-    fn apply_update(tx: &Connection, u: &Update) -> Result<Option<Vec<RecordRow>>> {
-        let (pool, identity, name, expected, writes, device_modified, by) = (
-            u.pool.as_str(),
-            u.identity.as_str(),
-            u.name.as_str(),
-            u.expected,
-            &u.writes,
-            &u.device_modified,
-            u.by.as_str(),
-        );
+    /// still `expected`; otherwise answers a repeat of an applied update with its stored
+    /// answer, and anything else with a conflict.
+    fn apply_update(tx: &Connection, u: &Update) -> Result<UpdateOutcome> {
+        let (pool, identity, name) = (u.pool.as_str(), u.identity.as_str(), u.name.as_str());
         let current = Self::dataset_row(tx, pool, identity, name)?;
-        if current.as_ref().map_or(0, |d| d.sync_count) != expected {
-            return Ok(None);
+        if current.as_ref().map_or(0, |d| d.sync_count) != u.expected {
+            let stored: Option<(String, String)> = tx
+                .prepare_cached("SELECT request_hash, answer FROM applied_updates WHERE token_hash = ?1")?
+                .query_row([&u.idempotency.token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            return Ok(match stored {
+                Some((request, answer)) if request == u.idempotency.request_hash => {
+                    UpdateOutcome::Replayed(decode_answer(&answer))
+                }
+                _ => UpdateOutcome::Conflict,
+            });
+        }
+        let creates = current.as_ref().is_none_or(|d| d.deleted);
+        if creates && Self::live_datasets(tx, pool, identity)? >= u.max_datasets {
+            return Ok(UpdateOutcome::TooManyDatasets);
         }
         let t = now();
-        let count = expected + 1;
+        let count = if u.writes.is_empty() { u.expected } else { u.expected + 1 };
         match &current {
-            Some(d) if !d.deleted || !writes.is_empty() => {
-                if !writes.is_empty() {
+            Some(d) if !d.deleted => {
+                if !u.writes.is_empty() {
                     tx.execute(
-                        "UPDATE datasets SET sync_count = ?4, modified = ?5, modified_by = ?6, deleted = 0
+                        "UPDATE datasets SET sync_count = ?4, modified = ?5, modified_by = ?6
                          WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3",
-                        params![pool, identity, name, count, t, by],
+                        params![pool, identity, name, count, t, u.by],
                     )?;
                 }
             }
-            _ => {
+            Some(_) => {
+                // Recreating a deleted dataset keeps its count and its deletion's count.
+                tx.execute(
+                    "UPDATE datasets SET sync_count = ?4, created = ?5, modified = ?5, modified_by = ?6, deleted = 0
+                     WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3",
+                    params![pool, identity, name, count, t, u.by],
+                )?;
+            }
+            None => {
                 // A first update creates the dataset even when it writes nothing.
                 tx.execute(
-                    "INSERT OR REPLACE INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, 0)",
-                    params![pool, identity, name, if writes.is_empty() { expected } else { count }, t, by],
+                    "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted, deleted_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, 0, 0)",
+                    params![pool, identity, name, count, t, u.by],
                 )?;
             }
         }
-        let mut written = Vec::with_capacity(writes.len());
+        let mut written = Vec::with_capacity(u.writes.len());
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO records (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified)
+                "INSERT OR REPLACE INTO records (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
-            for w in writes {
-                let device = device_modified.get(&w.key).copied();
-                stmt.execute(params![pool, identity, name, w.key, w.value, count, t, by, device])?;
+            for w in &u.writes {
+                let device = u.device_modified_ms.get(&w.key).copied();
+                stmt.execute(params![pool, identity, name, w.key, w.value, count, t, u.by, device])?;
                 written.push(RecordRow {
                     key: w.key.clone(),
                     value: w.value.clone(),
                     sync_count: count,
                     modified: t,
-                    modified_by: by.to_owned(),
-                    device_modified: device,
+                    modified_by: u.by.clone(),
+                    device_modified_ms: device,
                 });
             }
         }
-        Ok(Some(written))
+        if !written.is_empty() {
+            let answer = serde_json::to_string(&written).unwrap_or_default();
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO applied_updates (token_hash, request_hash, answer, expires) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![u.idempotency.token_hash, u.idempotency.request_hash, answer, u.idempotency.expires])?;
+        }
+        Ok(UpdateOutcome::Applied(written))
     }
 
-    /// Deletes a dataset: its records go, its row stays marked deleted with the
-    /// SyncCount bumped, so clients that synced before learn of the deletion.
-    pub fn delete_dataset(&self, pool: &str, identity: &str, name: &str, by: &str) -> Result<Option<DatasetRow>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let Some(row) = Self::dataset_row(&tx, pool, identity, name)?.filter(|d| !d.deleted) else {
+    fn apply_delete(tx: &Connection, pool: &str, identity: &str, name: &str, by: &str) -> Result<Option<DatasetRow>> {
+        let Some(row) = Self::dataset_row(tx, pool, identity, name)?.filter(|d| !d.deleted) else {
             return Ok(None);
         };
         tx.execute(
@@ -664,12 +884,19 @@ impl Store {
             params![pool, identity, name],
         )?;
         tx.execute(
-            "UPDATE datasets SET deleted = 1, sync_count = sync_count + 1, modified = ?4, modified_by = ?5
+            "UPDATE datasets SET deleted = 1, sync_count = sync_count + 1, deleted_at = sync_count + 1,
+                 modified = ?4, modified_by = ?5
              WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3",
             params![pool, identity, name, now(), by],
         )?;
-        tx.commit()?;
         Ok(Some(row))
+    }
+
+    fn purge(tx: &Connection) -> Result<()> {
+        let t = now();
+        tx.execute("DELETE FROM credentials WHERE expires IS NOT NULL AND expires < ?1", [t])?;
+        tx.execute("DELETE FROM applied_updates WHERE expires < ?1", [t])?;
+        Ok(())
     }
 
     /// (datasets, bytes, last modified) of an identity.
@@ -707,8 +934,8 @@ impl Store {
 }
 
 /// The writer thread: takes every queued job, applies them in one transaction (each
-/// update under its own savepoint, so one failing update spoils no other), commits once
-/// — one fsync for the batch — and only then answers.
+/// under its own savepoint, so one failing job spoils no other), commits once — one
+/// fsync for the batch — and only then answers.
 fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -717,20 +944,37 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
         {
             batch.push(job);
         }
-        let mut answers = Vec::new();
+        let mut updates = Vec::new();
+        let mut deletes = Vec::new();
         let outcome = (|| -> Result<()> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut functions = std::collections::BTreeSet::new();
+            let savepoint = |f: &mut dyn FnMut() -> Result<()>| -> Result<std::result::Result<(), String>> {
+                tx.execute_batch("SAVEPOINT one_job")?;
+                let result = f();
+                if result.is_err() {
+                    tx.execute_batch("ROLLBACK TO one_job")?;
+                }
+                tx.execute_batch("RELEASE one_job")?;
+                Ok(result.map_err(|e| e.to_string()))
+            };
             for job in &batch {
                 match job {
                     Job::Update(update, _) => {
-                        tx.execute_batch("SAVEPOINT one_update")?;
-                        let result = Store::apply_update(&tx, update);
-                        if result.is_err() {
-                            tx.execute_batch("ROLLBACK TO one_update")?;
-                        }
-                        tx.execute_batch("RELEASE one_update")?;
-                        answers.push(result.map_err(|e| e.to_string()));
+                        let mut answer = None;
+                        let done = savepoint(&mut || {
+                            answer = Some(Store::apply_update(&tx, update)?);
+                            Ok(())
+                        })?;
+                        updates.push(done.and_then(|()| answer.ok_or_else(|| "no answer".to_owned())));
+                    }
+                    Job::Delete { pool, identity, name, by, .. } => {
+                        let mut answer = None;
+                        let done = savepoint(&mut || {
+                            answer = Some(Store::apply_delete(&tx, pool, identity, name, by)?);
+                            Ok(())
+                        })?;
+                        deletes.push(done.and_then(|()| answer.ok_or_else(|| "no answer".to_owned())));
                     }
                     Job::Invocation { tenant, name, row } => {
                         tx.execute(
@@ -740,6 +984,7 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                         )?;
                         functions.insert((tenant.clone(), name.clone()));
                     }
+                    Job::Purge => Store::purge(&tx)?,
                 }
             }
             for (tenant, name) in functions {
@@ -752,15 +997,187 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
             tx.commit()?;
             Ok(())
         })();
-        let mut answers = answers.into_iter();
+        let failed = |e: &DbError| format!("the change could not be committed: {e}");
+        let (mut updates, mut deletes) = (updates.into_iter(), deletes.into_iter());
         for job in batch {
-            if let Job::Update(_, reply) = job {
-                let answer = match &outcome {
-                    Ok(()) => answers.next().unwrap_or_else(|| Err("lost answer".into())),
-                    Err(e) => Err(format!("the update could not be committed: {e}")),
-                };
-                let _ = reply.send(answer);
+            match job {
+                Job::Update(_, reply) => {
+                    let answer = match &outcome {
+                        Ok(()) => updates.next().unwrap_or_else(|| Err("lost answer".into())),
+                        Err(e) => Err(failed(e)),
+                    };
+                    let _ = reply.send(answer);
+                }
+                Job::Delete { reply, .. } => {
+                    let answer = match &outcome {
+                        Ok(()) => deletes.next().unwrap_or_else(|| Err("lost answer".into())),
+                        Err(e) => Err(failed(e)),
+                    };
+                    let _ = reply.send(answer);
+                }
+                Job::Invocation { .. } | Job::Purge => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        (dir, store)
+    }
+
+    fn update(expected: i64, writes: &[(&str, Option<&str>)], token: &str) -> Update {
+        Update {
+            pool: "p".into(),
+            identity: "i".into(),
+            name: "d".into(),
+            expected,
+            writes: writes.iter().map(|(k, v)| Write { key: k.to_string(), value: v.map(str::to_owned) }).collect(),
+            device_modified_ms: BTreeMap::new(),
+            by: "me".into(),
+            max_datasets: 2,
+            idempotency: Idempotency {
+                token_hash: token.into(),
+                request_hash: format!("{writes:?}"),
+                expires: now() + 60,
+            },
+        }
+    }
+
+    async fn apply(store: &Store, u: Update) -> UpdateOutcome {
+        store.submit_update(u).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_update_applies_once_and_its_retry_gets_the_same_answer() {
+        let (_dir, store) = store();
+        let first = apply(&store, update(0, &[("k", Some("v"))], "t1")).await;
+        let UpdateOutcome::Applied(rows) = &first else { panic!("{first:?}") };
+        assert_eq!(rows[0].sync_count, 1);
+        // The same request again (a retry): the stored answer, nothing written.
+        assert_eq!(apply(&store, update(0, &[("k", Some("v"))], "t1")).await, UpdateOutcome::Replayed(rows.clone()));
+        assert_eq!(store.dataset("p", "i", "d").unwrap().unwrap().sync_count, 1);
+        // Another request on the same stale token: a conflict.
+        assert_eq!(apply(&store, update(0, &[("k", Some("w"))], "t1")).await, UpdateOutcome::Conflict);
+        assert_eq!(apply(&store, update(0, &[("k", Some("v"))], "t2")).await, UpdateOutcome::Conflict);
+    }
+
+    #[tokio::test]
+    async fn the_dataset_limit_is_checked_in_the_writers_transaction() {
+        let (_dir, store) = store();
+        // Three creators that each saw room for one more (limit 2): one is refused.
+        let make = |name: &str| Update { name: name.into(), ..update(0, &[("k", Some("v"))], name) };
+        let answers = futures_join(vec![
+            store.submit_update(make("a")),
+            store.submit_update(make("b")),
+            store.submit_update(make("c")),
+        ])
+        .await;
+        let refused = answers.iter().filter(|a| **a == UpdateOutcome::TooManyDatasets).count();
+        assert_eq!(refused, 1, "{answers:?}");
+        assert_eq!(Store::live_datasets(&store.conn(), "p", "i").unwrap(), 2);
+    }
+
+    async fn futures_join(rxs: Vec<tokio::sync::oneshot::Receiver<UpdateResult>>) -> Vec<UpdateOutcome> {
+        let mut out = Vec::new();
+        for rx in rxs {
+            out.push(rx.await.unwrap().unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_deletion_is_remembered_after_recreation() {
+        let (_dir, store) = store();
+        apply(&store, update(0, &[("k", Some("v"))], "t1")).await;
+        let deleted = store.delete_dataset("p", "i", "d", "me").await.unwrap().unwrap();
+        assert_eq!(deleted.sync_count, 1);
+        let row = store.dataset("p", "i", "d").unwrap().unwrap();
+        assert!(row.deleted && row.sync_count == 2 && row.deleted_at == 2);
+        apply(&store, update(2, &[("k", Some("again"))], "t2")).await;
+        let row = store.dataset("p", "i", "d").unwrap().unwrap();
+        assert!(!row.deleted && row.sync_count == 3 && row.deleted_at == 2);
+    }
+
+    #[tokio::test]
+    async fn pages_are_keyset_bounded_by_the_first_pages_count() {
+        let (_dir, store) = store();
+        let writes: Vec<(String, Option<&str>)> = (0..5).map(|i| (format!("k{i}"), Some("v"))).collect();
+        let refs: Vec<(&str, Option<&str>)> = writes.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        apply(&store, update(0, &refs, "t1")).await;
+        let at = ("p", "i", "d");
+        let first = store.records_page(at, 0, None, None, 2).unwrap();
+        assert_eq!((first.upper, first.records.len(), first.more), (1, 2, true));
+        // k0 changes between pages: it moves past the listing's bound, k2 is not skipped.
+        apply(&store, update(1, &[("k0", Some("w"))], "t2")).await;
+        let last = first.records.last().unwrap();
+        let cursor = RecordCursor { sync_count: last.sync_count, key: last.key.clone() };
+        let second = store.records_page(at, 0, Some(first.upper), Some(&cursor), 10).unwrap();
+        let keys: Vec<&str> = second.records.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["k2", "k3", "k4"]);
+        assert!(!second.more);
+        // The next incremental sync from the listing's bound gets the change.
+        let next = store.records_page(at, first.upper, None, None, 10).unwrap();
+        assert_eq!(
+            next.records.iter().map(|r| (r.key.as_str(), r.value.as_deref())).collect::<Vec<_>>(),
+            [("k0", Some("w"))]
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_credentials_and_answers_are_swept() {
+        let (_dir, store) = store();
+        store.issue_identity_credentials("p", "i", -1).unwrap();
+        let (live, ..) = store.issue_identity_credentials("p", "i", 60).unwrap();
+        let mut stale = update(0, &[("k", Some("v"))], "old");
+        stale.idempotency.expires = now() - 1;
+        apply(&store, stale).await;
+        store.submit_purge();
+        // A job queued after the sweep is answered after it commits.
+        apply(&store, update(1, &[("k", Some("w"))], "new")).await;
+        let conn = store.conn();
+        let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM credentials"), 1);
+        assert!(store.credential(&live).unwrap().is_some());
+        assert_eq!(count("SELECT COUNT(*) FROM applied_updates"), 1, "only the live token's answer is kept");
+    }
+
+    #[test]
+    fn files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        prepare_data_dir(&data).unwrap();
+        let _store = Store::open(&data.join("db")).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("db")), 0o600);
+        assert_eq!(mode(&data.join("db-wal")), 0o600);
+    }
+
+    #[test]
+    fn migrations_upgrade_a_first_version_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO datasets VALUES ('p', 'i', 'd', 4, 0, 0, 'me', 1);
+                 INSERT INTO records VALUES ('p', 'i', 'e', 'k', 'v', 1, 0, 'me', 1795810224);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let row = store.dataset("p", "i", "d").unwrap().unwrap();
+        assert_eq!((row.deleted, row.deleted_at), (true, 4));
+        let page = store.records_page(("p", "i", "e"), 0, Some(1), None, 10).unwrap();
+        assert_eq!(page.records[0].device_modified_ms, Some(1_795_810_224_000));
     }
 }

@@ -33,6 +33,8 @@ impl Server {
         let mut child = Command::new(&bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
+            // Every worker mints its credentials at once, from one address.
+            .args(["--identity-rate-per-client", "100000"])
             // Extra serve flags for experiments, e.g. LOADGEN_SERVE_ARGS="--trigger-slots-per-pool 2".
             .args(std::env::var("LOADGEN_SERVE_ARGS").unwrap_or_default().split_whitespace())
             .env("SYNCTRIG_ROOT_ACCESS_KEY_ID", ROOT.0)

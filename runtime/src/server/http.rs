@@ -1,0 +1,280 @@
+//! The HTTP layer: connections under admission control with a header-read timeout,
+//! request bodies read under a deadline before a request takes one of the server's
+//! request slots, a request id on every answer, CORS for configured origins, then
+//! routing to Cognito Identity (JSON 1.1) or Cognito Sync (rest-json, SigV4).
+
+use super::error::ApiError;
+use super::sigv4::{self, Query};
+use super::store::Credential;
+use super::{AppState, identity, now_secs, sync};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::net::TcpListener;
+use tower::ServiceExt as _;
+use tracing::Instrument as _;
+
+/// The header that carries a response's request id, as AWS services send it.
+pub const REQUEST_ID: &str = "x-amzn-RequestId";
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes the requests
+/// in flight (for at most `shutdown_grace`).
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(&state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // The header timeout also ends idle keep-alive connections: a connection that never
+    // finishes its headers holds nothing for long.
+    http.timer(TokioTimer::new()).header_read_timeout(state.config.header_timeout);
+    let janitor = tokio::spawn(janitor(state.clone()));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, most likely: back off rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Some(permit) = state.admission.connect(peer.ip()) else {
+            state.metrics.refused_connection();
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(request)
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(client = %peer, "connection ended: {e}");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    janitor.abort();
+    if tokio::time::timeout(state.config.shutdown_grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still in flight after {:?}; stopping anyway", state.config.shutdown_grace);
+    }
+    Ok(())
+}
+
+/// Sweeps expired credentials, stored update answers and idle rate-limit state.
+async fn janitor(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        state.store.submit_purge();
+        state.admission.sweep();
+    }
+}
+
+fn router(state: &Arc<AppState>) -> axum::Router {
+    let app = axum::Router::new().fallback(dispatch).with_state(state.clone());
+    match cors_layer(&state.config.cors_origins) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
+}
+
+/// CORS for browser clients (the JavaScript SDK, the Cognito Sync Manager): preflights
+/// are answered for the configured origins, and the headers the SDKs read are exposed.
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers(AllowHeaders::mirror_request())
+            .expose_headers([
+                header::HeaderName::from_static("x-amzn-requestid"),
+                header::HeaderName::from_static("x-amzn-errortype"),
+                header::HeaderName::from_static("x-amz-request-id"),
+                header::DATE,
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// A fresh request id in the UUID form AWS uses.
+fn new_request_id() -> String {
+    let h = super::store::random_hex(16);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// Every request comes here: give it an id, bound it, route it, time it, count it.
+async fn dispatch(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let span = tracing::info_span!(
+        "request",
+        id = %request_id,
+        client = %peer.ip(),
+        method = %request.method(),
+        path = %request.uri().path(),
+        operation = tracing::field::Empty,
+    );
+    let (operation, mut response) = handle(&state, peer.ip(), request).instrument(span.clone()).await;
+    span.record("operation", operation);
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, id);
+    }
+    let status = response.status().as_u16();
+    span.in_scope(|| tracing::debug!(status, "answered"));
+    state.metrics.request(operation, status, started.elapsed().as_secs_f64());
+    response
+}
+
+async fn handle(state: &Arc<AppState>, client: IpAddr, request: Request) -> (&'static str, Response) {
+    let (parts, body) = request.into_parts();
+    let limit = state.config.max_body_bytes;
+    // The body is read before a request slot is taken, so slow senders hold a
+    // connection (capped per client) but never a slot.
+    let body = match tokio::time::timeout(state.config.body_timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            let e =
+                ApiError::limit_exceeded(format!("request body is over the limit of {limit} bytes, or was cut off"));
+            return ("Unknown", close(e.into_response()));
+        }
+        Err(_) => {
+            let secs = state.config.body_timeout.as_secs_f64();
+            let e = ApiError::request_timeout(format!("the request body did not arrive within {secs} s"));
+            return ("Unknown", close(e.into_response()));
+        }
+    };
+    let Ok(_slot) = state.requests.clone().try_acquire_owned() else {
+        return (
+            "Unknown",
+            ApiError::too_many_requests("the server is at its concurrency limit; retry").into_response(),
+        );
+    };
+    let (operation, result) = route(state, client, &parts, body).await;
+    let response = result.unwrap_or_else(|e| {
+        tracing::debug!(operation, error = e.name, message = %e.message, "request failed");
+        e.into_response()
+    });
+    (operation, response)
+}
+
+fn close(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+async fn route(
+    state: &Arc<AppState>,
+    client: IpAddr,
+    parts: &axum::http::request::Parts,
+    body: Bytes,
+) -> (&'static str, Result<Response, ApiError>) {
+    let path = parts.uri.path();
+    if path == "/metrics" && parts.method == Method::GET {
+        let text = state.metrics.render();
+        return ("Metrics", Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()));
+    }
+    if path == "/" && parts.method == Method::POST && parts.headers.contains_key("x-amz-target") {
+        let (op, result) = identity::handle(state, client, &parts.headers, &body).await;
+        let json = |body: String| ([(header::CONTENT_TYPE, "application/x-amz-json-1.1")], body).into_response();
+        return (op, result.map(json));
+    }
+    // Cognito Sync: the signature is checked before anything else is looked at.
+    let query = match Query::parse(parts.uri.query().unwrap_or("")) {
+        Ok(query) => query,
+        Err(e) => return ("Unknown", Err(ApiError::invalid_parameter(e.0))),
+    };
+    let cred = match authenticate(state, parts, &query, &body) {
+        Ok(cred) => cred,
+        Err(e) => return ("Unauthenticated", Err(e)),
+    };
+    let (op, labels) = match sync::route(&parts.method, path) {
+        Ok(Some(routed)) => routed,
+        Ok(None) => {
+            let e = ApiError {
+                name: "UnknownOperationException",
+                status: 404,
+                message: format!("no operation {} {path}", parts.method),
+            };
+            return ("Unknown", Err(e));
+        }
+        Err(e) => return ("Unknown", Err(e)),
+    };
+    if let Err(e) = sync::check_access(op, &cred) {
+        return (op.name, Err(e));
+    }
+    let call = sync::Call { state: state.clone(), cred, labels, query, body };
+    (op.name, (op.handler)(call).await)
+}
+
+/// Verifies the request's SigV4 signature and returns its credential.
+fn authenticate(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    query: &Query,
+    body: &Bytes,
+) -> Result<Credential, ApiError> {
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::not_authorized("missing Authorization header; sign requests with SigV4"))?;
+    let auth = sigv4::parse_authorization(header)
+        .ok_or_else(|| ApiError::not_authorized("malformed Authorization header; expected AWS4-HMAC-SHA256"))?;
+    let cred = state
+        .store
+        .credential(&auth.access_key)?
+        .ok_or_else(|| ApiError::not_authorized("The security token included in the request is invalid."))?;
+    if let Some(token) = &cred.session_token {
+        let presented = header_values(&parts.headers, "x-amz-security-token");
+        let matches = matches!(presented.as_slice(), [p] if sigv4::constant_time_eq(p.as_bytes(), token.as_bytes()));
+        if !matches {
+            return Err(ApiError::not_authorized(
+                "temporary credentials need their session token (X-Amz-Security-Token)",
+            ));
+        }
+    }
+    if cred.expires.is_some_and(|e| e < now_secs()) {
+        return Err(ApiError::not_authorized("The security token included in the request is expired"));
+    }
+    let headers = |name: &str| header_values(&parts.headers, name);
+    let req =
+        sigv4::Request { method: parts.method.as_str(), raw_path: parts.uri.path(), query, headers: &headers, body };
+    let scope = sigv4::Scope { service: "cognito-sync", region: &state.config.region };
+    sigv4::verify(&req, &auth, &cred.secret, scope, SystemTime::now()).map_err(|e| ApiError::not_authorized(e.0))?;
+    Ok(cred)
+}
+
+fn header_values(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
+}

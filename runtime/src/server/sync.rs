@@ -1,0 +1,784 @@
+//! The Cognito Sync operations (rest-json): one table that routes a method and URI
+//! template to an operation's name, the credential it needs and its handler; then one
+//! typed handler per operation.
+
+use super::error::ApiError;
+use super::sigv4::{Query, percent_decode};
+use super::store::{
+    Credential, DatasetRow, Idempotency, InvocationRow, Pool, Principal, RecordCursor, Update, UpdateOutcome,
+};
+use super::wire::*;
+use super::{AppState, now_secs};
+use crate::limits;
+use crate::merge::{self, EventMeta, Patch, PatchError};
+use axum::body::Bytes;
+use axum::http::Method;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Everything a handler gets: the verified credential and the request's parts.
+pub struct Call {
+    pub state: Arc<AppState>,
+    pub cred: Credential,
+    /// The URI template's `{labels}`, percent-decoded, in order.
+    pub labels: Vec<String>,
+    pub query: Query,
+    pub body: Bytes,
+}
+
+impl Call {
+    fn label(&self, i: usize) -> &str {
+        self.labels.get(i).map_or("", String::as_str)
+    }
+
+    fn query(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        self.query.get(name).map_err(|e| ApiError::invalid_parameter(e.0))
+    }
+
+    fn body<T: DeserializeOwned>(&self, operation: &str) -> Result<T, ApiError> {
+        let body: &[u8] = if self.body.is_empty() { b"{}" } else { &self.body };
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::invalid_parameter(format!("invalid {operation} request body: {e}")))
+    }
+}
+
+/// Who may call an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Identity, developer or root credentials (the handler checks which identity).
+    Any,
+    /// Developer or root credentials.
+    Developer,
+}
+
+type Handled = Pin<Box<dyn Future<Output = Result<axum::response::Response, ApiError>> + Send>>;
+
+/// One operation of the API.
+pub struct Operation {
+    /// The model's operation name.
+    pub name: &'static str,
+    method: Method,
+    /// The model's URI template, e.g. `/identitypools/{IdentityPoolId}/events`.
+    template: &'static str,
+    pub access: Access,
+    pub handler: fn(Call) -> Handled,
+}
+
+fn ok<T: Serialize>(value: T) -> axum::response::Response {
+    axum::response::IntoResponse::into_response(axum::Json(value))
+}
+
+macro_rules! operations {
+    ($($name:ident: $method:ident $template:literal, $access:ident => $handler:ident;)*) => {
+        /// Every operation: one entry each.
+        pub static OPERATIONS: &[Operation] = &[$(
+            Operation {
+                name: stringify!($name),
+                method: Method::$method,
+                template: $template,
+                access: Access::$access,
+                handler: |call| Box::pin(async move { $handler(call).await.map(ok) }),
+            },
+        )*];
+    };
+}
+
+operations! {
+    ListIdentityPoolUsage: GET "/identitypools", Developer => list_identity_pool_usage;
+    DescribeIdentityPoolUsage: GET "/identitypools/{IdentityPoolId}", Developer => describe_identity_pool_usage;
+    GetCognitoEvents: GET "/identitypools/{IdentityPoolId}/events", Developer => get_cognito_events;
+    SetCognitoEvents: POST "/identitypools/{IdentityPoolId}/events", Developer => set_cognito_events;
+    GetIdentityPoolConfiguration: GET "/identitypools/{IdentityPoolId}/configuration", Developer => get_identity_pool_configuration;
+    SetIdentityPoolConfiguration: POST "/identitypools/{IdentityPoolId}/configuration", Developer => set_identity_pool_configuration;
+    BulkPublish: POST "/identitypools/{IdentityPoolId}/bulkpublish", Developer => bulk_publish;
+    GetBulkPublishDetails: POST "/identitypools/{IdentityPoolId}/getBulkPublishDetails", Developer => get_bulk_publish_details;
+    RegisterDevice: POST "/identitypools/{IdentityPoolId}/identity/{IdentityId}/device", Any => register_device;
+    DescribeIdentityUsage: GET "/identitypools/{IdentityPoolId}/identities/{IdentityId}", Any => describe_identity_usage;
+    ListDatasets: GET "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets", Any => list_datasets;
+    DescribeDataset: GET "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets/{DatasetName}", Any => describe_dataset;
+    UpdateRecords: POST "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets/{DatasetName}", Any => update_records;
+    DeleteDataset: DELETE "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets/{DatasetName}", Any => delete_dataset;
+    ListRecords: GET "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets/{DatasetName}/records", Any => list_records;
+    SubscribeToDataset: POST "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets/{DatasetName}/subscriptions/{DeviceId}", Any => subscribe_to_dataset;
+    UnsubscribeFromDataset: DELETE "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets/{DatasetName}/subscriptions/{DeviceId}", Any => unsubscribe_from_dataset;
+    ListTriggerInvocations: GET "/synctrig/functions/{FunctionName}/invocations", Developer => list_trigger_invocations;
+}
+
+/// The operation a method and raw path name, with its labels decoded; `Err` when a label
+/// is not valid percent-encoded UTF-8.
+pub fn route(method: &Method, raw_path: &str) -> Result<Option<(&'static Operation, Vec<String>)>, ApiError> {
+    let segments: Vec<&str> = raw_path.trim_start_matches('/').split('/').collect();
+    for op in OPERATIONS.iter().filter(|op| op.method == method) {
+        let template: Vec<&str> = op.template.trim_start_matches('/').split('/').collect();
+        if template.len() != segments.len() {
+            continue;
+        }
+        let mut labels = Vec::new();
+        let matches = template.iter().zip(&segments).all(|(t, s)| {
+            if t.starts_with('{') {
+                labels.push(*s);
+                true
+            } else {
+                t == s
+            }
+        });
+        if matches {
+            let decoded = labels
+                .into_iter()
+                .map(|l| {
+                    percent_decode(l).ok_or_else(|| {
+                        ApiError::invalid_parameter(format!("path segment {l:?} is not valid percent-encoded UTF-8"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            return Ok(Some((op, decoded)));
+        }
+    }
+    Ok(None)
+}
+
+/// Checks an operation's credential kind before its handler runs.
+pub fn check_access(op: &Operation, cred: &Credential) -> Result<(), ApiError> {
+    match (op.access, &cred.principal) {
+        (Access::Developer, Principal::Identity { .. }) => {
+            Err(ApiError::not_authorized(format!("{} needs developer credentials, not identity credentials", op.name)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The pool, if `cred` may act on it; otherwise NotAuthorized (never revealing whether
+/// another tenant's pool exists).
+fn authorize_pool(state: &AppState, cred: &Credential, pool_id: &str) -> Result<Pool, ApiError> {
+    if !limits::is_valid_cognito_id(pool_id) {
+        return Err(ApiError::invalid_parameter(format!(
+            "IdentityPoolId {pool_id:?} is not of the form region:hex-id"
+        )));
+    }
+    let pool = state.store.pool(pool_id)?;
+    let allowed = match (&pool, &cred.principal) {
+        (Some(_), Principal::Root) => true,
+        (Some(p), Principal::Developer { tenant }) => &p.tenant == tenant,
+        (Some(p), Principal::Identity { pool_id, .. }) => &p.pool_id == pool_id,
+        (None, _) => false,
+    };
+    match pool {
+        Some(pool) if allowed => Ok(pool),
+        _ => Err(ApiError::not_authorized(format!("not authorized to access identity pool {pool_id}"))),
+    }
+}
+
+/// The pool, if `cred` may act on `identity_id`'s datasets in it.
+fn authorize_identity(state: &AppState, cred: &Credential, pool_id: &str, identity_id: &str) -> Result<Pool, ApiError> {
+    if !limits::is_valid_cognito_id(identity_id) {
+        return Err(ApiError::invalid_parameter(format!(
+            "IdentityId {identity_id:?} is not of the form region:hex-id"
+        )));
+    }
+    let pool = authorize_pool(state, cred, pool_id)?;
+    let denied = || ApiError::not_authorized(format!("not authorized to access identity {identity_id}"));
+    if let Principal::Identity { identity_id: own, .. } = &cred.principal
+        && own != identity_id
+    {
+        return Err(denied());
+    }
+    match state.store.identity_pool(identity_id)? {
+        Some(p) if p == pool.pool_id => Ok(pool),
+        _ => Err(denied()),
+    }
+}
+
+fn check_dataset_name(name: &str) -> Result<(), ApiError> {
+    limits::dataset_name_problem(name).map_or(Ok(()), |p| Err(ApiError::invalid_parameter(p)))
+}
+
+fn max_results(call: &Call, default: usize, max: usize) -> Result<usize, ApiError> {
+    match call.query("maxResults")? {
+        None => Ok(default),
+        Some(v) => v.parse::<usize>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| {
+            ApiError::invalid_parameter(format!("maxResults {v:?} must be a whole number from 1 to {max}"))
+        }),
+    }
+}
+
+fn bad_token(t: &str) -> ApiError {
+    ApiError::invalid_parameter(format!("nextToken {t:?} is not one this service issued"))
+}
+
+/// The name after which a name-ordered listing resumes.
+fn name_cursor(call: &Call) -> Result<String, ApiError> {
+    match call.query("nextToken")? {
+        None => Ok(String::new()),
+        Some(t) => B64.decode(t).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| bad_token(t)),
+    }
+}
+
+fn principal_name(cred: &Credential) -> String {
+    match &cred.principal {
+        Principal::Root => "root".into(),
+        Principal::Developer { tenant } => format!("developer:{tenant}"),
+        Principal::Identity { identity_id, .. } => identity_id.clone(),
+    }
+}
+
+fn pool_usage(state: &AppState, pool_id: &str) -> Result<IdentityPoolUsage, ApiError> {
+    let (sessions, bytes, modified) = state.store.pool_usage(pool_id)?;
+    Ok(IdentityPoolUsage {
+        identity_pool_id: pool_id.to_owned(),
+        sync_sessions_count: sessions,
+        data_storage: bytes,
+        last_modified_date: modified.map(Timestamp::from_secs),
+    })
+}
+
+async fn list_identity_pool_usage(call: Call) -> Result<ListIdentityPoolUsageResponse, ApiError> {
+    let max = max_results(&call, 60, 60)?;
+    let after = name_cursor(&call)?;
+    let tenant = match &call.cred.principal {
+        Principal::Developer { tenant } => Some(tenant.as_str()),
+        _ => None,
+    };
+    let mut pools = call.state.store.pools_after(tenant, &after, max + 1)?;
+    let more = pools.len() > max;
+    pools.truncate(max);
+    let usages = pools.iter().map(|p| pool_usage(&call.state, &p.pool_id)).collect::<Result<Vec<_>, _>>()?;
+    Ok(ListIdentityPoolUsageResponse {
+        count: usages.len(),
+        next_token: more.then(|| B64.encode(&pools[pools.len() - 1].pool_id)),
+        identity_pool_usages: usages,
+        max_results: max,
+    })
+}
+
+async fn describe_identity_pool_usage(call: Call) -> Result<DescribeIdentityPoolUsageResponse, ApiError> {
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0))?;
+    Ok(DescribeIdentityPoolUsageResponse { identity_pool_usage: pool_usage(&call.state, &pool.pool_id)? })
+}
+
+async fn get_cognito_events(call: Call) -> Result<GetCognitoEventsResponse, ApiError> {
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0))?;
+    let events = pool.sync_trigger.map(|f| ("SyncTrigger".to_owned(), f)).into_iter().collect();
+    Ok(GetCognitoEventsResponse { events })
+}
+
+/// A SyncTrigger mapping: a function name or Lambda ARN, with an optional version.
+pub fn parse_function_ref(value: &str) -> Option<(String, Option<i64>)> {
+    let rest = match value.strip_prefix("arn:aws:lambda:") {
+        Some(arn) => {
+            let mut parts = arn.splitn(4, ':');
+            let (_region, _account, kind) = (parts.next()?, parts.next()?, parts.next()?);
+            if kind != "function" {
+                return None;
+            }
+            parts.next()?
+        }
+        None => value,
+    };
+    let (name, version) = match rest.split_once(':') {
+        Some((name, v)) => (name, Some(v.parse().ok().filter(|v| *v > 0)?)),
+        None => (rest, None),
+    };
+    let valid =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    valid.then(|| (name.to_owned(), version))
+}
+
+async fn set_cognito_events(call: Call) -> Result<Empty, ApiError> {
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0))?;
+    let request: SetCognitoEventsRequest = call.body("SetCognitoEvents")?;
+    if let Some(other) = request.events.keys().find(|k| *k != "SyncTrigger") {
+        return Err(ApiError::invalid_parameter(format!("unknown event {other:?}; the only event is SyncTrigger")));
+    }
+    let mapping = request.events.get("SyncTrigger").filter(|v| !v.is_empty()).cloned();
+    if let Some(value) = &mapping {
+        let (name, version) = parse_function_ref(value).ok_or_else(|| {
+            ApiError::invalid_parameter(format!(
+                "SyncTrigger {value:?} is not a function name or arn:aws:lambda:<region>:<account>:function:<name>[:<version>]"
+            ))
+        })?;
+        if call.state.store.function(&pool.tenant, &name, version)?.is_none() {
+            return Err(ApiError::invalid_parameter(format!(
+                "no function {value:?} is deployed for this identity pool's tenant"
+            )));
+        }
+    }
+    call.state.store.set_sync_trigger(&pool.pool_id, mapping.as_deref())?;
+    Ok(Empty {})
+}
+
+async fn get_identity_pool_configuration(call: Call) -> Result<GetIdentityPoolConfigurationResponse, ApiError> {
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0))?;
+    Ok(GetIdentityPoolConfigurationResponse { identity_pool_id: pool.pool_id })
+}
+
+fn not_supported(operation: &str, what: &str) -> String {
+    format!("{operation} is not supported by synctrig-wasm: {what}")
+}
+
+async fn set_identity_pool_configuration(call: Call) -> Result<Empty, ApiError> {
+    authorize_pool(&call.state, &call.cred, call.label(0))?;
+    Err(ApiError::invalid_parameter(not_supported(
+        "SetIdentityPoolConfiguration",
+        "push sync and Cognito streams are not implemented",
+    )))
+}
+
+async fn bulk_publish(call: Call) -> Result<Empty, ApiError> {
+    authorize_pool(&call.state, &call.cred, call.label(0))?;
+    Err(ApiError::invalid_parameter(not_supported("BulkPublish", "Cognito streams are not implemented")))
+}
+
+async fn get_bulk_publish_details(call: Call) -> Result<Empty, ApiError> {
+    authorize_pool(&call.state, &call.cred, call.label(0))?;
+    Err(ApiError::invalid_parameter(not_supported("GetBulkPublishDetails", "Cognito streams are not implemented")))
+}
+
+async fn register_device(call: Call) -> Result<Empty, ApiError> {
+    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1))?;
+    Err(ApiError::invalid_configuration(not_supported("RegisterDevice", "push sync is not configured for any pool")))
+}
+
+async fn subscribe_to_dataset(call: Call) -> Result<Empty, ApiError> {
+    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1))?;
+    Err(ApiError::invalid_configuration(not_supported(
+        "SubscribeToDataset",
+        "push sync is not configured for any pool",
+    )))
+}
+
+async fn unsubscribe_from_dataset(call: Call) -> Result<Empty, ApiError> {
+    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1))?;
+    Err(ApiError::invalid_configuration(not_supported(
+        "UnsubscribeFromDataset",
+        "push sync is not configured for any pool",
+    )))
+}
+
+async fn describe_identity_usage(call: Call) -> Result<DescribeIdentityUsageResponse, ApiError> {
+    let (pool_id, identity_id) = (call.label(0), call.label(1));
+    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id)?;
+    let (count, bytes, modified) = call.state.store.identity_usage(&pool.pool_id, identity_id)?;
+    Ok(DescribeIdentityUsageResponse {
+        identity_usage: IdentityUsage {
+            identity_id: identity_id.to_owned(),
+            identity_pool_id: pool.pool_id,
+            last_modified_date: modified.map(Timestamp::from_secs),
+            dataset_count: count,
+            data_storage: bytes,
+        },
+    })
+}
+
+async fn list_datasets(call: Call) -> Result<ListDatasetsResponse, ApiError> {
+    let (pool_id, identity_id) = (call.label(0), call.label(1));
+    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id)?;
+    let max = max_results(&call, 20, limits::MAX_DATASETS_PER_IDENTITY.max(20))?;
+    let after = name_cursor(&call)?;
+    let mut rows = call.state.store.datasets_after(&pool.pool_id, identity_id, &after, max + 1)?;
+    let more = rows.len() > max;
+    rows.truncate(max);
+    Ok(ListDatasetsResponse {
+        count: rows.len(),
+        next_token: more.then(|| B64.encode(&rows[rows.len() - 1].name)),
+        datasets: rows.iter().map(|d| Dataset::new(identity_id, d)).collect(),
+    })
+}
+
+async fn describe_dataset(call: Call) -> Result<DatasetResponse, ApiError> {
+    let (pool_id, identity_id, name) = (call.label(0), call.label(1), call.label(2));
+    check_dataset_name(name)?;
+    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id)?;
+    match call.state.store.dataset(&pool.pool_id, identity_id, name)? {
+        Some(d) if !d.deleted => Ok(DatasetResponse { dataset: Dataset::new(identity_id, &d) }),
+        _ => Err(ApiError::not_found(format!("dataset {name} does not exist"))),
+    }
+}
+
+async fn delete_dataset(call: Call) -> Result<DatasetResponse, ApiError> {
+    let (pool_id, identity_id, name) = (call.label(0), call.label(1), call.label(2));
+    check_dataset_name(name)?;
+    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id)?;
+    let deleted: Option<DatasetRow> =
+        call.state.store.delete_dataset(&pool.pool_id, identity_id, name, &principal_name(&call.cred)).await.map_err(
+            |e| {
+                tracing::error!("{e}");
+                ApiError::internal("internal error; the dataset was not deleted")
+            },
+        )?;
+    match deleted {
+        Some(d) => Ok(DatasetResponse { dataset: Dataset::new(identity_id, &d) }),
+        None => Err(ApiError::not_found(format!("dataset {name} does not exist"))),
+    }
+}
+
+/// A SyncSessionToken: `<expires>.<dataset SyncCount>.<nonce>.<mac>`, bound to the
+/// pool, identity and dataset, and to the dataset's SyncCount when it was issued. The
+/// nonce makes every token unique, so a retry (same token, same patches) is told apart
+/// from another device's identical push.
+struct Session {
+    expires: i64,
+    sync_count: i64,
+    nonce: String,
+}
+
+fn session_mac(state: &AppState, dataset: (&str, &str, &str), session: &Session) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&state.session_key).expect("HMAC takes any key size");
+    let (pool, identity, name) = dataset;
+    let Session { expires, sync_count, nonce } = session;
+    mac.update(format!("{pool}|{identity}|{name}|{sync_count}|{expires}|{nonce}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn session_token(state: &AppState, dataset: (&str, &str, &str), sync_count: i64) -> String {
+    let session =
+        Session { expires: now_secs() + state.config.session_ttl_secs, sync_count, nonce: super::store::random_hex(8) };
+    let mac = session_mac(state, dataset, &session);
+    format!("{}.{}.{}.{mac}", session.expires, session.sync_count, session.nonce)
+}
+
+fn check_session_token(state: &AppState, token: &str, dataset: (&str, &str, &str)) -> Result<Session, ApiError> {
+    let invalid =
+        || ApiError::invalid_parameter("SyncSessionToken is invalid or expired; call ListRecords for a fresh one");
+    let parts: Vec<&str> = token.split('.').collect();
+    let [expires, count, nonce, mac] = parts.as_slice() else {
+        return Err(invalid());
+    };
+    let session = Session {
+        expires: expires.parse().map_err(|_| invalid())?,
+        sync_count: count.parse().map_err(|_| invalid())?,
+        nonce: (*nonce).to_owned(),
+    };
+    let expected = session_mac(state, dataset, &session);
+    if !super::sigv4::constant_time_eq(expected.as_bytes(), mac.as_bytes()) || session.expires < now_secs() {
+        return Err(invalid());
+    }
+    Ok(session)
+}
+
+/// A ListRecords NextToken: the listing's upper SyncCount and the last record returned.
+fn records_cursor(token: &str) -> Option<(i64, RecordCursor)> {
+    let mut parts = token.splitn(3, '.');
+    let upper: i64 = parts.next()?.parse().ok()?;
+    let sync_count: i64 = parts.next()?.parse().ok()?;
+    let key = String::from_utf8(B64.decode(parts.next()?).ok()?).ok()?;
+    (0 <= sync_count && sync_count <= upper).then_some((upper, RecordCursor { sync_count, key }))
+}
+
+async fn list_records(call: Call) -> Result<ListRecordsResponse, ApiError> {
+    let (pool_id, identity_id, name) = (call.label(0), call.label(1), call.label(2));
+    check_dataset_name(name)?;
+    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id)?;
+    let last: i64 = match call.query("lastSyncCount")? {
+        None => 0,
+        Some(v) => v.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::invalid_parameter(format!("lastSyncCount {v:?} must be a whole number, 0 or more"))
+        })?,
+    };
+    let max = max_results(&call, limits::MAX_RECORDS, limits::MAX_RECORDS)?;
+    let (upper, cursor) = match call.query("nextToken")? {
+        None => (None, None),
+        Some(t) => {
+            let (upper, cursor) = records_cursor(t).ok_or_else(|| bad_token(t))?;
+            (Some(upper), Some(cursor))
+        }
+    };
+    let dataset = (pool.pool_id.as_str(), identity_id, name);
+    if let Some(token) = call.query("syncSessionToken")? {
+        check_session_token(&call.state, token, dataset)?;
+    }
+    let page = call.state.store.records_page(dataset, last, upper, cursor.as_ref(), max)?;
+    let next_token = page.more.then(|| {
+        let last = &page.records[page.records.len() - 1];
+        format!("{}.{}.{}", page.upper, last.sync_count, B64.encode(&last.key))
+    });
+    let d = page.dataset.as_ref();
+    Ok(ListRecordsResponse {
+        count: page.records.len(),
+        records: page.records.iter().map(Record::from).collect(),
+        next_token,
+        dataset_sync_count: page.upper,
+        last_modified_by: d.map(|d| d.modified_by.clone()),
+        merged_dataset_names: Vec::new(),
+        dataset_exists: d.is_some_and(|d| !d.deleted),
+        // Only a device that synced before the last deletion was told of records that
+        // are gone; one at 0 never synced, one past it synced after.
+        dataset_deleted_after_requested_sync_count: d.is_some_and(|d| last > 0 && last < d.deleted_at),
+        sync_session_token: session_token(&call.state, dataset, page.upper),
+    })
+}
+
+/// The latest DeviceLastModifiedDate accepted: the end of year 9999, the last date the
+/// SDKs can represent.
+const MAX_DEVICE_DATE_SECS: f64 = 253_402_300_799.999;
+
+fn device_millis(p: &RecordPatch) -> Result<Option<i64>, ApiError> {
+    match p.device_last_modified_date {
+        None => Ok(None),
+        Some(secs) if secs.is_finite() && (0.0..=MAX_DEVICE_DATE_SECS).contains(&secs) => {
+            Ok(Some((secs * 1000.0).round() as i64))
+        }
+        Some(secs) => Err(ApiError::invalid_parameter(format!(
+            "DeviceLastModifiedDate {secs} of record {:?} is not a date between 1970 and 9999",
+            p.key
+        ))),
+    }
+}
+
+fn patch_error(e: PatchError) -> ApiError {
+    match e {
+        PatchError::InvalidParameter(m) => ApiError::invalid_parameter(m),
+        PatchError::LimitExceeded(m) => ApiError::limit_exceeded(m),
+    }
+}
+
+async fn update_records(call: Call) -> Result<UpdateRecordsResponse, ApiError> {
+    let state = &call.state;
+    let (pool_id, identity_id, name) = (call.label(0), call.label(1), call.label(2));
+    check_dataset_name(name)?;
+    let pool = authorize_identity(state, &call.cred, pool_id, identity_id)?;
+    let request: UpdateRecordsRequest = call.body("UpdateRecords")?;
+    let dataset = (pool.pool_id.as_str(), identity_id, name);
+    let token = request
+        .sync_session_token
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid_parameter("SyncSessionToken is required"))?;
+    let session = check_session_token(state, token, dataset)?;
+    if let Some(device) = &request.device_id
+        && !(1..=256).contains(&device.chars().count())
+    {
+        return Err(ApiError::invalid_parameter("DeviceId must be 1 to 256 characters"));
+    }
+    let patches: Vec<Patch> =
+        request.record_patches.iter().map(|p| Patch { key: p.key.clone(), op: p.op, value: p.value.clone() }).collect();
+    merge::check_patches(&patches).map_err(patch_error)?;
+    let mut device_times = BTreeMap::new();
+    for p in &request.record_patches {
+        if p.sync_count < 0 {
+            return Err(ApiError::invalid_parameter(format!("SyncCount of record {:?} is negative", p.key)));
+        }
+        if let Some(ms) = device_millis(p)? {
+            device_times.insert(p.key.clone(), ms);
+        }
+    }
+    let idempotency = Idempotency {
+        token_hash: hex::encode(Sha256::digest(token.as_bytes())),
+        request_hash: request_hash(&request, &device_times),
+        expires: session.expires,
+    };
+
+    let snapshot = state.store.snapshot(dataset.0, dataset.1, dataset.2)?;
+    if snapshot.sync_count() != session.sync_count {
+        // Either a retry of an update that was applied (answered as then), or a push on
+        // a stale session: the client must pull what changed first.
+        if let Some(answer) = state.store.applied_answer(&idempotency)? {
+            return Ok(UpdateRecordsResponse { records: answer.iter().map(Record::from).collect() });
+        }
+        return Err(stale_session(name, session.sync_count, snapshot.sync_count()));
+    }
+    for p in &request.record_patches {
+        let current = snapshot.records.get(&p.key).map_or(0, |r| r.sync_count);
+        if p.sync_count != current {
+            return Err(ApiError::conflict(format!(
+                "Current SyncCount for: {} is: {current} not: {}",
+                p.key, p.sync_count
+            )));
+        }
+    }
+    if !snapshot.exists() && snapshot.identity_datasets >= limits::MAX_DATASETS_PER_IDENTITY {
+        return Err(too_many_datasets());
+    }
+
+    let stored = snapshot.live();
+    let meta = EventMeta {
+        region: state.config.region.clone(),
+        identity_pool_id: pool.pool_id.clone(),
+        identity_id: identity_id.to_owned(),
+        dataset_name: name.to_owned(),
+    };
+    let runs_trigger = matches!(call.cred.principal, Principal::Identity { .. }) && pool.sync_trigger.is_some();
+    let mut writes = if runs_trigger {
+        run_sync_trigger(state, &pool, &meta, stored.clone(), &patches).await?
+    } else {
+        merge::apply_patches(&meta, &stored, &patches).map_err(patch_error)?
+    };
+    // Every patched key is written at the new SyncCount, with its value as it now stands
+    // (a tombstone when it has none), so the device that patched it learns its state and
+    // sees it in its next incremental sync.
+    for p in &patches {
+        if !writes.iter().any(|w| w.key == p.key) {
+            writes.push(merge::Write { key: p.key.clone(), value: stored.get(&p.key).cloned() });
+        }
+    }
+    writes.sort_by(|a, b| a.key.cmp(&b.key));
+
+    let update = Update {
+        pool: pool.pool_id.clone(),
+        identity: identity_id.to_owned(),
+        name: name.to_owned(),
+        expected: session.sync_count,
+        writes,
+        device_modified_ms: device_times,
+        by: principal_name(&call.cred),
+        max_datasets: limits::MAX_DATASETS_PER_IDENTITY,
+        idempotency,
+    };
+    let outcome = state
+        .store
+        .submit_update(update)
+        .await
+        .map_err(|_| ApiError::internal("the database writer stopped; the update was not applied"))?
+        .map_err(|e| {
+            tracing::error!("{e}");
+            ApiError::internal("internal error; the update was not applied")
+        })?;
+    match outcome {
+        UpdateOutcome::Applied(rows) | UpdateOutcome::Replayed(rows) => {
+            Ok(UpdateRecordsResponse { records: rows.iter().map(Record::from).collect() })
+        }
+        UpdateOutcome::Conflict => {
+            let now = state.store.dataset(dataset.0, dataset.1, dataset.2)?.map_or(0, |d| d.sync_count);
+            Err(stale_session(name, session.sync_count, now))
+        }
+        UpdateOutcome::TooManyDatasets => Err(too_many_datasets()),
+    }
+}
+
+fn stale_session(name: &str, issued: i64, now: i64) -> ApiError {
+    ApiError::conflict(format!(
+        "dataset {name} changed since this SyncSessionToken was issued (its SyncCount was {issued}, now {now}); \
+         call ListRecords, merge and retry"
+    ))
+}
+
+fn too_many_datasets() -> ApiError {
+    ApiError::limit_exceeded(format!("an identity may have at most {} datasets", limits::MAX_DATASETS_PER_IDENTITY))
+}
+
+/// What makes two UpdateRecords the same request: the device and every patch.
+fn request_hash(request: &UpdateRecordsRequest, device_times: &BTreeMap<String, i64>) -> String {
+    let patches: Vec<_> = request
+        .record_patches
+        .iter()
+        .map(|p| (&p.key, p.op, &p.value, p.sync_count, device_times.get(&p.key)))
+        .collect();
+    let canonical = serde_json::to_vec(&(&request.device_id, patches)).unwrap_or_default();
+    hex::encode(Sha256::digest(canonical))
+}
+
+/// Runs the pool's Sync Trigger in the sandbox and returns the writes it implies.
+async fn run_sync_trigger(
+    state: &Arc<AppState>,
+    pool: &Pool,
+    meta: &EventMeta,
+    stored: merge::Dataset,
+    patches: &[Patch],
+) -> Result<Vec<merge::Write>, ApiError> {
+    let mapping = pool.sync_trigger.clone().unwrap_or_default();
+    let (name, version) = parse_function_ref(&mapping)
+        .ok_or_else(|| ApiError::internal(format!("the pool's SyncTrigger {mapping:?} is malformed")))?;
+    let (version, digest) = state
+        .store
+        .function(&pool.tenant, &name, version)?
+        .ok_or_else(|| ApiError::internal(format!("the pool's SyncTrigger function {mapping:?} is not deployed")))?;
+    let reservation = state.invoker.reserve(&pool.pool_id).await.map_err(ApiError::from)?;
+    let trigger = match state.cached_trigger(&digest) {
+        Some(trigger) => trigger,
+        None => {
+            // Compiling takes tens of milliseconds: keep it off the async workers.
+            let st = state.clone();
+            let (tenant, fname) = (pool.tenant.clone(), name.clone());
+            tokio::task::spawn_blocking(move || st.trigger(&tenant, &fname, version, &digest))
+                .await
+                .map_err(|e| ApiError::internal(format!("task failed: {e}")))??
+        }
+    };
+    let input = merge::build_event(meta, &stored, patches);
+    let outcome = reservation.run(trigger, stored, input).await;
+
+    let outcome_label = match &outcome.result {
+        Ok(_) => "ok",
+        Err(e) => e.outcome(),
+    };
+    state.metrics.invocation(outcome_label, outcome.stats.wall_us as f64 / 1e6, outcome.stats.fuel_consumed);
+    let row = InvocationRow {
+        at: now_secs(),
+        version,
+        outcome: outcome_label.to_owned(),
+        wall_us: outcome.stats.wall_us as i64,
+        fuel: outcome.stats.fuel_consumed as i64,
+        peak_memory_bytes: outcome.stats.peak_memory_bytes as i64,
+        log: outcome.log,
+    };
+    state.store.submit_invocation(&pool.tenant, &name, row);
+    outcome.result.map(|applied| applied.writes).map_err(ApiError::from)
+}
+
+async fn list_trigger_invocations(call: Call) -> Result<ListTriggerInvocationsResponse, ApiError> {
+    let Principal::Developer { tenant } = &call.cred.principal else {
+        return Err(ApiError::not_authorized("trigger invocations are readable with developer credentials only"));
+    };
+    let limit = max_results(&call, 100, 100)? as i64;
+    let function = call.label(0).to_owned();
+    let invocations = call.state.store.invocations(tenant, &function, limit)?;
+    Ok(ListTriggerInvocationsResponse { function, invocations })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_refs() {
+        assert_eq!(parse_function_ref("sample"), Some(("sample".into(), None)));
+        assert_eq!(parse_function_ref("sample:3"), Some(("sample".into(), Some(3))));
+        assert_eq!(
+            parse_function_ref("arn:aws:lambda:us-east-1:123456789012:function:sample"),
+            Some(("sample".into(), None))
+        );
+        assert_eq!(
+            parse_function_ref("arn:aws:lambda:us-east-1:123456789012:function:sample:2"),
+            Some(("sample".into(), Some(2)))
+        );
+        assert_eq!(parse_function_ref("arn:aws:lambda:us-east-1:1:layer:x"), None);
+        assert_eq!(parse_function_ref("bad name"), None);
+        assert_eq!(parse_function_ref("x:latest"), None);
+        assert_eq!(parse_function_ref("x:0"), None);
+    }
+
+    #[test]
+    fn every_model_operation_is_routed_by_its_own_name() {
+        let model: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/models/cognito-sync-2014-06-30.json")).unwrap();
+        for (name, op) in model["operations"].as_object().unwrap() {
+            let method: Method = op["http"]["method"].as_str().unwrap().parse().unwrap();
+            let uri = op["http"]["requestUri"].as_str().unwrap();
+            // Fill every label with a sample value, as a client would.
+            let path: Vec<String> = uri
+                .split('/')
+                .map(|s| if s.starts_with('{') { "us-east-1%3Aabc".to_owned() } else { s.to_owned() })
+                .collect();
+            let (routed, labels) = route(&method, &path.join("/")).unwrap().unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(routed.name, name);
+            assert!(labels.iter().all(|l| l == "us-east-1:abc"));
+        }
+        assert!(route(&Method::GET, "/nothing").unwrap().is_none());
+        assert!(route(&Method::GET, "/identitypools/%ff").is_err());
+    }
+
+    #[test]
+    fn records_cursor_round_trips() {
+        let token = format!("7.3.{}", B64.encode("key with . and é"));
+        let (upper, cursor) = records_cursor(&token).unwrap();
+        assert_eq!((upper, cursor.sync_count, cursor.key.as_str()), (7, 3, "key with . and é"));
+        assert!(records_cursor("3.7.a2V5").is_none(), "a cursor past its bound");
+        assert!(records_cursor("x").is_none());
+    }
+}
