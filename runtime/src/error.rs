@@ -42,6 +42,13 @@ pub enum Error {
         /// What trapped.
         message: String,
     },
+    /// A host function the trigger called failed (e.g. it exhausted its resource table or
+    /// asked for more random bytes than allowed).
+    #[error("a host call of the trigger failed: {message}")]
+    HostCallFailed {
+        /// What failed.
+        message: String,
+    },
     /// The trigger called `exit`.
     #[error("trigger exited with status {code} instead of returning")]
     Exited {
@@ -85,6 +92,7 @@ impl Error {
             | Error::StackOverflow { .. }
             | Error::Panic { .. }
             | Error::Trap { .. }
+            | Error::HostCallFailed { .. }
             | Error::Exited { .. }
             | Error::OutputTooLarge(_)
             | Error::InvalidOutput(_) => "InvalidLambdaFunctionOutputException",
@@ -113,6 +121,7 @@ impl Error {
             Error::StackOverflow { .. } => "stack_overflow",
             Error::Panic { .. } => "panic",
             Error::Trap { .. } => "trap",
+            Error::HostCallFailed { .. } => "host_call_failed",
             Error::Exited { .. } => "exited",
             Error::OutputTooLarge(_) => "output_too_large",
             Error::InvalidOutput(_) => "invalid_output",

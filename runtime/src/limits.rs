@@ -1,4 +1,5 @@
-//! The service's published limits on datasets and records (semantics.md §3).
+//! The service's limits: on datasets and records (the published Cognito quotas), and on
+//! what a trigger component may be and may cost to load.
 
 /// Most records a dataset may hold.
 pub const MAX_RECORDS: usize = 1024;
@@ -12,6 +13,54 @@ pub const MAX_VALUE_CHARS: usize = 1_048_575;
 pub const MAX_DATASETS_PER_IDENTITY: usize = 20;
 /// Longest dataset name, in characters.
 pub const MAX_DATASET_NAME_CHARS: usize = 128;
+
+/// Largest trigger component accepted, in bytes.
+pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
+
+/// What a trigger component may contain: checked on its bytes, in the compile worker,
+/// before anything is compiled, so that obvious compile bombs are refused in milliseconds.
+/// Trigger components built with the guest SDK or the JavaScript engine use a small
+/// fraction of each.
+pub mod component {
+    /// Deepest nesting of modules and components inside a component.
+    pub const MAX_NESTING: usize = 16;
+    /// Deepest nesting of component and instance types inside a type definition.
+    pub const MAX_TYPE_NESTING: usize = 32;
+    /// Most core module instances the component creates, nested instantiations flattened
+    /// (as wasmtime flattens them); also the sandbox's per-invocation instance limit.
+    pub const MAX_CORE_INSTANCES: usize = 16;
+    /// Most component instantiations, nested ones flattened.
+    pub const MAX_COMPONENT_INSTANCES: usize = 16;
+    /// Most functions with bodies, over all modules.
+    pub const MAX_FUNCTIONS: usize = 30_000;
+    /// Largest function body, in bytes.
+    pub const MAX_FUNCTION_BYTES: usize = 1 << 20;
+    /// Most locals of one function.
+    pub const MAX_LOCALS: usize = 16_384;
+    /// Deepest nesting of blocks, loops and ifs in one function.
+    pub const MAX_CONTROL_DEPTH: usize = 10_000;
+    /// Most linear memories of one module (the pooling allocator's slot holds one).
+    pub const MAX_MEMORIES_PER_MODULE: usize = 1;
+    /// Most tables of one module (the pooling allocator's slot holds one).
+    pub const MAX_TABLES_PER_MODULE: usize = 1;
+}
+
+/// What compiling one component may cost. Compilation runs in a child process
+/// (`synctrig-wasm compile`, hidden) under these OS limits, so a compile bomb, a parser
+/// stack overflow or a compiler bug ends that process, not the server.
+pub mod compile {
+    use std::time::Duration;
+    /// CPU time (all compiler threads together).
+    pub const MAX_CPU: Duration = Duration::from_secs(10);
+    /// Wall time, after which the worker is killed (the CPU limit usually ends it first).
+    pub const MAX_WALL: Duration = Duration::from_secs(30);
+    /// Address space of the worker process.
+    pub const MAX_MEMORY_BYTES: u64 = 2 << 30;
+    /// Stack of the worker's thread that parses, validates and compiles.
+    pub const STACK_BYTES: usize = 64 << 20;
+    /// Largest compiled artifact the worker may hand back.
+    pub const MAX_ARTIFACT_BYTES: usize = 256 << 20;
+}
 
 /// Why a key, value or name breaks a limit; `None` when it is fine.
 pub fn key_problem(key: &str) -> Option<String> {

@@ -200,6 +200,45 @@ def test_slow_clients_do_not_stop_a_normal_client(tmp_path):
         server.stop()
 
 
+def test_large_bodies_are_bounded_per_address(server):
+    """Eight 4 MiB bodies from one address may be in flight; a ninth is refused at once,
+    while another address and small requests go on."""
+    host, port = urllib.parse.urlsplit(server.url).netloc.split(":")
+    held = []
+    try:
+        for _ in range(8):
+            s = socket.socket()
+            s.bind(("127.0.0.5", 0))
+            s.connect((host, int(port)))
+            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AWSCognitoIdentityService.GetId\r\nContent-Length: 4194304\r\n\r\n{")
+            held.append(s)
+        time.sleep(0.5)
+        s = socket.socket()
+        s.bind(("127.0.0.5", 0))
+        s.connect((host, int(port)))
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AWSCognitoIdentityService.GetId\r\nContent-Length: 4194304\r\n\r\n{")
+        answer = s.recv(4096).decode()
+        s.close()
+        assert answer.startswith("HTTP/1.1 429") and "this address" in answer, answer
+        t = server.tenant("acme")
+        identity, user = t.identity()
+        sync(user, t.pool, identity, "game", [put("k", "v")])
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_a_large_body_needs_a_content_length(server):
+    host, port = urllib.parse.urlsplit(server.url).netloc.split(":")
+    s = socket.create_connection((host, int(port)))
+    chunk = b"x" * (20 << 10)
+    s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AWSCognitoIdentityService.GetId\r\nTransfer-Encoding: chunked\r\n\r\n"
+              + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n0\r\n\r\n")
+    answer = s.recv(4096).decode()
+    s.close()
+    assert answer.startswith("HTTP/1.1 400") and "needs a Content-Length" in answer, answer
+
+
 # 6. Credential minting is rate-limited per client address and per pool.
 def test_credential_minting_is_rate_limited(tmp_path):
     server = Server(tmp_path / "data", ["--identity-rate-per-client", "20", "--identity-rate-per-pool", "1000"]).start()
@@ -228,6 +267,25 @@ def test_credential_minting_is_rate_limited(tmp_path):
                 ident.get_id(IdentityPoolId=t.pool)
         code, status, message = error_of(e)
         assert (code, status) == ("TooManyRequestsException", 429) and "identity pool" in message
+    finally:
+        server.stop()
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(tmp_path):
+    server = Server(tmp_path / "data", ["--trusted-proxy", "127.0.0.1", "--identity-rate-per-client", "1"]).start()
+    try:
+        t = server.tenant("acme")
+        body = json.dumps({"IdentityPoolId": t.pool}).encode()
+
+        def get_id(forwarded):
+            headers = [("X-Amz-Target", "AWSCognitoIdentityService.GetId"), ("Content-Type", "application/x-amz-json-1.1"),
+                       ("X-Forwarded-For", forwarded)]
+            return send(server, "POST", "/", headers, body)[0]
+
+        # A burst of 5 for the first client (the last address is the one the proxy added) ...
+        assert [get_id("6.6.6.6, 10.0.0.1") for _ in range(6)] == [200] * 5 + [429]
+        # ... and another client behind the same proxy has its own allowance.
+        assert get_id("10.0.0.2") == 200
     finally:
         server.stop()
 
@@ -420,6 +478,7 @@ def test_cors_preflights_for_configured_origins(tmp_path):
         status, headers, _ = send(server, "OPTIONS", "/identitypools/x/identities/y/datasets/z", preflight)
         headers = {k.lower(): v for k, v in headers.items()}
         assert status == 200 and headers["access-control-allow-origin"] == "https://app.example"
+        assert len(headers["x-amzn-requestid"]) == 36, "the preflight has a request id too"
         assert "x-amz-security-token" in headers["access-control-allow-headers"]
         assert "POST" in headers["access-control-allow-methods"]
         status, headers, _ = send(server, "GET", "/identitypools", [("Origin", "https://app.example")])
@@ -437,16 +496,39 @@ def test_no_cors_by_default(server):
     assert "access-control-allow-origin" not in {k.lower() for k in headers}
 
 
-# 18. Dataset names `.` and `..` (valid in the model) work with the SDKs' path normalisation.
+# 18. Dataset names `.` and `..` (valid in the model) with the SDKs' path normalisation.
 def test_dot_segment_dataset_names(server):
     t = server.tenant("acme")
     identity, user = t.identity()
-    for name in (".", ".."):
-        out = sync(user, t.pool, identity, name, [put("k", name)])
-        assert out["Records"][0]["Value"] == name
-        assert records(user, t.pool, identity, name)[0] == {"k": (name, 1)}
-    names = [d["DatasetName"] for d in user.list_datasets(IdentityPoolId=t.pool, IdentityId=identity)["Datasets"]]
-    assert names == [".", ".."]
+    out = sync(user, t.pool, identity, "..", [put("k", "dotdot")])
+    assert out["Records"][0]["Value"] == "dotdot"
+    assert records(user, t.pool, identity, "..")[0] == {"k": ("dotdot", 1)}
+    user.delete_dataset(IdentityPoolId=t.pool, IdentityId=identity, DatasetName="..")
+    # Where the path SigV4 signs (dot segments removed) would name another operation or
+    # dataset, the request is refused rather than guessed: ListRecords of "." is signed as
+    # DescribeDataset of "records", DescribeDataset of ".." as DescribeIdentityUsage.
+    for call in (
+        lambda: user.list_records(IdentityPoolId=t.pool, IdentityId=identity, DatasetName="."),
+        lambda: user.describe_dataset(IdentityPoolId=t.pool, IdentityId=identity, DatasetName=".."),
+        lambda: user.describe_dataset(IdentityPoolId=t.pool, IdentityId=identity, DatasetName="."),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        code, status, message = error_of(e)
+        assert (code, status) == ("InvalidParameterException", 400) and "cannot be told apart" in message
+
+
+def test_a_signature_cannot_be_moved_by_dot_segments(server):
+    t = server.tenant("acme")
+    identity, user = t.identity()
+    sync(t.dev, t.pool, identity, "records", [put("meta", "only")])
+    base = f"/identitypools/{enc(t.pool)}/identities/{enc(identity)}/datasets"
+    target, headers, _ = sign(server, "GET", f"{base}/records", creds=dev_creds(t))
+    status, _, body = send(server, "GET", target, headers)
+    assert status == 200 and body["Dataset"]["DatasetName"] == "records"
+    # The same signature on ListRecords of ".": verified (same canonical path), refused.
+    status, _, body = send(server, "GET", f"{base}/./records", headers)
+    assert (status, body["__type"]) == (400, "InvalidParameterException") and "cannot be told apart" in body["message"]
 
 
 def test_dot_segment_dataset_names_with_the_aws_cli(server):
@@ -455,14 +537,14 @@ def test_dot_segment_dataset_names_with_the_aws_cli(server):
     env = dict(os.environ, AWS_ACCESS_KEY_ID=t.key, AWS_SECRET_ACCESS_KEY=t.secret, AWS_DEFAULT_REGION="us-east-1")
     env.pop("AWS_SESSION_TOKEN", None)
     cli = [sys.executable, "-m", "awscli", "cognito-sync", "--endpoint-url", server.url, "--output", "json"]
-    for name in (".", ".."):
-        listed = subprocess.run(cli + ["list-records", "--identity-pool-id", t.pool, "--identity-id", identity, "--dataset-name", name], capture_output=True, text=True, env=env)
-        assert listed.returncode == 0, listed.stderr
-        token = json.loads(listed.stdout)["SyncSessionToken"]
-        patches = json.dumps([put("k", name)])
-        updated = subprocess.run(cli + ["update-records", "--identity-pool-id", t.pool, "--identity-id", identity, "--dataset-name", name, "--sync-session-token", token, "--record-patches", patches], capture_output=True, text=True, env=env)
-        assert updated.returncode == 0, updated.stderr
-        assert json.loads(updated.stdout)["Records"][0]["Value"] == name
+    ids = ["--identity-pool-id", t.pool, "--identity-id", identity, "--dataset-name", ".."]
+    listed = subprocess.run(cli + ["list-records", *ids], capture_output=True, text=True, env=env)
+    assert listed.returncode == 0, listed.stderr
+    token = json.loads(listed.stdout)["SyncSessionToken"]
+    patches = json.dumps([put("k", "..")])
+    updated = subprocess.run(cli + ["update-records", *ids, "--sync-session-token", token, "--record-patches", patches], capture_output=True, text=True, env=env)
+    assert updated.returncode == 0, updated.stderr
+    assert json.loads(updated.stdout)["Records"][0]["Value"] == ".."
 
 
 # 19. A patched key that ends up absent is answered as a tombstone, as ListRecords shows it.

@@ -134,13 +134,20 @@ async function sdkV3({ url, pool }) {
   };
 
   // "." and ".." match the model's DatasetName pattern [\w.:-]+; the SDK puts them in the path as-is
-  // and its signer normalises dot segments in the canonical URI.
+  // and its signer normalises dot segments in the canonical URI. ".." syncs; ListRecords of "."
+  // is signed exactly as DescribeDataset of "records", so the server refuses it.
   out.dotDatasets = {};
-  for (const [name, value] of [["..", "dotdot"], [".", "dot"]]) {
+  for (const [name, value] of [["..", "dotdot"]]) {
     const first = await list(name);
     const u = await update(name, first.SyncSessionToken, [put("k", value, 0)]);
     const after = await list(name);
     out.dotDatasets[name] = { first: listing(first), update: recs(u.Records), after: listing(after) };
+  }
+  try {
+    await list(".");
+    out.dotListing = { error: null };
+  } catch (e) {
+    out.dotListing = { error: e.name, status: e.$metadata?.httpStatusCode ?? null, message: e.message };
   }
   // Nothing leaked into the parent path's neighbours: "game" is unchanged.
   out.gameAfterDots = listing(await list("game"));

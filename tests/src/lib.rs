@@ -21,11 +21,18 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
+use synctrig_wasm::sandbox::Compiler;
 use synctrig_wasm::{Limits, Runtime, RuntimeConfig, SyncEvent};
 
-/// A runtime with `limits` and a small pool, as tests need many runtimes at once.
+/// The configuration the binary uses (components compiled by the `synctrig-wasm compile`
+/// worker), with `limits` and a small pool, as tests need many runtimes at once.
+pub fn runtime_config(limits: Limits) -> RuntimeConfig {
+    RuntimeConfig { limits, pool_instances: 8, compiler: Compiler::Worker(synctrig_bin()), ..RuntimeConfig::default() }
+}
+
+/// A runtime of [`runtime_config`].
 pub fn runtime(limits: Limits) -> Runtime {
-    Runtime::new(RuntimeConfig { limits, pool_instances: 8, ..RuntimeConfig::default() }).expect("runtime")
+    Runtime::new(runtime_config(limits)).expect("runtime")
 }
 
 /// The seed's event, decoded.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use synctrig_tests::{guest, runtime, seed_event};
+use synctrig_tests::{guest, runtime, runtime_config, seed_event};
 use synctrig_wasm::invoker::Invoker;
 use synctrig_wasm::pipeline::{Outcome, run_trigger, stored_from_event};
 use synctrig_wasm::sandbox::DEFAULT_MEMORY_BYTES;
@@ -174,12 +174,8 @@ fn monotonic_clock_is_frozen() {
 
 #[test]
 fn oversized_components_are_refused() {
-    let rt = Runtime::new(synctrig_wasm::RuntimeConfig {
-        max_component_bytes: 1000,
-        pool_instances: 2,
-        ..Default::default()
-    })
-    .unwrap();
+    let rt =
+        Runtime::new(synctrig_wasm::RuntimeConfig { max_component_bytes: 1000, ..runtime_config(limits()) }).unwrap();
     let Err(Error::InvalidComponent(m)) = rt.load_file(&guest("identity")) else { panic!("loaded") };
     assert!(m.contains("over the limit of 1000 bytes"), "{m}");
 }
@@ -213,11 +209,7 @@ fn memory_bomb_200_times_leaves_resident_memory_flat() {
 #[test]
 fn artifact_cache_is_used_and_only_trusts_its_own_artifacts() {
     let dir = tempfile::tempdir().unwrap();
-    let config = synctrig_wasm::RuntimeConfig {
-        cache_dir: Some(dir.path().to_owned()),
-        pool_instances: 2,
-        ..Default::default()
-    };
+    let config = synctrig_wasm::RuntimeConfig { cache_dir: Some(dir.path().to_owned()), ..runtime_config(limits()) };
     let first = Runtime::new(config.clone()).unwrap();
     let trigger = first.load_file(&guest("sample_trigger")).unwrap();
     let artifacts: Vec<_> = std::fs::read_dir(dir.path())

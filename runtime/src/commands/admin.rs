@@ -9,7 +9,6 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use synctrig_wasm::Runtime;
-use synctrig_wasm::sandbox::Allocation;
 
 /// Manage tenants, identity pools and Sync Trigger functions.
 ///
@@ -116,8 +115,8 @@ fn execute(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
             let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
             let mut config = sandbox.runtime_config();
             config.cache_dir.get_or_insert_with(|| args.data_dir.join("artifacts"));
-            // One load needs no pool; on-demand allocation starts faster.
-            config.allocation = Allocation::OnDemand;
+            // The same configuration as `serve` (pooling allocator and all): what deploy
+            // accepts, serve runs.
             let runtime = Runtime::new(config)?;
             let trigger = runtime.load(&bytes).context("the component was refused")?;
             let version = store.deploy_function(&tenant, &name, trigger.digest(), &bytes)?;

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use synctrig_wasm::sandbox::{Allocation, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES};
+use synctrig_wasm::sandbox::{Allocation, Compiler, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES};
 use synctrig_wasm::{Limits, RuntimeConfig};
 
 /// synctrig-wasm: Cognito Sync datasets with Sync Triggers as sandboxed WebAssembly.
@@ -25,6 +25,14 @@ pub enum Command {
     Serve(serve::ServeArgs),
     Run(run::RunArgs),
     Admin(admin::AdminArgs),
+    /// The compile worker: reads a component on stdin, writes its compiled artifact on
+    /// stdout. Started by the other commands; not for people.
+    #[command(hide = true)]
+    Compile {
+        /// The engine settings the artifact must match.
+        #[arg(long)]
+        settings: String,
+    },
 }
 
 impl Command {
@@ -33,6 +41,7 @@ impl Command {
             Command::Serve(args) => serve::run(args),
             Command::Run(args) => run::run(args),
             Command::Admin(args) => admin::run(args),
+            Command::Compile { settings } => synctrig_wasm::sandbox::worker::main(&settings),
         }
     }
 }
@@ -70,7 +79,21 @@ impl SandboxArgs {
             },
             cache_dir: self.cache_dir.clone(),
             allocation: Allocation::Pooling,
+            compiler: worker_compiler(),
             ..RuntimeConfig::default()
+        }
+    }
+}
+
+/// Untrusted components are compiled by this executable's hidden `compile` command, in a
+/// child process.
+fn worker_compiler() -> Compiler {
+    match std::env::current_exe() {
+        Ok(exe) => Compiler::Worker(exe),
+        Err(e) => {
+            // Without a path to ourselves there is no isolation to be had: refuse to start.
+            eprintln!("synctrig-wasm: cannot find its own executable to run the compile worker: {e}");
+            std::process::exit(2);
         }
     }
 }

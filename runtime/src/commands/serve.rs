@@ -43,7 +43,7 @@ pub struct ServeArgs {
     region: String,
     /// An origin allowed to call the API from a browser (CORS), e.g.
     /// https://app.example.com; repeat for several, or `*` for any. None by default.
-    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = parse_origin)]
     cors_origins: Vec<String>,
     /// Longest a client may take to send a request's headers; also how long an idle
     /// keep-alive connection stays open.
@@ -67,6 +67,11 @@ pub struct ServeArgs {
     /// a burst of 5 seconds' worth); more get TooManyRequestsException.
     #[arg(long, value_name = "N", default_value_t = AdmissionConfig::default().identity_calls_per_pool.per_second)]
     identity_rate_per_pool: u32,
+    /// The address of a reverse proxy (e.g. the TLS terminator) in front of this server;
+    /// repeat for several. Its connections are not capped per address, and the client
+    /// address it appends to X-Forwarded-For is the one rate limits count.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// Most trigger invocations running at once for one identity pool [default: half
     /// the cores, at least 1]. Raising it lets one tenant use more CPU at the cost of
     /// the others when its trigger spins.
@@ -87,6 +92,22 @@ pub fn run(args: ServeArgs) -> ExitCode {
             eprintln!("synctrig-wasm serve: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `*`, or an origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn parse_origin(origin: &str) -> Result<String, String> {
+    let valid = origin == "*"
+        || origin.split_once("://").is_some_and(|(scheme, rest)| {
+            !scheme.is_empty()
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                && !rest.is_empty()
+                && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+        });
+    if valid {
+        Ok(origin.to_owned())
+    } else {
+        Err(format!("{origin:?} is not an origin like https://app.example.com (no path, no trailing slash) or *"))
     }
 }
 
@@ -135,6 +156,8 @@ fn start(args: ServeArgs) -> anyhow::Result<()> {
         max_connections_per_client: args.max_connections_per_client,
         identity_calls_per_client: rate(args.identity_rate_per_client),
         identity_calls_per_pool: rate(args.identity_rate_per_pool),
+        trusted_proxies: args.trusted_proxies.clone(),
+        ..defaults.admission.clone()
     };
     let server = ServerConfig {
         region: args.region.clone(),

@@ -39,7 +39,10 @@ impl Hasher for ShaHasher {
 impl ArtifactCache {
     /// Opens (creating if needed) the cache in `dir` for `engine`.
     pub fn open(dir: &Path, engine: &Engine) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        // Private wherever it lives (`--cache-dir` may point outside the data dir).
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         let key = load_or_create_key(&dir.join(KEY_FILE))?;
         let mut hasher = ShaHasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -55,18 +58,31 @@ impl ArtifactCache {
         <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key size")
     }
 
-    /// The cached component for `digest`, if a valid artifact is there.
-    pub fn get(&self, engine: &Engine, digest: &str) -> Option<Component> {
-        let bytes = std::fs::read(self.path(digest)).ok()?;
-        let (artifact, tag) = bytes.split_at_checked(bytes.len().checked_sub(TAG_LEN)?)?;
+    /// The cached component for `digest` and its artifact's size: `Ok(None)` when there is
+    /// none this installation wrote, `Err` when it wrote one that does not load.
+    pub fn get(&self, engine: &Engine, digest: &str) -> Result<Option<(Component, usize)>, String> {
+        let Ok(bytes) = std::fs::read(self.path(digest)) else { return Ok(None) };
+        let Some((artifact, tag)) = bytes.len().checked_sub(TAG_LEN).and_then(|at| bytes.split_at_checked(at)) else {
+            return Ok(None);
+        };
         let mut mac = self.mac();
         mac.update(digest.as_bytes());
         mac.update(artifact);
-        mac.verify_slice(tag).ok()?;
+        if mac.verify_slice(tag).is_err() {
+            return Ok(None);
+        }
         // SAFETY: the tag proves this installation wrote these bytes with
         // `Engine::precompile_component` for this digest, and the file name pins the
         // engine's compatibility hash; wasmtime checks the header again.
-        unsafe { Component::deserialize(engine, artifact) }.ok()
+        match unsafe { Component::deserialize(engine, artifact) } {
+            Ok(component) => Ok(Some((component, artifact.len()))),
+            Err(e) => Err(format!("{e:#}")),
+        }
+    }
+
+    /// Forgets the artifact for `digest`.
+    pub fn remove(&self, digest: &str) {
+        let _ = std::fs::remove_file(self.path(digest));
     }
 
     /// Stores a precompiled artifact for `digest`; failures only cost a recompile later.
@@ -77,7 +93,10 @@ impl ArtifactCache {
         let tag = mac.finalize().into_bytes();
         let path = self.path(digest);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?
+        };
         file.write_all(artifact)?;
         file.write_all(&tag)?;
         file.sync_all()?;

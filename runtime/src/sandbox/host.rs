@@ -19,6 +19,9 @@ pub mod bindings {
     });
 }
 
+/// Most resources (streams, pollables) one invocation may hold at once.
+pub const MAX_RESOURCES: usize = 1024;
+
 /// The state of one invocation's store.
 pub struct HostState {
     wasi: WasiCtx,
@@ -49,9 +52,13 @@ impl HostState {
             .table_elements(limits.max_table_elements)
             .instances(limits.max_instances)
             .build();
+        // A trigger needs a handful of resources (its stdio streams, a pollable or two);
+        // the table's default allows a million, all held in host memory.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         HostState {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limiter: Limiter { inner: limits, peak_memory: 0, memory_denied: false, limit_hit: false },
             log,
         }

@@ -9,6 +9,8 @@
 mod cache;
 mod host;
 mod logbuf;
+pub mod structure;
+pub mod worker;
 
 pub use logbuf::LogBuffer;
 
@@ -80,6 +82,49 @@ impl Default for Limits {
     }
 }
 
+/// Where untrusted component bytes are parsed and compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Compiler {
+    /// In a child process started from this executable (`<exe> compile`; the
+    /// `synctrig-wasm` binary), under the limits of [`crate::limits::compile`]. What
+    /// `serve`, `run` and `admin deploy` use.
+    Worker(PathBuf),
+    /// In this process. A malicious component can crash or exhaust the process while it
+    /// is compiled: only for components the caller trusts (benchmarks, tests of the
+    /// library's other parts).
+    InProcess,
+}
+
+/// The engine settings that compiled code depends on; the compile worker builds its engine
+/// from exactly these, so its artifacts load in the runtime's engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// Whether fuel is metered.
+    pub fuel: bool,
+    /// The most native stack wasm may use.
+    pub max_wasm_stack: usize,
+}
+
+impl EngineSettings {
+    fn of(limits: &Limits) -> Self {
+        EngineSettings { fuel: limits.fuel.is_some(), max_wasm_stack: limits.max_wasm_stack }
+    }
+
+    /// The settings as the worker's `--settings` argument.
+    pub fn to_arg(&self) -> String {
+        format!("fuel={},stack={}", self.fuel, self.max_wasm_stack)
+    }
+
+    /// Parses [`to_arg`](Self::to_arg)'s form.
+    pub fn from_arg(arg: &str) -> Option<Self> {
+        let (fuel, stack) = arg.split_once(',')?;
+        Some(EngineSettings {
+            fuel: fuel.strip_prefix("fuel=")?.parse().ok()?,
+            max_wasm_stack: stack.strip_prefix("stack=")?.parse().ok()?,
+        })
+    }
+}
+
 /// How the runtime allocates instances.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Allocation {
@@ -97,6 +142,8 @@ pub struct RuntimeConfig {
     pub limits: Limits,
     /// Largest component accepted, in bytes.
     pub max_component_bytes: usize,
+    /// Where component bytes are compiled.
+    pub compiler: Compiler,
     /// Where precompiled artifacts are kept; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
     /// Instance allocation strategy.
@@ -111,7 +158,8 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             limits: Limits::default(),
-            max_component_bytes: 32 << 20,
+            max_component_bytes: crate::limits::MAX_COMPONENT_BYTES,
+            compiler: Compiler::InProcess,
             cache_dir: None,
             allocation: Allocation::Pooling,
             pool_instances: 64,
@@ -149,12 +197,18 @@ pub struct Invocation {
 pub struct Trigger {
     pre: bindings::SyncTriggerPre<HostState>,
     digest: String,
+    artifact_bytes: usize,
 }
 
 impl Trigger {
     /// The SHA-256 of the component's bytes, hex.
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// The size of its compiled artifact: about the memory it holds while loaded.
+    pub fn artifact_bytes(&self) -> usize {
+        self.artifact_bytes
     }
 }
 
@@ -201,21 +255,24 @@ pub struct Runtime {
     config: Arc<RuntimeConfig>,
     cache: Option<ArtifactCache>,
     allocation: Allocation,
+    epochs: Arc<EpochClock>,
 }
 
 impl Runtime {
     /// Builds the engine (trying the pooling allocator first when asked), the linker
     /// with the allowed interfaces only, the artifact cache, and the epoch ticker.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, Error> {
+        let settings = EngineSettings::of(&config.limits);
+        let pool = Some((&config.limits, config.pool_instances));
         let (engine, allocation) = match config.allocation {
-            Allocation::Pooling => match build_engine(&config, true) {
+            Allocation::Pooling => match build_engine(&settings, pool) {
                 Ok(engine) => (engine, Allocation::Pooling),
                 Err(e) => {
                     tracing::warn!("pooling allocator unavailable ({e:#}); allocating on demand");
-                    (build_engine(&config, false).map_err(internal)?, Allocation::OnDemand)
+                    (build_engine(&settings, None).map_err(internal)?, Allocation::OnDemand)
                 }
             },
-            Allocation::OnDemand => (build_engine(&config, false).map_err(internal)?, Allocation::OnDemand),
+            Allocation::OnDemand => (build_engine(&settings, None).map_err(internal)?, Allocation::OnDemand),
         };
         let mut linker = Linker::new(&engine);
         host::add_to_linker(&mut linker).map_err(internal)?;
@@ -226,8 +283,8 @@ impl Runtime {
             ),
             None => None,
         };
-        spawn_ticker(&engine, config.epoch_tick);
-        Ok(Runtime { engine, linker, config: Arc::new(config), cache, allocation })
+        let epochs = EpochClock::start(&engine, config.epoch_tick);
+        Ok(Runtime { engine, linker, config: Arc::new(config), cache, allocation, epochs })
     }
 
     /// The allocation strategy in use (pooling may have fallen back to on-demand).
@@ -259,22 +316,64 @@ impl Runtime {
         Ok(())
     }
 
-    /// Compiles (or loads from the artifact cache) a component, checks that it
-    /// implements the `sync-trigger` world and imports nothing outside the sandbox,
-    /// and pre-instantiates it.
+    /// Loads a component: from the artifact cache when this installation compiled it
+    /// before, else compiled (by the configured [`Compiler`]); then checks that it
+    /// implements the `sync-trigger` world, imports nothing outside the sandbox and can
+    /// start under the sandbox's limits, and pre-instantiates it. Only a component that
+    /// passes every check is written to the artifact cache.
     pub fn load(&self, bytes: &[u8]) -> Result<Trigger, Error> {
         self.check_size(bytes.len())?;
         let digest = hex::encode(Sha256::digest(bytes));
-        let component = match self.cache.as_ref().and_then(|c| c.get(&self.engine, &digest)) {
-            Some(component) => component,
-            None => self.compile(bytes, &digest)?,
-        };
-        self.check_interface(&component)?;
-        let pre = self.linker.instantiate_pre(&component).and_then(bindings::SyncTriggerPre::new).map_err(|e| {
+        if let Some(cache) = &self.cache {
+            match cache.get(&self.engine, &digest) {
+                Ok(Some((component, artifact_bytes))) => {
+                    match self.prepare_trigger(&component, &digest, artifact_bytes) {
+                        Ok(trigger) => return Ok(trigger),
+                        Err(e) => {
+                            // Accepted once, refused now (the limits changed): forget it.
+                            cache.remove(&digest);
+                            return Err(e);
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    // Written by this installation but unloadable (e.g. truncated on a full
+                    // disk): compile again, once.
+                    tracing::warn!(digest, "discarding a cached artifact that does not load: {e}");
+                    cache.remove(&digest);
+                }
+            }
+        }
+        let artifact = self.compile(bytes)?;
+        // SAFETY: the artifact was produced by `Engine::precompile_component` with this
+        // engine's settings, in this process or in its compile worker (this executable).
+        let component = unsafe { Component::deserialize(&self.engine, &artifact) }
+            .map_err(|e| Error::InvalidComponent(format!("component cannot be loaded in the sandbox: {e:#}")))?;
+        let trigger = self.prepare_trigger(&component, &digest, artifact.len())?;
+        if let Some(cache) = &self.cache
+            && let Err(e) = cache.put(&digest, &artifact)
+        {
+            tracing::warn!("cannot write artifact cache: {e}");
+        }
+        Ok(trigger)
+    }
+
+    fn compile(&self, bytes: &[u8]) -> Result<Vec<u8>, Error> {
+        let settings = EngineSettings::of(&self.config.limits);
+        match &self.config.compiler {
+            Compiler::Worker(exe) => worker::compile(exe, bytes, &settings),
+            Compiler::InProcess => worker::compile_here(bytes, &settings),
+        }
+    }
+
+    fn prepare_trigger(&self, component: &Component, digest: &str, artifact_bytes: usize) -> Result<Trigger, Error> {
+        self.check_interface(component)?;
+        let pre = self.linker.instantiate_pre(component).and_then(bindings::SyncTriggerPre::new).map_err(|e| {
             Error::InvalidComponent(format!("component does not implement the sync-trigger world: {e:#}"))
         })?;
         self.trial_instantiate(&pre)?;
-        Ok(Trigger { pre, digest })
+        Ok(Trigger { pre, digest: digest.to_owned(), artifact_bytes })
     }
 
     /// Instantiates once without calling, so a component that breaks a per-store limit
@@ -299,34 +398,9 @@ impl Runtime {
         if let Some(fuel) = limits.fuel {
             store.set_fuel(fuel).map_err(internal)?;
         }
-        store.set_epoch_deadline(self.deadline_ticks());
+        store.set_epoch_deadline(self.epochs.deadline_ticks(self.config.limits.deadline));
         store.epoch_deadline_trap();
         Ok(store)
-    }
-
-    /// Epoch ticks for the deadline: the ticker advances every `epoch_tick`, and one tick
-    /// more than the deadline guarantees at least the full deadline.
-    fn deadline_ticks(&self) -> u64 {
-        let tick = self.config.epoch_tick.as_nanos().max(1);
-        self.config.limits.deadline.as_nanos().div_ceil(tick) as u64 + 1
-    }
-
-    fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, Error> {
-        if !wasmparser_is_component(bytes) {
-            return Err(Error::InvalidComponent(
-                "not a WebAssembly component (a core module or other file?); build the trigger for wasm32-wasip2"
-                    .into(),
-            ));
-        }
-        let Some(cache) = &self.cache else {
-            return Component::new(&self.engine, bytes).map_err(invalid_component);
-        };
-        let artifact = self.engine.precompile_component(bytes).map_err(invalid_component)?;
-        if let Err(e) = cache.put(digest, &artifact) {
-            tracing::warn!("cannot write artifact cache: {e}");
-        }
-        // SAFETY: `artifact` was produced just now by this engine.
-        unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(internal)
     }
 
     fn check_interface(&self, component: &Component) -> Result<(), Error> {
@@ -398,7 +472,7 @@ impl Prepared {
         let result = match self.instance.call_handle(&mut self.store, &to_wit(event)) {
             Ok(Ok(response)) => from_wit(response, limits),
             Ok(Err(bindings::synctrig::trigger::types::TriggerError::Reject(reason))) => {
-                Err(Error::Rejected { reason })
+                Err(Error::Rejected { reason: capped(reason, MAX_MESSAGE_BYTES) })
             }
             Err(e) => Err(classify(e, Phase::Call, self.store.data(), limits)),
         };
@@ -431,27 +505,24 @@ fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
-fn invalid_component(e: wasmtime::Error) -> Error {
-    Error::InvalidComponent(format!("cannot compile component: {e:#}"))
-}
-
 /// A component starts with the component-model layer in its preamble; a core module
 /// does not. Checking first gives a clearer error than Cranelift's.
-fn wasmparser_is_component(bytes: &[u8]) -> bool {
+fn is_component(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [0x01, 0x00]
 }
 
-fn build_engine(config: &RuntimeConfig, pooling: bool) -> wasmtime::Result<Engine> {
-    let limits = &config.limits;
+/// An engine with `settings`, and a pooling allocator of `pool`'s limits and instances
+/// (`None`: on-demand allocation, as the compile worker uses; compiled code is the same).
+pub(crate) fn build_engine(settings: &EngineSettings, pool: Option<(&Limits, u32)>) -> wasmtime::Result<Engine> {
     let mut c = wasmtime::Config::new();
     c.wasm_component_model(true)
-        .consume_fuel(limits.fuel.is_some())
+        .consume_fuel(settings.fuel)
         .epoch_interruption(true)
-        .max_wasm_stack(limits.max_wasm_stack)
+        .max_wasm_stack(settings.max_wasm_stack)
         .memory_init_cow(true)
         .parallel_compilation(true);
-    if pooling {
-        let n = config.pool_instances;
+    if let Some((limits, n)) = pool {
+        use crate::limits::component::{MAX_MEMORIES_PER_MODULE, MAX_TABLES_PER_MODULE};
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(n)
             .total_core_instances(n * limits.max_instances as u32)
@@ -459,6 +530,8 @@ fn build_engine(config: &RuntimeConfig, pooling: bool) -> wasmtime::Result<Engin
             .total_tables(n * limits.max_tables as u32)
             .max_memories_per_component(limits.max_memories as u32)
             .max_tables_per_component(limits.max_tables as u32)
+            .max_memories_per_module(MAX_MEMORIES_PER_MODULE as u32)
+            .max_tables_per_module(MAX_TABLES_PER_MODULE as u32)
             .max_core_instances_per_component(limits.max_instances as u32)
             .max_memory_size(limits.memory_bytes)
             .table_elements(limits.max_table_elements)
@@ -468,7 +541,7 @@ fn build_engine(config: &RuntimeConfig, pooling: bool) -> wasmtime::Result<Engin
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     let engine = Engine::new(&c)?;
-    if pooling {
+    if let Some((limits, _)) = pool {
         // Engine::new reserves the pool lazily on some platforms; instantiate a trivial
         // component now so an address-space failure shows here, not on the first request.
         let probe = Component::new(&engine, "(component (core module (memory 1)))")?;
@@ -482,20 +555,54 @@ fn build_engine(config: &RuntimeConfig, pooling: bool) -> wasmtime::Result<Engin
     Ok(engine)
 }
 
-/// One ticker thread per engine, on its own OS thread; it ends when the engine is dropped.
-fn spawn_ticker(engine: &Engine, tick: Duration) {
-    let weak = engine.weak();
-    let spawned = std::thread::Builder::new().name("synctrig-epoch".into()).spawn(move || {
-        loop {
-            std::thread::sleep(tick);
-            match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => return,
+/// The engine's epoch, advanced by one ticker thread per engine (on its own OS thread; it
+/// ends when the engine is dropped). The epoch is derived from a monotonic clock's elapsed
+/// time, not counted per sleep, so a ticker that oversleeps on a loaded machine catches up
+/// instead of drifting, and a deadline set while it lags is measured from the true time.
+struct EpochClock {
+    start: Instant,
+    tick: Duration,
+    /// Epochs the ticker has added so far (the engine's epoch; it starts at 0).
+    advanced: std::sync::atomic::AtomicU64,
+}
+
+impl EpochClock {
+    fn start(engine: &Engine, tick: Duration) -> Arc<Self> {
+        let clock = Arc::new(EpochClock {
+            start: Instant::now(),
+            tick: tick.max(Duration::from_micros(100)),
+            advanced: Default::default(),
+        });
+        let weak = engine.weak();
+        let ticker = clock.clone();
+        let spawned = std::thread::Builder::new().name("synctrig-epoch".into()).spawn(move || {
+            loop {
+                std::thread::sleep(ticker.tick);
+                let Some(engine) = weak.upgrade() else { return };
+                let due = ticker.due();
+                while ticker.advanced.load(std::sync::atomic::Ordering::Relaxed) < due {
+                    engine.increment_epoch();
+                    ticker.advanced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
             }
+        });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the epoch ticker thread: {e}; deadlines will not fire");
         }
-    });
-    if let Err(e) = spawned {
-        tracing::error!("cannot start the epoch ticker thread: {e}; deadlines will not fire");
+        clock
+    }
+
+    /// The epoch the engine should be at now.
+    fn due(&self) -> u64 {
+        (self.start.elapsed().as_nanos() / self.tick.as_nanos()) as u64
+    }
+
+    /// Epoch ticks from the engine's current epoch until `deadline` from now: the deadline
+    /// in ticks, one more for the partial tick under way, plus however far the ticker lags.
+    fn deadline_ticks(&self, deadline: Duration) -> u64 {
+        let ticks = deadline.as_nanos().div_ceil(self.tick.as_nanos()) as u64 + 1;
+        let lag = self.due().saturating_sub(self.advanced.load(std::sync::atomic::Ordering::Relaxed));
+        ticks + lag
     }
 }
 
@@ -570,34 +677,63 @@ enum Phase {
     Call,
 }
 
+/// Most bytes of a message that comes from a trigger (a reject reason, a panic message)
+/// kept in an error; the rest is cut with a marker.
+pub const MAX_MESSAGE_BYTES: usize = 4 << 10;
+
+/// `message` cut to at most `max` bytes (on a character boundary), with a marker saying
+/// how much was dropped.
+fn capped(mut message: String, max: usize) -> String {
+    if message.len() <= max {
+        return message;
+    }
+    let mut cut = max;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let dropped = message.len() - cut;
+    message.truncate(cut);
+    message.push_str(&format!("… [synctrig: {dropped} more bytes truncated]"));
+    message
+}
+
 /// Turns a failed instantiate or call into the outcome that explains it.
 fn classify(e: wasmtime::Error, phase: Phase, state: &HostState, limits: &Limits) -> Error {
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return Error::Exited { code: exit.0 };
     }
     let trap = e.downcast_ref::<Trap>().copied();
+    let log = state.log.contents();
     match trap {
         Some(Trap::OutOfFuel) => Error::OutOfFuel { budget: limits.fuel.unwrap_or(0) },
         Some(Trap::Interrupt) => Error::Timeout { deadline: limits.deadline },
         Some(Trap::StackOverflow) => Error::StackOverflow { limit: limits.max_wasm_stack },
-        // A denied memory.grow usually ends in an allocator abort (`unreachable`); the
-        // denial is the cause worth reporting.
-        _ if state.limiter.memory_denied => Error::MemoryLimit { limit: limits.memory_bytes },
-        Some(trap) => match panic_message(&state.log.contents()) {
-            Some(message) if trap == Trap::UnreachableCodeReached => Error::Panic { message },
+        // An allocator that got no memory reports it and aborts (`unreachable`): the denied
+        // memory.grow is the cause worth reporting. A denial the guest coped with does not
+        // explain a later, unrelated trap.
+        Some(Trap::UnreachableCodeReached) if state.limiter.memory_denied && log.contains("memory allocation of") => {
+            Error::MemoryLimit { limit: limits.memory_bytes }
+        }
+        Some(trap) => match panic_message(&log) {
+            Some(message) if trap == Trap::UnreachableCodeReached => {
+                Error::Panic { message: capped(message, MAX_MESSAGE_BYTES) }
+            }
             _ => Error::Trap { message: trap.to_string() },
         },
-        // Not a trap: the guest's return value could not be lifted (bad UTF-8, an
-        // out-of-range enum discriminant, an out-of-bounds pointer) or a limit refused
-        // instantiation.
         None => {
-            let message = format!("{e:#}");
+            let message = capped(format!("{e:#}"), MAX_MESSAGE_BYTES);
             if state.limiter.limit_hit || message.contains("resource limit exceeded") {
                 Error::InvalidOutput(format!("trigger exceeded a sandbox limit: {message}"))
             } else if phase == Phase::Instantiate {
                 // Not the trigger's doing (e.g. the host is out of address space).
                 Error::Internal(format!("cannot instantiate the trigger: {message}"))
+            } else if e.downcast_ref::<wasmtime::WasmBacktrace>().is_some() {
+                // The error unwound through the guest's frames: a host function it called
+                // failed while it ran. Its own message says what; the backtrace does not.
+                Error::HostCallFailed { message: capped(e.root_cause().to_string(), MAX_MESSAGE_BYTES) }
             } else {
+                // Raised after the guest returned: its return value could not be lifted
+                // (bad UTF-8, an out-of-range discriminant, an out-of-bounds pointer).
                 Error::InvalidOutput(format!(
                     "trigger returned a value that does not match the WIT interface: {message}"
                 ))
@@ -630,9 +766,17 @@ mod tests {
     }
 
     #[test]
+    fn messages_are_capped_on_a_character_boundary() {
+        assert_eq!(capped("short".into(), 10), "short");
+        let long = "é".repeat(10);
+        let cut = capped(long, 5);
+        assert_eq!(cut, "éé… [synctrig: 16 more bytes truncated]");
+    }
+
+    #[test]
     fn components_are_told_from_modules() {
-        assert!(wasmparser_is_component(b"\0asm\x0d\x00\x01\x00"));
-        assert!(!wasmparser_is_component(b"\0asm\x01\x00\x00\x00"));
-        assert!(!wasmparser_is_component(b"\0as"));
+        assert!(is_component(b"\0asm\x0d\x00\x01\x00"));
+        assert!(!is_component(b"\0asm\x01\x00\x00\x00"));
+        assert!(!is_component(b"\0as"));
     }
 }

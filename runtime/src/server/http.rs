@@ -3,6 +3,7 @@
 //! request slots, a request id on every answer, CORS for configured origins, then
 //! routing to Cognito Identity (JSON 1.1) or Cognito Sync (rest-json, SigV4).
 
+use super::admission::SMALL_BODY_BYTES;
 use super::error::ApiError;
 use super::sigv4::{self, Query};
 use super::store::Credential;
@@ -90,10 +91,26 @@ async fn janitor(state: Arc<AppState>) {
 
 fn router(state: &Arc<AppState>) -> axum::Router {
     let app = axum::Router::new().fallback(dispatch).with_state(state.clone());
-    match cors_layer(&state.config.cors_origins) {
+    let app = match cors_layer(&state.config.cors_origins) {
         Some(cors) => app.layer(cors),
         None => app,
+    };
+    // Outermost, so that what the CORS layer answers itself carries an id too.
+    app.layer(axum::middleware::from_fn(with_request_id))
+}
+
+/// A request's id, for its log lines.
+#[derive(Clone)]
+struct RequestId(String);
+
+async fn with_request_id(mut request: Request, next: axum::middleware::Next) -> Response {
+    let id = new_request_id();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(request).await;
+    if let Ok(id) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, id);
     }
+    response
 }
 
 /// CORS for browser clients (the JavaScript SDK, the Cognito Sync Manager): preflights
@@ -129,27 +146,35 @@ fn new_request_id() -> String {
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
-/// Every request comes here: give it an id, bound it, route it, time it, count it.
+/// The client's address: the peer's, or behind a trusted proxy the last address of the
+/// `X-Forwarded-For` it appended.
+fn client_address(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    if !state.admission.is_trusted_proxy(peer) {
+        return peer;
+    }
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).next_back();
+    forwarded.and_then(|v| v.rsplit(',').next()).and_then(|a| a.trim().parse().ok()).unwrap_or(peer)
+}
+
+/// Every request comes here: bound it, route it, time it, count it.
 async fn dispatch(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    let request_id = new_request_id();
+    let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let client = client_address(&state, peer.ip(), request.headers());
     let span = tracing::info_span!(
         "request",
         id = %request_id,
-        client = %peer.ip(),
+        client = %client,
         method = %request.method(),
         path = %request.uri().path(),
         operation = tracing::field::Empty,
     );
-    let (operation, mut response) = handle(&state, peer.ip(), request).instrument(span.clone()).await;
+    let (operation, response) = handle(&state, client, request).instrument(span.clone()).await;
     span.record("operation", operation);
-    if let Ok(id) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID, id);
-    }
     let status = response.status().as_u16();
     span.in_scope(|| tracing::debug!(status, "answered"));
     state.metrics.request(operation, status, started.elapsed().as_secs_f64());
@@ -158,14 +183,31 @@ async fn dispatch(
 
 async fn handle(state: &Arc<AppState>, client: IpAddr, request: Request) -> (&'static str, Response) {
     let (parts, body) = request.into_parts();
-    let limit = state.config.max_body_bytes;
+    let max = state.config.max_body_bytes;
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    // A large body is read only once its bytes are reserved; one of unknown length may
+    // be small only. So the bodies in memory are bounded per address and in all.
+    let (limit, _budget) = match declared {
+        Some(n) if n > max => {
+            let e = ApiError::limit_exceeded(format!("request body is {n} bytes, over the limit of {max} bytes"));
+            return ("Unknown", close(e.into_response()));
+        }
+        Some(n) if n > SMALL_BODY_BYTES => match state.admission.reserve_body(client, n) {
+            Ok(permit) => (n, Some(permit)),
+            Err(e) => return ("Unknown", close(e.into_response())),
+        },
+        Some(n) => (n, None),
+        None => (SMALL_BODY_BYTES, None),
+    };
     // The body is read before a request slot is taken, so slow senders hold a
     // connection (capped per client) but never a slot.
     let body = match tokio::time::timeout(state.config.body_timeout, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(body)) => body,
         Ok(Err(_)) => {
-            let e =
-                ApiError::limit_exceeded(format!("request body is over the limit of {limit} bytes, or was cut off"));
+            let e = ApiError::limit_exceeded(match declared {
+                Some(_) => "request body is longer than its Content-Length, or was cut off".to_owned(),
+                None => format!("a request body over {SMALL_BODY_BYTES} bytes needs a Content-Length header"),
+            });
             return ("Unknown", close(e.into_response()));
         }
         Err(_) => {
@@ -218,7 +260,7 @@ async fn route(
         Ok(cred) => cred,
         Err(e) => return ("Unauthenticated", Err(e)),
     };
-    let (op, labels) = match sync::route(&parts.method, path) {
+    let (op, labels) = match sync::route_signed(&parts.method, path) {
         Ok(Some(routed)) => routed,
         Ok(None) => {
             let e = ApiError {
@@ -244,19 +286,28 @@ fn authenticate(
     query: &Query,
     body: &Bytes,
 ) -> Result<Credential, ApiError> {
-    let header = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::not_authorized("missing Authorization header; sign requests with SigV4"))?;
-    let auth = sigv4::parse_authorization(header)
+    let header = match header_values(&parts.headers, "authorization")?.as_slice() {
+        [one] => one.clone(),
+        [] => return Err(ApiError::not_authorized("missing Authorization header; sign requests with SigV4")),
+        _ => return Err(ApiError::not_authorized("more than one Authorization header")),
+    };
+    let auth = sigv4::parse_authorization(&header)
         .ok_or_else(|| ApiError::not_authorized("malformed Authorization header; expected AWS4-HMAC-SHA256"))?;
+    // Every header the signature or the verifier reads must be readable: a value that is
+    // not visible ASCII is refused rather than skipped.
+    for name in auth.signed_headers.iter().map(String::as_str).chain([
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-amz-content-sha256",
+    ]) {
+        header_values(&parts.headers, name)?;
+    }
     let cred = state
         .store
         .credential(&auth.access_key)?
         .ok_or_else(|| ApiError::not_authorized("The security token included in the request is invalid."))?;
     if let Some(token) = &cred.session_token {
-        let presented = header_values(&parts.headers, "x-amz-security-token");
+        let presented = header_values(&parts.headers, "x-amz-security-token")?;
         let matches = matches!(presented.as_slice(), [p] if sigv4::constant_time_eq(p.as_bytes(), token.as_bytes()));
         if !matches {
             return Err(ApiError::not_authorized(
@@ -267,7 +318,7 @@ fn authenticate(
     if cred.expires.is_some_and(|e| e < now_secs()) {
         return Err(ApiError::not_authorized("The security token included in the request is expired"));
     }
-    let headers = |name: &str| header_values(&parts.headers, name);
+    let headers = |name: &str| header_values(&parts.headers, name).unwrap_or_default();
     let req =
         sigv4::Request { method: parts.method.as_str(), raw_path: parts.uri.path(), query, headers: &headers, body };
     let scope = sigv4::Scope { service: "cognito-sync", region: &state.config.region };
@@ -275,6 +326,15 @@ fn authenticate(
     Ok(cred)
 }
 
-fn header_values(headers: &HeaderMap, name: &str) -> Vec<String> {
-    headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
+/// Every value of a header; a value that is not visible ASCII is `NotAuthorizedException`.
+fn header_values(headers: &HeaderMap, name: &str) -> Result<Vec<String>, ApiError> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| ApiError::not_authorized(format!("header {name} has a value that is not visible ASCII")))
+        })
+        .collect()
 }

@@ -179,6 +179,12 @@ pub fn percent_decode(s: &str) -> Option<String> {
 /// kept, then every byte but unreserved ones and `/` percent-encoded (so an escape in the
 /// received path is encoded a second time).
 pub fn canonical_path(raw_path: &str) -> String {
+    uri_encode(&normalized_path(raw_path), true)
+}
+
+/// The path with empty, `.` and `..` segments removed as SigV4 removes them before
+/// signing (still percent-encoded as received).
+pub fn normalized_path(raw_path: &str) -> String {
     let mut segments: Vec<&str> = Vec::new();
     for segment in raw_path.split('/') {
         match segment {
@@ -190,8 +196,7 @@ pub fn canonical_path(raw_path: &str) -> String {
         }
     }
     let trailing = raw_path.ends_with('/') && !segments.is_empty();
-    let normalized = format!("/{}{}", segments.join("/"), if trailing { "/" } else { "" });
-    uri_encode(&normalized, true)
+    format!("/{}{}", segments.join("/"), if trailing { "/" } else { "" })
 }
 
 /// The hex SHA-256 of a body.

@@ -764,7 +764,9 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let dataset = Self::dataset_row(&tx, pool, identity, name)?;
-        let upper = upper.unwrap_or_else(|| dataset.as_ref().map_or(0, |d| d.sync_count));
+        let current = dataset.as_ref().map_or(0, |d| d.sync_count);
+        // A NextToken comes from the client: its bound may not pass what exists.
+        let upper = upper.map_or(current, |u| u.min(current));
         let (after_count, after_key) = cursor.map_or((i64::MIN, ""), |c| (c.sync_count, c.key.as_str()));
         let mut records = {
             let mut stmt = tx.prepare_cached(&format!(
@@ -818,7 +820,10 @@ impl Store {
             return Ok(UpdateOutcome::TooManyDatasets);
         }
         let t = now();
-        let count = if u.writes.is_empty() { u.expected } else { u.expected + 1 };
+        // A change, or bringing a deleted dataset back, is a new SyncCount; creating an
+        // empty dataset is not (nothing to sync).
+        let recreates = current.as_ref().is_some_and(|d| d.deleted);
+        let count = if u.writes.is_empty() && !recreates { u.expected } else { u.expected + 1 };
         match &current {
             Some(d) if !d.deleted => {
                 if !u.writes.is_empty() {
@@ -830,7 +835,7 @@ impl Store {
                 }
             }
             Some(_) => {
-                // Recreating a deleted dataset keeps its count and its deletion's count.
+                // Recreating a deleted dataset keeps counting, and keeps its deletion's count.
                 tx.execute(
                     "UPDATE datasets SET sync_count = ?4, created = ?5, modified = ?5, modified_by = ?6, deleted = 0
                      WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3",
@@ -1105,6 +1110,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn recreating_an_empty_dataset_is_a_new_sync_count() {
+        let (_dir, store) = store();
+        apply(&store, update(0, &[("k", Some("v"))], "t1")).await;
+        store.delete_dataset("p", "i", "d", "me").await.unwrap();
+        apply(&store, update(2, &[], "t2")).await;
+        let row = store.dataset("p", "i", "d").unwrap().unwrap();
+        assert!(!row.deleted && row.sync_count == 3);
+    }
+
+    #[tokio::test]
+    async fn a_next_token_cannot_raise_the_listings_bound() {
+        let (_dir, store) = store();
+        apply(&store, update(0, &[("k", Some("v"))], "t1")).await;
+        let page = store.records_page(("p", "i", "d"), 0, Some(999), None, 10).unwrap();
+        assert_eq!(page.upper, 1);
+    }
+
+    #[tokio::test]
     async fn pages_are_keyset_bounded_by_the_first_pages_count() {
         let (_dir, store) = store();
         let writes: Vec<(String, Option<&str>)> = (0..5).map(|i| (format!("k{i}"), Some("v"))).collect();
@@ -1170,6 +1193,7 @@ mod tests {
             conn.pragma_update(None, "user_version", 1).unwrap();
             conn.execute_batch(
                 "INSERT INTO datasets VALUES ('p', 'i', 'd', 4, 0, 0, 'me', 1);
+                 INSERT INTO datasets VALUES ('p', 'i', 'e', 1, 0, 0, 'me', 0);
                  INSERT INTO records VALUES ('p', 'i', 'e', 'k', 'v', 1, 0, 'me', 1795810224);",
             )
             .unwrap();

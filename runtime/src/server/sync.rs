@@ -145,6 +145,31 @@ pub fn route(method: &Method, raw_path: &str) -> Result<Option<(&'static Operati
     Ok(None)
 }
 
+/// The operation a request names, refusing a path whose normalised form — the path its
+/// signature covers — names a different operation or resource. Only datasets named `.`
+/// or `..` can do that (e.g. `GET …/datasets/./records` is signed as
+/// `GET …/datasets/records`); without this check a request signed for one could be sent
+/// as the other.
+pub fn route_signed(method: &Method, raw_path: &str) -> Result<Option<(&'static Operation, Vec<String>)>, ApiError> {
+    let Some((op, labels)) = route(method, raw_path)? else { return Ok(None) };
+    let normalized = super::sigv4::normalized_path(raw_path);
+    if normalized != raw_path
+        && let Ok(Some((other, other_labels))) = route(method, &normalized)
+        && (other.name, &other_labels) != (op.name, &labels)
+    {
+        return Err(ApiError::invalid_parameter(format!(
+            "{} of {:?} cannot be told apart from {} of {:?}: SigV4 signs the path with its '.' and '..' \
+             segments removed, so dataset names '.' and '..' cannot be used with {}",
+            op.name,
+            labels.last().map(String::as_str).unwrap_or(""),
+            other.name,
+            other_labels.last().map(String::as_str).unwrap_or(""),
+            op.name
+        )));
+    }
+    Ok(Some((op, labels)))
+}
+
 /// Checks an operation's credential kind before its handler runs.
 pub fn check_access(op: &Operation, cred: &Credential) -> Result<(), ApiError> {
     match (op.access, &cred.principal) {
@@ -771,6 +796,31 @@ mod tests {
         }
         assert!(route(&Method::GET, "/nothing").unwrap().is_none());
         assert!(route(&Method::GET, "/identitypools/%ff").is_err());
+    }
+
+    #[test]
+    fn dot_segments_that_would_move_a_signature_are_refused() {
+        let ds = "/identitypools/p/identities/i/datasets";
+        // Signed as DescribeDataset("records"), ListDatasets, DescribeIdentityUsage.
+        for (method, path) in [
+            (Method::GET, format!("{ds}/./records")),
+            (Method::GET, format!("{ds}/.")),
+            (Method::GET, format!("{ds}/..")),
+        ] {
+            let e = route_signed(&method, &path).err().unwrap_or_else(|| panic!("{path}"));
+            assert!(e.message.contains("cannot be told apart"), "{}", e.message);
+        }
+        // Unambiguous uses work: nothing else is signed the same way.
+        for (method, path, op) in [
+            (Method::GET, format!("{ds}/../records"), "ListRecords"),
+            (Method::POST, format!("{ds}/.."), "UpdateRecords"),
+            (Method::POST, format!("{ds}/."), "UpdateRecords"),
+            (Method::DELETE, format!("{ds}/."), "DeleteDataset"),
+            (Method::GET, format!("{ds}/%2E/records"), "ListRecords"),
+        ] {
+            let (routed, _) = route_signed(&method, &path).unwrap().unwrap();
+            assert_eq!(routed.name, op, "{path}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The Cognito Sync API's request and response shapes, with the model's member names
 //! (`cognito-sync-2014-06-30.json`). Members the model allows to be absent are `Option`s
-//! and are omitted when absent, never sent as `null`.
+//! and are omitted when absent, never sent as `null`. Request members the model does not
+//! have are ignored, as AWS ignores them (a newer SDK may send more).
 
 use super::store::{DatasetRow, RecordRow};
 use crate::event::Op;
@@ -167,7 +168,7 @@ pub struct ListRecordsResponse {
 }
 
 #[derive(Deserialize, Debug)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(rename_all = "PascalCase")]
 pub struct UpdateRecordsRequest {
     pub device_id: Option<String>,
     #[serde(default)]
@@ -177,7 +178,7 @@ pub struct UpdateRecordsRequest {
 
 /// `RecordPatch`.
 #[derive(Deserialize, Debug, Clone)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(rename_all = "PascalCase")]
 pub struct RecordPatch {
     pub op: Op,
     pub key: String,
@@ -193,7 +194,7 @@ pub struct UpdateRecordsResponse {
 }
 
 #[derive(Deserialize, Debug)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(rename_all = "PascalCase")]
 pub struct SetCognitoEventsRequest {
     pub events: BTreeMap<String, String>,
 }
