@@ -67,6 +67,9 @@ pub enum Error {
         /// The trigger's reason.
         reason: String,
     },
+    /// The pool's trigger is still being loaded (compiled) on this server.
+    #[error("the identity pool's sync trigger is still being compiled on this server; retry")]
+    TriggerNotReady,
     /// Too many invocations of this pool's trigger are already running.
     #[error("too many concurrent sync trigger invocations for this identity pool; retry")]
     Throttled,
@@ -97,7 +100,7 @@ impl Error {
             | Error::OutputTooLarge(_)
             | Error::InvalidOutput(_) => "InvalidLambdaFunctionOutputException",
             Error::Rejected { .. } | Error::InvalidEvent(_) => "InvalidParameterException",
-            Error::Throttled => "LambdaThrottledException",
+            Error::Throttled | Error::TriggerNotReady => "LambdaThrottledException",
             Error::InvalidComponent(_) => "InvalidConfigurationException",
             Error::Internal(_) => "InternalErrorException",
         }
@@ -106,7 +109,7 @@ impl Error {
     /// The HTTP status the API answers this outcome with.
     pub fn http_status(&self) -> u16 {
         match self {
-            Error::Throttled => 429,
+            Error::Throttled | Error::TriggerNotReady => 429,
             Error::Internal(_) => 500,
             _ => 400,
         }
@@ -127,6 +130,7 @@ impl Error {
             Error::InvalidOutput(_) => "invalid_output",
             Error::Rejected { .. } => "rejected",
             Error::Throttled => "throttled",
+            Error::TriggerNotReady => "not_ready",
             Error::InvalidComponent(_) => "invalid_component",
             Error::InvalidEvent(_) => "invalid_event",
             Error::Internal(_) => "internal",

@@ -93,7 +93,10 @@ class Tenant:
         self.dev = server.client("cognito-sync", key, secret)
 
     def deploy(self, guest_name, function):
-        return self.server.admin("deploy", "--tenant", self.name, "--name", function, "--wasm", str(guest(guest_name)))
+        return self.deploy_path(guest(guest_name), function)
+
+    def deploy_path(self, path, function):
+        return self.server.admin("deploy", "--tenant", self.name, "--name", function, "--wasm", str(path))
 
     def identity(self):
         """A new identity of this pool with its credentials: (identity id, cognito-sync client)."""

@@ -49,3 +49,94 @@ pub fn synctrig_bin() -> PathBuf {
     assert!(bin.exists(), "{} is missing; run the tests with `cargo test --workspace`", bin.display());
     bin
 }
+
+/// Components built to crash, stall or bloat whoever parses and compiles them: the
+/// hostile-loading catalogue of `tests/tests/loading.rs` and the e2e tests.
+pub mod hostile {
+    use synctrig_wasm::limits::component::{MAX_CONTROL_DEPTH, MAX_FUNCTIONS};
+
+    fn leb(out: &mut Vec<u8>, mut n: usize) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                return out.push(byte);
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    /// A component whose only section is one type, nested `depth` component types deep
+    /// (about 3 bytes a level: written as bytes, since a text parser would recurse too).
+    pub fn nested_types(depth: usize) -> Vec<u8> {
+        let mut body = vec![0x01];
+        for _ in 0..depth {
+            body.extend([0x41, 0x01, 0x01]);
+        }
+        body.extend([0x41, 0x00]);
+        let mut bytes = b"\0asm\x0d\x00\x01\x00\x07".to_vec();
+        leb(&mut bytes, body.len());
+        bytes.extend(body);
+        bytes
+    }
+
+    /// Each of `levels` nested components instantiates the one inside it `fanout` times:
+    /// `fanout^levels` instances once flattened, in a few hundred bytes.
+    pub fn nested_instantiation(levels: usize, fanout: usize) -> Vec<u8> {
+        let mut wat = "(component (core module $m) (core instance (instantiate $m)))".to_owned();
+        for _ in 0..levels {
+            let uses: String = (0..fanout).map(|_| "(instance (instantiate $inner))").collect();
+            wat = format!("(component {} {uses})", wat.replacen("(component", "(component $inner", 1));
+        }
+        wat::parse_str(&wat).expect("valid WAT")
+    }
+
+    /// One function more than the limit.
+    pub fn too_many_functions() -> Vec<u8> {
+        let funcs = "(func)".repeat(MAX_FUNCTIONS + 1);
+        wat::parse_str(format!("(component (core module {funcs}))")).expect("valid WAT")
+    }
+
+    /// Blocks nested one deeper than the limit (flat syntax: the text parser stays flat).
+    pub fn deeply_nested_blocks() -> Vec<u8> {
+        let depth = MAX_CONTROL_DEPTH + 1;
+        let body = format!("{}{}", "block ".repeat(depth), "end ".repeat(depth));
+        wat::parse_str(format!("(component (core module (func {body})))")).expect("valid WAT")
+    }
+
+    /// A module with three tables (the pooling allocator holds one per module).
+    pub fn three_tables() -> Vec<u8> {
+        wat::parse_str("(component (core module (table 1 funcref) (table 1 funcref) (table 1 funcref)))")
+            .expect("valid WAT")
+    }
+
+    /// 2,000 locals, all live around a loop with 4,000 joins: every join needs a value per
+    /// local. About 70 KB, inside every structural limit, and minutes of register
+    /// allocation (measured here: 9 s for 2,000 joins, 182 s for 8,000).
+    pub fn register_allocator_bomb() -> Vec<u8> {
+        let locals = 2_000u64;
+        let joins: String = (0..4_000u64)
+            .map(|j| format!("(block (br_if 0 (i32.const {})) (local.set {} (i64.const 1)))", j % 2, 1 + j % locals))
+            .collect();
+        let uses: String =
+            (1..=locals).map(|i| format!("(local.set {i} (i64.add (local.get {i}) (i64.const 1)))")).collect();
+        let wat = format!(
+            "(component (core module (func (param i32) (local {}) (loop {joins} {uses} (br_if 0 (local.get 0))))))",
+            "i64 ".repeat(locals as usize)
+        );
+        wat::parse_str(&wat).expect("valid WAT")
+    }
+
+    /// The catalogue: (name, bytes, what the refusal names).
+    pub fn catalogue() -> Vec<(&'static str, Vec<u8>, &'static str)> {
+        vec![
+            ("nested_types", nested_types(1_500), "component types nest more than"),
+            ("nested_types_overflow", nested_types(3_000_000), "overflowed the compile worker's stack"),
+            ("nested_instantiation", nested_instantiation(6, 8), "once nested"),
+            ("too_many_functions", too_many_functions(), "functions (the limit)"),
+            ("deeply_nested_blocks", deeply_nested_blocks(), "blocks nest more than"),
+            ("three_tables", three_tables(), "3 tables, over the limit of 1 per module"),
+            ("register_allocator_bomb", register_allocator_bomb(), "limit of 10 s of CPU time"),
+        ]
+    }
+}

@@ -140,6 +140,24 @@ fn default_deadline_is_five_seconds() {
     assert!((5000.0..=5500.0).contains(&wall_ms), "the invocation was stopped after {wall_ms} ms");
 }
 
+/// The deadline does not drift on long deadlines either: epochs follow a monotonic clock.
+/// Ignored (20 s); run with `cargo test -p synctrig-tests --test cli -- --ignored`.
+#[test]
+#[ignore]
+fn twenty_second_deadline_ends_within_a_tick() {
+    let trigger = guest("infinite_loop").display().to_string();
+    let out = run(
+        &["run", "--trigger", &trigger, "--event", &seed_file(), "--no-fuel", "--stats", "--deadline-ms", "20000"],
+        None,
+    );
+    assert_eq!(json(&out)["__type"], "LambdaSocketTimeoutException");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let wall_ms: f64 = stderr.split("stats: wall ").nth(1).and_then(|r| r.split(' ').next()?.parse().ok()).unwrap();
+    eprintln!("a 20 s deadline stopped the invocation after {wall_ms} ms");
+    // Two 5 ms ticks (the partial one and its rounding) plus scheduling.
+    assert!((20000.0..=20050.0).contains(&wall_ms), "the invocation was stopped after {wall_ms} ms");
+}
+
 #[test]
 fn pooling_falls_back_to_on_demand_when_address_space_is_short() {
     // 6 GB of address space: too little for the pool (many 4 GiB memory reservations),

@@ -6,7 +6,7 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use synctrig_tests::{guest, runtime, runtime_config, seed_event};
+use synctrig_tests::{guest, hostile, runtime, runtime_config, seed_event};
 use synctrig_wasm::limits::component::{MAX_CONTROL_DEPTH, MAX_FUNCTIONS, MAX_TYPE_NESTING};
 use synctrig_wasm::pipeline::{run_trigger, stored_from_event};
 use synctrig_wasm::{Error, Limits, Runtime, RuntimeConfig};
@@ -46,75 +46,39 @@ fn artifacts(dir: &Path) -> usize {
         .count()
 }
 
-fn leb(out: &mut Vec<u8>, mut n: usize) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            return out.push(byte);
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// A component whose only section is one type, nested `depth` component types deep.
-fn nested_types(depth: usize) -> Vec<u8> {
-    let mut body = vec![0x01];
-    for _ in 0..depth {
-        body.extend([0x41, 0x01, 0x01]);
-    }
-    body.extend([0x41, 0x00]);
-    let mut bytes = b"\0asm\x0d\x00\x01\x00\x07".to_vec();
-    leb(&mut bytes, body.len());
-    bytes.extend(body);
-    bytes
-}
-
 #[test]
 fn deeply_nested_types() {
     // 1,500 levels (4.5 KB) killed a server's compile thread; 10,000 (30 KB) `run` and deploy.
     for depth in [MAX_TYPE_NESTING + 1, 1_500, 10_000] {
-        refused(&nested_types(depth), &format!("component types nest more than {MAX_TYPE_NESTING} deep"));
+        refused(&hostile::nested_types(depth), &format!("component types nest more than {MAX_TYPE_NESTING} deep"));
     }
     // So deep that parsing alone overflows the worker's 64 MiB stack: the worker dies, we do not.
-    let m = refused(&nested_types(3_000_000), "overflowed the compile worker's stack of 64 MiB");
+    let m = refused(&hostile::nested_types(3_000_000), "overflowed the compile worker's stack of 64 MiB");
     assert!(m.contains("nests too deeply"), "{m}");
 }
 
 #[test]
 fn nested_instantiation() {
     // Each level instantiates the one inside it eight times: 8^6 instances once flattened.
-    let mut wat = "(component (core module $m) (core instance (instantiate $m)))".to_owned();
-    for _ in 0..6 {
-        let uses: String = (0..8).map(|_| "(instance (instantiate $inner))").collect();
-        wat = format!("(component {} {uses})", wat.replacen("(component", "(component $inner", 1));
-    }
-    let m = refused(&wat::parse_str(&wat).unwrap(), "once nested");
+    let m = refused(&hostile::nested_instantiation(6, 8), "once nested");
     assert!(m.contains("over the limit of 16"), "{m}");
 }
 
 #[test]
 fn too_many_functions() {
-    let funcs = "(func)".repeat(MAX_FUNCTIONS + 1);
-    let bytes = wat::parse_str(format!("(component (core module {funcs}))")).unwrap();
-    refused(&bytes, &format!("more than {MAX_FUNCTIONS} functions"));
+    refused(&hostile::too_many_functions(), &format!("more than {MAX_FUNCTIONS} functions"));
 }
 
 #[test]
 fn deeply_nested_blocks() {
-    let depth = MAX_CONTROL_DEPTH + 1;
-    let body = format!("{}{}", "block ".repeat(depth), "end ".repeat(depth));
-    let bytes = wat::parse_str(format!("(component (core module (func {body})))")).unwrap();
-    refused(&bytes, &format!("blocks nest more than {MAX_CONTROL_DEPTH} deep"));
+    refused(&hostile::deeply_nested_blocks(), &format!("blocks nest more than {MAX_CONTROL_DEPTH} deep"));
 }
 
 #[test]
 fn three_tables_in_a_module() {
     // The pooling allocator holds one table per module: what `serve` could not instantiate
     // is refused at load, by every command alike.
-    let bytes =
-        wat::parse_str("(component (core module (table 1 funcref) (table 1 funcref) (table 1 funcref)))").unwrap();
-    refused(&bytes, "3 tables, over the limit of 1 per module");
+    refused(&hostile::three_tables(), "3 tables, over the limit of 1 per module");
 }
 
 #[test]
@@ -124,26 +88,9 @@ fn a_memory_larger_than_the_cap_is_refused_at_load() {
     refused(&bytes, "memory has a minimum byte size of 134217728 which exceeds the limit of 0x4000000 bytes");
 }
 
-/// 2,000 locals, all live around a loop with 4,000 joins: every join needs a value per local.
-/// About 70 KB, well inside every structural limit, and minutes of register allocation
-/// (measured here: 9 s for 2,000 joins, 182 s for 8,000). The worker's CPU limit ends it.
-fn register_allocator_bomb() -> Vec<u8> {
-    let locals = 2_000u64;
-    let joins: String = (0..4_000u64)
-        .map(|j| format!("(block (br_if 0 (i32.const {})) (local.set {} (i64.const 1)))", j % 2, 1 + j % locals))
-        .collect();
-    let uses: String =
-        (1..=locals).map(|i| format!("(local.set {i} (i64.add (local.get {i}) (i64.const 1)))")).collect();
-    let wat = format!(
-        "(component (core module (func (param i32) (local {}) (loop {joins} {uses} (br_if 0 (local.get 0))))))",
-        "i64 ".repeat(locals as usize)
-    );
-    wat::parse_str(&wat).unwrap()
-}
-
 #[test]
 fn a_register_allocator_bomb_meets_the_cpu_limit() {
-    let bytes = register_allocator_bomb();
+    let bytes = hostile::register_allocator_bomb();
     assert!(synctrig_wasm::sandbox::structure::check(&bytes).is_ok(), "within every structural limit");
     refused(&bytes, "took more than the limit of 10 s of CPU time");
 }

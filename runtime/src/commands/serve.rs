@@ -81,6 +81,15 @@ pub struct ServeArgs {
     /// LambdaThrottledException.
     #[arg(long, default_value_t = 64)]
     trigger_queue_per_pool: usize,
+    /// Memory for compiled triggers kept loaded, in MiB (measured as their artifacts'
+    /// size); past it the least recently used are dropped and reload from the artifact
+    /// cache when next needed.
+    #[arg(long, value_name = "MIB", default_value_t = ServerConfig::default().trigger_memory_bytes >> 20)]
+    trigger_memory_mib: usize,
+    /// Most triggers compiled at once (each in a compile worker process) [default: half
+    /// the cores, at least 1].
+    #[arg(long)]
+    compile_concurrency: Option<usize>,
     #[command(flatten)]
     sandbox: SandboxArgs,
 }
@@ -167,6 +176,8 @@ fn start(args: ServeArgs) -> anyhow::Result<()> {
         admission,
         trigger_slots_per_pool: args.trigger_slots_per_pool.unwrap_or(defaults.trigger_slots_per_pool),
         trigger_queue_per_pool: args.trigger_queue_per_pool,
+        trigger_memory_bytes: args.trigger_memory_mib << 20,
+        compile_slots: args.compile_concurrency.unwrap_or(defaults.compile_slots).max(1),
         ..defaults
     };
     let state = AppState::new(server, store, runtime).map_err(|e| anyhow::anyhow!(e.message))?;

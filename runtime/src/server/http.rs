@@ -38,6 +38,9 @@ pub async fn serve(
     // finishes its headers holds nothing for long.
     http.timer(TokioTimer::new()).header_read_timeout(state.config.header_timeout);
     let janitor = tokio::spawn(janitor(state.clone()));
+    if let Err(e) = state.prefetch_triggers() {
+        tracing::warn!("cannot list the pools' triggers to compile at start-up: {}", e.message);
+    }
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {

@@ -19,19 +19,20 @@ mod metrics;
 pub mod sigv4;
 pub mod store;
 mod sync;
+pub mod triggers;
 mod wire;
 
 pub use error::ApiError;
 pub use http::{REQUEST_ID, serve};
 
 use crate::invoker::Invoker;
-use crate::sandbox::{Runtime, Trigger};
+use crate::sandbox::Runtime;
 use admission::{Admission, AdmissionConfig};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
 use tokio::sync::Semaphore;
+use triggers::{FunctionRef, Triggers};
 
 /// Server settings.
 #[derive(Clone, Debug)]
@@ -60,6 +61,14 @@ pub struct ServerConfig {
     pub trigger_slots_per_pool: usize,
     /// Most trigger invocations of one pool waiting for a slot; more are throttled.
     pub trigger_queue_per_pool: usize,
+    /// Most bytes of compiled triggers kept loaded; past it the least recently used are
+    /// dropped (and reload from the artifact cache when next needed).
+    pub trigger_memory_bytes: usize,
+    /// Most triggers compiled at once.
+    pub compile_slots: usize,
+    /// Longest an update waits for its pool's trigger to be compiled before it is
+    /// answered `LambdaThrottledException`.
+    pub compile_wait: Duration,
     /// Lifetime of identity credentials, in seconds.
     pub credentials_ttl_secs: i64,
     /// Lifetime of a SyncSessionToken, in seconds.
@@ -83,6 +92,9 @@ impl Default for ServerConfig {
             // this trade).
             trigger_slots_per_pool: (cores() / 2).max(1),
             trigger_queue_per_pool: 64,
+            trigger_memory_bytes: 256 << 20,
+            compile_slots: (cores() / 2).max(1),
+            compile_wait: Duration::from_secs(5),
             credentials_ttl_secs: 3600,
             session_ttl_secs: 3600,
         }
@@ -103,7 +115,7 @@ pub struct AppState {
     config: ServerConfig,
     store: Arc<Store>,
     invoker: Invoker,
-    triggers: Mutex<HashMap<String, Trigger>>,
+    triggers: Arc<Triggers>,
     requests: Arc<Semaphore>,
     admission: Arc<Admission>,
     metrics: metrics::Metrics,
@@ -115,6 +127,13 @@ impl AppState {
     pub fn new(config: ServerConfig, store: Arc<Store>, runtime: Arc<Runtime>) -> Result<Arc<Self>, ApiError> {
         let (key, _) = store.meta_or_insert("session_key", || store::random_hex(32))?;
         Ok(Arc::new(AppState {
+            triggers: Triggers::new(
+                runtime.clone(),
+                store.clone(),
+                config.trigger_memory_bytes,
+                config.compile_slots,
+                config.compile_wait,
+            ),
             invoker: Invoker::new(
                 runtime,
                 config.trigger_slots,
@@ -123,7 +142,6 @@ impl AppState {
             ),
             requests: Arc::new(Semaphore::new(config.max_concurrent_requests)),
             admission: Admission::new(config.admission.clone()),
-            triggers: Mutex::default(),
             metrics: metrics::Metrics::default(),
             session_key: key.into_bytes(),
             store,
@@ -131,23 +149,27 @@ impl AppState {
         }))
     }
 
-    /// The trigger for a component digest, if it is loaded already.
-    fn cached_trigger(&self, digest: &str) -> Option<Trigger> {
-        self.triggers.lock().unwrap_or_else(|e| e.into_inner()).get(digest).cloned()
+    /// The function version a pool's SyncTrigger mapping names now, if it is deployed.
+    fn resolve(&self, tenant: &str, mapping: &str) -> Result<Option<FunctionRef>, ApiError> {
+        let Some((name, version)) = sync::parse_function_ref(mapping) else { return Ok(None) };
+        Ok(self.store.function(tenant, &name, version)?.map(|(version, digest)| FunctionRef {
+            tenant: tenant.to_owned(),
+            name,
+            version,
+            digest,
+        }))
     }
 
-    /// The loaded trigger for a function version, compiling it the first time.
-    fn trigger(&self, tenant: &str, name: &str, version: i64, digest: &str) -> Result<Trigger, ApiError> {
-        if let Some(t) = self.cached_trigger(digest) {
-            return Ok(t);
+    /// Starts loading every pool's trigger in the background, so that a node that lacks
+    /// compiled artifacts (a new node, a wiped cache, an upgrade) compiles before updates
+    /// need them.
+    pub fn prefetch_triggers(&self) -> Result<(), ApiError> {
+        for (tenant, mapping) in self.store.sync_triggers()? {
+            if let Some(f) = self.resolve(&tenant, &mapping)? {
+                self.triggers.prefetch(f);
+            }
         }
-        let wasm = self
-            .store
-            .function_wasm(tenant, name, version)?
-            .ok_or_else(|| ApiError::internal(format!("function {name} version {version} vanished")))?;
-        let trigger = self.invoker.runtime().load(&wasm)?;
-        self.triggers.lock().unwrap_or_else(|e| e.into_inner()).insert(digest.to_owned(), trigger.clone());
-        Ok(trigger)
+        Ok(())
     }
 }
 

@@ -618,6 +618,14 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Every pool's SyncTrigger mapping: (tenant, mapping).
+    pub fn sync_triggers(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT tenant, sync_trigger FROM pools WHERE sync_trigger IS NOT NULL")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Sets (or with `None` removes) the pool's SyncTrigger mapping.
     pub fn set_sync_trigger(&self, pool_id: &str, function: Option<&str>) -> Result<()> {
         self.conn().execute("UPDATE pools SET sync_trigger = ?2 WHERE pool_id = ?1", params![pool_id, function])?;

@@ -336,6 +336,10 @@ async fn set_cognito_events(call: Call) -> Result<Empty, ApiError> {
         }
     }
     call.state.store.set_sync_trigger(&pool.pool_id, mapping.as_deref())?;
+    // Compile it now, in the background, rather than on the pool's next update.
+    if let Some(f) = mapping.and_then(|m| call.state.resolve(&pool.tenant, &m).transpose()) {
+        call.state.triggers.prefetch(f?);
+    }
     Ok(Empty {})
 }
 
@@ -707,24 +711,14 @@ async fn run_sync_trigger(
     patches: &[Patch],
 ) -> Result<Vec<merge::Write>, ApiError> {
     let mapping = pool.sync_trigger.clone().unwrap_or_default();
-    let (name, version) = parse_function_ref(&mapping)
-        .ok_or_else(|| ApiError::internal(format!("the pool's SyncTrigger {mapping:?} is malformed")))?;
-    let (version, digest) = state
-        .store
-        .function(&pool.tenant, &name, version)?
+    let f = state
+        .resolve(&pool.tenant, &mapping)?
         .ok_or_else(|| ApiError::internal(format!("the pool's SyncTrigger function {mapping:?} is not deployed")))?;
+    let (name, version) = (f.name.clone(), f.version);
+    // Loaded (or compiled in the background) before a slot is taken: a slot never waits
+    // on a compile.
+    let trigger = state.triggers.get(f).await?;
     let reservation = state.invoker.reserve(&pool.pool_id).await.map_err(ApiError::from)?;
-    let trigger = match state.cached_trigger(&digest) {
-        Some(trigger) => trigger,
-        None => {
-            // Compiling takes tens of milliseconds: keep it off the async workers.
-            let st = state.clone();
-            let (tenant, fname) = (pool.tenant.clone(), name.clone());
-            tokio::task::spawn_blocking(move || st.trigger(&tenant, &fname, version, &digest))
-                .await
-                .map_err(|e| ApiError::internal(format!("task failed: {e}")))??
-        }
-    };
     let input = merge::build_event(meta, &stored, patches);
     let outcome = reservation.run(trigger, stored, input).await;
 
