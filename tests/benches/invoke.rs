@@ -2,8 +2,9 @@
 //! a native function, per dataset size; the parts of one invocation; throughput on 1
 //! and 2 threads; cold load with and without the artifact cache; fuel on and off.
 //!
-//! `cargo bench -p synctrig-tests --bench invoke`. Before criterion's groups it prints
-//! p50/p99 latencies measured over many single invocations.
+//! `cargo build --release -p synctrig-wasm && cargo bench -p synctrig-tests --bench invoke`
+//! (the cold-load group compiles through the release binary's compile worker). Before
+//! criterion's groups it prints p50/p99 latencies measured over many single invocations.
 
 use criterion::{BatchSize, Criterion, Throughput};
 use std::hint::black_box;
@@ -12,6 +13,7 @@ use synctrig_tests::guest;
 use synctrig_wasm::event::{EventRecord, Op};
 use synctrig_wasm::merge::{self, Dataset};
 use synctrig_wasm::pipeline::stored_from_event;
+use synctrig_wasm::sandbox::Compiler;
 use synctrig_wasm::{Limits, Runtime, RuntimeConfig, SyncEvent, Trigger};
 
 /// An event of `n` records: half changed by the user, the rest untouched, SampleKey1
@@ -184,12 +186,25 @@ fn main() {
     let mut g = c.benchmark_group("cold-load");
     g.sample_size(10);
     let bytes = std::fs::read(guest("sample_trigger")).unwrap();
+    // Compiling in this process (the baseline: how every load compiled before the worker) ...
+    g.bench_function("compile-in-process", |b| b.iter(|| black_box(rt.load(&bytes).is_ok())));
+    // ... and through the compile worker, as `serve`, `run` and `deploy` do.
+    let worker = Compiler::Worker(synctrig_tests::synctrig_bin());
+    let in_worker = Runtime::new(RuntimeConfig { compiler: worker.clone(), ..RuntimeConfig::default() }).unwrap();
+    g.bench_function("compile-in-worker", |b| b.iter(|| black_box(in_worker.load(&bytes).is_ok())));
     let cache = tempfile::tempdir().unwrap();
-    let cached =
-        Runtime::new(RuntimeConfig { cache_dir: Some(cache.path().to_owned()), ..RuntimeConfig::default() }).unwrap();
-    cached.load(&bytes).unwrap();
-    g.bench_function("compile", |b| b.iter(|| black_box(rt.load(&bytes).is_ok())));
-    g.bench_function("from-artifact-cache", |b| b.iter(|| black_box(cached.load(&bytes).is_ok())));
+    let cached = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        compiler: worker,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let digest = cached.load(&bytes).unwrap().digest().to_owned();
+    // As `serve` loads a function it knows the digest of, and as `run` loads a file.
+    g.bench_function("from-artifact-cache", |b| b.iter(|| black_box(cached.load_cached(&digest).is_ok())));
+    g.bench_function("from-artifact-cache-hashing-the-component", |b| {
+        b.iter(|| black_box(cached.load(&bytes).is_ok()))
+    });
     g.finish();
 
     c.final_summary();

@@ -359,6 +359,31 @@ impl Runtime {
         Ok(trigger)
     }
 
+    /// Loads the component whose bytes have SHA-256 `digest` from the artifact cache,
+    /// without its bytes: `None` when this installation has no usable artifact for it.
+    /// (`serve` knows each function's digest, so it reads the component only to compile.)
+    pub fn load_cached(&self, digest: &str) -> Result<Option<Trigger>, Error> {
+        let Some(cache) = &self.cache else { return Ok(None) };
+        match cache.get(&self.engine, digest) {
+            Ok(Some((component, artifact_bytes))) => match self.prepare_trigger(&component, digest, artifact_bytes) {
+                Ok(trigger) => Ok(Some(trigger)),
+                Err(e) => {
+                    // Accepted once, refused now (the limits changed): forget it.
+                    cache.remove(digest);
+                    Err(e)
+                }
+            },
+            Ok(None) => Ok(None),
+            Err(e) => {
+                // Written by this installation but unloadable (e.g. truncated on a full
+                // disk): the caller compiles again, once.
+                tracing::warn!(digest, "discarding a cached artifact that does not load: {e}");
+                cache.remove(digest);
+                Ok(None)
+            }
+        }
+    }
+
     fn compile(&self, bytes: &[u8]) -> Result<Vec<u8>, Error> {
         let settings = EngineSettings::of(&self.config.limits);
         match &self.config.compiler {

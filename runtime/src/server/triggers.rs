@@ -146,6 +146,9 @@ impl Triggers {
                 let (runtime, store, f2) = (self.runtime.clone(), self.store.clone(), f.clone());
                 // Compiling blocks (it waits for the worker process): off the async workers.
                 let loaded = tokio::task::spawn_blocking(move || {
+                    if let Some(trigger) = runtime.load_cached(&f2.digest)? {
+                        return Ok(trigger);
+                    }
                     let bytes = store
                         .function_wasm(&f2.tenant, &f2.name, f2.version)
                         .map_err(|e| Error::Internal(e.to_string()))?
