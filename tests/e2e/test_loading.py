@@ -52,8 +52,9 @@ def test_deploy_refuses_every_bomb_within_the_compile_limits(server, catalogue):
             capture_output=True, text=True, timeout=COMPILE_WALL_LIMIT + 30,
         )
         elapsed = time.monotonic() - started
-        error = json.loads(out.stdout)["error"]
-        assert out.returncode == 1 and entry["refusal"] in error, (entry["name"], error)
+        answer = json.loads(out.stdout)
+        assert out.returncode == 1 and entry["refusal"] in answer["error"], (entry["name"], answer)
+        assert answer["__type"] == "InvalidConfigurationException"
         assert elapsed < COMPILE_WALL_LIMIT + 10, (entry["name"], elapsed)
         # The largest process of the tree (deploy or its compile worker) stayed under the
         # worker's memory limit.
@@ -108,6 +109,7 @@ def test_serve_survives_every_bomb_with_the_cache_absent_and_present(tmp_path, c
             assert {r["Key"]: r.get("Value") for r in out["Records"]} == {"k": "x", "SampleKey3": "ModifyValue3"}
             assert server.proc.poll() is None
             assert resident_mib(server.proc.pid) < rss_before + 200, (entry["name"], resident_mib(server.proc.pid), rss_before)
+        print(f"server RSS: {rss_before} MiB before the bombs, {resident_mib(server.proc.pid)} MiB after all of them")
         # A broken trigger costs one compile per minute, not one per request.
         started = time.monotonic()
         for _ in range(5):

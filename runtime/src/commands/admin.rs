@@ -80,7 +80,12 @@ pub fn run(args: AdminArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            println!("{}", json!({ "error": format!("{e:#}") }));
+            // A refused component is named as the API names it.
+            let name = e.chain().find_map(|c| c.downcast_ref::<synctrig_wasm::Error>()).map(|e| e.api_name());
+            match name {
+                Some(name) => println!("{}", json!({ "error": format!("{e:#}"), "__type": name })),
+                None => println!("{}", json!({ "error": format!("{e:#}") })),
+            }
             ExitCode::FAILURE
         }
     }
