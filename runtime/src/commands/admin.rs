@@ -9,6 +9,20 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use synctrig_wasm::Runtime;
+use synctrig_wasm::sandbox::js::Code;
+use synctrig_wasm::server::{ApiError, functions};
+
+/// An API error as an `anyhow` cause, keeping its name for the output.
+#[derive(Debug)]
+struct ApiFailure(ApiError);
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.message)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
 
 /// Manage tenants, identity pools and Sync Trigger functions.
 ///
@@ -43,9 +57,11 @@ enum AdminCommand {
         #[arg(long, default_value = "us-east-1", value_parser = super::serve::parse_region)]
         region: String,
     },
-    /// Deploy a trigger component as a new version of a tenant's function. The
-    /// component is validated first: it must implement the sync-trigger world and import
-    /// nothing outside the sandbox.
+    /// Deploy a trigger as a new version of a tenant's function: a component, or a
+    /// JavaScript Sync Trigger (a Node.js Lambda handler; it is pre-initialised into a
+    /// component, and its script is kept). It is validated first, exactly as serve runs
+    /// triggers: the sync-trigger world, nothing imported outside the sandbox, the
+    /// structural and compile limits, a trial start.
     Deploy {
         /// The owning tenant.
         #[arg(long)]
@@ -53,9 +69,16 @@ enum AdminCommand {
         /// The function's name (used in SetCognitoEvents).
         #[arg(long)]
         name: String,
-        /// The component file.
-        #[arg(long, value_name = "FILE.wasm")]
-        wasm: PathBuf,
+        /// The code: a component (.wasm), a JavaScript Sync Trigger (.js), or a Lambda
+        /// deployment package (.zip holding the handler's module, e.g. index.js).
+        #[arg(long, value_name = "FILE", visible_aliases = ["wasm", "js", "zip"])]
+        code: PathBuf,
+        /// The handler of a JavaScript function: <module>.<export>.
+        #[arg(long, default_value = "index.handler")]
+        handler: String,
+        /// The region in the function's ARN (the server's --region).
+        #[arg(long, default_value = "us-east-1", value_parser = super::serve::parse_region)]
+        region: String,
         #[command(flatten)]
         sandbox: SandboxArgs,
     },
@@ -81,7 +104,11 @@ pub fn run(args: AdminArgs) -> ExitCode {
         }
         Err(e) => {
             // A refused component is named as the API names it.
-            let name = e.chain().find_map(|c| c.downcast_ref::<synctrig_wasm::Error>()).map(|e| e.api_name());
+            let name = e.chain().find_map(|c| {
+                c.downcast_ref::<synctrig_wasm::Error>()
+                    .map(|e| e.api_name())
+                    .or_else(|| c.downcast_ref::<ApiFailure>().map(|f| f.0.name))
+            });
             match name {
                 Some(name) => println!("{}", json!({ "error": format!("{e:#}"), "__type": name })),
                 None => println!("{}", json!({ "error": format!("{e:#}") })),
@@ -112,20 +139,21 @@ fn execute(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
             let pool_id = store.create_pool(&tenant, &name, &region)?;
             json!({ "identityPoolId": pool_id, "tenant": tenant, "name": name })
         }
-        AdminCommand::Deploy { tenant, name, wasm, sandbox } => {
+        AdminCommand::Deploy { tenant, name, code, handler, region, sandbox } => {
             need_tenant(&tenant)?;
             if synctrig_wasm::server::api_function_name_ok(&name).is_none() {
                 bail!("function names use a-z, A-Z, 0-9, '-' and '_' (at most 64)");
             }
-            let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+            let code = Code::read(&code, &handler)?;
             let mut config = sandbox.runtime_config();
             config.cache_dir.get_or_insert_with(|| args.data_dir.join("artifacts"));
             // The same configuration as `serve` (pooling allocator and all): what deploy
             // accepts, serve runs.
             let runtime = Runtime::new(config)?;
-            let trigger = runtime.load(&bytes).context("the component was refused")?;
-            let version = store.deploy_function(&tenant, &name, trigger.digest(), &bytes)?;
-            json!({ "tenant": tenant, "function": name, "version": version, "digest": trigger.digest() })
+            let deployed = functions::deploy(&store, &runtime, &region, (&tenant, &name), &code, &handler)
+                .map_err(|e| anyhow::anyhow!(ApiFailure(e)))
+                .context("the code was refused")?;
+            json!({ "tenant": tenant, "function": name, "version": deployed.version, "digest": deployed.digest, "log": deployed.log })
         }
         AdminCommand::Invocations { tenant, name, limit } => {
             need_tenant(&tenant)?;

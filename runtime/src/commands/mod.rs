@@ -85,6 +85,24 @@ impl SandboxArgs {
     }
 }
 
+/// Loads code (a component, or a script pre-initialised into one): the trigger, the
+/// component's bytes, and what a script's top level logged.
+pub fn load_code(
+    runtime: &synctrig_wasm::Runtime,
+    code: &synctrig_wasm::sandbox::js::Code,
+    settings: &synctrig_wasm::sandbox::js::ScriptSettings,
+) -> Result<(synctrig_wasm::Trigger, Vec<u8>, String), synctrig_wasm::Error> {
+    use synctrig_wasm::sandbox::js::Code;
+    match code {
+        Code::Component(bytes) => Ok((runtime.load(bytes)?, bytes.clone(), String::new())),
+        Code::Script { source, export } => {
+            let prepared = runtime.prepare_script(source, export, settings)?;
+            let trigger = runtime.load(&prepared.component)?;
+            Ok((trigger, prepared.component, prepared.log))
+        }
+    }
+}
+
 /// Untrusted components are compiled by this executable's hidden `compile` command, in a
 /// child process.
 fn worker_compiler() -> Compiler {

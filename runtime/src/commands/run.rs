@@ -6,9 +6,15 @@ use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use synctrig_wasm::pipeline::{run_trigger, stored_from_event};
+use synctrig_wasm::sandbox::js::{Code, ScriptSettings};
 use synctrig_wasm::{Error, Runtime, SyncEvent};
 
-/// Run a trigger component on one Sync Trigger event, as the service would.
+/// Run a trigger on one Sync Trigger event, as the service would.
+///
+/// The trigger is a component (FILE.wasm), a JavaScript Sync Trigger (FILE.js: a Node.js
+/// Lambda handler such as the console's cognito-sync-trigger blueprint), or a Lambda
+/// deployment package (FILE.zip holding index.js). A script's top-level output
+/// (console.log while loading) goes to stderr first.
 ///
 /// The event is Cognito's version-2 Sync Trigger JSON (`datasetRecords` keyed by record
 /// key). Records with an `oldValue` are taken as the stored dataset, so the trigger's
@@ -22,9 +28,14 @@ use synctrig_wasm::{Error, Runtime, SyncEvent};
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct RunArgs {
-    /// The trigger component (a wasm32-wasip2 component built with synctrig-guest).
-    #[arg(long, value_name = "FILE.wasm")]
+    /// The trigger: a component (.wasm, built with synctrig-guest), a script (.js) or a
+    /// Lambda deployment package (.zip).
+    #[arg(long, value_name = "FILE")]
     trigger: PathBuf,
+    /// The handler of a JavaScript trigger: <module>.<export>; for a .zip the module is
+    /// the file <module>.js in it.
+    #[arg(long, default_value = "index.handler")]
+    handler: String,
     /// The event file; read from stdin when absent.
     #[arg(long, value_name = "FILE.json")]
     event: Option<PathBuf>,
@@ -60,7 +71,17 @@ fn execute(args: &RunArgs) -> Result<SyncEvent, Error> {
     };
     let input = SyncEvent::from_json_input(&json).map_err(|e| Error::InvalidEvent(e.0))?;
     let runtime = Runtime::new(args.sandbox.runtime_config())?;
-    let trigger = runtime.load_file(&args.trigger)?;
+    let code = Code::read(&args.trigger, &args.handler)?;
+    let name = args.trigger.file_stem().and_then(|s| s.to_str()).unwrap_or("trigger").to_owned();
+    let settings = ScriptSettings {
+        invoked_function_arn: format!("arn:aws:lambda:us-east-1:000000000000:function:{name}"),
+        function_name: name,
+        function_version: "$LATEST".into(),
+        memory_limit_in_mb: args.sandbox.memory_mib.to_string(),
+        deadline_ms: args.sandbox.deadline_ms,
+    };
+    let (trigger, _, top_level_log) = super::load_code(&runtime, &code, &settings)?;
+    eprint!("{top_level_log}");
     let outcome = run_trigger(&runtime, &trigger, &stored_from_event(&input), &input);
     eprint!("{}", outcome.log);
     if args.stats {

@@ -65,6 +65,13 @@ impl HostState {
     }
 }
 
+impl HostState {
+    /// Whether the guest holds no host resources (streams, pollables) now.
+    pub fn resources_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }

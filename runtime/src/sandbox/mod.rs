@@ -8,6 +8,7 @@
 
 mod cache;
 mod host;
+pub mod js;
 mod logbuf;
 pub mod structure;
 pub mod worker;

@@ -13,6 +13,7 @@
 
 pub mod admission;
 mod error;
+pub mod functions;
 mod http;
 mod identity;
 mod metrics;

@@ -365,6 +365,9 @@ const MIGRATIONS: &[&str] = &[
          token_hash TEXT PRIMARY KEY, request_hash TEXT NOT NULL, answer TEXT NOT NULL,
          expires INTEGER NOT NULL);
      CREATE INDEX applied_updates_by_expiry ON applied_updates (expires);",
+    // 3: JavaScript functions keep their script and handler, to be shown and deployed again.
+    "ALTER TABLE functions ADD COLUMN source TEXT;
+     ALTER TABLE functions ADD COLUMN handler TEXT;",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -651,19 +654,49 @@ impl Store {
             .optional()?)
     }
 
-    /// Stores a new version of a tenant's function; returns the version.
-    pub fn deploy_function(&self, tenant: &str, name: &str, digest: &str, wasm: &[u8]) -> Result<i64> {
+    /// The version the next deploy of a function will get (if no other deploy of it
+    /// comes first).
+    pub fn next_function_version(&self, tenant: &str, name: &str) -> Result<i64> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT COALESCE(MAX(version), 0) + 1 FROM functions WHERE tenant = ?1 AND name = ?2")?
+            .query_row(params![tenant, name], |r| r.get(0))?)
+    }
+
+    /// Stores a new version of a tenant's function — its component, and for a JavaScript
+    /// function its script and handler; returns the version.
+    pub fn deploy_function(
+        &self,
+        tenant: &str,
+        name: &str,
+        digest: &str,
+        wasm: &[u8],
+        script: Option<(&str, &str)>,
+    ) -> Result<i64> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx
             .prepare_cached("SELECT COALESCE(MAX(version), 0) + 1 FROM functions WHERE tenant = ?1 AND name = ?2")?
             .query_row(params![tenant, name], |r| r.get(0))?;
+        let (source, handler) = script.unzip();
         tx.execute(
-            "INSERT INTO functions (tenant, name, version, digest, wasm, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![tenant, name, version, digest, wasm, now()],
+            "INSERT INTO functions (tenant, name, version, digest, wasm, created, source, handler)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![tenant, name, version, digest, wasm, now(), source, handler],
         )?;
         tx.commit()?;
         Ok(version)
+    }
+
+    /// A JavaScript function version's script and handler.
+    pub fn function_script(&self, tenant: &str, name: &str, version: i64) -> Result<Option<(String, String)>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT source, handler FROM functions WHERE tenant = ?1 AND name = ?2 AND version = ?3 AND source IS NOT NULL",
+            )?
+            .query_row(params![tenant, name, version], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
     }
 
     /// A function version (the latest for `None`): (version, digest).

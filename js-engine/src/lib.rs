@@ -1,0 +1,329 @@
+//! The JavaScript engine of synctrig-wasm: QuickJS (through rquickjs) as a `js-trigger`
+//! component. `synctrig-wasm` pre-initialises it per script with Wizer at deploy: it calls
+//! `init-script` (create the runtime and context, install the Node/Lambda prelude, run the
+//! script's top level as a CommonJS module, collect garbage) and snapshots the instance.
+//! The snapshot is an ordinary `sync-trigger` component whose `handle` calls the script's
+//! handler on JavaScript objects.
+//!
+//! Nothing here may hold a WASI resource across the snapshot: the prelude logs through the
+//! `log` import, never stdout, and randomness is drawn per invocation.
+
+use rquickjs::context::EvalOptions;
+use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, IntoJs, Object, Persistent, Runtime, Value};
+use std::cell::RefCell;
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "js-trigger",
+});
+
+use synctrig::trigger::log::{Level, log};
+use synctrig::trigger::types::{DatasetRecord, Op};
+
+/// The prelude: the Node/Lambda surface (console, timers, require, the CommonJS loader and
+/// the invocation protocol). It evaluates to a function of (global, native).
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// QuickJS's own heap limit, below the sandbox's 64 MiB linear memory, so that a script
+/// that allocates too much gets a JavaScript "out of memory" error rather than a trap.
+const HEAP_LIMIT: usize = 48 << 20;
+/// QuickJS's stack limit, within the engine's 1 MiB C stack: deep recursion is a
+/// JavaScript `RangeError`.
+const STACK_LIMIT: usize = 512 << 10;
+/// Headroom above the heap in use at the snapshot before the collector runs: a one-shot
+/// instance then rarely collects at all.
+const GC_HEADROOM: usize = 16 << 20;
+
+struct Engine {
+    runtime: Runtime,
+    context: Context,
+    api: Persistent<Object<'static>>,
+}
+
+thread_local! {
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+}
+
+/// Settings baked into the snapshot at deploy (`init-script`'s JSON `settings`).
+fn settings_object<'js>(ctx: &Ctx<'js>, settings: &str) -> Result<Object<'js>, String> {
+    let json: Value = ctx.json_parse(settings).map_err(|e| format!("bad settings: {e}"))?;
+    json.into_object().ok_or_else(|| "settings must be a JSON object".to_owned())
+}
+
+/// What precedes the script on its first line: the CommonJS wrapper.
+const WRAPPER_HEAD: &str = "(function (exports, require, module, __filename, __dirname) {";
+
+/// A message or stack as the author should read it: columns on line 1 of `index.js` without
+/// the wrapper's head, and no frames of the engine's own prelude.
+fn script_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.lines().enumerate() {
+        if line.contains("eval_script") {
+            continue;
+        }
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("index.js:1:") {
+            let (head, tail) = rest.split_at(at + "index.js:1:".len());
+            out.push_str(head);
+            let digits = tail.find(|c: char| !c.is_ascii_digit()).unwrap_or(tail.len());
+            match tail[..digits].parse::<usize>() {
+                Ok(col) => out.push_str(&col.saturating_sub(WRAPPER_HEAD.len()).max(1).to_string()),
+                Err(_) => out.push_str(&tail[..digits]),
+            }
+            rest = &tail[digits..];
+        }
+        out.push_str(rest);
+    }
+    out
+}
+
+fn caught(e: CaughtError<'_>) -> String {
+    script_text(&match e {
+        CaughtError::Exception(ex) => {
+            let head = match ex.message() {
+                Some(m) => format!("{}: {m}", ex.get::<_, String>("name").unwrap_or_else(|_| "Error".into())),
+                None => "Error".to_owned(),
+            };
+            match ex.stack() {
+                Some(stack) if !stack.trim().is_empty() => format!("{head}\n{}", stack.trim_end()),
+                _ => head,
+            }
+        }
+        CaughtError::Value(v) => format!("Uncaught {}", value_text(&v)),
+        CaughtError::Error(e) => e.to_string(),
+    })
+}
+
+/// Fails the invocation: the message (its first line) is the error the client gets, the
+/// whole of it (the stack) goes to the invocation's log.
+fn fail(message: &str) -> ! {
+    let message = script_text(message);
+    log(Level::Error, &message);
+    let first = message.lines().next().unwrap_or("").trim().to_owned();
+    // The host reads a guest's panic from its stderr; "index.js" is where it happened.
+    std::panic::set_hook(Box::new(|_| {}));
+    eprintln!("thread '<unnamed>' panicked at index.js:\n{first}");
+    std::process::abort()
+}
+
+fn value_text(v: &Value<'_>) -> String {
+    v.ctx()
+        .json_stringify(v.clone())
+        .ok()
+        .flatten()
+        .and_then(|s| s.to_string().ok())
+        .unwrap_or_else(|| format!("{:?}", v.type_of()))
+}
+
+struct Component;
+
+impl Guest for Component {
+    fn init_script(source: String, handler: String, settings: String) -> Result<(), String> {
+        let export = handler
+            .strip_prefix("index.")
+            .filter(|e| !e.is_empty() && !e.contains('.'))
+            .ok_or_else(|| format!("handler {handler:?} must be index.<export>, e.g. index.handler"))?
+            .to_owned();
+        let runtime = Runtime::new().map_err(|e| e.to_string())?;
+        runtime.set_memory_limit(HEAP_LIMIT);
+        runtime.set_max_stack_size(STACK_LIMIT);
+        let context = Context::full(&runtime).map_err(|e| e.to_string())?;
+        let api = context.with(|ctx| -> Result<Persistent<Object<'static>>, String> {
+            let native = Object::new(ctx.clone()).map_err(|e| e.to_string())?;
+            let log_fn = Function::new(ctx.clone(), |level: i32, message: String| {
+                let level = match level {
+                    0 => Level::Debug,
+                    2 => Level::Warn,
+                    3 => Level::Error,
+                    _ => Level::Info,
+                };
+                log(level, &message);
+            })
+            .map_err(|e| e.to_string())?;
+            native.set("log", log_fn).map_err(|e| e.to_string())?;
+            let prelude: Function = ctx.eval(PRELUDE).catch(&ctx).map_err(caught)?;
+            let api: Object = prelude.call((ctx.globals(), native)).catch(&ctx).map_err(caught)?;
+            // The script, as a CommonJS module body: line 1 of the file is line 1 here.
+            let mut options = EvalOptions::default();
+            options.filename = Some("index.js".into());
+            options.strict = false;
+            let wrapper = format!("{WRAPPER_HEAD}{source}\n}})");
+            let wrapper: Function = ctx.eval_with_options(wrapper, options).catch(&ctx).map_err(caught)?;
+            let load: Function = api.get("load").map_err(|e| e.to_string())?;
+            let settings = settings_object(&ctx, &settings)?;
+            load.call::<_, ()>((wrapper, export, settings)).catch(&ctx).map_err(caught)?;
+            Ok(Persistent::save(&ctx, api))
+        })?;
+        // Run what the top level scheduled (promise jobs, timers), then collect, so the
+        // snapshot holds only what the script keeps.
+        drain(&runtime).map_err(|e| format!("the script's top level failed: {e}"))?;
+        runtime.run_gc();
+        runtime.set_gc_threshold(runtime.memory_usage().malloc_size as usize + GC_HEADROOM);
+        ENGINE.with(|engine| *engine.borrow_mut() = Some(Engine { runtime, context, api }));
+        Ok(())
+    }
+
+    fn handle(event: SyncEvent) -> Result<SyncEvent, TriggerError> {
+        ENGINE.with(|engine| {
+            let engine = engine.borrow();
+            let engine = engine.as_ref().expect("the JavaScript trigger was not initialised (deploy runs init-script)");
+            invoke(engine, event)
+        })
+    }
+}
+
+/// Runs pending jobs until there are none; a job's uncaught error is returned.
+fn drain(runtime: &Runtime) -> Result<(), String> {
+    loop {
+        match runtime.execute_pending_job() {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(job) => {
+                let message = job.0.with(|ctx| {
+                    let ex = ctx.catch();
+                    match ex.as_exception() {
+                        Some(e) => format!("{}\n{}", e.message().unwrap_or_default(), e.stack().unwrap_or_default()),
+                        None => format!("Uncaught {}", value_text(&ex)),
+                    }
+                });
+                return Err(message);
+            }
+        }
+    }
+}
+
+fn invoke(engine: &Engine, event: SyncEvent) -> Result<SyncEvent, TriggerError> {
+    let state = engine.context.with(|ctx| -> Persistent<Object<'static>> {
+        let api = engine.api.clone().restore(&ctx).expect("the engine's API object");
+        let reseed: Function = api.get("reseed").expect("reseed");
+        let mut seed = [0u32; 4];
+        for s in &mut seed {
+            *s = wasip2::random::random::get_random_u64() as u32;
+        }
+        reseed.call::<_, ()>((seed[0], seed[1], seed[2], seed[3])).expect("reseed");
+        let js_event = to_js(&ctx, &event).expect("build the event object");
+        let invoke: Function = api.get("invoke").expect("invoke");
+        let state: Object = invoke.call((js_event, request_id())).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
+        Persistent::save(&ctx, state)
+    });
+    // Promise jobs (async handlers, timers) run after the handler returns, as in Node.
+    let drained = drain(&engine.runtime);
+    engine.context.with(|ctx| {
+        let state = state.restore(&ctx).expect("the invocation's state");
+        if let Ok(Some(thrown)) = state.get::<_, Option<String>>("thrown") {
+            fail(&format!("the handler threw {thrown}"));
+        }
+        let settled: bool = state.get("settled").unwrap_or(false);
+        if !settled {
+            match drained {
+                Err(e) => fail(&format!("an error escaped a callback of the handler: {e}")),
+                Ok(()) => fail(
+                    "the handler finished without calling its callback, context.done/succeed/fail, or settling the Promise it returned",
+                ),
+            }
+        }
+        if let Ok(Some(error)) = state.get::<_, Option<String>>("error") {
+            return Err(TriggerError::Reject(error));
+        }
+        let result: Value = state.get("result").unwrap_or_else(|_| Value::new_undefined(ctx.clone()));
+        Ok(from_js(&event, &result).unwrap_or_else(|e| fail(&format!("the handler's result is not a Sync Trigger event: {e}"))))
+    })
+}
+
+/// A fresh request id (`awsRequestId`), in the UUID form Lambda uses.
+fn request_id() -> String {
+    let (a, b) = (wasip2::random::random::get_random_u64(), wasip2::random::random::get_random_u64());
+    let h = format!("{a:016x}{b:016x}");
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+fn optional<'js>(ctx: &Ctx<'js>, value: &Option<String>) -> rquickjs::Result<Value<'js>> {
+    match value {
+        Some(s) => s.as_str().into_js(ctx),
+        None => Ok(Value::new_null(ctx.clone())),
+    }
+}
+
+/// The event as Node's Lambda runtime hands it over: `datasetRecords` keyed by record key.
+fn to_js<'js>(ctx: &Ctx<'js>, event: &SyncEvent) -> rquickjs::Result<Object<'js>> {
+    let js = Object::new(ctx.clone())?;
+    js.set("version", event.version)?;
+    js.set("eventType", event.event_type.as_str())?;
+    js.set("region", event.region.as_str())?;
+    js.set("identityPoolId", event.identity_pool_id.as_str())?;
+    js.set("identityId", event.identity_id.as_str())?;
+    js.set("datasetName", event.dataset_name.as_str())?;
+    let records = Object::new(ctx.clone())?;
+    for r in &event.records {
+        let record = Object::new(ctx.clone())?;
+        record.set("oldValue", optional(ctx, &r.old_value)?)?;
+        record.set("newValue", optional(ctx, &r.new_value)?)?;
+        record.set("op", if r.op == Op::Remove { "remove" } else { "replace" })?;
+        records.set(r.key.as_str(), record)?;
+    }
+    js.set("datasetRecords", records)?;
+    Ok(js)
+}
+
+fn string_field(obj: &Object<'_>, name: &str) -> Result<String, String> {
+    let v: Value = obj.get(name).map_err(|e| e.to_string())?;
+    v.as_string().and_then(|s| s.to_string().ok()).ok_or_else(|| format!("{name} is {}, not a string", value_text(&v)))
+}
+
+/// The handler's result back as an event: read-only fields as returned (the host checks
+/// them), records in the object's order, `op` defaulting to `replace`.
+fn from_js(input: &SyncEvent, result: &Value<'_>) -> Result<SyncEvent, String> {
+    let obj = result.as_object().ok_or_else(|| format!("it is {}", value_text(result)))?;
+    let version: Value = obj.get("version").map_err(|e| e.to_string())?;
+    let version = version
+        .as_int()
+        .and_then(|v| u32::try_from(v).ok())
+        .or_else(|| {
+            version.as_float().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX)).map(|f| f as u32)
+        })
+        .ok_or_else(|| format!("version is {}, not a number", value_text(&version)))?;
+    let records_value: Value = obj.get("datasetRecords").map_err(|e| e.to_string())?;
+    let records = records_value
+        .as_object()
+        .ok_or_else(|| format!("datasetRecords is {}, not an object", value_text(&records_value)))?;
+    let mut out = Vec::new();
+    for entry in records.props::<String, Value>() {
+        let (key, value) = entry.map_err(|e| e.to_string())?;
+        let record = value
+            .as_object()
+            .ok_or_else(|| format!("datasetRecords[{key:?}] is {}, not an object", value_text(&value)))?;
+        let text = |field: &str| -> Result<Option<String>, String> {
+            let v: Value = record.get(field).map_err(|e| e.to_string())?;
+            if v.is_null() || v.is_undefined() {
+                Ok(None)
+            } else {
+                v.as_string().and_then(|s| s.to_string().ok()).map(Some).ok_or_else(|| {
+                    format!("datasetRecords[{key:?}].{field} is {}, not a string or null", value_text(&v))
+                })
+            }
+        };
+        let op = match text("op")?.as_deref() {
+            None | Some("replace") => Op::Replace,
+            Some("remove") => Op::Remove,
+            Some(other) => {
+                return Err(format!("datasetRecords[{key:?}].op is {other:?}, not \"replace\" or \"remove\""));
+            }
+        };
+        out.push(DatasetRecord { old_value: text("oldValue")?, new_value: text("newValue")?, op, key });
+    }
+    let _ = input;
+    Ok(SyncEvent {
+        version,
+        event_type: string_field(obj, "eventType")?,
+        region: string_field(obj, "region")?,
+        identity_pool_id: string_field(obj, "identityPoolId")?,
+        identity_id: string_field(obj, "identityId")?,
+        dataset_name: string_field(obj, "datasetName")?,
+        records: out,
+    })
+}
+
+export!(Component);

@@ -1,0 +1,322 @@
+//! JavaScript triggers: the QuickJS engine component (`js-engine/`, built from source by
+//! `build.rs`), pre-initialised per script with Wizer.
+//!
+//! Deploying a script instantiates the engine in the sandbox (fuel, deadline, memory cap),
+//! calls its `init-script` export (which parses the script, runs its top level as a
+//! CommonJS module and collects garbage), and snapshots the instance's memory and globals
+//! into a new component. That component is an ordinary `sync-trigger` component: it is
+//! checked, compiled (by the compile worker) and cached like any other, and each
+//! invocation starts from the snapshot instead of starting QuickJS.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), synctrig_wasm::Error> {
+//! use synctrig_wasm::sandbox::js::{Code, ScriptSettings};
+//! let runtime = synctrig_wasm::Runtime::new(Default::default())?;
+//! let Code::Script { source, export } = Code::read("index.js".as_ref(), "index.handler")? else { unreachable!() };
+//! let settings = ScriptSettings {
+//!     function_name: "sample".into(),
+//!     function_version: "1".into(),
+//!     invoked_function_arn: "arn:aws:lambda:us-east-1:000000000000:function:sample:1".into(),
+//!     memory_limit_in_mb: "64".into(),
+//!     deadline_ms: 5000,
+//! };
+//! let prepared = runtime.prepare_script(&source, &export, &settings)?;
+//! let trigger = runtime.load(&prepared.component)?;
+//! # Ok(()) }
+//! ```
+
+use super::{Phase, Runtime, classify, host::HostState};
+use crate::error::Error;
+use sha2::{Digest, Sha256};
+use std::task::{Context, Poll};
+use wasmtime::Store;
+use wasmtime::component::{Component, Instance, Lift, WasmList};
+use wasmtime_wizer::Wizer;
+
+/// The engine component, or empty when this binary was built without the toolchain it
+/// needs (clang and wasi-libc; see the README).
+static ENGINE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/js_engine.wasm"));
+
+/// Largest script accepted, in bytes.
+pub const MAX_SCRIPT_BYTES: usize = 4 << 20;
+
+/// What the Lambda `context` object of a script shows.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScriptSettings {
+    /// `context.functionName`.
+    pub function_name: String,
+    /// `context.functionVersion`.
+    pub function_version: String,
+    /// `context.invokedFunctionArn`.
+    pub invoked_function_arn: String,
+    /// `context.memoryLimitInMB`.
+    pub memory_limit_in_mb: String,
+    /// What `context.getRemainingTimeInMillis()` answers (the clock is frozen).
+    pub deadline_ms: u64,
+}
+
+/// A script made into a trigger component.
+#[derive(Debug)]
+pub struct PreparedScript {
+    /// The pre-initialised component.
+    pub component: Vec<u8>,
+    /// What the script's top level logged.
+    pub log: String,
+}
+
+/// A function's code as its author hands it over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// A trigger component (`.wasm`).
+    Component(Vec<u8>),
+    /// A JavaScript Sync Trigger: the source of its module and the export that handles events.
+    Script {
+        /// The script (`index.js`).
+        source: String,
+        /// The handler's export name (`handler` of `index.handler`).
+        export: String,
+    },
+}
+
+/// The export a Lambda handler setting (`<module>.<export>`, e.g. `index.handler`) names,
+/// and its module.
+pub fn parse_handler(handler: &str) -> Result<(&str, &str), Error> {
+    handler
+        .rsplit_once('.')
+        .filter(|(module, export)| {
+            !module.is_empty()
+                && !export.is_empty()
+                && export.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+                && !module.contains(['/', '\\'])
+        })
+        .ok_or_else(|| {
+            Error::InvalidComponent(format!("handler {handler:?} is not <module>.<export>, e.g. index.handler"))
+        })
+}
+
+impl Code {
+    /// Reads code from a file: a component (`.wasm`), a script (`.js`: the file is the
+    /// handler's module), or a Lambda deployment package (`.zip` holding
+    /// `<module>.js`, e.g. `index.js` for `index.handler`).
+    pub fn read(path: &std::path::Path, handler: &str) -> Result<Code, Error> {
+        let unreadable = |e: std::io::Error| Error::InvalidComponent(format!("cannot read {}: {e}", path.display()));
+        let (module, export) = parse_handler(handler)?;
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let limit =
+            if extension == "wasm" { crate::limits::MAX_COMPONENT_BYTES } else { MAX_SCRIPT_BYTES.max(64 << 20) };
+        let len = std::fs::metadata(path).map_err(unreadable)?.len();
+        if len > limit as u64 {
+            return Err(Error::InvalidComponent(format!(
+                "{} is {len} bytes, over the limit of {limit}",
+                path.display()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(unreadable)?;
+        match extension.as_str() {
+            "js" | "cjs" => Ok(Code::Script { source: script_text(bytes)?, export: export.to_owned() }),
+            "zip" => Ok(Code::Script {
+                source: script_from_zip(&bytes, &format!("{module}.js"))?,
+                export: export.to_owned(),
+            }),
+            _ => Ok(Code::Component(bytes)),
+        }
+    }
+}
+
+fn script_text(bytes: Vec<u8>) -> Result<String, Error> {
+    if bytes.len() > MAX_SCRIPT_BYTES {
+        return Err(refused(format!("it is {} bytes, over the limit of {MAX_SCRIPT_BYTES}", bytes.len())));
+    }
+    String::from_utf8(bytes).map_err(|e| refused(format!("it is not UTF-8 ({e})")))
+}
+
+/// The file `name` of a Lambda deployment package, read at most to the script limit (a
+/// zip bomb inflates no further).
+pub fn script_from_zip(bytes: &[u8], name: &str) -> Result<String, Error> {
+    use std::io::Read as _;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| Error::InvalidComponent(format!("not a readable .zip: {e}")))?;
+    let mut file = archive.by_name(name).map_err(|_| {
+        Error::InvalidComponent(format!("the .zip holds no {name} at its top level (the handler's module)"))
+    })?;
+    let mut out = Vec::new();
+    file.by_ref()
+        .take(MAX_SCRIPT_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::InvalidComponent(format!("cannot inflate {name}: {e}")))?;
+    script_text(out)
+}
+
+/// Whether this binary carries the JavaScript engine.
+pub fn available() -> bool {
+    !ENGINE.is_empty()
+}
+
+fn refused(message: impl std::fmt::Display) -> Error {
+    Error::InvalidComponent(format!("the script cannot be deployed: {message}"))
+}
+
+impl Runtime {
+    /// Makes a trigger component of a JavaScript Sync Trigger: `source` is the script
+    /// (`index.js`), `handler` its handler (`index.handler`).
+    pub fn prepare_script(
+        &self,
+        source: &str,
+        export: &str,
+        settings: &ScriptSettings,
+    ) -> Result<PreparedScript, Error> {
+        if !available() {
+            return Err(Error::InvalidComponent(
+                "this synctrig-wasm was built without its JavaScript engine: install clang-19, llvm-19 and wasi-libc \
+                 (Debian: apt-get install clang-19 llvm-19 wasi-libc) and build it again"
+                    .into(),
+            ));
+        }
+        if source.len() > MAX_SCRIPT_BYTES {
+            return Err(refused(format!("it is {} bytes, over the limit of {MAX_SCRIPT_BYTES}", source.len())));
+        }
+        let mut wizer = Wizer::new();
+        // Kept: wasmtime-wizer 48 drops the export but not the alias that lifts it, which
+        // leaves an invalid component. Nothing calls it after the snapshot.
+        wizer.init_func("init-script").keep_init_func(true);
+        let (cx, instrumented) = guarded(|| wizer.instrument_component(ENGINE))?;
+        let component = self.trusted_component(&instrumented)?;
+
+        let mut store = self.new_store()?;
+        let instance = self
+            .linker
+            .instantiate(&mut store, &component)
+            .map_err(|e| classify(e, Phase::Instantiate, store.data(), &self.config.limits))?;
+        let init = instance
+            .get_typed_func::<(&str, &str, &str), (Result<(), String>,)>(&mut store, "init-script")
+            .map_err(|e| Error::Internal(format!("the engine has no init-script: {e:#}")))?;
+        let settings = serde_json::to_string(settings).map_err(|e| Error::Internal(e.to_string()))?;
+        let handler = format!("index.{export}");
+        let outcome = init.call(&mut store, (source, &handler, &settings));
+        let log = store.data().log.contents();
+        match outcome {
+            Ok((Ok(()),)) => {}
+            Ok((Err(message),)) => return Err(refused(message)),
+            Err(e) => {
+                let cause = classify(e, Phase::Call, store.data(), &self.config.limits);
+                return Err(refused(format!("its top level failed: {cause}")));
+            }
+        }
+        if !store.data().resources_empty() {
+            return Err(refused("its top level left host resources open (a snapshot cannot keep them)"));
+        }
+        // Reading the state back is the host's work: it gets fuel and time of its own.
+        if self.config.limits.fuel.is_some() {
+            store.set_fuel(u64::MAX / 2).map_err(|e| Error::Internal(e.to_string()))?;
+        }
+        store.set_epoch_deadline(u64::MAX / 2);
+        let mut access = StateAccess { store: &mut store, instance, failed: None };
+        let snapshot = guarded(|| block_on(wizer.snapshot_component(&cx, &mut access)));
+        if let Some(e) = access.failed {
+            return Err(Error::Internal(format!("cannot read the initialised engine's state: {e}")));
+        }
+        Ok(PreparedScript { component: snapshot?, log })
+    }
+
+    /// A component this program built (the instrumented engine): compiled in this process
+    /// and kept in the artifact cache, so only the first deploy after an upgrade compiles it.
+    fn trusted_component(&self, bytes: &[u8]) -> Result<Component, Error> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        if let Some(cache) = &self.cache
+            && let Ok(Some((component, _))) = cache.get(&self.engine, &digest)
+        {
+            return Ok(component);
+        }
+        let artifact = self.engine.precompile_component(bytes).map_err(|e| Error::Internal(format!("{e:#}")))?;
+        if let Some(cache) = &self.cache
+            && let Err(e) = cache.put(&digest, &artifact)
+        {
+            tracing::warn!("cannot write artifact cache: {e}");
+        }
+        // SAFETY: produced just now by this engine.
+        unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(|e| Error::Internal(format!("{e:#}")))
+    }
+}
+
+/// Runs a step of Wizer, turning an error or a panic (it asserts its own output) into an
+/// internal error rather than the end of the deploying process.
+fn guarded<T>(step: impl FnOnce() -> wasmtime::Result<T>) -> Result<T, Error> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)) {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(e)) => Err(Error::Internal(format!("pre-initialising the script failed: {e:#}"))),
+        Err(_) => Err(Error::Internal("pre-initialising the script failed (Wizer panicked)".into())),
+    }
+}
+
+/// Polls a future that never waits (every call below is synchronous) to its end.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// Wizer's view of the initialised instance: it calls the accessor functions its
+/// instrumentation exported, on our own store (synchronously, so wasmtime needs no async
+/// support).
+struct StateAccess<'a> {
+    store: &'a mut Store<HostState>,
+    instance: Instance,
+    failed: Option<String>,
+}
+
+impl StateAccess<'_> {
+    fn call<R: Lift + 'static, T>(
+        &mut self,
+        instance: &str,
+        func: &str,
+        use_ret: impl FnOnce(&Store<HostState>, R) -> T,
+    ) -> Option<T> {
+        let result = (|| -> wasmtime::Result<T> {
+            let (_, outer) = self
+                .instance
+                .get_export(&mut *self.store, None, instance)
+                .ok_or_else(|| wasmtime::format_err!("no export {instance}"))?;
+            let (_, inner) = self
+                .instance
+                .get_export(&mut *self.store, Some(&outer), func)
+                .ok_or_else(|| wasmtime::format_err!("no export {instance}#{func}"))?;
+            let typed = self.instance.get_typed_func::<(), (R,)>(&mut *self.store, inner)?;
+            let (ret,) = typed.call(&mut *self.store, ())?;
+            Ok(use_ret(self.store, ret))
+        })();
+        match result {
+            Ok(out) => Some(out),
+            Err(e) => {
+                self.failed.get_or_insert_with(|| format!("{instance}#{func}: {e:#}"));
+                None
+            }
+        }
+    }
+}
+
+impl wasmtime_wizer::ComponentInstanceState for StateAccess<'_> {
+    async fn call_func_ret_list_u8(&mut self, instance: &str, func: &str, contents: impl FnOnce(&[u8]) + Send) {
+        self.call(instance, func, |store, list: WasmList<u8>| contents(list.as_le_slice(store)));
+    }
+
+    async fn call_func_ret_s32(&mut self, instance: &str, func: &str) -> i32 {
+        self.call(instance, func, |_, r| r).unwrap_or_default()
+    }
+
+    async fn call_func_ret_s64(&mut self, instance: &str, func: &str) -> i64 {
+        self.call(instance, func, |_, r| r).unwrap_or_default()
+    }
+
+    async fn call_func_ret_f32(&mut self, instance: &str, func: &str) -> u32 {
+        self.call(instance, func, |_, r: f32| r.to_bits()).unwrap_or_default()
+    }
+
+    async fn call_func_ret_f64(&mut self, instance: &str, func: &str) -> u64 {
+        self.call(instance, func, |_, r: f64| r.to_bits()).unwrap_or_default()
+    }
+}
