@@ -73,7 +73,9 @@ fn build_engine(root: &Path, engine_dir: &Path) -> Result<PathBuf, String> {
         .env("RQUICKJS_SYS_NO_WASI_SDK", "1")
         .env("CC_wasm32_wasip2", &cc)
         .env("AR_wasm32_wasip2", &ar)
-        // Without -nostdlibinc clang would fall back to the host's glibc headers.
+        // Without -nostdlibinc clang would fall back to the host's glibc headers. (QuickJS at
+        // -O2 instead of the profile's -Os: 10% less fuel, a 34% larger component, slower
+        // deploys and cache loads; measured, not worth it.)
         .env("CFLAGS_wasm32_wasip2", format!("-nostdlibinc -isystem {include}"));
     // What the outer build set for the host must not leak into the engine's build.
     for var in [

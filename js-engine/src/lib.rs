@@ -9,16 +9,20 @@
 //! `log` import, never stdout, and randomness is drawn per invocation.
 
 use rquickjs::context::EvalOptions;
-use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, IntoJs, Object, Persistent, Runtime, Value};
+use rquickjs::{Atom, CatchResultExt, CaughtError, Context, Ctx, Function, IntoJs, Object, Persistent, Runtime, Value};
 use std::cell::RefCell;
 
-wit_bindgen::generate!({
-    path: "../wit",
-    world: "js-trigger",
-});
+#[allow(clippy::too_many_arguments)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "js-trigger",
+    });
+}
 
-use synctrig::trigger::log::{Level, log};
-use synctrig::trigger::types::{DatasetRecord, Op};
+use bindings::synctrig::trigger::log::{Level, log};
+use bindings::synctrig::trigger::types::{DatasetRecord, Op};
+use bindings::{Guest, SyncEvent, TriggerError};
 
 /// The prelude: the Node/Lambda surface (console, timers, require, the CommonJS loader and
 /// the invocation protocol). It evaluates to a function of (global, native).
@@ -144,6 +148,14 @@ impl Guest for Component {
             })
             .map_err(|e| e.to_string())?;
             native.set("log", log_fn).map_err(|e| e.to_string())?;
+            let seed = Function::new(ctx.clone(), || -> Vec<u32> {
+                (0..4).map(|_| wasip2::random::random::get_random_u64() as u32).collect()
+            })
+            .map_err(|e| e.to_string())?;
+            native.set("seed", seed).map_err(|e| e.to_string())?;
+            native
+                .set("requestId", Function::new(ctx.clone(), request_id).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
             let prelude: Function = ctx.eval(PRELUDE).catch(&ctx).map_err(caught)?;
             let api: Object = prelude.call((ctx.globals(), native)).catch(&ctx).map_err(caught)?;
             // The script, as a CommonJS module body: line 1 of the file is line 1 here.
@@ -198,15 +210,10 @@ fn drain(runtime: &Runtime) -> Result<(), String> {
 fn invoke(engine: &Engine, event: SyncEvent) -> Result<SyncEvent, TriggerError> {
     let state = engine.context.with(|ctx| -> Persistent<Object<'static>> {
         let api = engine.api.clone().restore(&ctx).expect("the engine's API object");
-        let reseed: Function = api.get("reseed").expect("reseed");
-        let mut seed = [0u32; 4];
-        for s in &mut seed {
-            *s = wasip2::random::random::get_random_u64() as u32;
-        }
-        reseed.call::<_, ()>((seed[0], seed[1], seed[2], seed[3])).expect("reseed");
-        let js_event = to_js(&ctx, &event).expect("build the event object");
+        let names = Names::new(&ctx).expect("atoms");
+        let js_event = to_js(&ctx, &names, &event).expect("build the event object");
         let invoke: Function = api.get("invoke").expect("invoke");
-        let state: Object = invoke.call((js_event, request_id())).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
+        let state: Object = invoke.call((js_event,)).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
         Persistent::save(&ctx, state)
     });
     // Promise jobs (async handlers, timers) run after the handler returns, as in Node.
@@ -229,7 +236,9 @@ fn invoke(engine: &Engine, event: SyncEvent) -> Result<SyncEvent, TriggerError> 
             return Err(TriggerError::Reject(error));
         }
         let result: Value = state.get("result").unwrap_or_else(|_| Value::new_undefined(ctx.clone()));
-        Ok(from_js(&event, &result).unwrap_or_else(|e| fail(&format!("the handler's result is not a Sync Trigger event: {e}"))))
+        let names = Names::new(&ctx).expect("atoms");
+        Ok(from_js(&names, &result)
+            .unwrap_or_else(|e| fail(&format!("the handler's result is not a Sync Trigger event: {e}"))))
     })
 }
 
@@ -247,8 +256,26 @@ fn optional<'js>(ctx: &Ctx<'js>, value: &Option<String>) -> rquickjs::Result<Val
     }
 }
 
+/// Property names every record has, made into atoms once per invocation rather than once
+/// per property.
+struct Names<'js> {
+    old_value: Atom<'js>,
+    new_value: Atom<'js>,
+    op: Atom<'js>,
+}
+
+impl<'js> Names<'js> {
+    fn new(ctx: &Ctx<'js>) -> rquickjs::Result<Self> {
+        Ok(Names {
+            old_value: Atom::from_str(ctx.clone(), "oldValue")?,
+            new_value: Atom::from_str(ctx.clone(), "newValue")?,
+            op: Atom::from_str(ctx.clone(), "op")?,
+        })
+    }
+}
+
 /// The event as Node's Lambda runtime hands it over: `datasetRecords` keyed by record key.
-fn to_js<'js>(ctx: &Ctx<'js>, event: &SyncEvent) -> rquickjs::Result<Object<'js>> {
+fn to_js<'js>(ctx: &Ctx<'js>, names: &Names<'js>, event: &SyncEvent) -> rquickjs::Result<Object<'js>> {
     let js = Object::new(ctx.clone())?;
     js.set("version", event.version)?;
     js.set("eventType", event.event_type.as_str())?;
@@ -257,11 +284,12 @@ fn to_js<'js>(ctx: &Ctx<'js>, event: &SyncEvent) -> rquickjs::Result<Object<'js>
     js.set("identityId", event.identity_id.as_str())?;
     js.set("datasetName", event.dataset_name.as_str())?;
     let records = Object::new(ctx.clone())?;
+    let (replace, remove) = ("replace".into_js(ctx)?, "remove".into_js(ctx)?);
     for r in &event.records {
         let record = Object::new(ctx.clone())?;
-        record.set("oldValue", optional(ctx, &r.old_value)?)?;
-        record.set("newValue", optional(ctx, &r.new_value)?)?;
-        record.set("op", if r.op == Op::Remove { "remove" } else { "replace" })?;
+        record.set(names.old_value.clone(), optional(ctx, &r.old_value)?)?;
+        record.set(names.new_value.clone(), optional(ctx, &r.new_value)?)?;
+        record.set(names.op.clone(), if r.op == Op::Remove { remove.clone() } else { replace.clone() })?;
         records.set(r.key.as_str(), record)?;
     }
     js.set("datasetRecords", records)?;
@@ -274,8 +302,8 @@ fn string_field(obj: &Object<'_>, name: &str) -> Result<String, String> {
 }
 
 /// The handler's result back as an event: read-only fields as returned (the host checks
-/// them), records in the object's order, `op` defaulting to `replace`.
-fn from_js(input: &SyncEvent, result: &Value<'_>) -> Result<SyncEvent, String> {
+/// them against the input), records in the object's order, `op` defaulting to `replace`.
+fn from_js<'js>(names: &Names<'js>, result: &Value<'js>) -> Result<SyncEvent, String> {
     let obj = result.as_object().ok_or_else(|| format!("it is {}", value_text(result)))?;
     let version: Value = obj.get("version").map_err(|e| e.to_string())?;
     let version = version
@@ -295,8 +323,8 @@ fn from_js(input: &SyncEvent, result: &Value<'_>) -> Result<SyncEvent, String> {
         let record = value
             .as_object()
             .ok_or_else(|| format!("datasetRecords[{key:?}] is {}, not an object", value_text(&value)))?;
-        let text = |field: &str| -> Result<Option<String>, String> {
-            let v: Value = record.get(field).map_err(|e| e.to_string())?;
+        let text = |name: &Atom<'js>, field: &str| -> Result<Option<String>, String> {
+            let v: Value = record.get(name.clone()).map_err(|e| e.to_string())?;
             if v.is_null() || v.is_undefined() {
                 Ok(None)
             } else {
@@ -305,16 +333,16 @@ fn from_js(input: &SyncEvent, result: &Value<'_>) -> Result<SyncEvent, String> {
                 })
             }
         };
-        let op = match text("op")?.as_deref() {
+        let op = match text(&names.op, "op")?.as_deref() {
             None | Some("replace") => Op::Replace,
             Some("remove") => Op::Remove,
             Some(other) => {
                 return Err(format!("datasetRecords[{key:?}].op is {other:?}, not \"replace\" or \"remove\""));
             }
         };
-        out.push(DatasetRecord { old_value: text("oldValue")?, new_value: text("newValue")?, op, key });
+        let (old_value, new_value) = (text(&names.old_value, "oldValue")?, text(&names.new_value, "newValue")?);
+        out.push(DatasetRecord { key, old_value, new_value, op });
     }
-    let _ = input;
     Ok(SyncEvent {
         version,
         event_type: string_field(obj, "eventType")?,
@@ -326,4 +354,4 @@ fn from_js(input: &SyncEvent, result: &Value<'_>) -> Result<SyncEvent, String> {
     })
 }
 
-export!(Component);
+bindings::export!(Component with_types_in bindings);

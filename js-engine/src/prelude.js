@@ -1,14 +1,16 @@
 // The Node.js / AWS Lambda surface a Sync Trigger script sees, installed once per script
-// at deploy (then snapshotted). `native` is provided by the engine: log(level, message).
+// at deploy (then snapshotted). `native` is provided by the engine: log(level, message),
+// seed() (four random u32s), requestId().
 (function (global, native) {
   "use strict";
 
   // --- util.inspect and util.format, as Node prints values -------------------------
-  function inspect(value, depth, seen) {
+  // Strings are quoted inside objects and for %o/%O (`quote`), bare at the top of a log line.
+  function inspect(value, depth, seen, quote) {
     if (depth === undefined) depth = 2;
     seen = seen || [];
     switch (typeof value) {
-      case "string": return seen.length ? "'" + value.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n") + "'" : value;
+      case "string": return seen.length || quote ? "'" + value.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n") + "'" : value;
       case "number": return Object.is(value, -0) ? "-0" : String(value);
       case "bigint": return String(value) + "n";
       case "boolean": case "undefined": return String(value);
@@ -17,7 +19,7 @@
     }
     if (value === null) return "null";
     if (seen.indexOf(value) !== -1) return "[Circular *1]";
-    if (value instanceof Error) return value.stack ? String(value.name) + ": " + value.message + "\n" + value.stack.replace(/\n$/, "") : String(value);
+    if (value instanceof Error) return value.stack ? String(value.name) + ": " + value.message + "\n" + ownFrames(value.stack) : String(value);
     if (value instanceof Date) return isNaN(value) ? "Invalid Date" : value.toISOString();
     if (value instanceof RegExp) return String(value);
     const nested = seen.concat([value]);
@@ -46,9 +48,14 @@
     return name + wrap("{", keys.map((k) => key(k) + ": " + item(value[k])), "}");
   }
 
+  // A stack without the frames of this prelude.
+  function ownFrames(stack) {
+    return stack.split("\n").filter((line) => line && line.indexOf("eval_script") === -1).join("\n");
+  }
+
   function wrap(open, items, close) {
     const oneLine = open + " " + items.join(", ") + " " + close;
-    if (oneLine.length <= 72 && items.every((i) => i.indexOf("\n") === -1)) return oneLine;
+    if (oneLine.length <= 80 && items.every((i) => i.indexOf("\n") === -1)) return oneLine;
     return open + "\n" + items.map((i) => "  " + i.replace(/\n/g, "\n  ")).join(",\n") + "\n" + close;
   }
 
@@ -58,22 +65,33 @@
 
   function format(first, ...rest) {
     if (typeof first !== "string") return [first, ...rest].map((v) => inspect(v)).join(" ");
+    // As Node: a lone string is printed as it is (no directive is read in it).
+    if (rest.length === 0) return first;
+    let out = "";
     let i = 0;
-    let out = first.replace(/%[sdifjoOc%]/g, (spec) => {
-      if (spec === "%%") return "%";
-      if (i >= rest.length) return spec;
-      const arg = rest[i++];
-      switch (spec) {
-        case "%s": return typeof arg === "string" ? arg : typeof arg === "object" && arg !== null ? inspect(arg, 1) : String(arg);
-        case "%d": return typeof arg === "object" ? "NaN" : String(Number(arg));
-        case "%i": return typeof arg === "object" ? "NaN" : String(parseInt(arg, 10));
-        case "%f": return String(parseFloat(arg));
-        case "%j": return stringifySafe(arg);
-        case "%o": return inspect(arg, 4);
-        case "%O": return inspect(arg);
-        case "%c": return "";
+    let from = 0;
+    for (let at = first.indexOf("%"); at !== -1 && at + 1 < first.length; at = first.indexOf("%", from)) {
+      const spec = first[at + 1];
+      let text;
+      if (spec === "%") text = "%";
+      else if ("sdifjoOc".indexOf(spec) === -1 || i >= rest.length) { out += first.slice(from, at + 1); from = at + 1; continue; }
+      else {
+        const arg = rest[i++];
+        switch (spec) {
+          case "s": text = typeof arg === "string" ? arg : typeof arg === "object" && arg !== null ? inspect(arg, 1) : String(arg); break;
+          case "d": text = typeof arg === "object" ? "NaN" : String(Number(arg)); break;
+          case "i": text = typeof arg === "object" ? "NaN" : String(parseInt(arg, 10)); break;
+          case "f": text = String(parseFloat(arg)); break;
+          case "j": text = stringifySafe(arg); break;
+          case "o": text = inspect(arg, 4, [], true); break;
+          case "O": text = inspect(arg, 2, [], true); break;
+          case "c": text = ""; break;
+        }
       }
-    });
+      out += first.slice(from, at) + text;
+      from = at + 2;
+    }
+    out += first.slice(from);
     for (; i < rest.length; i++) out += " " + (typeof rest[i] === "string" ? rest[i] : inspect(rest[i]));
     return out;
   }
@@ -88,11 +106,11 @@
   };
   Object.defineProperty(global, "console", { value: console, writable: true, configurable: true });
 
-  // --- Math.random: reseeded from the host's CSPRNG on every invocation ---------------
+  // --- Math.random: reseeded from the host's CSPRNG in every invocation that uses it -----
   // (a snapshot would otherwise freeze the generator: every call would see one value)
-  let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = 1;
+  let a = 0, b = 0, c = 0, d = 0;
+  let seeded = false;
   function sfc32() {
-    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
     let t = (a + b) | 0;
     a = b ^ (b >>> 9);
     b = (c + (c << 3)) | 0;
@@ -102,11 +120,15 @@
     c = (c + t) | 0;
     return (t >>> 0) / 4294967296;
   }
-  Math.random = sfc32;
-  function reseed(s0, s1, s2, s3) {
-    a = s0; b = s1; c = s2; d = s3;
-    for (let i = 0; i < 12; i++) sfc32();
-  }
+  Math.random = function random() {
+    if (!seeded) {
+      const seed = native.seed();
+      a = seed[0]; b = seed[1]; c = seed[2]; d = seed[3];
+      seeded = true;
+      for (let n = 0; n < 12; n++) sfc32();
+    }
+    return sfc32();
+  };
 
   // --- timers and process: every timer is due at once (the trigger's clock is frozen) --
   let timers = 0;
@@ -145,6 +167,7 @@
     }
     handler = fn;
     config = settings;
+    contextProto = makeContextProto();
   }
 
   // --- one invocation ------------------------------------------------------------------
@@ -154,7 +177,28 @@
     return stringifySafe(err) || String(err);
   }
 
-  function invoke(event, requestId) {
+  // What every invocation's context shares: fields fixed at deploy, a request id minted
+  // when first read.
+  let contextProto = null;
+  function makeContextProto() {
+    return {
+      functionName: config.functionName,
+      functionVersion: config.functionVersion,
+      invokedFunctionArn: config.invokedFunctionArn,
+      memoryLimitInMB: config.memoryLimitInMB,
+      get awsRequestId() {
+        const id = native.requestId();
+        Object.defineProperty(this, "awsRequestId", { value: id, enumerable: true });
+        return id;
+      },
+      logGroupName: "/aws/lambda/" + config.functionName,
+      logStreamName: "synctrig-wasm",
+      callbackWaitsForEmptyEventLoop: true,
+      getRemainingTimeInMillis() { return config.deadlineMs; },
+    };
+  }
+
+  function invoke(event) {
     const state = { settled: false, error: null, result: undefined, thrown: null };
     const settle = (err, result) => {
       if (state.settled) return;
@@ -162,25 +206,16 @@
       state.error = err === undefined || err === null ? null : message(err);
       state.result = result;
     };
-    const context = {
-      functionName: config.functionName,
-      functionVersion: config.functionVersion,
-      invokedFunctionArn: config.invokedFunctionArn,
-      memoryLimitInMB: config.memoryLimitInMB,
-      awsRequestId: requestId,
-      logGroupName: "/aws/lambda/" + config.functionName,
-      logStreamName: "synctrig-wasm",
-      callbackWaitsForEmptyEventLoop: true,
-      getRemainingTimeInMillis: () => config.deadlineMs,
-      done: (err, result) => settle(err, result),
-      succeed: (result) => settle(null, result),
-      fail: (err) => settle(err === undefined || err === null ? new Error("context.fail was called") : err),
-    };
+    const context = Object.create(contextProto);
+    context.done = (err, result) => settle(err, result);
+    context.succeed = (result) => settle(null, result);
+    context.fail = (err) => settle(err === undefined || err === null ? new Error("context.fail was called") : err);
+    seeded = false;
     let returned;
     try {
       returned = handler(event, context, (err, result) => settle(err, result));
     } catch (e) {
-      state.thrown = e instanceof Error ? e.name + ": " + e.message + (e.stack ? "\n" + e.stack : "") : inspect(e, 1);
+      state.thrown = e instanceof Error ? e.name + ": " + e.message + (e.stack ? "\n" + ownFrames(e.stack) : "") : inspect(e, 1);
       return state;
     }
     if (returned !== null && typeof returned === "object" && typeof returned.then === "function") {
@@ -192,5 +227,5 @@
     return state;
   }
 
-  return { load, invoke, reseed, inspect, format };
+  return { load, invoke, inspect, format };
 })

@@ -92,7 +92,7 @@ impl ArtifactCache {
         mac.update(artifact);
         let tag = mac.finalize().into_bytes();
         let path = self.path(digest);
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let tmp = temporary(&path);
         let mut file = {
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?
@@ -104,6 +104,14 @@ impl ArtifactCache {
     }
 }
 
+/// A temporary name beside `path`, unique to this write (threads and processes may write
+/// the same file at once; each renames its own into place).
+fn temporary(path: &Path) -> PathBuf {
+    let mut nonce = [0u8; 8];
+    let _ = getrandom::fill(&mut nonce);
+    path.with_extension(format!("tmp{}-{}", std::process::id(), hex::encode(nonce)))
+}
+
 fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
     if let Ok(bytes) = std::fs::read(path)
         && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
@@ -112,7 +120,7 @@ fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
     }
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let tmp = temporary(path);
     {
         use std::os::unix::fs::OpenOptionsExt;
         let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;

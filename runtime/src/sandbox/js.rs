@@ -51,6 +51,7 @@ pub struct ScriptSettings {
     /// `context.invokedFunctionArn`.
     pub invoked_function_arn: String,
     /// `context.memoryLimitInMB`.
+    #[serde(rename = "memoryLimitInMB")]
     pub memory_limit_in_mb: String,
     /// What `context.getRemainingTimeInMillis()` answers (the clock is frozen).
     pub deadline_ms: u64,

@@ -153,6 +153,9 @@ pub struct RuntimeConfig {
     pub pool_instances: u32,
     /// How often the epoch ticker advances; the deadline's precision.
     pub epoch_tick: Duration,
+    /// Bytes of a pooled instance's linear memory kept resident between invocations (reset
+    /// by copying, not unmapped and faulted in again; BENCHMARKS.md has the measurements).
+    pub keep_resident_bytes: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -165,6 +168,9 @@ impl Default for RuntimeConfig {
             allocation: Allocation::Pooling,
             pool_instances: 64,
             epoch_tick: Duration::from_millis(5),
+            // 2 MiB: a JavaScript trigger's instance touches about 1.4 MiB; resetting those
+            // pages by copying is faster than faulting them in again (BENCHMARKS.md).
+            keep_resident_bytes: 2 << 20,
         }
     }
 }
@@ -264,7 +270,11 @@ impl Runtime {
     /// with the allowed interfaces only, the artifact cache, and the epoch ticker.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, Error> {
         let settings = EngineSettings::of(&config.limits);
-        let pool = Some((&config.limits, config.pool_instances));
+        let pool = Some(PoolSettings {
+            limits: &config.limits,
+            instances: config.pool_instances,
+            keep_resident: config.keep_resident_bytes,
+        });
         let (engine, allocation) = match config.allocation {
             Allocation::Pooling => match build_engine(&settings, pool) {
                 Ok(engine) => (engine, Allocation::Pooling),
@@ -539,7 +549,14 @@ fn is_component(bytes: &[u8]) -> bool {
 
 /// An engine with `settings`, and a pooling allocator of `pool`'s limits and instances
 /// (`None`: on-demand allocation, as the compile worker uses; compiled code is the same).
-pub(crate) fn build_engine(settings: &EngineSettings, pool: Option<(&Limits, u32)>) -> wasmtime::Result<Engine> {
+/// The pooling allocator's shape.
+pub(crate) struct PoolSettings<'a> {
+    limits: &'a Limits,
+    instances: u32,
+    keep_resident: usize,
+}
+
+pub(crate) fn build_engine(settings: &EngineSettings, pool: Option<PoolSettings>) -> wasmtime::Result<Engine> {
     let mut c = wasmtime::Config::new();
     c.wasm_component_model(true)
         .consume_fuel(settings.fuel)
@@ -547,7 +564,8 @@ pub(crate) fn build_engine(settings: &EngineSettings, pool: Option<(&Limits, u32
         .max_wasm_stack(settings.max_wasm_stack)
         .memory_init_cow(true)
         .parallel_compilation(true);
-    if let Some((limits, n)) = pool {
+    if let Some(PoolSettings { limits, instances: n, keep_resident }) = &pool {
+        let (limits, n) = (*limits, *n);
         use crate::limits::component::{MAX_MEMORIES_PER_MODULE, MAX_TABLES_PER_MODULE};
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(n)
@@ -561,13 +579,14 @@ pub(crate) fn build_engine(settings: &EngineSettings, pool: Option<(&Limits, u32
             .max_core_instances_per_component(limits.max_instances as u32)
             .max_memory_size(limits.memory_bytes)
             .table_elements(limits.max_table_elements)
-            // Keep a few slots' pages resident so back-to-back invocations skip madvise.
-            .linear_memory_keep_resident(512 << 10)
+            // Pages kept resident: back-to-back invocations reset them by copying instead
+            // of unmapping and faulting them in again.
+            .linear_memory_keep_resident(*keep_resident)
             .table_keep_resident(16 << 10);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     let engine = Engine::new(&c)?;
-    if let Some((limits, _)) = pool {
+    if let Some(PoolSettings { limits, .. }) = pool {
         // Engine::new reserves the pool lazily on some platforms; instantiate a trivial
         // component now so an address-space failure shows here, not on the first request.
         let probe = Component::new(&engine, "(component (core module (memory 1)))")?;
