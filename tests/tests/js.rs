@@ -361,7 +361,7 @@ fn runaway_scripts_meet_the_sandboxs_limits() {
 fn lambda_deployment_packages_and_handlers() {
     use synctrig_wasm::sandbox::js::{Code, parse_handler, script_from_zip};
     assert_eq!(parse_handler("index.handler").unwrap(), ("index", "handler"));
-    assert_eq!(parse_handler("src/app.main").is_err(), true);
+    assert!(parse_handler("src/app.main").is_err());
     assert!(parse_handler("handler").is_err());
     let dir = tempfile::tempdir().unwrap();
     let zip_path = dir.path().join("fn.zip");
