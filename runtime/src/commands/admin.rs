@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use synctrig_wasm::Runtime;
 use synctrig_wasm::sandbox::js::Code;
+use synctrig_wasm::server::store::{PoolSettings, Scope};
 use synctrig_wasm::server::{ApiError, functions};
 
 /// An API error as an `anyhow` cause, keeping its name for the output.
@@ -45,7 +46,9 @@ enum AdminCommand {
         /// The tenant's name.
         name: String,
     },
-    /// Create an identity pool owned by a tenant and print its id.
+    /// Create an identity pool owned by a tenant and print it, as CreateIdentityPool
+    /// does (`aws cognito-identity create-identity-pool` with the tenant's developer
+    /// credentials is the same call).
     CreatePool {
         /// The owning tenant.
         #[arg(long)]
@@ -56,6 +59,38 @@ enum AdminCommand {
         /// The region part of the pool id (the server's --region).
         #[arg(long, default_value = "us-east-1", value_parser = super::serve::parse_region)]
         region: String,
+        /// Whether identities without logins may get credentials.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        allow_unauthenticated: bool,
+        /// The name developer-authenticated logins use (e.g. login.mycompany.myapp).
+        #[arg(long)]
+        developer_provider_name: Option<String>,
+        /// An OpenID Connect provider the pool accepts logins of:
+        /// arn:aws:iam::<account>:oidc-provider/<issuer host and path>, of a registered
+        /// issuer. Repeat for several.
+        #[arg(long = "openid-connect-provider-arn")]
+        open_id_connect_provider_arns: Vec<String>,
+    },
+    /// Register an OpenID Connect issuer whose tokens pools may accept as logins (by
+    /// naming it in OpenIdConnectProviderARNs). Registering it again replaces it.
+    RegisterIssuer {
+        /// The tenant whose pools may accept its tokens (as an IAM OIDC provider belongs to
+        /// one AWS account); each tenant registers the client ids of its own apps.
+        #[arg(long)]
+        tenant: String,
+        /// The issuer, exactly as its tokens' `iss` claim (https://host[/path]).
+        #[arg(long)]
+        issuer: String,
+        /// A client id its tokens may be for (`aud`). Repeat for several.
+        #[arg(long = "audience", required = true)]
+        audiences: Vec<String>,
+        /// Its JSON Web Key Set, inline.
+        #[arg(long, conflicts_with = "jwks_file", required_unless_present = "jwks_file")]
+        jwks: Option<String>,
+        /// A file holding its JSON Web Key Set; read again when a token names a key id
+        /// the stored set lacks (key rotation).
+        #[arg(long)]
+        jwks_file: Option<PathBuf>,
     },
     /// Deploy a trigger as a new version of a tenant's function: a component, or a
     /// JavaScript Sync Trigger (a Node.js Lambda handler; it is pre-initialised into a
@@ -82,6 +117,29 @@ enum AdminCommand {
         #[command(flatten)]
         sandbox: SandboxArgs,
     },
+    /// Write the whole installation (or one identity pool) as JSON lines: tenants and their
+    /// keys, pools with their settings and triggers, identities and logins, datasets with
+    /// every record, tombstone, SyncCount and date, functions with every version's bytes.
+    /// Read from one consistent snapshot; safe while `serve` runs. The format is in the
+    /// README ("Export and import").
+    Export {
+        /// Only this identity pool (its identities, logins, datasets and records).
+        #[arg(long)]
+        pool: Option<String>,
+        /// Write here instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Load a stream `admin export` wrote, all or nothing: a whole installation only into an
+    /// empty data dir, a pool only into one without it (for --tenant). Run it with `serve`
+    /// stopped.
+    Import {
+        /// The stream (`-` for stdin).
+        input: PathBuf,
+        /// The tenant a pool's stream is imported for.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Print a function's latest invocations: outcome, wall time, fuel, memory, log.
     Invocations {
         /// The owning tenant.
@@ -98,6 +156,7 @@ enum AdminCommand {
 
 pub fn run(args: AdminArgs) -> ExitCode {
     match execute(args) {
+        Ok(serde_json::Value::Null) => ExitCode::SUCCESS,
         Ok(value) => {
             println!("{value}");
             ExitCode::SUCCESS
@@ -134,10 +193,46 @@ fn execute(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
             let Some((ak, sk)) = store.create_tenant(&name)? else { bail!("tenant {name:?} already exists") };
             json!({ "tenant": name, "accessKeyId": ak, "secretAccessKey": sk })
         }
-        AdminCommand::CreatePool { tenant, name, region } => {
+        AdminCommand::CreatePool {
+            tenant,
+            name,
+            region,
+            allow_unauthenticated,
+            developer_provider_name,
+            open_id_connect_provider_arns,
+        } => {
             need_tenant(&tenant)?;
-            let pool_id = store.create_pool(&tenant, &name, &region)?;
-            json!({ "identityPoolId": pool_id, "tenant": tenant, "name": name })
+            let settings =
+                PoolSettings { developer_provider_name, open_id_connect_provider_arns, ..PoolSettings::default() };
+            let pool =
+                synctrig_wasm::server::create_pool(&store, &region, &tenant, &name, allow_unauthenticated, &settings)
+                    .map_err(|e| anyhow::anyhow!(ApiFailure(e)))?;
+            json!({
+                "identityPoolId": pool.pool_id,
+                "tenant": tenant,
+                "name": pool.name,
+                "allowUnauthenticatedIdentities": pool.allow_unauthenticated,
+                "settings": pool.settings,
+            })
+        }
+        AdminCommand::RegisterIssuer { tenant, issuer, audiences, jwks, jwks_file } => {
+            let issuer = synctrig_wasm::server::register_issuer(
+                &store,
+                &tenant,
+                &issuer,
+                &audiences,
+                jwks.as_deref(),
+                jwks_file.as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
+            let host_and_path = issuer.issuer.trim_start_matches("https://");
+            json!({
+                "tenant": issuer.tenant,
+                "issuer": issuer.issuer,
+                "audiences": issuer.audiences,
+                "jwksFile": issuer.jwks_file,
+                "openIdConnectProviderArn": format!("arn:aws:iam::000000000000:oidc-provider/{host_and_path}"),
+            })
         }
         AdminCommand::Deploy { tenant, name, code, handler, region, sandbox } => {
             need_tenant(&tenant)?;
@@ -154,6 +249,39 @@ fn execute(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
                 .map_err(|e| anyhow::anyhow!(ApiFailure(e)))
                 .context("the code was refused")?;
             json!({ "tenant": tenant, "function": name, "version": deployed.version, "digest": deployed.digest, "log": deployed.log })
+        }
+        AdminCommand::Export { pool, output } => {
+            let scope = pool.map_or(Scope::Installation, Scope::Pool);
+            let rows = match &output {
+                Some(path) => {
+                    // Written beside, then renamed: a failed export leaves no partial file.
+                    let partial = path.with_extension("partial");
+                    let file = std::fs::File::create(&partial)
+                        .with_context(|| format!("cannot create {}", partial.display()))?;
+                    let mut writer = std::io::BufWriter::new(file);
+                    let rows = store.export(&scope, &mut writer)?;
+                    writer.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                    std::fs::rename(&partial, path)?;
+                    rows
+                }
+                None => store.export(&scope, &mut std::io::BufWriter::new(std::io::stdout().lock()))?,
+            };
+            // The stream itself is stdout when no file is given: report on stderr then.
+            let summary = json!({ "exported": rows, "output": output });
+            if output.is_none() {
+                eprintln!("{summary}");
+                return Ok(serde_json::Value::Null);
+            }
+            summary
+        }
+        AdminCommand::Import { input, tenant } => {
+            let counts = if input.as_os_str() == "-" {
+                store.import(&mut std::io::stdin().lock(), tenant.as_deref())?
+            } else {
+                let file = std::fs::File::open(&input).with_context(|| format!("cannot open {}", input.display()))?;
+                store.import(&mut std::io::BufReader::new(file), tenant.as_deref())?
+            };
+            json!({ "imported": counts.into_iter().map(|(table, n)| (table.to_owned(), json!(n))).collect::<serde_json::Map<_, _>>() })
         }
         AdminCommand::Invocations { tenant, name, limit } => {
             need_tenant(&tenant)?;

@@ -45,6 +45,11 @@ pub struct ServeArgs {
     /// https://app.example.com; repeat for several, or `*` for any. None by default.
     #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = parse_origin)]
     cors_origins: Vec<String>,
+    /// The URL clients reach this server at (e.g. https://sync.example.com, behind a TLS
+    /// proxy): the issuer (`iss`) of the OpenID tokens it signs, whose keys it publishes
+    /// at /.well-known/jwks.json [default: http://<listen address>].
+    #[arg(long, value_name = "URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
     /// Longest a client may take to send a request's headers; also how long an idle
     /// keep-alive connection stays open.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
@@ -120,6 +125,19 @@ fn parse_origin(origin: &str) -> Result<String, String> {
     }
 }
 
+/// `http(s)://host[:port][/path]`, kept without a trailing slash.
+fn parse_public_url(url: &str) -> Result<String, String> {
+    let url = url.trim_end_matches('/');
+    let valid = ["http://", "https://"].iter().any(|scheme| {
+        url.strip_prefix(scheme).is_some_and(|rest| {
+            !rest.is_empty()
+                && !rest.starts_with('/')
+                && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-._~:/[]%".contains(c))
+        })
+    });
+    if valid { Ok(url.to_owned()) } else { Err(format!("{url:?} is not a URL like https://sync.example.com")) }
+}
+
 pub fn parse_region(region: &str) -> Result<String, String> {
     synctrig_wasm::limits::region_problem(region).map_or(Ok(region.to_owned()), Err)
 }
@@ -171,6 +189,7 @@ fn start(args: ServeArgs) -> anyhow::Result<()> {
     let server = ServerConfig {
         region: args.region.clone(),
         cors_origins: args.cors_origins.clone(),
+        public_url: args.public_url.clone(),
         header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
         body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
         admission,

@@ -5,9 +5,8 @@
 
 use super::admission::SMALL_BODY_BYTES;
 use super::error::ApiError;
-use super::sigv4::{self, Query};
-use super::store::Credential;
-use super::{AppState, identity, now_secs, sync};
+use super::sigv4::Query;
+use super::{AppState, auth, identity, sync};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -16,7 +15,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 use tracing::Instrument as _;
@@ -31,6 +30,9 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        state.init_oidc(addr)?;
+    }
     let app = router(&state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -249,9 +251,23 @@ async fn route(
         let text = state.metrics.render();
         return ("Metrics", Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()));
     }
+    if parts.method == Method::GET && path.starts_with("/.well-known/") {
+        // This server's OpenID Connect issuer metadata: how anyone verifies its tokens.
+        let document = match path {
+            "/.well-known/openid-configuration" => state.oidc().map(|key| key.discovery()),
+            "/.well-known/jwks.json" => state.oidc().map(|key| key.jwks()),
+            _ => {
+                Err(ApiError { name: "ResourceNotFoundException", status: 404, message: format!("no document {path}") })
+            }
+        };
+        return ("OpenIdConfiguration", document.map(|d| axum::Json(d).into_response()));
+    }
     if path == "/" && parts.method == Method::POST && parts.headers.contains_key("x-amz-target") {
-        let (op, result) = identity::handle(state, client, &parts.headers, &body).await;
+        let (op, result) = identity::handle(state, client, parts, &body).await;
         let json = |body: String| ([(header::CONTENT_TYPE, "application/x-amz-json-1.1")], body).into_response();
+        // Cognito Identity (JSON 1.1) answers every client error with 400, the error's
+        // name in `__type`; only server faults are 5xx.
+        let result = result.map_err(|e| if e.status < 500 { ApiError { status: 400, ..e } } else { e });
         return (op, result.map(json));
     }
     // Cognito Sync: the signature is checked before anything else is looked at.
@@ -259,7 +275,7 @@ async fn route(
         Ok(query) => query,
         Err(e) => return ("Unknown", Err(ApiError::invalid_parameter(e.0))),
     };
-    let cred = match authenticate(state, parts, &query, &body) {
+    let cred = match auth::authenticate(state, parts, &query, &body, "cognito-sync") {
         Ok(cred) => cred,
         Err(e) => return ("Unauthenticated", Err(e)),
     };
@@ -280,64 +296,4 @@ async fn route(
     }
     let call = sync::Call { state: state.clone(), cred, labels, query, body };
     (op.name, (op.handler)(call).await)
-}
-
-/// Verifies the request's SigV4 signature and returns its credential.
-fn authenticate(
-    state: &AppState,
-    parts: &axum::http::request::Parts,
-    query: &Query,
-    body: &Bytes,
-) -> Result<Credential, ApiError> {
-    let header = match header_values(&parts.headers, "authorization")?.as_slice() {
-        [one] => one.clone(),
-        [] => return Err(ApiError::not_authorized("missing Authorization header; sign requests with SigV4")),
-        _ => return Err(ApiError::not_authorized("more than one Authorization header")),
-    };
-    let auth = sigv4::parse_authorization(&header)
-        .ok_or_else(|| ApiError::not_authorized("malformed Authorization header; expected AWS4-HMAC-SHA256"))?;
-    // Every header the signature or the verifier reads must be readable: a value that is
-    // not visible ASCII is refused rather than skipped.
-    for name in auth.signed_headers.iter().map(String::as_str).chain([
-        "x-amz-date",
-        "x-amz-security-token",
-        "x-amz-content-sha256",
-    ]) {
-        header_values(&parts.headers, name)?;
-    }
-    let cred = state
-        .store
-        .credential(&auth.access_key)?
-        .ok_or_else(|| ApiError::not_authorized("The security token included in the request is invalid."))?;
-    if let Some(token) = &cred.session_token {
-        let presented = header_values(&parts.headers, "x-amz-security-token")?;
-        let matches = matches!(presented.as_slice(), [p] if sigv4::constant_time_eq(p.as_bytes(), token.as_bytes()));
-        if !matches {
-            return Err(ApiError::not_authorized(
-                "temporary credentials need their session token (X-Amz-Security-Token)",
-            ));
-        }
-    }
-    if cred.expires.is_some_and(|e| e < now_secs()) {
-        return Err(ApiError::not_authorized("The security token included in the request is expired"));
-    }
-    let headers = |name: &str| header_values(&parts.headers, name).unwrap_or_default();
-    let req =
-        sigv4::Request { method: parts.method.as_str(), raw_path: parts.uri.path(), query, headers: &headers, body };
-    let scope = sigv4::Scope { service: "cognito-sync", region: &state.config.region };
-    sigv4::verify(&req, &auth, &cred.secret, scope, SystemTime::now()).map_err(|e| ApiError::not_authorized(e.0))?;
-    Ok(cred)
-}
-
-/// Every value of a header; a value that is not visible ASCII is `NotAuthorizedException`.
-fn header_values(headers: &HeaderMap, name: &str) -> Result<Vec<String>, ApiError> {
-    headers
-        .get_all(name)
-        .iter()
-        .map(|v| {
-            v.to_str()
-                .map(str::to_owned)
-                .map_err(|_| ApiError::not_authorized(format!("header {name} has a value that is not visible ASCII")))
-        })
-        .collect()
 }

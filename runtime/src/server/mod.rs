@@ -12,11 +12,13 @@
 //! bind port 0 in-process.
 
 pub mod admission;
+mod auth;
 mod error;
 pub mod functions;
 mod http;
 mod identity;
 mod metrics;
+mod oidc;
 pub mod sigv4;
 pub mod store;
 mod sync;
@@ -25,6 +27,8 @@ mod wire;
 
 pub use error::ApiError;
 pub use http::{REQUEST_ID, serve};
+pub use identity::create_pool;
+pub use oidc::register_issuer;
 
 use crate::invoker::Invoker;
 use crate::sandbox::Runtime;
@@ -74,6 +78,9 @@ pub struct ServerConfig {
     pub credentials_ttl_secs: i64,
     /// Lifetime of a SyncSessionToken, in seconds.
     pub session_ttl_secs: i64,
+    /// The URL clients reach this server at: the issuer (`iss`) of the OpenID Connect
+    /// tokens it signs. By default `http://<the address it listens on>`.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +105,7 @@ impl Default for ServerConfig {
             compile_wait: Duration::from_secs(5),
             credentials_ttl_secs: 3600,
             session_ttl_secs: 3600,
+            public_url: None,
         }
     }
 }
@@ -121,6 +129,8 @@ pub struct AppState {
     admission: Arc<Admission>,
     metrics: metrics::Metrics,
     session_key: Vec<u8>,
+    /// This server's token-signing key, set once its address is known.
+    oidc: std::sync::OnceLock<oidc::OwnKey>,
 }
 
 impl AppState {
@@ -145,9 +155,23 @@ impl AppState {
             admission: Admission::new(config.admission.clone()),
             metrics: metrics::Metrics::default(),
             session_key: key.into_bytes(),
+            oidc: std::sync::OnceLock::new(),
             store,
             config,
         }))
+    }
+
+    /// Loads (or creates) the token-signing key, with the public URL as its issuer.
+    fn init_oidc(&self, addr: std::net::SocketAddr) -> std::io::Result<()> {
+        let issuer = self.config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let key = oidc::OwnKey::load_or_create(&self.store, &issuer).map_err(|e| std::io::Error::other(e.message))?;
+        let _ = self.oidc.set(key);
+        Ok(())
+    }
+
+    /// The token-signing key.
+    fn oidc(&self) -> Result<&oidc::OwnKey, ApiError> {
+        self.oidc.get().ok_or_else(|| ApiError::internal("the server's signing key is not loaded"))
     }
 
     /// The function version a pool's SyncTrigger mapping names now, if it is deployed.

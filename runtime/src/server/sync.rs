@@ -535,7 +535,9 @@ async fn list_records(call: Call) -> Result<ListRecordsResponse, ApiError> {
         next_token,
         dataset_sync_count: page.upper,
         last_modified_by: d.map(|d| d.modified_by.clone()),
-        merged_dataset_names: Vec::new(),
+        // Datasets of identities merged into this one, kept as `<name>.<identityId>`: the
+        // Sync Manager's onDatasetsMerged hands them to the app to fold in and delete.
+        merged_dataset_names: call.state.store.merged_dataset_names(&pool.pool_id, identity_id, name)?,
         dataset_exists: d.is_some_and(|d| !d.deleted),
         // Only a device that synced before the last deletion was told of records that
         // are gone; one at 0 never synced, one past it synced after.
@@ -573,6 +575,15 @@ async fn update_records(call: Call) -> Result<UpdateRecordsResponse, ApiError> {
     let (pool_id, identity_id, name) = (call.label(0), call.label(1), call.label(2));
     check_dataset_name(name)?;
     let pool = authorize_identity(state, &call.cred, pool_id, identity_id)?;
+    // Names past 128 characters are only those merges made; a client cannot create one.
+    if name.chars().count() > limits::MAX_DATASET_NAME_CHARS
+        && !state.store.is_merged_dataset(&pool.pool_id, identity_id, name)?
+    {
+        return Err(ApiError::invalid_parameter(format!(
+            "DatasetName must be 1 to {} characters",
+            limits::MAX_DATASET_NAME_CHARS
+        )));
+    }
     let request: UpdateRecordsRequest = call.body("UpdateRecords")?;
     let dataset = (pool.pool_id.as_str(), identity_id, name);
     let token = request
@@ -677,6 +688,10 @@ async fn update_records(call: Call) -> Result<UpdateRecordsResponse, ApiError> {
             Err(stale_session(name, session.sync_count, now))
         }
         UpdateOutcome::TooManyDatasets => Err(too_many_datasets()),
+        UpdateOutcome::IdentityGone => Err(ApiError::not_authorized(format!(
+            "identity {} was merged into another identity or deleted; get its credentials again",
+            call.label(1)
+        ))),
     }
 }
 

@@ -10,6 +10,12 @@
 //! The database holds secrets (the root and developer secret keys, the session key):
 //! it is created 0600 in a 0700 data directory.
 
+mod export;
+mod identities;
+
+pub use export::{Counts, FORMAT as EXPORT_FORMAT, ImportError, Scope};
+pub use identities::{IdentityRow, Issuer, LinkOutcome, Merge, MergeOutcome, MergeRule};
+
 use crate::merge::{Dataset, Write};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -65,6 +71,43 @@ pub struct Pool {
     pub tenant: String,
     /// The SyncTrigger mapping, as set with SetCognitoEvents.
     pub sync_trigger: Option<String>,
+    /// The pool's name.
+    pub name: String,
+    /// Whether identities without logins may get credentials.
+    pub allow_unauthenticated: bool,
+    /// The login providers and the rest of its Cognito Identity configuration.
+    pub settings: PoolSettings,
+}
+
+/// An identity pool's login configuration, as CreateIdentityPool gives it (the model's
+/// member names; stored as JSON).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PoolSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_classic_flow: Option<bool>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub supported_login_providers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub developer_provider_name: Option<String>,
+    #[serde(default, rename = "OpenIdConnectProviderARNs", skip_serializing_if = "Vec::is_empty")]
+    pub open_id_connect_provider_arns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cognito_identity_providers: Vec<CognitoIdentityProvider>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub identity_pool_tags: BTreeMap<String, String>,
+}
+
+/// A Cognito user pool app client a pool accepts tokens of.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CognitoIdentityProvider {
+    #[serde(default)]
+    pub provider_name: String,
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_side_token_check: Option<bool>,
 }
 
 /// A dataset's row.
@@ -235,6 +278,8 @@ pub enum UpdateOutcome {
     Conflict,
     /// The update would create a dataset past the identity's limit.
     TooManyDatasets,
+    /// The identity was merged into another or deleted since the request was authorized.
+    IdentityGone,
 }
 
 /// What the writer tells an update, or why the commit failed.
@@ -368,6 +413,30 @@ const MIGRATIONS: &[&str] = &[
     // 3: JavaScript functions keep their script and handler, to be shown and deployed again.
     "ALTER TABLE functions ADD COLUMN source TEXT;
      ALTER TABLE functions ADD COLUMN handler TEXT;",
+    // 4: identity pools configured through Cognito Identity; logins linked to identities
+    // (an identity that ever had one stays authenticated); merged identities (disabled) and
+    // the datasets they brought, with their names before the merge; each tenant's OpenID
+    // Connect issuers (an IAM OIDC provider is an account's).
+    "ALTER TABLE pools ADD COLUMN allow_unauthenticated INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE pools ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+     CREATE INDEX pools_by_tenant ON pools (tenant, pool_id);
+     ALTER TABLE identities ADD COLUMN modified INTEGER NOT NULL DEFAULT 0;
+     UPDATE identities SET modified = created;
+     ALTER TABLE identities ADD COLUMN merged_into TEXT;
+     ALTER TABLE identities ADD COLUMN authenticated INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX identities_by_pool ON identities (pool_id, identity_id);
+     ALTER TABLE credentials ADD COLUMN authenticated INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX credentials_by_identity ON credentials (identity_id);
+     ALTER TABLE datasets ADD COLUMN merged_from TEXT;
+     ALTER TABLE datasets ADD COLUMN merged_base TEXT;
+     CREATE TABLE logins (
+         pool_id TEXT NOT NULL, provider TEXT NOT NULL, subject TEXT NOT NULL,
+         identity_id TEXT NOT NULL, created INTEGER NOT NULL,
+         PRIMARY KEY (pool_id, provider, subject));
+     CREATE INDEX logins_by_identity ON logins (identity_id);
+     CREATE TABLE oidc_issuers (
+         tenant TEXT NOT NULL, issuer TEXT NOT NULL, audiences TEXT NOT NULL, jwks TEXT NOT NULL,
+         jwks_file TEXT, created INTEGER NOT NULL, PRIMARY KEY (tenant, issuer));",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -381,6 +450,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     tx.commit()?;
     Ok(())
 }
+
+const POOL_COLUMNS: &str = "pool_id, tenant, sync_trigger, name, allow_unauthenticated, settings";
 
 const DATASET_COLUMNS: &str = "d.name, d.sync_count, d.created, d.modified, d.modified_by, d.deleted, d.deleted_at,
     (SELECT COUNT(*) FROM records r WHERE r.pool_id = d.pool_id AND r.identity_id = d.identity_id
@@ -539,23 +610,59 @@ impl Store {
             .is_some())
     }
 
-    /// Creates an identity pool for `tenant`; returns its id.
-    pub fn create_pool(&self, tenant: &str, name: &str, region: &str) -> Result<String> {
+    /// Creates an identity pool for `tenant`; returns it.
+    pub fn create_pool(
+        &self,
+        tenant: &str,
+        region: &str,
+        name: &str,
+        allow_unauthenticated: bool,
+        settings: &PoolSettings,
+    ) -> Result<Pool> {
         let pool_id = new_cognito_id(region);
+        let json = serde_json::to_string(settings).unwrap_or_else(|_| "{}".into());
         self.conn().execute(
-            "INSERT INTO pools (pool_id, name, tenant, created) VALUES (?1, ?2, ?3, ?4)",
-            params![pool_id, name, tenant, now()],
+            "INSERT INTO pools (pool_id, name, tenant, created, allow_unauthenticated, settings) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![pool_id, name, tenant, now(), allow_unauthenticated, json],
         )?;
-        Ok(pool_id)
+        Ok(Pool {
+            pool_id,
+            tenant: tenant.to_owned(),
+            sync_trigger: None,
+            name: name.to_owned(),
+            allow_unauthenticated,
+            settings: settings.clone(),
+        })
     }
 
-    /// The credential with `access_key`.
+    /// Replaces a pool's name, unauthenticated access and settings.
+    pub fn update_pool(
+        &self,
+        pool_id: &str,
+        name: &str,
+        allow_unauthenticated: bool,
+        settings: &PoolSettings,
+    ) -> Result<()> {
+        let json = serde_json::to_string(settings).unwrap_or_else(|_| "{}".into());
+        self.conn().execute(
+            "UPDATE pools SET name = ?2, allow_unauthenticated = ?3, settings = ?4 WHERE pool_id = ?1",
+            params![pool_id, name, allow_unauthenticated, json],
+        )?;
+        Ok(())
+    }
+
+    /// The credential with `access_key`. An identity's credentials exist only while the
+    /// identity does and has not been merged into another: they stop working at once.
     pub fn credential(&self, access_key: &str) -> Result<Option<Credential>> {
         let row = self
             .conn()
             .prepare_cached(
-                "SELECT secret, kind, tenant, pool_id, identity_id, session_token, expires
-                 FROM credentials WHERE access_key = ?1",
+                "SELECT c.secret, c.kind, c.tenant, c.pool_id, c.identity_id, c.session_token, c.expires
+                 FROM credentials c LEFT JOIN identities i ON i.identity_id = c.identity_id
+                 LEFT JOIN pools p ON p.pool_id = i.pool_id
+                 WHERE c.access_key = ?1
+                 AND (c.kind != 'identity' OR (i.identity_id IS NOT NULL AND i.merged_into IS NULL
+                      AND (c.authenticated = 1 OR p.allow_unauthenticated = 1)))",
             )?
             .query_row([access_key], |r| {
                 Ok((
@@ -580,31 +687,42 @@ impl Store {
         }))
     }
 
-    /// Issues temporary credentials for an identity: (access key, secret, session token, expiry).
+    /// Issues temporary credentials for an identity, marked with whether it signed in:
+    /// (access key, secret, session token, expiry).
     pub fn issue_identity_credentials(
         &self,
         pool_id: &str,
         identity_id: &str,
+        authenticated: bool,
         ttl_secs: i64,
     ) -> Result<(String, String, String, i64)> {
         let (ak, sk, token, expires) = (random_key("ASIA"), random_hex(20), random_hex(32), now() + ttl_secs);
         self.conn().execute(
-            "INSERT INTO credentials (access_key, secret, kind, pool_id, identity_id, session_token, expires)
-             VALUES (?1, ?2, 'identity', ?3, ?4, ?5, ?6)",
-            params![ak, sk, pool_id, identity_id, token, expires],
+            "INSERT INTO credentials (access_key, secret, kind, pool_id, identity_id, session_token, expires, authenticated)
+             VALUES (?1, ?2, 'identity', ?3, ?4, ?5, ?6, ?7)",
+            params![ak, sk, pool_id, identity_id, token, expires, authenticated],
         )?;
         Ok((ak, sk, token, expires))
     }
 
     fn pool_from_row(r: &rusqlite::Row) -> rusqlite::Result<Pool> {
-        Ok(Pool { pool_id: r.get(0)?, tenant: r.get(1)?, sync_trigger: r.get(2)? })
+        let settings: String = r.get(5)?;
+        Ok(Pool {
+            pool_id: r.get(0)?,
+            tenant: r.get(1)?,
+            sync_trigger: r.get(2)?,
+            name: r.get(3)?,
+            allow_unauthenticated: r.get::<_, i64>(4)? != 0,
+            // Written by this program from the same type.
+            settings: serde_json::from_str(&settings).unwrap_or_default(),
+        })
     }
 
     /// The pool with `pool_id`.
     pub fn pool(&self, pool_id: &str) -> Result<Option<Pool>> {
         Ok(self
             .conn()
-            .prepare_cached("SELECT pool_id, tenant, sync_trigger FROM pools WHERE pool_id = ?1")?
+            .prepare_cached(&format!("SELECT {POOL_COLUMNS} FROM pools WHERE pool_id = ?1"))?
             .query_row([pool_id], Self::pool_from_row)
             .optional()?)
     }
@@ -614,8 +732,9 @@ impl Store {
     pub fn pools_after(&self, tenant: Option<&str>, after: &str, limit: usize) -> Result<Vec<Pool>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT pool_id, tenant, sync_trigger FROM pools WHERE (?1 IS NULL OR tenant = ?1) AND pool_id > ?2
-             ORDER BY pool_id LIMIT ?3",
+            &format!(
+                "SELECT {POOL_COLUMNS} FROM pools WHERE (?1 IS NULL OR tenant = ?1) AND pool_id > ?2 ORDER BY pool_id LIMIT ?3"
+            ),
         )?;
         let rows = stmt.query_map(params![tenant, after, limit as i64], Self::pool_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -639,7 +758,7 @@ impl Store {
     pub fn create_identity(&self, pool_id: &str, region: &str) -> Result<String> {
         let identity_id = new_cognito_id(region);
         self.conn().execute(
-            "INSERT INTO identities (identity_id, pool_id, created) VALUES (?1, ?2, ?3)",
+            "INSERT INTO identities (identity_id, pool_id, created, modified) VALUES (?1, ?2, ?3, ?3)",
             params![identity_id, pool_id, now()],
         )?;
         Ok(identity_id)
@@ -843,6 +962,14 @@ impl Store {
     /// answer, and anything else with a conflict.
     fn apply_update(tx: &Connection, u: &Update) -> Result<UpdateOutcome> {
         let (pool, identity, name) = (u.pool.as_str(), u.identity.as_str(), u.name.as_str());
+        // Checked in the transaction: a merge moves the identity's datasets away, and a
+        // write landing after it would be left on a disabled identity.
+        let live: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM identities WHERE identity_id = ?1 AND pool_id = ?2 AND merged_into IS NULL)")?
+            .query_row(params![identity, pool], |r| r.get(0))?;
+        if !live {
+            return Ok(UpdateOutcome::IdentityGone);
+        }
         let current = Self::dataset_row(tx, pool, identity, name)?;
         if current.as_ref().map_or(0, |d| d.sync_count) != u.expected {
             let stored: Option<(String, String)> = tx
@@ -1071,9 +1198,18 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
 mod tests {
     use super::*;
 
+    /// A store with identity `i` of pool `p`, which the updates below write as.
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
+        store
+            .conn()
+            .execute("INSERT INTO identities (identity_id, pool_id, created) VALUES ('i', 'p', 0)", [])
+            .unwrap();
+        store
+            .conn()
+            .execute("INSERT INTO pools (pool_id, name, tenant, created) VALUES ('p', 'p', 't', 0)", [])
+            .unwrap();
         (dir, store)
     }
 
@@ -1194,10 +1330,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_merged_away_identity_writes_nothing() {
+        let (_dir, store) = store();
+        store
+            .conn()
+            .execute("INSERT INTO identities (identity_id, pool_id, created) VALUES ('t', 'p', 0)", [])
+            .unwrap();
+        assert!(matches!(apply(&store, update(0, &[("k", Some("v"))], "a")).await, UpdateOutcome::Applied(_)));
+        assert!(matches!(
+            store.merge_identities("p", "i", "t", MergeRule::SourceUnauthenticated).unwrap(),
+            MergeOutcome::Merged(_)
+        ));
+        assert!(matches!(apply(&store, update(1, &[("k", Some("w"))], "b")).await, UpdateOutcome::IdentityGone));
+        let mut other_pool = update(0, &[("k", Some("v"))], "c");
+        other_pool.identity = "t".into();
+        other_pool.pool = "q".into();
+        assert!(matches!(apply(&store, other_pool).await, UpdateOutcome::IdentityGone));
+    }
+
+    #[tokio::test]
     async fn expired_credentials_and_answers_are_swept() {
         let (_dir, store) = store();
-        store.issue_identity_credentials("p", "i", -1).unwrap();
-        let (live, ..) = store.issue_identity_credentials("p", "i", 60).unwrap();
+        store.issue_identity_credentials("p", "i", false, -1).unwrap();
+        let (live, ..) = store.issue_identity_credentials("p", "i", false, 60).unwrap();
         let mut stale = update(0, &[("k", Some("v"))], "old");
         stale.idempotency.expires = now() - 1;
         apply(&store, stale).await;
