@@ -552,3 +552,34 @@ def test_developer_calls_follow_the_model(server, issuer):
     with pytest.raises(ClientError) as e:
         app.admin.delete_identities(IdentityIdsToDelete=["not-an-id"])
     assert error_of(e)[0] == "InvalidParameterException"
+
+
+def test_a_guest_signed_in_by_the_backend_merges_into_the_user(server):
+    app = App(server)
+    user = app.admin.get_open_id_token_for_developer_identity(IdentityPoolId=app.pool, Logins={DEV_PROVIDER: "ada"})
+    guest_id = app.public.get_id(IdentityPoolId=app.pool)["IdentityId"]
+    _, guest = app.credentials(guest_id)
+    sync(guest, app.pool, guest_id, "game", [put("k", "guest")])
+    # The backend signs Ada in on the device that was a guest.
+    out = app.admin.get_open_id_token_for_developer_identity(IdentityPoolId=app.pool, IdentityId=guest_id, Logins={DEV_PROVIDER: "ada"})
+    assert out["IdentityId"] == user["IdentityId"]
+    _, device = app.credentials(out["IdentityId"], {OWN: out["Token"]})
+    assert records(device, app.pool, out["IdentityId"], "game")[1]["MergedDatasetNames"] == [f"game.{guest_id}"]
+    # A device of another signed-in user is not merged.
+    other = app.admin.get_open_id_token_for_developer_identity(IdentityPoolId=app.pool, Logins={DEV_PROVIDER: "bob"})
+    with pytest.raises(ClientError) as e:
+        app.admin.get_open_id_token_for_developer_identity(IdentityPoolId=app.pool, IdentityId=other["IdentityId"], Logins={DEV_PROVIDER: "ada"})
+    assert error_of(e)[0] == "DeveloperUserAlreadyRegisteredException"
+
+
+def test_the_sync_manager_signs_a_guest_in_and_hands_over_its_merged_dataset(server, issuer):
+    from test_js_clients import node
+
+    app = App(server, issuer=issuer)
+    logins = json.dumps({PROVIDER: issuer.token("ada")})
+    out = node("clients.mjs", "logins-merge", "--url", server.url, "--pool", app.pool, "--logins", logins)
+    result = json.loads(out.splitlines()[-1])
+    assert result["outcomes"] == {"u1": "success", "g1": "success", "g2": "failure"}, result
+    assert result["guestId"] != result["userId"] and result["signedInId"] == result["userId"]
+    merged = [e for e in result["events"] if e[1] == "onDatasetsMerged"]
+    assert merged == [["signed-in", "onDatasetsMerged", [f"settings.{result['guestId']}"]]], result["events"]

@@ -218,9 +218,10 @@ class Device {
   // A device = its own CognitoIdentityCredentials (device A: GetId + GetCredentialsForIdentity;
   // device B: the identity id A got, as an app would restore it, + its own GetCredentialsForIdentity),
   // its own CognitoSyncManager and its own in-memory store.
-  async open(pool, identityId, datasetName) {
+  async open(pool, identityId, datasetName, logins) {
     const AWS = this.AWS;
     const params = identityId ? { IdentityPoolId: pool, IdentityId: identityId } : { IdentityPoolId: pool };
+    if (logins) params.Logins = logins;
     this.credentials = new AWS.CognitoIdentityCredentials(params);
     await this.credentials.getPromise();
     // The manager reads AWS.config.credentials once, and its AWS.CognitoSync client copies
@@ -242,6 +243,13 @@ class Device {
 
   identityId() {
     return this.credentials.identityId;
+  }
+
+  // The dataset again, as an app does after its identity changed (the local store is per identity).
+  async reopen(datasetName) {
+    this.dataset = await new Promise((resolve, reject) =>
+      this.manager.openOrCreateDataset(datasetName, (err, ds) => (err ? reject(err) : resolve(ds))),
+    );
   }
 
   accessKeyId() {
@@ -401,16 +409,52 @@ async function syncManager({ url, pool }) {
   return out;
 }
 
+// A user signed in (Logins) on device U, a guest on device G. Then G signs in as the same user:
+// aws-sdk v2's CognitoIdentityCredentials calls GetCredentialsForIdentity with the guest's id and
+// the login, the server merges the guest into the user, and the Sync Manager, syncing the
+// dataset under the user's identity, hands the guest's merged dataset to onDatasetsMerged.
+async function loginsMerge({ url, pool, logins }) {
+  const AWS = loadV2(url);
+  const DATASET = "settings";
+  const U = await new Device(AWS, "U").open(pool, null, DATASET, logins);
+  await U.put("k", "fromUser");
+  const u1 = await U.synchronize("user-push");
+  const G = await new Device(AWS, "G").open(pool, null, DATASET);
+  const guestId = G.identityId();
+  await G.put("k", "fromGuest");
+  const g1 = await G.synchronize("guest-push");
+  // Sign in on G: the cached guest id goes with the login.
+  G.credentials.params.Logins = logins;
+  G.credentials.expired = true;
+  await G.credentials.getPromise();
+  const signedIn = G.identityId();
+  await G.reopen(DATASET);
+  const g2 = await G.synchronize("signed-in");
+  return {
+    scenario: "logins-merge",
+    userId: U.identityId(),
+    guestId,
+    signedInId: signedIn,
+    outcomes: { u1, g1, g2 },
+    events: G.events,
+    user: await U.getAll(),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 
-const SCENARIOS = { "sdk-v3": sdkV3, "sync-manager": syncManager };
+const SCENARIOS = { "sdk-v3": sdkV3, "sync-manager": syncManager, "logins-merge": loginsMerge };
 
 async function main() {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { url: { type: "string" }, pool: { type: "string" } },
+    options: { url: { type: "string" }, pool: { type: "string" }, logins: { type: "string" } },
   });
-  const opts = { url: values.url ?? process.env.SYNCTRIG_URL, pool: values.pool ?? process.env.SYNCTRIG_POOL };
+  const opts = {
+    url: values.url ?? process.env.SYNCTRIG_URL,
+    pool: values.pool ?? process.env.SYNCTRIG_POOL,
+    logins: values.logins ? JSON.parse(values.logins) : undefined,
+  };
   if (!opts.url || !opts.pool || positionals.length === 0) {
     throw new Error(`usage: clients.mjs SCENARIO... --url URL --pool IDENTITY_POOL_ID (scenarios: ${Object.keys(SCENARIOS).join(", ")})`);
   }

@@ -991,7 +991,24 @@ fn get_open_id_token_for_developer_identity(call: &Call) -> Result<TokenOutput, 
     };
     let owner = state.store.login_identity(&pool.pool_id, &provider, user)?;
     let identity = match (input.identity_id, owner) {
-        (Some(id), Some(owner)) if id != owner => return Err(already_registered(&owner)),
+        (Some(id), Some(owner)) if id != owner => {
+            // The user signed in on a device that was a guest so far: as in Cognito, the
+            // guest merges into the user's identity. An identity with logins of its own
+            // is another user's.
+            check_id("IdentityId", &id)?;
+            let row = state
+                .store
+                .identity(&id)?
+                .filter(|r| r.pool_id == pool.pool_id)
+                .ok_or_else(|| identity_not_found(&id))?;
+            if row.authenticated() || row.merged_into.is_some() {
+                return Err(already_registered(&owner));
+            }
+            match state.store.merge_identities(&pool.pool_id, &id, &owner, MergeRule::SourceUnauthenticated)? {
+                MergeOutcome::Merged(_) => owner,
+                _ => return Err(changed_concurrently()),
+            }
+        }
         (Some(id), owner) => {
             check_id("IdentityId", &id)?;
             // Another pool's identity is not found, whatever became of it.
