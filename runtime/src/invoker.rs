@@ -1,119 +1,371 @@
-//! Running triggers from async code without blocking the async runtime.
+//! Running triggers from async code: a fair, work-conserving scheduler over a dedicated pool
+//! of worker threads.
 //!
-//! Wasm runs synchronously on tokio's blocking pool, bounded by a semaphore: sync
-//! wasmtime calls are the cheapest (no fiber stack per call, no yields), the epoch
-//! deadline bounds how long any call holds a thread, and the async workers never run
-//! guest code. Each identity pool may run at most `per_pool` invocations at once, with
-//! at most `queue_per_pool` more waiting for their turn; beyond that an invocation is
-//! refused at once with `LambdaThrottledException`. So one tenant's slow trigger holds
-//! at most its own share of the slots, and its backlog waits in its own queue.
+//! Wasm runs synchronously (sync wasmtime calls are the cheapest: no fiber stack per call, no
+//! yields; the epoch deadline bounds how long a call holds a thread) on `slots` worker
+//! threads that are started once and fed from per-pool queues — not one blocking-pool hop
+//! per invocation, and the async workers never run guest code.
+//!
+//! A pool alone may use every worker. Under contention each active pool (one with
+//! invocations running or queued) may run at most `ceil(slots / active pools)` at once, and
+//! free workers take pools round-robin, so a tenant whose trigger spins holds its share and
+//! no more. `max_per_pool` caps a pool even when alone (all slots by default). Each pool may
+//! have `max_per_pool + queue_per_pool` invocations admitted at once; more are refused at
+//! once with `LambdaThrottledException`.
 
 use crate::error::Error;
 use crate::event::SyncEvent;
 use crate::merge::Dataset;
 use crate::pipeline::{Outcome, run_trigger};
 use crate::sandbox::{Runtime, Stats, Trigger};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// How long a pool counts as busy after its last invocation.
+const RECENTLY_BUSY: Duration = Duration::from_secs(1);
 
 /// Admits and runs trigger invocations for many identity pools.
 pub struct Invoker {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    sched: Mutex<Sched>,
+    work: Condvar,
     runtime: Arc<Runtime>,
-    slots: Arc<Semaphore>,
-    per_pool: usize,
     queue_per_pool: usize,
-    pools: Mutex<HashMap<String, Arc<PoolGate>>>,
 }
 
-/// One pool's running slots and how many invocations wait for one.
-struct PoolGate {
-    running: Arc<Semaphore>,
-    waiting: AtomicUsize,
+/// One invocation waiting for a worker.
+struct Job {
+    trigger: Trigger,
+    stored: Dataset,
+    input: SyncEvent,
+    reply: oneshot::Sender<Outcome>,
 }
 
-/// Counts a waiter for as long as it waits, even if its request is dropped meanwhile.
-struct Waiting<'a>(&'a AtomicUsize);
+/// The scheduler's state: which pool runs next. Pure bookkeeping, tested on its own.
+struct Sched<J = Job> {
+    slots: usize,
+    max_per_pool: usize,
+    /// How long after its last invocation a pool still counts as busy: a client's requests
+    /// come with gaps between them, and a worker handed to a spinning pool in such a gap
+    /// would be gone for its whole deadline.
+    recent: Duration,
+    pools: HashMap<Arc<str>, PoolState<J>>,
+    /// Pools with queued invocations, in the order they get their next turn.
+    ring: VecDeque<Arc<str>>,
+    shutdown: bool,
+}
 
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+struct PoolState<J> {
+    queue: VecDeque<J>,
+    running: usize,
+    /// Reservations not yet finished (queued, running, or about to be submitted).
+    admitted: usize,
+    /// When it last had an invocation start or finish.
+    last_active: Instant,
+}
+
+impl<J> Default for PoolState<J> {
+    fn default() -> Self {
+        PoolState { queue: VecDeque::new(), running: 0, admitted: 0, last_active: Instant::now() }
     }
 }
 
-/// The right to run one invocation for a pool; dropping it frees the pool's slot.
+impl<J> PoolState<J> {
+    fn busy(&self, recent: Duration) -> bool {
+        self.running > 0 || !self.queue.is_empty() || self.last_active.elapsed() < recent
+    }
+}
+
+impl<J> Sched<J> {
+    fn new(slots: usize, max_per_pool: usize, recent: Duration) -> Self {
+        Sched { slots, max_per_pool, recent, pools: HashMap::new(), ring: VecDeque::new(), shutdown: false }
+    }
+
+    /// How many invocations one pool may run at once now: an equal share of the slots
+    /// among the busy pools.
+    fn cap(&mut self) -> usize {
+        let recent = self.recent;
+        // Pools idle for longer than `recent` with nothing admitted are forgotten.
+        self.pools.retain(|_, p| p.admitted > 0 || p.busy(recent));
+        let busy = self.pools.values().filter(|p| p.busy(recent)).count().max(1);
+        self.slots.div_ceil(busy).clamp(1, self.max_per_pool)
+    }
+
+    fn submit(&mut self, pool: &Arc<str>, job: J) {
+        let state = self.pools.entry(pool.clone()).or_default();
+        state.queue.push_back(job);
+        if state.queue.len() == 1 {
+            self.ring.push_back(pool.clone());
+        }
+    }
+
+    /// The next invocation to run: of the pools with the fewest running (below their
+    /// share), the first in turn. A pool is in the ring exactly while it has a queue.
+    fn pick(&mut self) -> Option<(Arc<str>, J)> {
+        if self.pools.values().map(|p| p.running).sum::<usize>() >= self.slots {
+            return None;
+        }
+        let cap = self.cap();
+        let running = |p: &Arc<str>| self.pools.get(p).map_or(usize::MAX, |s| s.running);
+        let fewest = self.ring.iter().map(running).min()?;
+        if fewest >= cap {
+            return None;
+        }
+        let at = self.ring.iter().position(|p| running(p) == fewest)?;
+        let pool = self.ring.remove(at)?;
+        let state = self.pools.get_mut(&pool)?;
+        let job = state.queue.pop_front()?;
+        state.running += 1;
+        state.last_active = Instant::now();
+        if !state.queue.is_empty() {
+            self.ring.push_back(pool.clone());
+        }
+        Some((pool, job))
+    }
+
+    fn finished(&mut self, pool: &Arc<str>) {
+        if let Some(state) = self.pools.get_mut(pool) {
+            state.running -= 1;
+            state.last_active = Instant::now();
+        }
+    }
+
+    fn release(&mut self, pool: &Arc<str>) {
+        if let Some(state) = self.pools.get_mut(pool) {
+            state.admitted -= 1;
+        }
+    }
+}
+
+/// The right to run one invocation for a pool; dropping it gives the place back.
 pub struct Reservation {
-    _pool: OwnedSemaphorePermit,
-    runtime: Arc<Runtime>,
-    slots: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    pool: Arc<str>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.shared.lock().release(&self.pool);
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Sched> {
+        self.sched.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Invoker {
-    /// An invoker running at most `slots` invocations at once, `per_pool` per pool with
-    /// up to `queue_per_pool` more waiting.
-    pub fn new(runtime: Arc<Runtime>, slots: usize, per_pool: usize, queue_per_pool: usize) -> Self {
-        Invoker { runtime, slots: Arc::new(Semaphore::new(slots)), per_pool, queue_per_pool, pools: Mutex::default() }
+    /// An invoker with `slots` worker threads, a pool running at most `max_per_pool` of
+    /// them (and its fair share under contention) with up to `queue_per_pool` more
+    /// admitted.
+    pub fn new(runtime: Arc<Runtime>, slots: usize, max_per_pool: usize, queue_per_pool: usize) -> Self {
+        let slots = slots.max(1);
+        let shared = Arc::new(Shared {
+            sched: Mutex::new(Sched::new(slots, max_per_pool.clamp(1, slots), RECENTLY_BUSY)),
+            work: Condvar::new(),
+            runtime,
+            queue_per_pool,
+        });
+        for i in 0..slots {
+            let shared = shared.clone();
+            // A worker that cannot start leaves the others; with none, run() answers an error.
+            let _ = std::thread::Builder::new().name(format!("synctrig-trigger-{i}")).spawn(move || work(&shared));
+        }
+        Invoker { shared }
     }
 
     /// The runtime invocations run on.
     pub fn runtime(&self) -> &Arc<Runtime> {
-        &self.runtime
+        &self.shared.runtime
     }
 
-    /// How many invocations of `pool` wait for a slot now.
+    /// How many invocations of `pool` wait for a worker now.
     pub fn queued(&self, pool: &str) -> usize {
-        let pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-        pools.get(pool).map_or(0, |gate| gate.waiting.load(Ordering::Relaxed))
+        self.shared.lock().pools.get(pool).map_or(0, |p| p.queue.len())
     }
 
-    /// Reserves a slot of `pool`, waiting in the pool's queue if it has room, or answers
-    /// `Throttled` when the pool's slots and queue are full.
+    /// Admits an invocation of `pool`, or answers `Throttled` when the pool has its
+    /// running share and its queue admitted already.
     pub async fn reserve(&self, pool: &str) -> Result<Reservation, Error> {
-        let gate = {
-            let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-            pools
-                .entry(pool.to_owned())
-                .or_insert_with(|| {
-                    Arc::new(PoolGate {
-                        running: Arc::new(Semaphore::new(self.per_pool)),
-                        waiting: AtomicUsize::new(0),
-                    })
-                })
-                .clone()
-        };
-        let permit = match gate.running.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if gate.waiting.fetch_add(1, Ordering::Relaxed) >= self.queue_per_pool {
-                    gate.waiting.fetch_sub(1, Ordering::Relaxed);
-                    return Err(Error::Throttled);
-                }
-                let _waiting = Waiting(&gate.waiting);
-                gate.running
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| Error::Internal("invoker is shut down".into()))?
+        let pool: Arc<str> = pool.into();
+        let mut sched = self.shared.lock();
+        let limit = sched.max_per_pool + self.shared.queue_per_pool;
+        let state = sched.pools.entry(pool.clone()).or_default();
+        if state.admitted >= limit {
+            if state.admitted == 0 {
+                sched.pools.remove(&pool);
             }
-        };
-        Ok(Reservation { _pool: permit, runtime: self.runtime.clone(), slots: self.slots.clone() })
+            return Err(Error::Throttled);
+        }
+        state.admitted += 1;
+        Ok(Reservation { shared: self.shared.clone(), pool })
+    }
+}
+
+impl Drop for Invoker {
+    fn drop(&mut self) {
+        self.shared.lock().shutdown = true;
+        self.shared.work.notify_all();
     }
 }
 
 impl Reservation {
-    /// Runs the trigger step on the blocking pool once a global slot is free.
+    /// Queues the trigger step for a worker and waits for its outcome.
     pub async fn run(self, trigger: Trigger, stored: Dataset, input: SyncEvent) -> Outcome {
-        let Ok(_slot) = self.slots.clone().acquire_owned().await else {
-            return failed(Error::Internal("invoker is shut down".into()));
-        };
-        let runtime = self.runtime.clone();
-        let joined = tokio::task::spawn_blocking(move || run_trigger(&runtime, &trigger, &stored, &input)).await;
+        let (reply, outcome) = oneshot::channel();
+        {
+            let mut sched = self.shared.lock();
+            if sched.shutdown {
+                return failed(Error::Internal("invoker is shut down".into()));
+            }
+            sched.submit(&self.pool, Job { trigger, stored, input, reply });
+        }
+        self.shared.work.notify_one();
+        let outcome =
+            outcome.await.unwrap_or_else(|_| failed(Error::Internal("trigger invocation was dropped".into())));
         drop(self);
-        joined.unwrap_or_else(|e| failed(Error::Internal(format!("trigger invocation task failed: {e}"))))
+        outcome
+    }
+}
+
+/// Niceness of the worker threads: guest code yields the CPU to request handling and the
+/// store's writer, so a spinning trigger takes only otherwise idle time from them.
+const WORKER_NICENESS: i32 = 10;
+
+/// A worker: takes the next invocation in fair order, runs it, repeats.
+fn work(shared: &Shared) {
+    #[cfg(target_os = "linux")]
+    {
+        // Per thread on Linux; failing only costs the preference.
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), WORKER_NICENESS);
+    }
+    let mut sched = shared.lock();
+    loop {
+        if sched.shutdown {
+            return;
+        }
+        let Some((pool, job)) = sched.pick() else {
+            sched = shared.work.wait(sched).unwrap_or_else(|e| e.into_inner());
+            continue;
+        };
+        drop(sched);
+        // A request that went away (client gone) does not spend a worker.
+        if !job.reply.is_closed() {
+            let outcome = run_trigger(&shared.runtime, &job.trigger, &job.stored, &job.input);
+            let _ = job.reply.send(outcome);
+        }
+        sched = shared.lock();
+        sched.finished(&pool);
+        // This pool's share may have let another one's queued invocation through.
+        if !sched.ring.is_empty() {
+            shared.work.notify_one();
+        }
     }
 }
 
 fn failed(e: Error) -> Outcome {
     Outcome { result: Err(e), stats: Stats::default(), log: String::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(name: &str) -> Arc<str> {
+        name.into()
+    }
+
+    fn run_all(s: &mut Sched<u32>) -> Vec<(String, u32)> {
+        std::iter::from_fn(|| s.pick()).map(|(p, j)| (p.to_string(), j)).collect()
+    }
+
+    #[test]
+    fn a_pool_alone_uses_every_slot() {
+        let mut s = Sched::new(4, 4, Duration::ZERO);
+        for j in 0..6 {
+            s.submit(&pool("a"), j);
+        }
+        assert_eq!(run_all(&mut s).len(), 4);
+        s.finished(&pool("a"));
+        assert_eq!(run_all(&mut s), vec![("a".into(), 4)]);
+    }
+
+    #[test]
+    fn under_contention_each_pool_gets_its_share_in_turn() {
+        let mut s = Sched::new(4, 4, Duration::ZERO);
+        for j in 0..10 {
+            s.submit(&pool("noisy"), j);
+        }
+        s.submit(&pool("quiet"), 100);
+        s.submit(&pool("quiet"), 101);
+        let picked = run_all(&mut s);
+        // Two each, alternating: the noisy pool's backlog does not go first.
+        assert_eq!(
+            picked,
+            vec![("noisy".into(), 0), ("quiet".into(), 100), ("noisy".into(), 1), ("quiet".into(), 101)]
+        );
+        // The quiet pool is done; its slots go back to the noisy one, which is alone again.
+        s.finished(&pool("quiet"));
+        s.finished(&pool("quiet"));
+        assert_eq!(run_all(&mut s), vec![("noisy".into(), 2), ("noisy".into(), 3)]);
+    }
+
+    #[test]
+    fn a_new_pool_gets_a_turn_within_one_round() {
+        let mut s = Sched::new(2, 2, Duration::ZERO);
+        for j in 0..5 {
+            s.submit(&pool("a"), j);
+            s.submit(&pool("b"), 10 + j);
+        }
+        assert_eq!(run_all(&mut s), vec![("a".into(), 0), ("b".into(), 10)]);
+        s.submit(&pool("c"), 99);
+        let mut order = Vec::new();
+        for done in ["a", "b", "a"] {
+            s.finished(&pool(done));
+            order.extend(s.pick().map(|(p, j)| (p.to_string(), j)));
+        }
+        assert_eq!(order, vec![("a".into(), 1), ("b".into(), 11), ("c".into(), 99)]);
+    }
+
+    #[test]
+    fn a_pool_below_its_share_goes_first() {
+        let mut s = Sched::new(4, 4, Duration::ZERO);
+        for j in 0..6 {
+            s.submit(&pool("noisy"), j);
+        }
+        assert_eq!(run_all(&mut s).len(), 4);
+        s.submit(&pool("quiet"), 100);
+        // A worker frees up: the quiet pool, with none running, takes it.
+        s.finished(&pool("noisy"));
+        assert_eq!(run_all(&mut s), vec![("quiet".into(), 100)]);
+    }
+
+    #[test]
+    fn a_pool_between_requests_still_has_its_share() {
+        let mut s = Sched::new(2, 2, Duration::from_secs(60));
+        s.submit(&pool("quiet"), 0);
+        assert_eq!(run_all(&mut s).len(), 1);
+        s.finished(&pool("quiet"));
+        // The quiet pool has nothing queued right now, but was busy a moment ago: the noisy
+        // pool gets one worker, not both.
+        for j in 1..4 {
+            s.submit(&pool("noisy"), j);
+        }
+        assert_eq!(run_all(&mut s), vec![("noisy".into(), 1)]);
+    }
+
+    #[test]
+    fn max_per_pool_caps_a_pool_even_alone() {
+        let mut s = Sched::new(4, 1, Duration::ZERO);
+        for j in 0..3 {
+            s.submit(&pool("a"), j);
+        }
+        assert_eq!(run_all(&mut s).len(), 1);
+    }
 }

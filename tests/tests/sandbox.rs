@@ -236,19 +236,12 @@ fn artifact_cache_is_used_and_only_trusts_its_own_artifacts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn per_pool_concurrency_limit_throttles() {
+async fn per_pool_admission_throttles() {
     let rt = Arc::new(runtime(limits()));
-    // One running and one waiting per pool.
-    let invoker = Arc::new(Invoker::new(rt.clone(), 4, 1, 1));
-    let held = invoker.reserve("us-east-1:pool-a").await.unwrap();
-    let queued = {
-        let invoker = invoker.clone();
-        tokio::spawn(async move { invoker.reserve("us-east-1:pool-a").await.map(|_| ()) })
-    };
-    // Once the second reservation waits in the queue, a third finds the queue full.
-    while invoker.queued("us-east-1:pool-a") == 0 {
-        tokio::task::yield_now().await;
-    }
+    // Two workers; a pool runs one at a time and may have one more admitted.
+    let invoker = Arc::new(Invoker::new(rt.clone(), 2, 1, 1));
+    let first = invoker.reserve("us-east-1:pool-a").await.unwrap();
+    let second = invoker.reserve("us-east-1:pool-a").await.unwrap();
     let third = invoker.reserve("us-east-1:pool-a").await.err().unwrap();
     assert_eq!(third, Error::Throttled);
     assert_eq!(Error::Throttled.api_name(), "LambdaThrottledException");
@@ -258,8 +251,38 @@ async fn per_pool_concurrency_limit_throttles() {
     let input = seed_event();
     let outcome = other.run(trigger.clone(), stored_from_event(&input), input.clone()).await;
     assert!(outcome.result.is_ok());
-    // Once the running one finishes, the queued one gets its turn.
-    let outcome = held.run(trigger, stored_from_event(&input), input).await;
-    assert!(outcome.result.is_ok());
-    queued.await.unwrap().unwrap();
+    // Both admitted invocations run (one after the other), and give their places back.
+    let (a, b) = tokio::join!(
+        first.run(trigger.clone(), stored_from_event(&input), input.clone()),
+        second.run(trigger.clone(), stored_from_event(&input), input.clone()),
+    );
+    assert!(a.result.is_ok() && b.result.is_ok());
+    assert!(invoker.reserve("us-east-1:pool-a").await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinning_pools_backlog_does_not_delay_a_quiet_pool() {
+    let rt = Arc::new(runtime(short_deadline()));
+    // Two workers, each pool may use both when alone.
+    let invoker = Arc::new(Invoker::new(rt.clone(), 2, 2, 64));
+    let spin = rt.load_file(&guest("infinite_loop")).unwrap();
+    let sample = rt.load_file(&guest("sample_trigger")).unwrap();
+    let input = seed_event();
+    let mut noisy = Vec::new();
+    for _ in 0..8 {
+        let reservation = invoker.reserve("us-east-1:noisy").await.unwrap();
+        let (spin, input) = (spin.clone(), input.clone());
+        noisy.push(tokio::spawn(async move { reservation.run(spin, stored_from_event(&input), input).await }));
+    }
+    while invoker.queued("us-east-1:noisy") < 6 {
+        tokio::task::yield_now().await;
+    }
+    // The quiet pool is served at the noisy pool's next free worker, not after its backlog
+    // of 300 ms spinners: most of that backlog is still queued when it is done.
+    let quiet = invoker.reserve("us-east-1:quiet").await.unwrap();
+    assert!(quiet.run(sample, stored_from_event(&input), input.clone()).await.result.is_ok());
+    assert!(invoker.queued("us-east-1:noisy") >= 4, "{} noisy invocations left", invoker.queued("us-east-1:noisy"));
+    for handle in noisy {
+        assert!(matches!(handle.await.unwrap().result, Err(Error::Timeout { .. })));
+    }
 }

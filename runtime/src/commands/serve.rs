@@ -77,9 +77,13 @@ pub struct ServeArgs {
     /// address it appends to X-Forwarded-For is the one rate limits count.
     #[arg(long = "trusted-proxy", value_name = "IP")]
     trusted_proxies: Vec<std::net::IpAddr>,
-    /// Most trigger invocations running at once for one identity pool [default: half
-    /// the cores, at least 1]. Raising it lets one tenant use more CPU at the cost of
-    /// the others when its trigger spins.
+    /// Trigger worker threads [default: one per core].
+    #[arg(long)]
+    trigger_workers: Option<usize>,
+    /// Most trigger invocations one identity pool may run at once, even when it is the
+    /// only busy pool [default: every worker]. Under contention each busy pool gets an
+    /// equal share of the workers whatever this says, so a spinning trigger holds only
+    /// its share.
     #[arg(long)]
     trigger_slots_per_pool: Option<usize>,
     /// Most trigger invocations of one pool waiting for a slot; more are answered
@@ -193,7 +197,8 @@ fn start(args: ServeArgs) -> anyhow::Result<()> {
         header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
         body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
         admission,
-        trigger_slots_per_pool: args.trigger_slots_per_pool.unwrap_or(defaults.trigger_slots_per_pool),
+        trigger_slots: args.trigger_workers.unwrap_or(defaults.trigger_slots).max(1),
+        trigger_slots_per_pool: args.trigger_slots_per_pool.unwrap_or(defaults.trigger_slots_per_pool).max(1),
         trigger_queue_per_pool: args.trigger_queue_per_pool,
         trigger_memory_bytes: args.trigger_memory_mib << 20,
         compile_slots: args.compile_concurrency.unwrap_or(defaults.compile_slots).max(1),

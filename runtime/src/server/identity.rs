@@ -447,6 +447,18 @@ fn check_pool(store: &Store, tenant: &str, shape: &IdentityPoolShape) -> Result<
         return Err(ApiError::invalid_parameter("SamlProviderARNs: SAML logins are not supported by synctrig-wasm"));
     }
     let s = &shape.settings;
+    // The model's bounds: at most 10 providers, names and client ids of 1 to 128.
+    let sized = |v: &str| (1..=128).contains(&v.len());
+    if s.supported_login_providers.len() > 10
+        || !s.supported_login_providers.iter().all(|(k, v)| sized(k) && sized(v))
+        || s.open_id_connect_provider_arns.len() > 50
+        || s.cognito_identity_providers.len() > 50
+    {
+        return Err(ApiError::invalid_parameter(
+            "SupportedLoginProviders takes at most 10 providers (names and client ids of 1 to 128 characters); \
+             OpenIdConnectProviderARNs and CognitoIdentityProviders at most 50 each",
+        ));
+    }
     for provider in s.supported_login_providers.keys() {
         if THIRD_PARTY_PROVIDERS.contains(&provider.as_str()) {
             return Err(ApiError::invalid_parameter(format!(
@@ -725,14 +737,20 @@ fn get_id(call: &Call) -> Result<IdentityIdOutput, ApiError> {
     Ok(IdentityIdOutput { identity_id })
 }
 
-fn get_credentials_for_identity(call: &Call) -> Result<GetCredentialsOutput, ApiError> {
+/// GetCredentialsForIdentity and GetOpenIdToken: the identity the caller signs in as,
+/// rate-limited per address and per pool.
+fn sign_in(call: &Call) -> Result<(Pool, String, bool), ApiError> {
     let state = &call.state;
     state.admission.identity_call_from(call.client)?;
     let input: GetCredentialsInput = call.input()?;
     let identity = live_identity(state, &input.identity_id)?;
     state.admission.identity_call_for(&identity.pool_id)?;
-    let (pool, target, authenticated) = signed_in(state, &identity, &input.logins)?;
-    issue_credentials(state, &pool, &target, authenticated)
+    signed_in(state, &identity, &input.logins)
+}
+
+fn get_credentials_for_identity(call: &Call) -> Result<GetCredentialsOutput, ApiError> {
+    let (pool, target, authenticated) = sign_in(call)?;
+    issue_credentials(&call.state, &pool, &target, authenticated)
 }
 
 /// Lifetime of the tokens GetOpenIdToken issues.
@@ -740,11 +758,7 @@ const OPEN_ID_TOKEN_TTL: Duration = Duration::from_secs(600);
 
 fn get_open_id_token(call: &Call) -> Result<TokenOutput, ApiError> {
     let state = &call.state;
-    state.admission.identity_call_from(call.client)?;
-    let input: GetCredentialsInput = call.input()?;
-    let identity = live_identity(state, &input.identity_id)?;
-    state.admission.identity_call_for(&identity.pool_id)?;
-    let (pool, target, authenticated) = signed_in(state, &identity, &input.logins)?;
+    let (pool, target, authenticated) = sign_in(call)?;
     let providers: Vec<String> = live_identity(state, &target)?.logins.into_iter().map(|(p, _)| p).collect();
     let token = state.oidc()?.issue(&target, &pool.pool_id, authenticated, &providers, OPEN_ID_TOKEN_TTL)?;
     Ok(TokenOutput { identity_id: target, token })
@@ -768,6 +782,9 @@ fn unlink_identity(call: &Call) -> Result<Empty, ApiError> {
         if owner.as_deref() != Some(identity.identity_id.as_str()) {
             return Err(ApiError::not_authorized("Logins don't match. The logins given are not this identity's."));
         }
+    }
+    if input.logins_to_remove.len() > 10 || input.logins_to_remove.iter().any(|p| !(1..=128).contains(&p.len())) {
+        return Err(ApiError::invalid_parameter("LoginsToRemove names at most 10 providers of 1 to 128 characters"));
     }
     for provider in &input.logins_to_remove {
         state.store.unlink_logins(&identity.identity_id, provider, None)?;

@@ -94,11 +94,11 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             admission: AdmissionConfig::default(),
             cors_origins: Vec::new(),
-            trigger_slots: 2 * cores(),
-            // A pool runs triggers on at most half the cores, so a tenant whose trigger
-            // spins cannot take the CPU from the others (BENCHMARKS.md has both sides of
-            // this trade).
-            trigger_slots_per_pool: (cores() / 2).max(1),
+            // One worker per core: triggers are CPU-bound and never wait on I/O.
+            trigger_slots: cores(),
+            // A pool alone may use every worker; under contention the scheduler gives each
+            // active pool its share (invoker.rs), so a spinning trigger takes no more.
+            trigger_slots_per_pool: cores(),
             trigger_queue_per_pool: 64,
             trigger_memory_bytes: 256 << 20,
             compile_slots: (cores() / 2).max(1),

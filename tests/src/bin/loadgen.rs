@@ -28,7 +28,10 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Server {
-        let bin = workspace_root().join("target/release/synctrig-wasm");
+        // LOADGEN_SERVER_BIN runs another build (e.g. the previous commit's, for before/after).
+        let bin = std::env::var_os("LOADGEN_SERVER_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target/release/synctrig-wasm"));
         assert!(bin.exists(), "build the server first: cargo build --release -p synctrig-wasm");
         let mut child = Command::new(&bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -185,8 +188,17 @@ async fn identity(addr: &str, pool: &str) -> Worker {
 }
 
 impl Worker {
-    /// One UpdateRecords; returns (status, latency).
+    /// One sync as clients make it: ListRecords since the last count (a fresh session token:
+    /// each token allows one push), then UpdateRecords; returns (status, latency of the
+    /// UpdateRecords).
     async fn update(&mut self) -> (u16, Duration) {
+        let query = format!("lastSyncCount={}", self.count);
+        let (status, listing) =
+            self.conn.send("GET", &format!("{}/records", self.path), &query, &[], Some(&self.creds.clone()), b"").await;
+        if status != 200 {
+            return (status, Duration::ZERO);
+        }
+        self.token = listing["SyncSessionToken"].as_str().unwrap_or_default().to_owned();
         let body = json!({
             "SyncSessionToken": self.token,
             "DeviceId": "loadgen",

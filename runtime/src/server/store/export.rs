@@ -358,11 +358,7 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).unwrap();
-        (dir, store)
-    }
+    use crate::server::store::temp_store as store;
 
     fn export(store: &Store, scope: &Scope) -> Vec<u8> {
         let mut out = Vec::new();

@@ -1194,14 +1194,21 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
     }
 }
 
+/// An empty store in a temporary directory, for tests.
+#[cfg(test)]
+pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// A store with identity `i` of pool `p`, which the updates below write as.
     fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).unwrap();
+        let (dir, store) = temp_store();
         store
             .conn()
             .execute("INSERT INTO identities (identity_id, pool_id, created) VALUES ('i', 'p', 0)", [])
