@@ -419,6 +419,12 @@ fn live_identity(state: &AppState, id: &str) -> Result<IdentityRow, ApiError> {
     Ok(row)
 }
 
+/// An identity of `pool`, live or not; another pool's is not found, whatever became of it.
+fn pool_identity(state: &AppState, pool: &Pool, id: &str) -> Result<IdentityRow, ApiError> {
+    check_id("IdentityId", id)?;
+    state.store.identity(id)?.filter(|r| r.pool_id == pool.pool_id).ok_or_else(|| identity_not_found(id))
+}
+
 /// Login providers whose tokens can only be checked by calling their owner.
 const THIRD_PARTY_PROVIDERS: &[&str] = &["graph.facebook.com", "www.amazon.com", "api.twitter.com", "www.digits.com"];
 
@@ -1012,12 +1018,7 @@ fn get_open_id_token_for_developer_identity(call: &Call) -> Result<TokenOutput, 
             // The user signed in on a device that was a guest so far: as in Cognito, the
             // guest merges into the user's identity. An identity with logins of its own
             // is another user's.
-            check_id("IdentityId", &id)?;
-            let row = state
-                .store
-                .identity(&id)?
-                .filter(|r| r.pool_id == pool.pool_id)
-                .ok_or_else(|| identity_not_found(&id))?;
+            let row = pool_identity(state, &pool, &id)?;
             if row.authenticated() || row.merged_into.is_some() {
                 return Err(already_registered(&owner));
             }
@@ -1027,13 +1028,7 @@ fn get_open_id_token_for_developer_identity(call: &Call) -> Result<TokenOutput, 
             }
         }
         (Some(id), owner) => {
-            check_id("IdentityId", &id)?;
-            // Another pool's identity is not found, whatever became of it.
-            let row = state
-                .store
-                .identity(&id)?
-                .filter(|r| r.pool_id == pool.pool_id)
-                .ok_or_else(|| identity_not_found(&id))?;
+            let row = pool_identity(state, &pool, &id)?;
             if row.merged_into.is_some() {
                 return Err(live_identity(state, &id).err().unwrap_or_else(changed_concurrently));
             }
