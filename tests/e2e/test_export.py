@@ -83,3 +83,37 @@ def test_a_pool_moves_to_another_tenant_and_a_damaged_stream_changes_nothing(tmp
         assert records(other, t.pool, identity, "d")[0] == {"k": ("v", 1)}
     finally:
         target.stop(signal.SIGKILL)
+
+
+def test_a_tenant_exports_its_own_pool_with_its_developer_credentials(tmp_path, server):
+    import urllib.parse
+    from urllib.request import Request, urlopen
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from urllib.error import HTTPError
+
+    t = server.tenant("acme")
+    other = server.tenant("other")
+    identity, user = t.identity()
+    sync(user, t.pool, identity, "d", [put("k", "v")])
+
+    def get(creds):
+        path = f"/synctrig/identitypools/{urllib.parse.quote(t.pool, safe='')}/export"
+        request = AWSRequest(method="GET", url=server.url + path)
+        SigV4Auth(Credentials(*creds), "cognito-sync", "us-east-1").add_auth(request)
+        try:
+            with urlopen(Request(server.url + path, headers=dict(request.prepare().headers))) as response:
+                return response.status, response.read()
+        except HTTPError as e:
+            return e.code, e.read()
+
+    status, stream = get((t.key, t.secret, None))
+    assert status == 200
+    # The same stream the operator's `admin export --pool` writes.
+    assert stream == admin(server.data_dir, "export", "--pool", t.pool).stdout
+    assert json.loads(stream.splitlines()[-1])["type"] == "end"
+    # Another tenant's developer cannot.
+    status, body = get((other.key, other.secret, None))
+    assert status == 403 and json.loads(body)["__type"] == "NotAuthorizedException"

@@ -5,7 +5,7 @@
 use super::error::ApiError;
 use super::sigv4::{Query, percent_decode};
 use super::store::{
-    Credential, DatasetRow, Idempotency, InvocationRow, Pool, Principal, RecordCursor, Update, UpdateOutcome,
+    Credential, DatasetRow, Idempotency, InvocationRow, Pool, Principal, RecordCursor, Scope, Update, UpdateOutcome,
 };
 use super::wire::*;
 use super::{AppState, now_secs};
@@ -76,8 +76,19 @@ fn ok<T: Serialize>(value: T) -> axum::response::Response {
     axum::response::IntoResponse::into_response(axum::Json(value))
 }
 
+/// A handler's answer as a response: its typed output as JSON, or (`raw`) the response it
+/// made itself.
+macro_rules! reply {
+    ($value:expr,) => {
+        ok($value)
+    };
+    ($value:expr, raw) => {
+        $value
+    };
+}
+
 macro_rules! operations {
-    ($($name:ident: $method:ident $template:literal, $access:ident => $handler:ident;)*) => {
+    ($($name:ident: $method:ident $template:literal, $access:ident => $handler:ident $(as $raw:ident)?;)*) => {
         /// Every operation: one entry each.
         pub static OPERATIONS: &[Operation] = &[$(
             Operation {
@@ -85,7 +96,7 @@ macro_rules! operations {
                 method: Method::$method,
                 template: $template,
                 access: Access::$access,
-                handler: |call| Box::pin(async move { $handler(call).await.map(ok) }),
+                handler: |call| Box::pin(async move { $handler(call).await.map(|v| reply!(v, $($raw)?)) }),
             },
         )*];
     };
@@ -110,6 +121,7 @@ operations! {
     SubscribeToDataset: POST "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets/{DatasetName}/subscriptions/{DeviceId}", Any => subscribe_to_dataset;
     UnsubscribeFromDataset: DELETE "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets/{DatasetName}/subscriptions/{DeviceId}", Any => unsubscribe_from_dataset;
     ListTriggerInvocations: GET "/synctrig/functions/{FunctionName}/invocations", Developer => list_trigger_invocations;
+    ExportIdentityPool: GET "/synctrig/identitypools/{IdentityPoolId}/export", Developer => export_identity_pool as raw;
 }
 
 /// The operation a method and raw path name, with its labels decoded; `Err` when a label
@@ -763,6 +775,57 @@ async fn list_trigger_invocations(call: Call) -> Result<ListTriggerInvocationsRe
     let function = call.label(0).to_owned();
     let invocations = call.state.store.invocations(tenant, &function, limit)?;
     Ok(ListTriggerInvocationsResponse { function, invocations })
+}
+
+/// Our extension: a tenant takes its pool's users' data elsewhere — the pool, its
+/// identities, logins, datasets and records as `admin export --pool` writes them (JSON
+/// lines), streamed from one snapshot as it is read.
+async fn export_identity_pool(call: Call) -> Result<axum::response::Response, ApiError> {
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0))?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let state = call.state.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter { tx, buf: Vec::with_capacity(CHUNK) };
+        // A client that goes away ends the export (its read transaction with it); a
+        // failure midway ends the body without its end line, which import refuses.
+        if let Err(e) = state.store.export(&Scope::Pool(pool.pool_id), &mut out) {
+            tracing::warn!(error = %e, "pool export failed");
+            let _ = out.tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
+    let body = axum::body::Body::from_stream(chunks);
+    Ok(axum::response::IntoResponse::into_response((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        body,
+    )))
+}
+
+/// How much of an export is sent at a time.
+const CHUNK: usize = 64 << 10;
+
+/// Writes into a bounded channel in chunks: the export runs at the client's pace.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
 }
 
 #[cfg(test)]
