@@ -583,3 +583,22 @@ def test_the_sync_manager_signs_a_guest_in_and_hands_over_its_merged_dataset(ser
     assert result["guestId"] != result["userId"] and result["signedInId"] == result["userId"]
     merged = [e for e in result["events"] if e[1] == "onDatasetsMerged"]
     assert merged == [["signed-in", "onDatasetsMerged", [f"settings.{result['guestId']}"]]], result["events"]
+
+
+def test_the_javascript_sdk_v3_manages_pools_and_signs_users_in(server):
+    from test_js_clients import node
+
+    creds = server.admin("create-tenant", "acme")
+    out = node("clients.mjs", "identity-v3", "--url", server.url, "--pool", "unused", "--key", creds["accessKeyId"], "--secret", creds["secretAccessKey"])
+    result = json.loads(out.splitlines()[-1])
+    assert result["created"] == {"name": "from v3", "allowUnauthenticated": False, "developer": "login.v3.app"}
+    assert result["describedSame"] and result["listed"]
+    first, second = result["devices"]
+    assert first["identityId"] == second["identityId"] == result["lookup"]["identityId"]
+    assert first["accessKeyId"] != second["accessKeyId"] and first["expiration"]
+    assert result["lookup"]["users"] == ["ada"]
+    assert result["unauthenticated"] == {
+        "name": "NotAuthorizedException",
+        "status": 400,
+        "message": "Unauthenticated access is not supported for this identity pool.",
+    }

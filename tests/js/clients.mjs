@@ -14,8 +14,13 @@ import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
 import {
   CognitoIdentityClient,
+  CreateIdentityPoolCommand,
+  DescribeIdentityPoolCommand,
   GetCredentialsForIdentityCommand,
   GetIdCommand,
+  GetOpenIdTokenForDeveloperIdentityCommand,
+  ListIdentityPoolsCommand,
+  LookupDeveloperIdentityCommand,
 } from "@aws-sdk/client-cognito-identity";
 import {
   CognitoSyncClient,
@@ -441,19 +446,57 @@ async function loginsMerge({ url, pool, logins }) {
   };
 }
 
+// The Cognito Identity API through the v3 SDK with a tenant's developer credentials: a pool made
+// with CreateIdentityPool, a developer-authenticated user on two devices, errors by name.
+async function identityV3({ url, key, secret }) {
+  const dev = new CognitoIdentityClient({ region: REGION, endpoint: url, maxAttempts: 1, credentials: { accessKeyId: key, secretAccessKey: secret } });
+  const created = await dev.send(
+    new CreateIdentityPoolCommand({ IdentityPoolName: "from v3", AllowUnauthenticatedIdentities: false, DeveloperProviderName: "login.v3.app" }),
+  );
+  const pool = created.IdentityPoolId;
+  const described = await dev.send(new DescribeIdentityPoolCommand({ IdentityPoolId: pool }));
+  const listed = await dev.send(new ListIdentityPoolsCommand({ MaxResults: 10 }));
+  const public_ = new CognitoIdentityClient({ region: REGION, endpoint: url, maxAttempts: 1 });
+  const devices = [];
+  for (let i = 0; i < 2; i++) {
+    const t = await dev.send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: pool, Logins: { "login.v3.app": "ada" } }));
+    const c = await public_.send(new GetCredentialsForIdentityCommand({ IdentityId: t.IdentityId, Logins: { "cognito-identity.amazonaws.com": t.Token } }));
+    devices.push({ identityId: c.IdentityId, accessKeyId: c.Credentials.AccessKeyId, expiration: c.Credentials.Expiration instanceof Date });
+  }
+  const lookup = await dev.send(new LookupDeveloperIdentityCommand({ IdentityPoolId: pool, DeveloperUserIdentifier: "ada" }));
+  let unauthenticated;
+  try {
+    await public_.send(new GetIdCommand({ IdentityPoolId: pool }));
+    unauthenticated = "allowed";
+  } catch (err) {
+    unauthenticated = { name: err.name, status: err.$metadata.httpStatusCode, message: err.message };
+  }
+  return {
+    scenario: "identity-v3",
+    created: { name: created.IdentityPoolName, allowUnauthenticated: created.AllowUnauthenticatedIdentities, developer: created.DeveloperProviderName },
+    describedSame: described.IdentityPoolId === pool && described.DeveloperProviderName === "login.v3.app",
+    listed: listed.IdentityPools.map((p) => p.IdentityPoolId).includes(pool),
+    devices,
+    lookup: { identityId: lookup.IdentityId, users: lookup.DeveloperUserIdentifierList },
+    unauthenticated,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 
-const SCENARIOS = { "sdk-v3": sdkV3, "sync-manager": syncManager, "logins-merge": loginsMerge };
+const SCENARIOS = { "sdk-v3": sdkV3, "sync-manager": syncManager, "logins-merge": loginsMerge, "identity-v3": identityV3 };
 
 async function main() {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { url: { type: "string" }, pool: { type: "string" }, logins: { type: "string" } },
+    options: { url: { type: "string" }, pool: { type: "string" }, logins: { type: "string" }, key: { type: "string" }, secret: { type: "string" } },
   });
   const opts = {
     url: values.url ?? process.env.SYNCTRIG_URL,
     pool: values.pool ?? process.env.SYNCTRIG_POOL,
     logins: values.logins ? JSON.parse(values.logins) : undefined,
+    key: values.key,
+    secret: values.secret,
   };
   if (!opts.url || !opts.pool || positionals.length === 0) {
     throw new Error(`usage: clients.mjs SCENARIO... --url URL --pool IDENTITY_POOL_ID (scenarios: ${Object.keys(SCENARIOS).join(", ")})`);
