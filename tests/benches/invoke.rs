@@ -9,39 +9,12 @@
 use criterion::{BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use synctrig_tests::guest;
+use synctrig_tests::{bench_event as event, guest};
 use synctrig_wasm::event::{EventRecord, Op};
 use synctrig_wasm::merge::{self, Dataset};
 use synctrig_wasm::pipeline::stored_from_event;
 use synctrig_wasm::sandbox::Compiler;
 use synctrig_wasm::{Limits, Runtime, RuntimeConfig, SyncEvent, Trigger};
-
-/// An event of `n` records: half changed by the user, the rest untouched, SampleKey1
-/// and SampleKey2 among them so the trigger has work to do.
-fn event(n: usize) -> SyncEvent {
-    let mut records: Vec<EventRecord> = (0..n)
-        .map(|i| {
-            let key = match i {
-                0 => "SampleKey1".to_owned(),
-                1 => "SampleKey2".to_owned(),
-                _ => format!("key{i:04}"),
-            };
-            let old = format!("value-{i}-{}", "x".repeat(40));
-            let new = if i % 2 == 0 { format!("changed-{i}") } else { old.clone() };
-            EventRecord { key, old_value: Some(old), new_value: Some(new), op: Op::Replace }
-        })
-        .collect();
-    records.sort_by(|a, b| a.key.cmp(&b.key));
-    SyncEvent {
-        version: 2,
-        event_type: "SyncTrigger".into(),
-        region: "us-east-1".into(),
-        identity_pool_id: "us-east-1:00000000-0000-0000-0000-000000000001".into(),
-        identity_id: "us-east-1:00000000-0000-0000-0000-000000000002".into(),
-        dataset_name: "bench".into(),
-        dataset_records: records,
-    }
-}
 
 fn runtime(fuel: Option<u64>) -> Runtime {
     let limits = Limits { fuel, ..Limits::default() };

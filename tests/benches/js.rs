@@ -7,39 +7,12 @@
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use synctrig_tests::{guest, synctrig_bin, workspace_root};
-use synctrig_wasm::event::{EventRecord, Op};
+use synctrig_tests::{bench_event as event, guest, synctrig_bin, workspace_root};
 use synctrig_wasm::merge;
 use synctrig_wasm::pipeline::stored_from_event;
 use synctrig_wasm::sandbox::Compiler;
 use synctrig_wasm::sandbox::js::ScriptSettings;
 use synctrig_wasm::{Limits, Runtime, RuntimeConfig, SyncEvent, Trigger};
-
-/// An event of `n` records: half changed by the user, SampleKey1 and SampleKey2 among them.
-fn event(n: usize) -> SyncEvent {
-    let mut records: Vec<EventRecord> = (0..n)
-        .map(|i| {
-            let key = match i {
-                0 => "SampleKey1".to_owned(),
-                1 => "SampleKey2".to_owned(),
-                _ => format!("key{i:04}"),
-            };
-            let old = format!("value-{i}-{}", "x".repeat(40));
-            let new = if i % 2 == 0 { format!("changed-{i}") } else { old.clone() };
-            EventRecord { key, old_value: Some(old), new_value: Some(new), op: Op::Replace }
-        })
-        .collect();
-    records.sort_by(|a, b| a.key.cmp(&b.key));
-    SyncEvent {
-        version: 2,
-        event_type: "SyncTrigger".into(),
-        region: "us-east-1".into(),
-        identity_pool_id: "us-east-1:00000000-0000-0000-0000-000000000001".into(),
-        identity_id: "us-east-1:00000000-0000-0000-0000-000000000002".into(),
-        dataset_name: "bench".into(),
-        dataset_records: records,
-    }
-}
 
 fn settings() -> ScriptSettings {
     ScriptSettings {

@@ -140,3 +140,31 @@ pub mod hostile {
         ]
     }
 }
+
+/// The benches' event of `n` records: half changed by the user, the rest untouched,
+/// SampleKey1 and SampleKey2 among them so the sample trigger has work to do.
+pub fn bench_event(n: usize) -> SyncEvent {
+    use synctrig_wasm::event::{EventRecord, Op};
+    let mut records: Vec<EventRecord> = (0..n)
+        .map(|i| {
+            let key = match i {
+                0 => "SampleKey1".to_owned(),
+                1 => "SampleKey2".to_owned(),
+                _ => format!("key{i:04}"),
+            };
+            let old = format!("value-{i}-{}", "x".repeat(40));
+            let new = if i % 2 == 0 { format!("changed-{i}") } else { old.clone() };
+            EventRecord { key, old_value: Some(old), new_value: Some(new), op: Op::Replace }
+        })
+        .collect();
+    records.sort_by(|a, b| a.key.cmp(&b.key));
+    SyncEvent {
+        version: 2,
+        event_type: "SyncTrigger".into(),
+        region: "us-east-1".into(),
+        identity_pool_id: "us-east-1:00000000-0000-0000-0000-000000000001".into(),
+        identity_id: "us-east-1:00000000-0000-0000-0000-000000000002".into(),
+        dataset_name: "bench".into(),
+        dataset_records: records,
+    }
+}
