@@ -1,7 +1,5 @@
 //! The Sync Trigger event as plain Rust.
 
-use std::collections::BTreeMap;
-
 /// What the update does with a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -59,7 +57,9 @@ pub struct SyncEvent {
     pub(crate) identity_pool_id: String,
     pub(crate) identity_id: String,
     pub(crate) dataset_name: String,
-    pub(crate) records: BTreeMap<String, Record>,
+    /// Sorted by key, keys unique: the host sends records in key order, so taking them
+    /// is one pass with no map to build, and lookups are binary searches.
+    pub(crate) records: Vec<(String, Record)>,
 }
 
 impl SyncEvent {
@@ -73,7 +73,7 @@ impl SyncEvent {
                 identity_pool_id: identity_pool_id.to_owned(),
                 identity_id: identity_id.to_owned(),
                 dataset_name: dataset_name.to_owned(),
-                records: BTreeMap::new(),
+                records: Vec::new(),
             },
         }
     }
@@ -103,9 +103,32 @@ impl SyncEvent {
         &self.dataset_name
     }
 
+    /// Where `key` is in `records`, or where it would go.
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.records.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    /// Sets the record under `key`, adding it in order if it is absent.
+    pub(crate) fn put(&mut self, key: &str, record: Record) {
+        match self.find(key) {
+            Ok(at) => self.records[at].1 = record,
+            Err(at) => self.records.insert(at, (key.to_owned(), record)),
+        }
+    }
+
+    /// Takes records from the host, in key order when they come so (they do from the
+    /// service); sorts them otherwise.
+    pub(crate) fn set_records(&mut self, mut records: Vec<(String, Record)>) {
+        if !records.is_sorted_by(|a, b| a.0 < b.0) {
+            records.sort_by(|a, b| a.0.cmp(&b.0));
+            records.dedup_by(|a, b| a.0 == b.0);
+        }
+        self.records = records;
+    }
+
     /// The record under `key`, if the response still holds it.
     pub fn get(&self, key: &str) -> Option<&Record> {
-        self.records.get(key)
+        self.find(key).ok().map(|at| &self.records[at].1)
     }
 
     /// The value `key` will have after the update, or `None` if it is absent or removed.
@@ -115,19 +138,21 @@ impl SyncEvent {
 
     /// Whether the event holds a record under `key` (live, changed or removed).
     pub fn contains(&self, key: &str) -> bool {
-        self.records.contains_key(key)
+        self.find(key).is_ok()
     }
 
     /// Sets `key` to `value` with op `replace`, adding the record if it is absent.
     pub fn replace(&mut self, key: &str, value: impl Into<String>) {
         let value = Some(value.into());
-        match self.records.get_mut(key) {
-            Some(record) => {
+        match self.find(key) {
+            Ok(at) => {
+                let record = &mut self.records[at].1;
                 record.new_value = value;
                 record.op = Op::Replace;
             }
-            None => {
-                self.records.insert(key.to_owned(), Record { old_value: None, new_value: value, op: Op::Replace });
+            Err(at) => {
+                self.records
+                    .insert(at, (key.to_owned(), Record { old_value: None, new_value: value, op: Op::Replace }));
             }
         }
     }
@@ -135,7 +160,7 @@ impl SyncEvent {
     /// Adds `key` = `value` only if the event has no record under `key`.
     /// Returns whether it was added.
     pub fn add(&mut self, key: &str, value: impl Into<String>) -> bool {
-        if self.records.contains_key(key) {
+        if self.contains(key) {
             return false;
         }
         self.replace(key, value);
@@ -144,20 +169,21 @@ impl SyncEvent {
 
     /// Marks `key` for removal (op `remove`). Returns whether the event held it.
     pub fn remove(&mut self, key: &str) -> bool {
-        match self.records.get_mut(key) {
-            Some(record) => {
+        match self.find(key) {
+            Ok(at) => {
+                let record = &mut self.records[at].1;
                 record.op = Op::Remove;
                 record.new_value = None;
                 true
             }
-            None => false,
+            Err(_) => false,
         }
     }
 
     /// Leaves `key` out of the update entirely: the stored record stays as it was and
     /// any change the user made to it is dropped. Returns whether the event held it.
     pub fn omit(&mut self, key: &str) -> bool {
-        self.records.remove(key).is_some()
+        self.find(key).map(|at| self.records.remove(at)).is_ok()
     }
 
     /// Every record, in key order.
@@ -191,26 +217,20 @@ impl EventBuilder {
     /// A record that is stored and that the user did not touch.
     pub fn stored(mut self, key: &str, value: &str) -> Self {
         let value = Some(value.to_owned());
-        self.event
-            .records
-            .insert(key.to_owned(), Record { old_value: value.clone(), new_value: value, op: Op::Replace });
+        self.event.put(key, Record { old_value: value.clone(), new_value: value, op: Op::Replace });
         self
     }
 
     /// A record the user set to `value`; `old` is the stored value, if any.
     pub fn changed(mut self, key: &str, old: Option<&str>, value: &str) -> Self {
-        self.event.records.insert(
-            key.to_owned(),
-            Record { old_value: old.map(str::to_owned), new_value: Some(value.to_owned()), op: Op::Replace },
-        );
+        self.event
+            .put(key, Record { old_value: old.map(str::to_owned), new_value: Some(value.to_owned()), op: Op::Replace });
         self
     }
 
     /// A stored record the user removed.
     pub fn removed(mut self, key: &str, old: &str) -> Self {
-        self.event
-            .records
-            .insert(key.to_owned(), Record { old_value: Some(old.to_owned()), new_value: None, op: Op::Remove });
+        self.event.put(key, Record { old_value: Some(old.to_owned()), new_value: None, op: Op::Remove });
         self
     }
 
@@ -265,9 +285,22 @@ mod tests {
     }
 
     #[test]
+    fn records_stay_in_key_order_whatever_order_they_come_in() {
+        let mut e = SyncEvent::builder("us-east-1:pool", "us-east-1:id", "ds").build();
+        let record = |v: &str| Record { old_value: Some(v.into()), new_value: Some(v.into()), op: Op::Replace };
+        e.set_records(vec![("c".into(), record("3")), ("a".into(), record("1")), ("b".into(), record("2"))]);
+        assert!(e.add("bb", "new"));
+        assert!(e.omit("a"));
+        let keys: Vec<_> = e.records().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["b", "bb", "c"]);
+        assert_eq!(e.value("c"), Some("3"));
+        assert_eq!(e.get("bb").unwrap().old_value(), None);
+    }
+
+    #[test]
     fn removed_record_has_no_value_even_if_new_value_set() {
         let mut e = event();
-        e.records.get_mut("a").unwrap().op = Op::Remove;
+        e.put("a", Record { op: Op::Remove, ..e.get("a").unwrap().clone() });
         assert_eq!(e.value("a"), None);
     }
 }

@@ -94,15 +94,19 @@ pub mod __private {
     use crate::__bindings::synctrig::trigger::types as wit;
     use crate::{Op, Record, Rejection, SyncEvent};
 
+    // One pass each way; every string is moved, none copied.
     fn from_wit(event: wit::SyncEvent) -> SyncEvent {
-        SyncEvent {
+        let mut out = SyncEvent {
             version: event.version,
             event_type: event.event_type,
             region: event.region,
             identity_pool_id: event.identity_pool_id,
             identity_id: event.identity_id,
             dataset_name: event.dataset_name,
-            records: event
+            records: Vec::new(),
+        };
+        out.set_records(
+            event
                 .records
                 .into_iter()
                 .map(|r| {
@@ -113,7 +117,8 @@ pub mod __private {
                     (r.key, Record { old_value: r.old_value, new_value: r.new_value, op })
                 })
                 .collect(),
-        }
+        );
+        out
     }
 
     fn to_wit(event: SyncEvent) -> wit::SyncEvent {

@@ -3,12 +3,17 @@
 //! On the wire `datasetRecords` is a JSON object keyed by record key; here it is a list
 //! in the object's order, because that is what the WIT interface carries and it keeps
 //! the codec lossless. Keys are unique: the decoder rejects duplicates.
+//!
+//! The same types are the WIT interface's `sync-event` as the host lowers it into a
+//! trigger (derived `Lower`, field names as in `wit/world.wit`), so an invocation copies
+//! no event into generated types first; `sandbox::abi` lifts the response.
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fmt;
+use wasmtime::component::{ComponentType, Lift, Lower};
 
 /// The only event version this service speaks.
 pub const EVENT_VERSION: u32 = 2;
@@ -16,50 +21,63 @@ pub const EVENT_VERSION: u32 = 2;
 pub const SYNC_TRIGGER: &str = "SyncTrigger";
 
 /// What an update does with a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ComponentType, Lift, Lower)]
 #[serde(rename_all = "lowercase")]
+#[component(enum)]
+#[repr(u8)]
 pub enum Op {
     /// Store the new value (or remove the record when the new value is null).
+    #[component(name = "replace")]
     Replace,
     /// Remove the record.
+    #[component(name = "remove")]
     Remove,
 }
 
 /// One record of a sync event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ComponentType, Lower)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[component(record)]
 pub struct EventRecord {
     /// The record key (serialised as the object key, not as a field).
     #[serde(skip)]
     pub key: String,
     /// The stored value before the update; `None` for a new key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[component(name = "old-value")]
     pub old_value: Option<String>,
     /// The proposed value; `None` (null) removes the record.
     #[serde(default)]
+    #[component(name = "new-value")]
     pub new_value: Option<String>,
     /// What to do with the record.
     pub op: Op,
 }
 
 /// A Sync Trigger event: the input to a trigger and, in the same shape, its output.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ComponentType, Lower)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[component(record)]
 pub struct SyncEvent {
     /// The event format version (2).
     pub version: u32,
     /// The event type (`SyncTrigger`).
+    #[component(name = "event-type")]
     pub event_type: String,
     /// The region the service runs as.
     pub region: String,
     /// The identity pool of the dataset.
+    #[component(name = "identity-pool-id")]
     pub identity_pool_id: String,
     /// The identity that owns the dataset.
+    #[component(name = "identity-id")]
     pub identity_id: String,
     /// The dataset's name.
+    #[component(name = "dataset-name")]
     pub dataset_name: String,
     /// The records, in order, keys unique.
     #[serde(serialize_with = "serialize_records", deserialize_with = "deserialize_records")]
+    #[component(name = "records")]
     pub dataset_records: Vec<EventRecord>,
 }
 
@@ -129,11 +147,17 @@ fn deserialize_records<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<EventRecor
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut records = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
-            let mut seen = HashSet::new();
+            let mut records: Vec<EventRecord> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+            // Events are usually in key order, where a key above the last one is new;
+            // only out-of-order keys need the set (built once, when the order breaks).
+            let mut seen: Option<HashSet<String>> = None;
             while let Some(key) = map.next_key::<String>()? {
-                if !seen.insert(key.clone()) {
-                    return Err(de::Error::custom(format_args!("duplicate record key {key:?} in datasetRecords")));
+                let in_order = seen.is_none() && records.last().is_none_or(|last| last.key < key);
+                if !in_order {
+                    let seen = seen.get_or_insert_with(|| records.iter().map(|r| r.key.clone()).collect());
+                    if !seen.insert(key.clone()) {
+                        return Err(de::Error::custom(format_args!("duplicate record key {key:?} in datasetRecords")));
+                    }
                 }
                 let mut record: EventRecord =
                     map.next_value().map_err(|e| de::Error::custom(format_args!("datasetRecords[{key:?}]: {e}")))?;
@@ -174,6 +198,14 @@ mod tests {
         let unknown_op = err(&SEED.replace("\"op\": \"remove\"", "").replacen("\"replace\"", "\"upsert\"", 1));
         assert!(unknown_op.contains("SampleKey1") && unknown_op.contains("upsert"), "{unknown_op}");
         let dup = err(&SEED.replace("SampleKey2", "SampleKey1"));
+        assert!(dup.contains("duplicate record key \"SampleKey1\""), "{dup}");
+        // Out of key order: the duplicate is two records after its first.
+        let three = SEED.replace(
+            "\"SampleKey2\": {",
+            "\"SampleKey0\": { \"newValue\": null, \"op\": \"replace\" }, \"SampleKey2\": {",
+        );
+        assert!(SyncEvent::from_json(three.as_bytes()).is_ok());
+        let dup = err(&three.replace("SampleKey2", "SampleKey1"));
         assert!(dup.contains("duplicate record key \"SampleKey1\""), "{dup}");
         let value = err(&SEED.replace("\"newValue1\"", "7"));
         assert!(value.contains("SampleKey1") && value.contains("invalid type"), "{value}");

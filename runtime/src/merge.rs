@@ -120,31 +120,41 @@ pub fn build_event(meta: &EventMeta, stored: &Dataset, patches: &[Patch]) -> Syn
 /// Checks a response against its input: read-only fields untouched, keys unique and
 /// within limits, values within limits.
 pub fn check_response(input: &SyncEvent, response: &SyncEvent) -> Result<(), InvalidOutput> {
+    if input.version != response.version {
+        return Err(InvalidOutput(format!(
+            "trigger changed the read-only field version from {} to {}",
+            input.version, response.version
+        )));
+    }
     let read_only = [
-        ("version", input.version.to_string(), response.version.to_string()),
-        ("eventType", input.event_type.clone(), response.event_type.clone()),
-        ("region", input.region.clone(), response.region.clone()),
-        ("identityPoolId", input.identity_pool_id.clone(), response.identity_pool_id.clone()),
-        ("identityId", input.identity_id.clone(), response.identity_id.clone()),
-        ("datasetName", input.dataset_name.clone(), response.dataset_name.clone()),
+        ("eventType", &input.event_type, &response.event_type),
+        ("region", &input.region, &response.region),
+        ("identityPoolId", &input.identity_pool_id, &response.identity_pool_id),
+        ("identityId", &input.identity_id, &response.identity_id),
+        ("datasetName", &input.dataset_name, &response.dataset_name),
     ];
     for (field, was, now) in read_only {
         if was != now {
             return Err(InvalidOutput(format!("trigger changed the read-only field {field} from {was:?} to {now:?}")));
         }
     }
-    let mut seen = HashSet::new();
     for r in &response.dataset_records {
         if let Some(problem) = limits::key_problem(&r.key) {
             return Err(InvalidOutput(format!("trigger returned a record whose {problem}")));
-        }
-        if !seen.insert(r.key.as_str()) {
-            return Err(InvalidOutput(format!("trigger returned record {:?} twice", r.key)));
         }
         if let Some(value) = &r.new_value
             && let Some(problem) = limits::value_problem(&r.key, value)
         {
             return Err(InvalidOutput(format!("trigger returned a {problem}")));
+        }
+    }
+    // A response in strictly increasing key order (what the SDK returns) has unique
+    // keys; only another order needs the set.
+    let records = &response.dataset_records;
+    if !records.is_sorted_by(|a, b| a.key < b.key) {
+        let mut seen = HashSet::with_capacity(records.len());
+        if let Some(r) = records.iter().find(|r| !seen.insert(r.key.as_str())) {
+            return Err(InvalidOutput(format!("trigger returned record {:?} twice", r.key)));
         }
     }
     Ok(())
@@ -156,19 +166,38 @@ pub fn check_response(input: &SyncEvent, response: &SyncEvent) -> Result<(), Inv
 /// keep the dataset within its limits.
 pub fn merge(stored: &Dataset, input: &SyncEvent, response: &SyncEvent) -> Result<Vec<Write>, InvalidOutput> {
     check_response(input, response)?;
-    let mut result: BTreeMap<&str, Option<&str>> = BTreeMap::new();
-    for r in &response.dataset_records {
-        let value = match r.op {
-            Op::Remove => None,
-            Op::Replace => r.new_value.as_deref(),
-        };
-        result.insert(&r.key, value);
-    }
-    let writes: Vec<Write> = result
-        .into_iter()
-        .filter(|(key, value)| stored.get(*key).map(String::as_str) != *value)
-        .map(|(key, value)| Write { key: key.to_owned(), value: value.map(str::to_owned) })
+    // What each returned key becomes, in key order (keys are unique, checked above).
+    let mut result: Vec<(&str, Option<&str>)> = response
+        .dataset_records
+        .iter()
+        .map(|r| {
+            let value = match r.op {
+                Op::Remove => None,
+                Op::Replace => r.new_value.as_deref(),
+            };
+            (r.key.as_str(), value)
+        })
         .collect();
+    if !result.is_sorted_by(|a, b| a.0 < b.0) {
+        result.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    }
+    // One pass over both sorted sides: a write wherever the value differs from the stored one.
+    let mut stored_iter = stored.iter().peekable();
+    let mut writes = Vec::new();
+    for (key, value) in result {
+        let old = loop {
+            match stored_iter.peek() {
+                Some((k, _)) if k.as_str() < key => {
+                    stored_iter.next();
+                }
+                Some((k, v)) if k.as_str() == key => break Some(v.as_str()),
+                _ => break None,
+            }
+        };
+        if old != value {
+            writes.push(Write { key: key.to_owned(), value: value.map(str::to_owned) });
+        }
+    }
     let (records, bytes) = size_after(stored, &writes);
     if records > MAX_RECORDS {
         return Err(InvalidOutput(format!("trigger's result has {records} records, over the limit of {MAX_RECORDS}")));

@@ -1,5 +1,6 @@
 //! Trigger invocation benchmarks: the sandboxed sample trigger against the same logic as
-//! a native function, per dataset size; the parts of one invocation; throughput on 1
+//! a native function and against a plain `serde_json::Value` edit of the event (the floor
+//! any JSON-in, JSON-out trigger host pays), per dataset size; the parts of one invocation; throughput on 1
 //! and 2 threads; cold load with and without the artifact cache; fuel on and off.
 //!
 //! `cargo build --release -p synctrig-wasm && cargo bench -p synctrig-tests --bench invoke`
@@ -73,6 +74,24 @@ fn native(json: &[u8]) -> (usize, String) {
     (writes.len(), response.to_json())
 }
 
+/// The plain floor: parse the event into a `serde_json::Value`, make the sample's edits,
+/// serialise. No validation, no merge, no sandbox. (`tests/extism-compare` has the same.)
+fn plain_serde_json(json: &[u8]) -> Vec<u8> {
+    use serde_json::{Value, json};
+    let mut event: Value = serde_json::from_slice(json).expect("event");
+    let records = event["datasetRecords"].as_object_mut().expect("records");
+    if let Some(r) = records.get_mut("SampleKey1") {
+        r["newValue"] = json!("ModifyValue1");
+        r["op"] = json!("replace");
+    }
+    if let Some(r) = records.get_mut("SampleKey2") {
+        r["newValue"] = Value::Null;
+        r["op"] = json!("remove");
+    }
+    records.entry("SampleKey3").or_insert_with(|| json!({"newValue": "ModifyValue3", "op": "replace"}));
+    serde_json::to_vec(&event).expect("json")
+}
+
 fn percentiles(label: &str, mut f: impl FnMut()) {
     for _ in 0..2_000 {
         f();
@@ -100,6 +119,9 @@ fn main() {
     percentiles("native, 10 records", || {
         black_box(native(&json10));
     });
+    percentiles("plain serde_json, 10 records", || {
+        black_box(plain_serde_json(&json10));
+    });
 
     let mut c = Criterion::default()
         .configure_from_args()
@@ -111,6 +133,31 @@ fn main() {
         let json = event(n).to_json().into_bytes();
         g.bench_function(format!("sandboxed/{n}"), |b| b.iter(|| black_box(sandboxed(&rt, &trigger, &json))));
         g.bench_function(format!("native/{n}"), |b| b.iter(|| black_box(native(&json))));
+        g.bench_function(format!("plain-serde-json/{n}"), |b| b.iter(|| black_box(plain_serde_json(&json))));
+    }
+    g.finish();
+
+    // The serve path without HTTP and SQLite: a client patches two records of a stored
+    // dataset; build the event, invoke, merge (what `serve` does per UpdateRecords).
+    let mut g = c.benchmark_group("serve-path");
+    for n in [10usize, 1024] {
+        let stored = stored_from_event(&event(n));
+        let meta = merge::EventMeta {
+            region: "us-east-1".into(),
+            identity_pool_id: "us-east-1:00000000-0000-0000-0000-000000000001".into(),
+            identity_id: "us-east-1:00000000-0000-0000-0000-000000000002".into(),
+            dataset_name: "bench".into(),
+        };
+        let patches = [
+            merge::Patch { key: "SampleKey1".into(), op: Op::Replace, value: Some("new1".into()) },
+            merge::Patch { key: "key0009".into(), op: Op::Replace, value: Some("new9".into()) },
+        ];
+        g.bench_function(format!("sandboxed/{n}"), |b| {
+            b.iter(|| {
+                let input = merge::build_event(&meta, &stored, &patches);
+                black_box(synctrig_wasm::pipeline::run_trigger(&rt, &trigger, &stored, &input).result.is_ok())
+            })
+        });
     }
     g.finish();
 

@@ -79,7 +79,7 @@ fn main() {
 
     println!("| keep resident | trigger | records | p50 | p99 | fuel / call |");
     println!("| --- | --- | --- | --- | --- | --- |");
-    for keep in [512 << 10, 2 << 20] {
+    for keep in [512 << 10, 1 << 20, 2 << 20, 4 << 20] {
         let rt = runtime(keep, cache.path());
         let rust = rt.load(&rust_bytes).unwrap();
         let js = rt.load(&rt.prepare_script(&source, "handler", &settings()).unwrap().component).unwrap();

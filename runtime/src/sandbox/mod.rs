@@ -6,6 +6,7 @@
 //! pre-instantiates it. Each [`Runtime::invoke`] then only builds a fresh `Store` with
 //! its own limits, fuel, deadline and log, instantiates and calls.
 
+mod abi;
 mod cache;
 mod host;
 pub mod js;
@@ -16,14 +17,14 @@ pub mod worker;
 pub use logbuf::LogBuffer;
 
 use crate::error::Error;
-use crate::event::{EventRecord, Op, SyncEvent};
+use crate::event::SyncEvent;
 use cache::ArtifactCache;
 use host::{HostState, bindings};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, Instance, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 /// The default wall-clock deadline of one invocation, as Cognito's Sync Trigger had.
@@ -203,6 +204,9 @@ pub struct Invocation {
 #[derive(Clone)]
 pub struct Trigger {
     pre: bindings::SyncTriggerPre<HostState>,
+    /// `handle`, looked up once: the call lowers the host's event and lifts the response
+    /// with the types of `event` and `abi`, not bindgen's (which would copy the event).
+    handle: ComponentExportIndex,
     digest: String,
     artifact_bytes: usize,
 }
@@ -409,7 +413,10 @@ impl Runtime {
             Error::InvalidComponent(format!("component does not implement the sync-trigger world: {e:#}"))
         })?;
         self.trial_instantiate(&pre)?;
-        Ok(Trigger { pre, digest: digest.to_owned(), artifact_bytes })
+        let handle = component
+            .get_export_index(None, "handle")
+            .ok_or_else(|| Error::InvalidComponent("component does not export `handle`".into()))?;
+        Ok(Trigger { pre, handle, digest: digest.to_owned(), artifact_bytes })
     }
 
     /// Instantiates once without calling, so a component that breaks a per-store limit
@@ -483,8 +490,10 @@ impl Runtime {
             Ok(store) => store,
             Err(e) => return Err(Box::new(Invocation { result: Err(e), stats: Stats::default(), log: String::new() })),
         };
-        match trigger.pre.instantiate(&mut store) {
-            Ok(instance) => Ok(Prepared { store, instance, start, config: self.config.clone() }),
+        match trigger.pre.instance_pre().instantiate(&mut store) {
+            Ok(instance) => {
+                Ok(Prepared { store, instance, handle: trigger.handle, start, config: self.config.clone() })
+            }
             Err(e) => {
                 let error = classify(e, Phase::Instantiate, store.data(), &self.config.limits);
                 Err(Box::new(Prepared::finish(store, start, &self.config.limits, Err(error))))
@@ -496,7 +505,8 @@ impl Runtime {
 /// A trigger instantiated in its own fresh store, ready for its one call.
 pub struct Prepared {
     store: Store<HostState>,
-    instance: bindings::SyncTrigger,
+    instance: Instance,
+    handle: ComponentExportIndex,
     start: Instant,
     config: Arc<RuntimeConfig>,
 }
@@ -505,13 +515,24 @@ impl Prepared {
     /// Calls the trigger's `handle` on `event`; the store is dropped afterwards.
     pub fn call(mut self, event: &SyncEvent) -> Invocation {
         let limits = &self.config.limits;
-        let result = match self.instance.call_handle(&mut self.store, &to_wit(event)) {
-            Ok(Ok(response)) => from_wit(response, limits),
-            Ok(Err(bindings::synctrig::trigger::types::TriggerError::Reject(reason))) => {
-                Err(Error::Rejected { reason: capped(reason, MAX_MESSAGE_BYTES) })
-            }
-            Err(e) => Err(classify(e, Phase::Call, self.store.data(), limits)),
-        };
+        let called = self
+            .instance
+            .get_typed_func::<(&SyncEvent,), abi::HandleResult>(&mut self.store, &self.handle)
+            .and_then(|handle| abi::with_budget(limits.max_output_bytes, || handle.call(&mut self.store, (event,))));
+        let result =
+            match called {
+                Ok((Ok(response),)) if response.len() > limits.max_output_records => Err(Error::OutputTooLarge(
+                    format!("{} records, over the cap of {}", response.len(), limits.max_output_records),
+                )),
+                Ok((Ok(response),)) => Ok(response.into_event()),
+                Ok((Err(abi::TriggerError::Reject(reason)),)) => {
+                    Err(Error::Rejected { reason: capped(reason, MAX_MESSAGE_BYTES) })
+                }
+                Err(e) => match e.downcast_ref::<abi::OverBudget>() {
+                    Some(over) => Err(Error::OutputTooLarge(over.to_string())),
+                    None => Err(classify(e, Phase::Call, self.store.data(), limits)),
+                },
+            };
         Self::finish(self.store, self.start, limits, result)
     }
 
@@ -649,70 +670,6 @@ impl EpochClock {
         let lag = self.due().saturating_sub(self.advanced.load(std::sync::atomic::Ordering::Relaxed));
         ticks + lag
     }
-}
-
-fn to_wit(event: &SyncEvent) -> bindings::synctrig::trigger::types::SyncEvent {
-    use bindings::synctrig::trigger::types as wit;
-    wit::SyncEvent {
-        version: event.version,
-        event_type: event.event_type.clone(),
-        region: event.region.clone(),
-        identity_pool_id: event.identity_pool_id.clone(),
-        identity_id: event.identity_id.clone(),
-        dataset_name: event.dataset_name.clone(),
-        records: event
-            .dataset_records
-            .iter()
-            .map(|r| wit::DatasetRecord {
-                key: r.key.clone(),
-                old_value: r.old_value.clone(),
-                new_value: r.new_value.clone(),
-                op: match r.op {
-                    Op::Replace => wit::Op::Replace,
-                    Op::Remove => wit::Op::Remove,
-                },
-            })
-            .collect(),
-    }
-}
-
-fn from_wit(event: bindings::synctrig::trigger::types::SyncEvent, limits: &Limits) -> Result<SyncEvent, Error> {
-    use bindings::synctrig::trigger::types as wit;
-    let records = event.records.len();
-    if records > limits.max_output_records {
-        return Err(Error::OutputTooLarge(format!("{records} records, over the cap of {}", limits.max_output_records)));
-    }
-    let bytes: usize = event
-        .records
-        .iter()
-        .map(|r| {
-            r.key.len() + r.old_value.as_ref().map_or(0, String::len) + r.new_value.as_ref().map_or(0, String::len)
-        })
-        .sum();
-    if bytes > limits.max_output_bytes {
-        return Err(Error::OutputTooLarge(format!("{bytes} bytes, over the cap of {}", limits.max_output_bytes)));
-    }
-    Ok(SyncEvent {
-        version: event.version,
-        event_type: event.event_type,
-        region: event.region,
-        identity_pool_id: event.identity_pool_id,
-        identity_id: event.identity_id,
-        dataset_name: event.dataset_name,
-        dataset_records: event
-            .records
-            .into_iter()
-            .map(|r| EventRecord {
-                key: r.key,
-                old_value: r.old_value,
-                new_value: r.new_value,
-                op: match r.op {
-                    wit::Op::Replace => Op::Replace,
-                    wit::Op::Remove => Op::Remove,
-                },
-            })
-            .collect(),
-    })
 }
 
 /// Where an invocation failed.
