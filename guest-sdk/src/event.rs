@@ -120,8 +120,15 @@ impl SyncEvent {
     /// service); sorts them otherwise.
     pub(crate) fn set_records(&mut self, mut records: Vec<(String, Record)>) {
         if !records.is_sorted_by(|a, b| a.0 < b.0) {
+            // Stable, so of two records with one key the later is kept, as a map would.
             records.sort_by(|a, b| a.0.cmp(&b.0));
-            records.dedup_by(|a, b| a.0 == b.0);
+            records.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    std::mem::swap(later, kept);
+                }
+                same
+            });
         }
         self.records = records;
     }

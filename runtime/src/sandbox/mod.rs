@@ -518,21 +518,21 @@ impl Prepared {
         let called = self
             .instance
             .get_typed_func::<(&SyncEvent,), abi::HandleResult>(&mut self.store, &self.handle)
-            .and_then(|handle| abi::with_budget(limits.max_output_bytes, || handle.call(&mut self.store, (event,))));
-        let result =
-            match called {
-                Ok((Ok(response),)) if response.len() > limits.max_output_records => Err(Error::OutputTooLarge(
-                    format!("{} records, over the cap of {}", response.len(), limits.max_output_records),
-                )),
-                Ok((Ok(response),)) => Ok(response.into_event()),
-                Ok((Err(abi::TriggerError::Reject(reason)),)) => {
-                    Err(Error::Rejected { reason: capped(reason, MAX_MESSAGE_BYTES) })
-                }
-                Err(e) => match e.downcast_ref::<abi::OverBudget>() {
-                    Some(over) => Err(Error::OutputTooLarge(over.to_string())),
-                    None => Err(classify(e, Phase::Call, self.store.data(), limits)),
-                },
-            };
+            .and_then(|handle| {
+                abi::with_budget(limits.max_output_bytes, limits.max_output_records, || {
+                    handle.call(&mut self.store, (event,))
+                })
+            });
+        let result = match called {
+            Ok((Ok(response),)) => Ok(response.into_event()),
+            Ok((Err(abi::TriggerError::Reject(reason)),)) => {
+                Err(Error::Rejected { reason: capped(reason, MAX_MESSAGE_BYTES) })
+            }
+            Err(e) => match e.downcast_ref::<abi::OverBudget>() {
+                Some(over) => Err(Error::OutputTooLarge(over.to_string())),
+                None => Err(classify(e, Phase::Call, self.store.data(), limits)),
+            },
+        };
         Self::finish(self.store, self.start, limits, result)
     }
 

@@ -1,6 +1,6 @@
 //! Test guest: returns 4,000 records whose values all point at one 4 MiB string in its
-//! memory. The canonical ABI allows aliasing, so 16 MiB of output bytes in the guest
-//! would lift into 48 GiB of host strings if the host copied before counting.
+//! memory. The canonical ABI allows aliasing, so 4 MiB in the guest would lift into 16 GB
+//! of host strings if the host copied before counting.
 
 use test_guests::{DatasetRecord, Op, SyncEvent, TriggerError};
 
