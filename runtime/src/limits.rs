@@ -14,6 +14,11 @@ pub const MAX_DATASETS_PER_IDENTITY: usize = 20;
 /// Longest dataset name, in characters.
 pub const MAX_DATASET_NAME_CHARS: usize = 128;
 
+/// Most functions a tenant may have.
+pub const MAX_FUNCTIONS_PER_TENANT: usize = 100;
+/// Most versions a function may have (each keeps its component).
+pub const MAX_VERSIONS_PER_FUNCTION: usize = 1000;
+
 /// Largest trigger component accepted, in bytes.
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
 

@@ -20,6 +20,8 @@ pub fn authenticate(
 ) -> Result<Credential, ApiError> {
     let header = match header_values(&parts.headers, "authorization")?.as_slice() {
         [one] => one.clone(),
+        // The web console's session stands for the credential that signed in.
+        [] if let Some(console) = super::console::credential(state, &parts.headers) => return console,
         [] => return Err(ApiError::not_authorized("missing Authorization header; sign requests with SigV4")),
         _ => return Err(ApiError::not_authorized("more than one Authorization header")),
     };

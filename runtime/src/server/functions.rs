@@ -3,7 +3,8 @@
 //! function's next version. `admin deploy` (and any other way to deploy) calls this.
 
 use super::error::ApiError;
-use super::store::Store;
+use super::store::{FunctionLimit, Store};
+use crate::limits;
 use crate::sandbox::Runtime;
 use crate::sandbox::js::{Code, ScriptSettings};
 
@@ -49,6 +50,194 @@ pub fn deploy(
         Code::Script { source, .. } => Some((source.as_str(), handler)),
         Code::Component(_) => None,
     };
-    let version = store.deploy_function(tenant, name, trigger.digest(), &component, script)?;
+    let version = store.deploy_function(tenant, name, trigger.digest(), &component, script)?.map_err(|limit| {
+        ApiError::limit_exceeded(match limit {
+            FunctionLimit::Functions => {
+                format!("a tenant may have at most {} functions", limits::MAX_FUNCTIONS_PER_TENANT)
+            }
+            FunctionLimit::Versions => {
+                format!("a function may have at most {} versions", limits::MAX_VERSIONS_PER_FUNCTION)
+            }
+        })
+    })?;
     Ok(Deployed { version, digest: trigger.digest().to_owned(), log })
+}
+
+// ---- the functions API (our extension; the console's Functions pages use it) ----------
+
+use super::sync::Call;
+use super::wire::*;
+use super::{FunctionRef, api_function_name_ok};
+use crate::SyncEvent;
+use crate::pipeline::stored_from_event;
+use crate::server::store::Principal;
+use base64::Engine as _;
+use std::time::Duration;
+
+/// How long a deploy waits for another to finish before it is refused.
+const DEPLOY_WAIT: Duration = Duration::from_secs(30);
+
+/// The caller's tenant: functions belong to a tenant, so only its developer reaches them.
+fn tenant(call: &Call) -> Result<String, ApiError> {
+    match &call.cred.principal {
+        Principal::Developer { tenant } => Ok(tenant.clone()),
+        _ => Err(ApiError::not_authorized(
+            "functions belong to a tenant: use the tenant's developer credentials (admin commands for the operator)",
+        )),
+    }
+}
+
+fn function_name(call: &Call) -> Result<String, ApiError> {
+    let name = call.label(0);
+    api_function_name_ok(name).map(str::to_owned).ok_or_else(|| {
+        ApiError::invalid_parameter(format!(
+            "FunctionName {name:?} is not a function name (letters, digits, - and _, at most 64)"
+        ))
+    })
+}
+
+fn function_not_found(name: &str) -> ApiError {
+    ApiError { name: "ResourceNotFoundException", status: 404, message: format!("no function {name:?}") }
+}
+
+/// Blocking store or sandbox work, off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(ApiError::internal(format!("the handler failed: {e}"))))
+}
+
+pub(super) async fn list_functions(call: Call) -> Result<ListFunctionsResponse, ApiError> {
+    let tenant = tenant(&call)?;
+    let state = call.state.clone();
+    blocking(move || Ok(ListFunctionsResponse { functions: state.store.functions(&tenant)? })).await
+}
+
+pub(super) async fn describe_function(call: Call) -> Result<DescribeFunctionResponse, ApiError> {
+    let (tenant, name) = (tenant(&call)?, function_name(&call)?);
+    let state = call.state.clone();
+    blocking(move || {
+        let versions = state.store.function_versions(&tenant, &name)?;
+        if versions.is_empty() {
+            return Err(function_not_found(&name));
+        }
+        Ok(DescribeFunctionResponse { function_name: name, versions })
+    })
+    .await
+}
+
+fn version_label(call: &Call) -> Result<i64, ApiError> {
+    let label = call.label(1);
+    label
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| ApiError::invalid_parameter(format!("Version {label:?} is not a version number")))
+}
+
+pub(super) async fn get_function_version(call: Call) -> Result<GetFunctionVersionResponse, ApiError> {
+    let (tenant, name, number) = (tenant(&call)?, function_name(&call)?, version_label(&call)?);
+    let state = call.state.clone();
+    blocking(move || {
+        let version = state.store.function_versions(&tenant, &name)?.into_iter().find(|v| v.version == number);
+        let version = version.ok_or_else(|| function_not_found(&format!("{name}:{number}")))?;
+        let source = state.store.function_script(&tenant, &name, number)?.map(|(source, _)| source);
+        Ok(GetFunctionVersionResponse { function_name: name, version, source })
+    })
+    .await
+}
+
+pub(super) async fn publish_function_version(call: Call) -> Result<PublishFunctionVersionResponse, ApiError> {
+    let (tenant, name) = (tenant(&call)?, function_name(&call)?);
+    let request: PublishFunctionVersionRequest = call.body("PublishFunctionVersion")?;
+    let state = call.state.clone();
+    let given = [request.script.is_some(), request.component.is_some(), request.from_version.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(ApiError::invalid_parameter(
+            "give exactly one of Script (JavaScript source), Component (base64 .wasm) or FromVersion",
+        ));
+    }
+    let _permit = tokio::time::timeout(DEPLOY_WAIT, state.deploys.clone().acquire_owned())
+        .await
+        .map_err(|_| ApiError::too_many_requests("other deploys are compiling; retry"))?
+        .map_err(|_| ApiError::internal("the server is shutting down"))?;
+    blocking(move || {
+        let handler = request.handler.unwrap_or_else(|| "index.handler".to_owned());
+        let code = if let Some(source) = request.script {
+            let (_, export) = crate::sandbox::js::parse_handler(&handler)?;
+            Code::Script { export: export.to_owned(), source }
+        } else if let Some(b64) = request.component {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| ApiError::invalid_parameter(format!("Component is not base64: {e}")))?;
+            Code::Component(bytes)
+        } else {
+            // A roll back: the earlier version's code becomes the latest, deployed again so
+            // that a script's context names its new version.
+            let from = request.from_version.unwrap_or_default();
+            let missing = || function_not_found(&format!("{name}:{from}"));
+            match state.store.function_script(&tenant, &name, from)? {
+                Some((source, handler)) => {
+                    let (_, export) = crate::sandbox::js::parse_handler(&handler)?;
+                    let code = Code::Script { export: export.to_owned(), source };
+                    return publish(&state, &tenant, &name, &code, &handler);
+                }
+                None => Code::Component(state.store.function_wasm(&tenant, &name, from)?.ok_or_else(missing)?),
+            }
+        };
+        publish(&state, &tenant, &name, &code, &handler)
+    })
+    .await
+}
+
+fn publish(
+    state: &super::AppState,
+    tenant: &str,
+    name: &str,
+    code: &Code,
+    handler: &str,
+) -> Result<PublishFunctionVersionResponse, ApiError> {
+    let runtime = state.triggers.runtime().clone();
+    let deployed = deploy(&state.store, &runtime, &state.config.region, (tenant, name), code, handler)?;
+    Ok(PublishFunctionVersionResponse {
+        function_name: name.to_owned(),
+        version: deployed.version,
+        digest: deployed.digest,
+        log: deployed.log,
+    })
+}
+
+/// Runs a function version on an event with `run`'s semantics: the stored dataset is the
+/// event's `oldValue`s; the response is validated and merged, and nothing is stored.
+pub(super) async fn test_function(call: Call) -> Result<TestFunctionResponse, ApiError> {
+    let (tenant, name) = (tenant(&call)?, function_name(&call)?);
+    let request: TestFunctionRequest = call.body("TestFunction")?;
+    let input = SyncEvent::from_json_input(request.event.as_bytes())
+        .map_err(|e| ApiError::invalid_parameter(format!("the test event is not valid: {}", e.0)))?;
+    let state = call.state.clone();
+    let found = {
+        let (tenant, name) = (tenant.clone(), name.clone());
+        let state = state.clone();
+        blocking(move || Ok(state.store.function(&tenant, &name, request.version)?)).await?
+    };
+    let (version, digest) = found.ok_or_else(|| match request.version {
+        Some(v) => function_not_found(&format!("{name}:{v}")),
+        None => function_not_found(&name),
+    })?;
+    let trigger = state.triggers.get(FunctionRef { tenant: tenant.clone(), name, version, digest }).await?;
+    // Tests share the tenant's own queue, so a tenant testing in a loop slows only itself.
+    let reservation = state.invoker.reserve(&format!("test:{tenant}")).await?;
+    let stored = stored_from_event(&input);
+    let outcome = reservation.run(trigger, stored, input).await;
+    let (response, error) = match outcome.result {
+        Ok(applied) => (Some(applied.response.to_json_pretty()), None),
+        Err(e) => (None, Some(TestError { name: e.api_name().to_owned(), message: e.to_string() })),
+    };
+    Ok(TestFunctionResponse {
+        version,
+        response,
+        error,
+        log: outcome.log,
+        wall_micros: outcome.stats.wall_us,
+        fuel: outcome.stats.fuel_consumed,
+        peak_memory_bytes: outcome.stats.peak_memory_bytes as u64,
+    })
 }

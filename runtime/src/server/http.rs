@@ -6,7 +6,7 @@
 use super::admission::SMALL_BODY_BYTES;
 use super::error::ApiError;
 use super::sigv4::Query;
-use super::{AppState, auth, identity, sync};
+use super::{AppState, auth, console, identity, sync};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -261,6 +261,9 @@ async fn route(
             }
         };
         return ("OpenIdConfiguration", document.map(|d| axum::Json(d).into_response()));
+    }
+    if path == "/console" || path.starts_with("/console/") {
+        return console::handle(state, client, &parts.method, path, &parts.headers, &body);
     }
     if path == "/" && parts.method == Method::POST && parts.headers.contains_key("x-amz-target") {
         let (op, result) = identity::handle(state, client, parts, &body).await;

@@ -13,6 +13,7 @@
 
 pub mod admission;
 mod auth;
+mod console;
 mod error;
 pub mod functions;
 mod http;
@@ -126,6 +127,9 @@ pub struct AppState {
     invoker: Invoker,
     triggers: Arc<Triggers>,
     requests: Arc<Semaphore>,
+    /// Deploys from the API (the console) at once: each compiles, and a script is
+    /// pre-initialised too.
+    deploys: Arc<Semaphore>,
     admission: Arc<Admission>,
     metrics: metrics::Metrics,
     session_key: Vec<u8>,
@@ -152,6 +156,7 @@ impl AppState {
                 config.trigger_queue_per_pool,
             ),
             requests: Arc::new(Semaphore::new(config.max_concurrent_requests)),
+            deploys: Arc::new(Semaphore::new(config.compile_slots)),
             admission: Admission::new(config.admission.clone()),
             metrics: metrics::Metrics::default(),
             session_key: key.into_bytes(),

@@ -3,6 +3,9 @@
 //! typed handler per operation.
 
 use super::error::ApiError;
+use super::functions::{
+    describe_function, get_function_version, list_functions, publish_function_version, test_function,
+};
 use super::sigv4::{Query, percent_decode};
 use super::store::{
     Credential, DatasetRow, Idempotency, InvocationRow, Pool, Principal, RecordCursor, Scope, Update, UpdateOutcome,
@@ -35,7 +38,7 @@ pub struct Call {
 }
 
 impl Call {
-    fn label(&self, i: usize) -> &str {
+    pub(super) fn label(&self, i: usize) -> &str {
         self.labels.get(i).map_or("", String::as_str)
     }
 
@@ -43,7 +46,7 @@ impl Call {
         self.query.get(name).map_err(|e| ApiError::invalid_parameter(e.0))
     }
 
-    fn body<T: DeserializeOwned>(&self, operation: &str) -> Result<T, ApiError> {
+    pub(super) fn body<T: DeserializeOwned>(&self, operation: &str) -> Result<T, ApiError> {
         let body: &[u8] = if self.body.is_empty() { b"{}" } else { &self.body };
         serde_json::from_slice(body)
             .map_err(|e| ApiError::invalid_parameter(format!("invalid {operation} request body: {e}")))
@@ -122,6 +125,11 @@ operations! {
     UnsubscribeFromDataset: DELETE "/identitypools/{IdentityPoolId}/identities/{IdentityId}/datasets/{DatasetName}/subscriptions/{DeviceId}", Any => unsubscribe_from_dataset;
     ListTriggerInvocations: GET "/synctrig/functions/{FunctionName}/invocations", Developer => list_trigger_invocations;
     ExportIdentityPool: GET "/synctrig/identitypools/{IdentityPoolId}/export", Developer => export_identity_pool as raw;
+    ListFunctions: GET "/synctrig/functions", Developer => list_functions;
+    DescribeFunction: GET "/synctrig/functions/{FunctionName}", Developer => describe_function;
+    PublishFunctionVersion: POST "/synctrig/functions/{FunctionName}/versions", Developer => publish_function_version;
+    GetFunctionVersion: GET "/synctrig/functions/{FunctionName}/versions/{Version}", Developer => get_function_version;
+    TestFunction: POST "/synctrig/functions/{FunctionName}/test", Developer => test_function;
 }
 
 /// The operation a method and raw path name, with its labels decoded; `Err` when a label

@@ -224,6 +224,86 @@ pub struct ListTriggerInvocationsResponse {
     pub invocations: Vec<super::store::InvocationRow>,
 }
 
+/// Our extension: a tenant's functions.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListFunctionsResponse {
+    pub functions: Vec<super::store::FunctionSummary>,
+}
+
+/// Our extension: a function's versions, newest first.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeFunctionResponse {
+    pub function_name: String,
+    pub versions: Vec<super::store::FunctionVersion>,
+}
+
+/// Our extension: one version's code — a script's source and handler, or a component's
+/// size and digest.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetFunctionVersionResponse {
+    pub function_name: String,
+    #[serde(flatten)]
+    pub version: super::store::FunctionVersion,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// Our extension: deploy the next version of a function from a script, a component
+/// (base64) or an earlier version (a roll back).
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublishFunctionVersionRequest {
+    pub script: Option<String>,
+    pub handler: Option<String>,
+    pub component: Option<String>,
+    pub from_version: Option<i64>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublishFunctionVersionResponse {
+    pub function_name: String,
+    pub version: i64,
+    pub digest: String,
+    /// What a script's top level logged while it was loaded.
+    pub log: String,
+}
+
+/// Our extension: run a function on an event as `synctrig-wasm run` does.
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct TestFunctionRequest {
+    /// The event, as JSON text (the seed's format).
+    pub event: String,
+    pub version: Option<i64>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct TestFunctionResponse {
+    pub version: i64,
+    /// The validated response (JSON text), when the trigger's answer was accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<TestError>,
+    pub log: String,
+    pub wall_micros: u64,
+    pub fuel: u64,
+    pub peak_memory_bytes: u64,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct TestError {
+    /// The API error name an update would have been answered with.
+    pub name: String,
+    pub message: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

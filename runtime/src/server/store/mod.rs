@@ -16,6 +16,7 @@ mod identities;
 pub use export::{Counts, FORMAT as EXPORT_FORMAT, ImportError, Scope};
 pub use identities::{IdentityRow, Issuer, LinkOutcome, Merge, MergeOutcome, MergeRule};
 
+use crate::limits;
 use crate::merge::{Dataset, Write};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -177,6 +178,42 @@ impl Snapshot {
     pub fn exists(&self) -> bool {
         self.dataset.as_ref().is_some_and(|d| !d.deleted)
     }
+}
+
+/// A limit a deploy would pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunctionLimit {
+    /// The tenant has `MAX_FUNCTIONS_PER_TENANT` functions.
+    Functions,
+    /// The function has `MAX_VERSIONS_PER_FUNCTION` versions.
+    Versions,
+}
+
+/// A function, as a list shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FunctionSummary {
+    pub name: String,
+    pub latest_version: i64,
+    /// When its latest version was deployed (epoch seconds).
+    pub modified: i64,
+    /// Whether the latest version is a JavaScript script.
+    pub script: bool,
+}
+
+/// One version of a function.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FunctionVersion {
+    pub version: i64,
+    /// The SHA-256 of its component.
+    pub digest: String,
+    /// When it was deployed (epoch seconds).
+    pub created: i64,
+    pub component_bytes: i64,
+    /// Whether it is a JavaScript script (whose source is kept).
+    pub script: bool,
+    pub handler: Option<String>,
 }
 
 /// A recorded trigger invocation.
@@ -791,12 +828,25 @@ impl Store {
         digest: &str,
         wasm: &[u8],
         script: Option<(&str, &str)>,
-    ) -> Result<i64> {
+    ) -> Result<std::result::Result<i64, FunctionLimit>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx
             .prepare_cached("SELECT COALESCE(MAX(version), 0) + 1 FROM functions WHERE tenant = ?1 AND name = ?2")?
             .query_row(params![tenant, name], |r| r.get(0))?;
+        // The limits are checked in the transaction that writes, so racing deploys cannot
+        // pass them.
+        if version as usize > limits::MAX_VERSIONS_PER_FUNCTION {
+            return Ok(Err(FunctionLimit::Versions));
+        }
+        if version == 1 {
+            let functions: i64 = tx
+                .prepare_cached("SELECT COUNT(DISTINCT name) FROM functions WHERE tenant = ?1")?
+                .query_row([tenant], |r| r.get(0))?;
+            if functions as usize >= limits::MAX_FUNCTIONS_PER_TENANT {
+                return Ok(Err(FunctionLimit::Functions));
+            }
+        }
         let (source, handler) = script.unzip();
         tx.execute(
             "INSERT INTO functions (tenant, name, version, digest, wasm, created, source, handler)
@@ -804,7 +854,7 @@ impl Store {
             params![tenant, name, version, digest, wasm, now(), source, handler],
         )?;
         tx.commit()?;
-        Ok(version)
+        Ok(Ok(version))
     }
 
     /// A JavaScript function version's script and handler.
@@ -837,6 +887,42 @@ impl Store {
             .prepare_cached("SELECT wasm FROM functions WHERE tenant = ?1 AND name = ?2 AND version = ?3")?
             .query_row(params![tenant, name, version], |r| r.get(0))
             .optional()?)
+    }
+
+    /// A tenant's functions, by name: (name, latest version, its creation time, whether
+    /// it is a script).
+    pub fn functions(&self, tenant: &str) -> Result<Vec<FunctionSummary>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT f.name, f.version, f.created, f.source IS NOT NULL FROM functions f
+             WHERE f.tenant = ?1 AND f.version = (SELECT MAX(version) FROM functions g
+                                                  WHERE g.tenant = f.tenant AND g.name = f.name)
+             ORDER BY f.name",
+        )?;
+        let rows = stmt.query_map([tenant], |r| {
+            Ok(FunctionSummary { name: r.get(0)?, latest_version: r.get(1)?, modified: r.get(2)?, script: r.get(3)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every version of a function, newest first (without their bytes).
+    pub fn function_versions(&self, tenant: &str, name: &str) -> Result<Vec<FunctionVersion>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT version, digest, created, length(wasm), source IS NOT NULL, handler FROM functions
+             WHERE tenant = ?1 AND name = ?2 ORDER BY version DESC",
+        )?;
+        let rows = stmt.query_map(params![tenant, name], |r| {
+            Ok(FunctionVersion {
+                version: r.get(0)?,
+                digest: r.get(1)?,
+                created: r.get(2)?,
+                component_bytes: r.get(3)?,
+                script: r.get(4)?,
+                handler: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The latest invocations of a function, newest first.
@@ -1371,6 +1457,28 @@ mod tests {
         assert_eq!(count("SELECT COUNT(*) FROM credentials"), 1);
         assert!(store.credential(&live).unwrap().is_some());
         assert_eq!(count("SELECT COUNT(*) FROM applied_updates"), 1, "only the live token's answer is kept");
+    }
+
+    #[test]
+    fn function_limits_are_checked_in_the_deploying_transaction() {
+        let (_dir, store) = store();
+        for i in 0..limits::MAX_FUNCTIONS_PER_TENANT {
+            assert_eq!(store.deploy_function("t", &format!("f{i}"), "d", b"w", None).unwrap(), Ok(1));
+        }
+        let refused = store.deploy_function("t", "one-more", "d", b"w", None).unwrap();
+        assert_eq!(refused, Err(FunctionLimit::Functions));
+        assert_eq!(store.functions("t").unwrap().len(), limits::MAX_FUNCTIONS_PER_TENANT);
+        // A new version of an existing function is not a new function; another tenant has
+        // its own count.
+        assert_eq!(store.deploy_function("t", "f0", "d", b"w", None).unwrap(), Ok(2));
+        assert_eq!(store.deploy_function("u", "f0", "d", b"w", None).unwrap(), Ok(1));
+        for v in 3..=limits::MAX_VERSIONS_PER_FUNCTION as i64 {
+            assert_eq!(store.deploy_function("t", "f0", "d", b"w", None).unwrap(), Ok(v));
+        }
+        assert_eq!(store.deploy_function("t", "f0", "d", b"w", None).unwrap(), Err(FunctionLimit::Versions));
+        let versions = store.function_versions("t", "f0").unwrap();
+        assert_eq!(versions.len(), limits::MAX_VERSIONS_PER_FUNCTION);
+        assert_eq!(versions[0].version, limits::MAX_VERSIONS_PER_FUNCTION as i64, "newest first");
     }
 
     #[test]

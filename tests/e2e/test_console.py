@@ -1,0 +1,403 @@
+"""The web console in headless Chromium (Debian's `chromium` and `chromium-driver`, driven
+by Selenium; nothing is downloaded): the seed's console steps done in the browser, then a
+real boto3 client syncs and the console shows what the trigger did.
+
+Screenshots of every page at desktop and phone width are written to
+$SYNCTRIG_SCREENSHOTS (default target/console-screenshots) for a reviewer to look at."""
+
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from conftest import ROOT, records, sync
+
+SHOTS = Path(os.environ.get("SYNCTRIG_SCREENSHOTS", ROOT / "target" / "console-screenshots"))
+DESKTOP, PHONE = (1280, 900), (390, 844)
+
+
+def chromium_paths():
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    assert browser and Path(driver).exists(), "install Debian's chromium and chromium-driver (tests/install-system-packages.sh)"
+    return browser, driver
+
+
+@pytest.fixture
+def browser():
+    binary, driver_path = chromium_paths()
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", f"--window-size={DESKTOP[0]},{DESKTOP[1]}"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver and browser: Selenium Manager has nothing to download.
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+class Console:
+    def __init__(self, driver, url):
+        self.d, self.url = driver, url
+
+    def wait(self, condition, timeout=30):
+        try:
+            return WebDriverWait(self.d, timeout).until(condition)
+        except TimeoutException:
+            # What the page showed, to say why.
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            self.d.save_screenshot(str(SHOTS / "failure.png"))
+            raise AssertionError(f"timed out at {self.d.current_url}; the page shows:\n{self.text()}") from None
+
+    def go(self, hash_):
+        target = f"{self.url}/console/{hash_}"
+        # The same URL again is no navigation at all: reload, as a user would.
+        if self.d.current_url == target:
+            self.d.refresh()
+        else:
+            self.d.get(target)
+
+    def find(self, css, timeout=30):
+        return self.wait(EC.visibility_of_element_located((By.CSS_SELECTOR, css)), timeout)
+
+    def heading(self, text, timeout=30):
+        self.wait(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "main h1"), text), timeout)
+
+    def text(self):
+        return self.d.find_element(By.TAG_NAME, "body").text
+
+    def sign_in(self, key, secret):
+        self.go("#/signin")
+        fields = self.find("#access-key"), self.find("#secret-key")
+        for field in fields:
+            field.clear()
+        fields[0].send_keys(key)
+        # Submitted with the keyboard.
+        fields[1].send_keys(secret, Keys.ENTER)
+        self.heading("Identity pools")
+        self.wait(EC.visibility_of_element_located((By.ID, "nav")))
+
+    def sign_out(self):
+        self.d.find_element(By.ID, "signout").click()
+        self.heading("Sign in")
+
+    def idle(self, timeout=120):
+        """Waits until no operation is in progress and nothing is loading."""
+        self.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "#status progress, button[aria-busy]")
+                  and "Loading…" not in d.find_element(By.TAG_NAME, "main").text, timeout)
+
+    def shoot(self, name):
+        # The page's content security policy (no inline script or style) is never violated.
+        blocked = [e["message"] for e in self.d.get_log("browser") if "Content Security Policy" in e["message"]]
+        assert not blocked, blocked
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        for label, (w, h) in (("desktop", DESKTOP), ("phone", PHONE)):
+            self.d.set_window_size(w, h)
+            height = self.d.execute_script("return document.documentElement.scrollHeight")
+            self.d.set_window_size(w, min(max(h, height + 140), 4000))
+            path = SHOTS / f"{name}-{label}.png"
+            assert self.d.save_screenshot(str(path)), path
+            if label == "phone":
+                # Readable on a phone: nothing wider than the screen but scrollable tables.
+                overflow = self.d.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 1, f"{name} is {overflow}px wider than a phone"
+        self.d.set_window_size(*DESKTOP)
+
+
+def developer(server, name):
+    creds = server.admin("create-tenant", name)
+    return creds["accessKeyId"], creds["secretAccessKey"]
+
+
+def test_the_seeds_console_steps_in_the_browser(server, browser):
+    acme_key, acme_secret = developer(server, "acme")
+    globex_key, globex_secret = developer(server, "globex")
+    c = Console(browser, server.url)
+    c.go("")
+    c.heading("Sign in")
+    c.shoot("sign-in")
+
+    # A wrong secret is refused with the API's error name.
+    c.find("#access-key").send_keys(acme_key)
+    c.find("#secret-key").send_keys("wrong", Keys.ENTER)
+    assert "NotAuthorizedException" in c.find(".error").text
+    c.sign_in(acme_key, acme_secret)
+
+    # Identity pools → Create new identity pool. A bad name first: the error is named.
+    c.find("#pool-name").send_keys("bad/name")
+    c.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    assert "InvalidParameterException" in c.find("main .error").text
+    name = c.find("#pool-name")
+    name.clear()
+    name.send_keys("game")
+    c.d.find_element(By.ID, "pool-unauth").click()
+    c.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    c.heading("game")
+    pool = c.find("main p.mono").text
+    c.idle()
+
+    # Functions → Create function from the cognito-sync-trigger blueprint (the default).
+    c.go("#/functions")
+    c.heading("Functions")
+    c.idle()
+    c.shoot("functions")
+    c.find("#function-name").send_keys("sample")
+    c.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    # A deploy pre-initialises and compiles: progress is shown while it runs.
+    c.find("#status progress", timeout=10)
+    c.heading("sample", timeout=180)
+    c.idle()
+    assert "ModifyValue1" in c.find("#code-editor").get_attribute("value")
+    assert "1 (latest)" in c.text()
+
+    # Test: the seed's event, run as `run` does, shows the validated response and figures.
+    c.find("#test-event")
+    c.wait(lambda d: "SampleKey1" in d.find_element(By.ID, "test-event").get_attribute("value"))
+    c.d.find_element(By.ID, "test-button").click()
+    response = json.loads(c.find("#test-response", timeout=60).text)
+    records_out = response["datasetRecords"]
+    assert records_out["SampleKey1"]["newValue"] == "ModifyValue1"
+    assert records_out["SampleKey2"]["op"] == "remove"
+    assert records_out["SampleKey3"]["newValue"] == "ModifyValue3"
+    assert "Loading function" not in c.find("#test-log").text  # the top level ran at deploy
+    assert "Wall time" in c.text() and "Fuel" in c.text() and "Peak memory" in c.text()
+    c.shoot("function")
+
+    # A broken event gets a named error and runs nothing.
+    editor = c.d.find_element(By.ID, "test-event")
+    editor.clear()
+    editor.send_keys('{"version": 2}')
+    c.d.find_element(By.ID, "test-button").click()
+    assert "InvalidParameterException" in c.find("#test-result .error").text
+
+    # The pool's dashboard → Edit identity pool → Cognito Events → Sync Trigger → Save Changes.
+    c.go(f"#/pools/{pool}")
+    c.heading("game")
+    c.idle()
+    c.d.find_element(By.XPATH, "//button[text()='Edit identity pool']").click()
+    c.find("#cognito-events summary").click()
+    Select(c.find("#sync-trigger")).select_by_visible_text("sample (latest)")
+    c.shoot("edit-identity-pool")
+    c.d.find_element(By.XPATH, "//button[text()='Save Changes']").click()
+    assert "the Sync Trigger is sample" in c.find("#status .success").text
+
+    # The seed's result, through boto3 as an app's user.
+    acme = server.client("cognito-sync", acme_key, acme_secret)
+    assert acme.get_cognito_events(IdentityPoolId=pool)["Events"] == {"SyncTrigger": "sample"}
+    ident = server.client("cognito-identity", "unused", "unused")
+    identity_id = ident.get_id(IdentityPoolId=pool)["IdentityId"]
+    creds = ident.get_credentials_for_identity(IdentityId=identity_id)["Credentials"]
+    user = server.client("cognito-sync", creds["AccessKeyId"], creds["SecretKey"], creds["SessionToken"])
+    sync(user, pool, identity_id, "game", [
+        {"Op": "replace", "Key": "SampleKey1", "Value": "newValue1", "SyncCount": 0},
+        {"Op": "replace", "Key": "SampleKey2", "Value": "newValue2", "SyncCount": 0},
+    ])
+    stored, _ = records(user, pool, identity_id, "game")
+    assert stored["SampleKey1"][0] == "ModifyValue1" and stored["SampleKey3"][0] == "ModifyValue3"
+
+    # The identity browser shows it: pool → identity → dataset → records, by clicking.
+    c.go(f"#/pools/{pool}")
+    c.heading("game")
+    c.idle()
+    c.wait(EC.element_to_be_clickable((By.LINK_TEXT, identity_id))).click()
+    c.find("#datasets-heading")
+    c.d.find_element(By.LINK_TEXT, "game").click()
+    c.find("#records-heading")
+    value = lambda key: c.d.find_element(By.CSS_SELECTOR, f"tr[data-key={key}] td:nth-child(2)").text
+    assert value("SampleKey1") == "ModifyValue1"
+    assert value("SampleKey3") == "ModifyValue3"
+    assert "newValue" not in c.find("main").text
+    shown = {r.get_attribute("data-key") for r in c.d.find_elements(By.CSS_SELECTOR, "tr[data-key]")}
+    assert "SampleKey2" not in shown or value("SampleKey2") == "deleted"
+    assert int(c.find("#dataset-sync-count").text) >= 1
+    c.shoot("identity-pool")
+
+    # Invocations: the update's invocation is listed, filterable by outcome, and plotted.
+    c.go("#/invocations/sample")
+    c.heading("Invocations")
+    row = c.find("tr[data-outcome=ok]")
+    assert "ms" in row.text
+    assert len(c.d.find_elements(By.CSS_SELECTOR, ".plot svg circle")) >= 1
+    Select(c.find("#outcome-filter")).select_by_value("ok")
+    assert c.d.find_elements(By.CSS_SELECTOR, "tr[data-outcome=ok]")
+    c.shoot("invocations")
+
+    # The function's page with its versions, after the update.
+    c.go("#/functions/sample")
+    c.heading("sample")
+    c.idle()
+    c.shoot("function-versions")
+
+    # Another tenant's developer sees none of it.
+    c.sign_out()
+    c.sign_in(globex_key, globex_secret)
+    c.idle()
+    assert "No identity pools yet." in c.text() and "game" not in c.find("main").text
+    c.shoot("identity-pools")
+    c.go(f"#/pools/{pool}")
+    assert c.find("main .error").text.split(":")[0] in ("ResourceNotFoundException", "NotAuthorizedException")
+    assert "ModifyValue" not in c.text()
+    c.go("#/functions/sample")
+    assert "ResourceNotFoundException" in c.find("main .error").text
+    c.go("#/functions")
+    c.heading("Functions")
+    c.idle()
+    assert "No functions yet." in c.text()
+    c.go(f"#/pools/{pool}?identity={identity_id}&dataset=game")
+    c.find("main .error")
+    assert "ModifyValue" not in c.text()
+
+
+def test_versions_publish_and_roll_back_in_the_browser(server, browser):
+    key, secret = developer(server, "acme")
+    c = Console(browser, server.url)
+    c.sign_in(key, secret)
+    c.go("#/functions")
+    c.idle()
+    c.find("#function-name").send_keys("award")
+    c.d.find_element(By.CSS_SELECTOR, "input[name=kind][value=js]").click()
+    c.find("#function-file").send_keys(str(ROOT / "examples" / "js" / "award-on-level.js"))
+    c.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    c.heading("award", timeout=180)
+    c.idle()
+    # Publish an edited version from the code view.
+    editor = c.find("#code-editor")
+    original = editor.get_attribute("value")
+    c.d.execute_script("arguments[0].value = arguments[0].value + '\\n// v2\\n';", editor)
+    c.d.find_element(By.XPATH, "//button[text()='Publish new version']").click()
+    c.wait(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#status .success"), "Published version 2"), 180)
+    c.idle()
+    assert c.find("#code-editor").get_attribute("value").endswith("// v2\n")
+    # Roll back to 1: version 3 has version 1's code.
+    c.d.find_element(By.XPATH, "//button[text()='Roll back to 1']").click()
+    c.wait(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#status .success"), "Version 3 is version 1's code"), 180)
+    c.idle()
+    assert "3 (latest)" in c.text()
+    assert c.find("#code-editor").get_attribute("value") == original
+    # A .wasm component uploads too.
+    from conftest import guest
+    c.go("#/functions")
+    c.idle()
+    c.find("#function-name").send_keys("rusty")
+    c.d.find_element(By.CSS_SELECTOR, "input[name=kind][value=wasm]").click()
+    c.find("#function-file").send_keys(str(guest("sample_trigger")))
+    c.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    c.heading("rusty", timeout=180)
+    c.idle()
+    assert "WebAssembly component" in c.find("main").text
+    c.d.find_element(By.ID, "test-button").click()
+    assert json.loads(c.find("#test-response", timeout=60).text)["datasetRecords"]["SampleKey3"]["newValue"] == "ModifyValue3"
+
+
+def post(url, path, body=None, headers=None, method="POST"):
+    req = urllib.request.Request(url + path, data=None if body is None else json.dumps(body).encode(), method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.headers, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, json.loads(e.read() or b"{}")
+
+
+def test_a_console_session_is_only_the_credential_that_signed_in(server):
+    key, secret = developer(server, "acme")
+    status, headers, _ = post(server.url, "/console/session", {"AccessKeyId": key, "SecretAccessKey": secret})
+    assert status == 200
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
+    ok = {"Cookie": cookie, "x-synctrig-console": "1"}
+    assert post(server.url, "/synctrig/functions", headers=ok, method="GET")[0] == 200
+    # Without the console's header (a cross-site form), the cookie authorises nothing.
+    status, _, body = post(server.url, "/synctrig/functions", headers={"Cookie": cookie}, method="GET")
+    assert (status, body["__type"]) == (403, "NotAuthorizedException") or body["__type"] == "NotAuthorizedException"
+    # A forged or edited cookie is refused.
+    name, value = cookie.split("=", 1)
+    parts = value.split(".")
+    for forged in (f"v1.{parts[1]}.{int(parts[2]) + 3600}.{parts[3]}", f"v1.AKIAROOTTEST.{parts[2]}.{parts[3]}", "v1.x.y.z", "garbage"):
+        status, _, body = post(server.url, "/synctrig/functions", headers={"Cookie": f"{name}={forged}", "x-synctrig-console": "1"}, method="GET")
+        assert body["__type"] == "NotAuthorizedException", forged
+    # Identity credentials cannot sign in; neither can a wrong secret or an unknown key.
+    for k, s in ((key, secret + "x"), ("AKIANOSUCHKEY", secret)):
+        assert post(server.url, "/console/session", {"AccessKeyId": k, "SecretAccessKey": s})[2]["__type"] == "NotAuthorizedException"
+    pool = server.admin("create-pool", "--tenant", "acme", "--name", "p")["identityPoolId"]
+    ident = server.client("cognito-identity", "unused", "unused")
+    identity_id = ident.get_id(IdentityPoolId=pool)["IdentityId"]
+    c = ident.get_credentials_for_identity(IdentityId=identity_id)["Credentials"]
+    status, _, body = post(server.url, "/console/session", {"AccessKeyId": c["AccessKeyId"], "SecretAccessKey": c["SecretKey"]})
+    assert body["__type"] == "NotAuthorizedException"
+    # The session is the developer: another tenant's pool is out of reach through it.
+    server.admin("create-tenant", "globex")
+    other = server.admin("create-pool", "--tenant", "globex", "--name", "theirs")["identityPoolId"]
+    status, _, body = post(server.url, "/", {"IdentityPoolId": other}, headers={
+        **ok, "x-amz-target": "AWSCognitoIdentityService.DescribeIdentityPool", "content-type": "application/x-amz-json-1.1"})
+    assert body["__type"] == "ResourceNotFoundException"
+    status, _, body = post(server.url, f"/identitypools/{other}/events", {"Events": {"SyncTrigger": ""}}, headers=ok)
+    assert body["__type"] == "NotAuthorizedException"
+    # Signing out clears the cookie.
+    status, headers, _ = post(server.url, "/console/session", headers=ok, method="DELETE")
+    assert status == 200 and "Max-Age=0" in headers["Set-Cookie"]
+
+
+def test_the_functions_api_is_signed_like_every_other_call(server):
+    """The console's Functions pages use operations any SigV4 client can call: botocore's
+    signer reaches them with the developer's keys, and only the developer's tenant."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    key, secret = developer(server, "acme")
+    other_key, other_secret = developer(server, "globex")
+
+    def signed(method, path, body=None, creds=(key, secret)):
+        data = None if body is None else json.dumps(body).encode()
+        req = AWSRequest(method=method, url=server.url + path, data=data, headers={"content-type": "application/json"})
+        SigV4Auth(Credentials(*creds), "cognito-sync", "us-east-1").add_auth(req)
+        return post(server.url, path, body, headers=dict(req.headers.items()), method=method)
+
+    script = (ROOT / "examples" / "js" / "sample-trigger.js").read_text()
+    status, _, out = signed("POST", "/synctrig/functions/sample/versions", {"Script": script, "Handler": "index.handler"})
+    assert (status, out["Version"]) == (200, 1), out
+    status, _, out = signed("GET", "/synctrig/functions")
+    assert [f["Name"] for f in out["Functions"]] == ["sample"] and out["Functions"][0]["Script"] is True
+    event = (ROOT / "examples" / "seed-event.json").read_text()
+    status, _, out = signed("POST", "/synctrig/functions/sample/test", {"Event": event})
+    assert json.loads(out["Response"])["datasetRecords"]["SampleKey1"]["newValue"] == "ModifyValue1"
+    assert out["Fuel"] > 0 and out["PeakMemoryBytes"] > 0 and out["WallMicros"] > 0
+    # Bad input: named errors, nothing stored.
+    for body, error in (
+        ({"Script": "exports.handler = ;", "Handler": "index.handler"}, "InvalidConfigurationException"),
+        ({"Script": script, "Handler": "nodot"}, "InvalidConfigurationException"),
+        ({"Component": "not base64!"}, "InvalidParameterException"),
+        ({"Component": "AGFzbQ=="}, "InvalidConfigurationException"),
+        ({"FromVersion": 7}, "ResourceNotFoundException"),
+        ({}, "InvalidParameterException"),
+        ({"Script": script, "FromVersion": 1}, "InvalidParameterException"),
+    ):
+        status, _, out = signed("POST", "/synctrig/functions/sample/versions", body)
+        assert out["__type"] == error, (body, out)
+    status, _, out = signed("GET", "/synctrig/functions/sample")
+    assert [v["Version"] for v in out["Versions"]] == [1]
+    status, _, out = signed("POST", "/synctrig/functions/bad%20name/test", {"Event": event})
+    assert out["__type"] == "InvalidParameterException"
+    # Another tenant's developer: none of it exists.
+    for method, path, body in (
+        ("GET", "/synctrig/functions/sample", None),
+        ("GET", "/synctrig/functions/sample/versions/1", None),
+        ("POST", "/synctrig/functions/sample/test", {"Event": event}),
+        ("POST", "/synctrig/functions/sample/versions", {"FromVersion": 1}),
+    ):
+        status, _, out = signed(method, path, body, creds=(other_key, other_secret))
+        assert out["__type"] == "ResourceNotFoundException", (path, out)
+    assert signed("GET", "/synctrig/functions", creds=(other_key, other_secret))[2]["Functions"] == []
