@@ -16,6 +16,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -265,7 +266,15 @@ def test_versions_publish_and_roll_back_in_the_browser(server, browser):
     key, secret = developer(server, "acme")
     c = Console(browser, server.url)
     c.sign_in(key, secret)
-    c.go("#/functions")
+    # Keyboard only: Tab to the Functions link, Enter; then Tab into the form.
+    c.idle()
+    for _ in range(12):
+        ActionChains(c.d).send_keys(Keys.TAB).perform()
+        if c.d.switch_to.active_element.text == "Functions":
+            break
+    assert c.d.switch_to.active_element.text == "Functions"
+    ActionChains(c.d).send_keys(Keys.ENTER).perform()
+    c.heading("Functions")
     c.idle()
     c.find("#function-name").send_keys("award")
     c.d.find_element(By.CSS_SELECTOR, "input[name=kind][value=js]").click()
@@ -345,6 +354,15 @@ def test_a_console_session_is_only_the_credential_that_signed_in(server):
     assert body["__type"] == "ResourceNotFoundException"
     status, _, body = post(server.url, f"/identitypools/{other}/events", {"Events": {"SyncTrigger": ""}}, headers=ok)
     assert body["__type"] == "NotAuthorizedException"
+    # The operator's root key signs in too; functions belong to tenants, so it is told so.
+    from conftest import ROOT_KEY, ROOT_SECRET
+    status, headers, body = post(server.url, "/console/session", {"AccessKeyId": ROOT_KEY, "SecretAccessKey": ROOT_SECRET})
+    assert (status, body["Principal"]) == (200, "root")
+    root = {"Cookie": headers["Set-Cookie"].split(";")[0], "x-synctrig-console": "1"}
+    status, _, body = post(server.url, "/", {"MaxResults": 60}, headers={
+        **root, "x-amz-target": "AWSCognitoIdentityService.ListIdentityPools", "content-type": "application/x-amz-json-1.1"})
+    assert {p["IdentityPoolId"] for p in body["IdentityPools"]} >= {pool, other}
+    assert post(server.url, "/synctrig/functions", headers=root, method="GET")[2]["__type"] == "NotAuthorizedException"
     # Signing out clears the cookie.
     status, headers, _ = post(server.url, "/console/session", headers=ok, method="DELETE")
     assert status == 200 and "Max-Age=0" in headers["Set-Cookie"]
