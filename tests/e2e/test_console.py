@@ -123,6 +123,16 @@ def developer(server, name):
     return creds["accessKeyId"], creds["secretAccessKey"]
 
 
+_KEYS = {}
+
+
+def developer_keys(server, name):
+    """A tenant's developer keys, creating the tenant once."""
+    if (server, name) not in _KEYS:
+        _KEYS[(server, name)] = developer(server, name)
+    return _KEYS[(server, name)]
+
+
 def test_the_seeds_console_steps_in_the_browser(server, browser):
     acme_key, acme_secret = developer(server, "acme")
     globex_key, globex_secret = developer(server, "globex")
@@ -288,16 +298,30 @@ def test_versions_publish_and_roll_back_in_the_browser(server, browser):
     c.d.execute_script("arguments[0].value = arguments[0].value + '\\n// v2\\n';", editor)
     c.d.find_element(By.XPATH, "//button[text()='Publish new version']").click()
     c.wait(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#status .success"), "Published version 2"), 180)
+    # The page is drawn again from the server: version 2 is the latest and its code is shown.
+    c.wait(lambda d: "2 (latest)" in d.find_element(By.TAG_NAME, "main").text
+           and "Version 2 ·" in d.find_element(By.TAG_NAME, "main").text)
     c.idle()
-    assert c.find("#code-editor").get_attribute("value").endswith("// v2\n")
+    assert c.find("#code-editor").get_attribute("value") == original + "\n// v2\n"
     # Roll back to 1: version 3 has version 1's code.
     c.d.find_element(By.XPATH, "//button[text()='Roll back to 1']").click()
     c.wait(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#status .success"), "Version 3 is version 1's code"), 180)
+    c.wait(lambda d: "3 (latest)" in d.find_element(By.TAG_NAME, "main").text
+           and "Version 3 ·" in d.find_element(By.TAG_NAME, "main").text)
+    c.idle()
+    assert c.find("#code-editor").get_attribute("value") == original
+    # "Create function" with an existing name does not replace the live code.
+    from conftest import guest
+    c.go("#/functions")
+    c.idle()
+    c.find("#function-name").send_keys("award")
+    c.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    assert "ResourceConflictException" in c.find("main form .error", timeout=180).text
+    c.go("#/functions/award")
+    c.heading("award")
     c.idle()
     assert "3 (latest)" in c.text()
-    assert c.find("#code-editor").get_attribute("value") == original
     # A .wasm component uploads too.
-    from conftest import guest
     c.go("#/functions")
     c.idle()
     c.find("#function-name").send_keys("rusty")
@@ -311,6 +335,11 @@ def test_versions_publish_and_roll_back_in_the_browser(server, browser):
     assert json.loads(c.find("#test-response", timeout=60).text)["datasetRecords"]["SampleKey3"]["newValue"] == "ModifyValue3"
 
 
+def sign_in(url, key, secret, headers=None):
+    return post(url, "/console/session", {"AccessKeyId": key, "SecretAccessKey": secret},
+                headers={"content-type": "application/json", "x-synctrig-console": "1"} if headers is None else headers)
+
+
 def post(url, path, body=None, headers=None, method="POST"):
     req = urllib.request.Request(url + path, data=None if body is None else json.dumps(body).encode(), method=method, headers=headers or {})
     try:
@@ -322,7 +351,10 @@ def post(url, path, body=None, headers=None, method="POST"):
 
 def test_a_console_session_is_only_the_credential_that_signed_in(server):
     key, secret = developer(server, "acme")
-    status, headers, _ = post(server.url, "/console/session", {"AccessKeyId": key, "SecretAccessKey": secret})
+    # Only the console's script signs in: a form post (no header, no JSON type) cannot.
+    for refused in ({}, {"x-synctrig-console": "1", "content-type": "text/plain"}, {"content-type": "application/json"}):
+        assert sign_in(server.url, key, secret, headers=refused)[2]["__type"] == "NotAuthorizedException", refused
+    status, headers, _ = sign_in(server.url, key, secret)
     assert status == 200
     cookie = headers["Set-Cookie"].split(";")[0]
     assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
@@ -330,7 +362,10 @@ def test_a_console_session_is_only_the_credential_that_signed_in(server):
     assert post(server.url, "/synctrig/functions", headers=ok, method="GET")[0] == 200
     # Without the console's header (a cross-site form), the cookie authorises nothing.
     status, _, body = post(server.url, "/synctrig/functions", headers={"Cookie": cookie}, method="GET")
-    assert (status, body["__type"]) == (403, "NotAuthorizedException") or body["__type"] == "NotAuthorizedException"
+    assert (status, body["__type"]) == (403, "NotAuthorizedException")
+    # Two session cookies (one planted by another site on this host): neither counts.
+    two = {"Cookie": f"{cookie}; {cookie}", "x-synctrig-console": "1"}
+    assert post(server.url, "/synctrig/functions", headers=two, method="GET")[2]["__type"] == "NotAuthorizedException"
     # A forged or edited cookie is refused.
     name, value = cookie.split("=", 1)
     parts = value.split(".")
@@ -339,24 +374,45 @@ def test_a_console_session_is_only_the_credential_that_signed_in(server):
         assert body["__type"] == "NotAuthorizedException", forged
     # Identity credentials cannot sign in; neither can a wrong secret or an unknown key.
     for k, s in ((key, secret + "x"), ("AKIANOSUCHKEY", secret)):
-        assert post(server.url, "/console/session", {"AccessKeyId": k, "SecretAccessKey": s})[2]["__type"] == "NotAuthorizedException"
+        assert sign_in(server.url, k, s)[2]["__type"] == "NotAuthorizedException"
     pool = server.admin("create-pool", "--tenant", "acme", "--name", "p")["identityPoolId"]
     ident = server.client("cognito-identity", "unused", "unused")
     identity_id = ident.get_id(IdentityPoolId=pool)["IdentityId"]
     c = ident.get_credentials_for_identity(IdentityId=identity_id)["Credentials"]
-    status, _, body = post(server.url, "/console/session", {"AccessKeyId": c["AccessKeyId"], "SecretAccessKey": c["SecretKey"]})
+    status, _, body = sign_in(server.url, c["AccessKeyId"], c["SecretKey"])
     assert body["__type"] == "NotAuthorizedException"
     # The session is the developer: another tenant's pool is out of reach through it.
-    server.admin("create-tenant", "globex")
+    developer_keys(server, "globex")
     other = server.admin("create-pool", "--tenant", "globex", "--name", "theirs")["identityPoolId"]
     status, _, body = post(server.url, "/", {"IdentityPoolId": other}, headers={
         **ok, "x-amz-target": "AWSCognitoIdentityService.DescribeIdentityPool", "content-type": "application/x-amz-json-1.1"})
     assert body["__type"] == "ResourceNotFoundException"
     status, _, body = post(server.url, f"/identitypools/{other}/events", {"Events": {"SyncTrigger": ""}}, headers=ok)
     assert body["__type"] == "NotAuthorizedException"
+    # Every read the console's pages make, aimed at the other tenant's pool, identity and
+    # dataset through the session, is refused.
+    globex = server.client("cognito-sync", *developer_keys(server, "globex"))
+    theirs = ident.get_id(IdentityPoolId=other)["IdentityId"]
+    tc = ident.get_credentials_for_identity(IdentityId=theirs)["Credentials"]
+    them = server.client("cognito-sync", tc["AccessKeyId"], tc["SecretKey"], tc["SessionToken"])
+    token = them.list_records(IdentityPoolId=other, IdentityId=theirs, DatasetName="d")["SyncSessionToken"]
+    them.update_records(IdentityPoolId=other, IdentityId=theirs, DatasetName="d", SyncSessionToken=token,
+                        RecordPatches=[{"Op": "replace", "Key": "secret", "Value": "theirs", "SyncCount": 0}])
+    base = f"/identitypools/{other}/identities/{theirs}"
+    for path in (f"/identitypools/{other}", f"{base}/datasets", f"{base}/datasets/d", f"{base}/datasets/d/records",
+                 f"/synctrig/identitypools/{other}/export"):
+        status, _, body = post(server.url, path, headers=ok, method="GET")
+        assert status >= 400 and body["__type"] == "NotAuthorizedException" and "theirs" not in json.dumps(body), path
+    for op, req in (("ListIdentities", {"IdentityPoolId": other, "MaxResults": 60}),
+                    ("DescribeIdentity", {"IdentityId": theirs}),
+                    ("UpdateIdentityPool", {"IdentityPoolId": other, "IdentityPoolName": "x", "AllowUnauthenticatedIdentities": True})):
+        status, _, body = post(server.url, "/", req, headers={
+            **ok, "x-amz-target": f"AWSCognitoIdentityService.{op}", "content-type": "application/x-amz-json-1.1"})
+        assert body["__type"] in ("ResourceNotFoundException", "NotAuthorizedException"), (op, body)
+    assert globex.get_cognito_events(IdentityPoolId=other)["Events"] == {}
     # The operator's root key signs in too; functions belong to tenants, so it is told so.
     from conftest import ROOT_KEY, ROOT_SECRET
-    status, headers, body = post(server.url, "/console/session", {"AccessKeyId": ROOT_KEY, "SecretAccessKey": ROOT_SECRET})
+    status, headers, body = sign_in(server.url, ROOT_KEY, ROOT_SECRET)
     assert (status, body["Principal"]) == (200, "root")
     root = {"Cookie": headers["Set-Cookie"].split(";")[0], "x-synctrig-console": "1"}
     status, _, body = post(server.url, "/", {"MaxResults": 60}, headers={
@@ -402,6 +458,8 @@ def test_the_functions_api_is_signed_like_every_other_call(server):
         ({"FromVersion": 7}, "ResourceNotFoundException"),
         ({}, "InvalidParameterException"),
         ({"Script": script, "FromVersion": 1}, "InvalidParameterException"),
+        ({"Script": script, "ExpectedLatestVersion": 0}, "ResourceConflictException"),
+        ({"FromVersion": 1, "ExpectedLatestVersion": 2}, "ResourceConflictException"),
     ):
         status, _, out = signed("POST", "/synctrig/functions/sample/versions", body)
         assert out["__type"] == error, (body, out)

@@ -245,7 +245,7 @@ fn execute(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
             // The same configuration as `serve` (pooling allocator and all): what deploy
             // accepts, serve runs.
             let runtime = Runtime::new(config)?;
-            let deployed = functions::deploy(&store, &runtime, &region, (&tenant, &name), &code, &handler)
+            let deployed = functions::deploy(&store, &runtime, &region, (&tenant, &name), &code, &handler, None)
                 .map_err(|e| anyhow::anyhow!(ApiFailure(e)))
                 .context("the code was refused")?;
             json!({ "tenant": tenant, "function": name, "version": deployed.version, "digest": deployed.digest, "log": deployed.log })

@@ -16,6 +16,8 @@ use super::{AppState, now_secs};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -58,7 +60,7 @@ pub fn handle(
             ("Console", asset("text/javascript; charset=utf-8", BLUEPRINT_JS))
         }
         (&Method::GET, "/console/sample-event.json") => ("Console", asset("application/json", SAMPLE_EVENT)),
-        (&Method::POST, "/console/session") => ("ConsoleSignIn", sign_in(state, client, body)),
+        (&Method::POST, "/console/session") => ("ConsoleSignIn", sign_in(state, client, headers, body)),
         (&Method::GET, "/console/session") => ("ConsoleSession", whoami(state, headers)),
         (&Method::DELETE, "/console/session") => ("ConsoleSignOut", Ok(sign_out())),
         _ => (
@@ -111,7 +113,18 @@ struct Session {
     expires: i64,
 }
 
-fn sign_in(state: &AppState, client: IpAddr, body: &Bytes) -> Result<Response, ApiError> {
+fn sign_in(state: &AppState, client: IpAddr, headers: &HeaderMap, body: &Bytes) -> Result<Response, ApiError> {
+    // Only the console's own script signs in: a cross-site form can send neither the header
+    // nor a JSON content type, so it cannot sign a victim in to the attacker's tenant.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+    if headers.get(HEADER).is_none() || !json {
+        return Err(ApiError::not_authorized(format!(
+            "console sign-in needs the {HEADER} header and Content-Type: application/json"
+        )));
+    }
     state
         .admission
         .identity_call_from(client)
@@ -128,9 +141,11 @@ fn sign_in(state: &AppState, client: IpAddr, body: &Bytes) -> Result<Response, A
         return Err(refused());
     }
     let expires = now_secs() + SESSION_SECS;
+    // The key is encoded: an operator's root key may hold any character, and a cookie's
+    // value must not carry `.`, `;` or spaces.
     let value = format!(
         "v1.{}.{expires}.{}",
-        request.access_key_id,
+        B64.encode(&request.access_key_id),
         session_mac(state, &request.access_key_id, expires, &cred.secret)
     );
     let cookie = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}");
@@ -184,8 +199,14 @@ pub fn credential(state: &AppState, headers: &HeaderMap) -> Option<Result<Creden
 }
 
 fn session(state: &AppState, headers: &HeaderMap) -> Option<Result<(String, i64, Credential), ApiError>> {
-    let value = cookie(headers)?;
-    Some(verify(state, headers, &value))
+    let values = cookies(headers);
+    match values.as_slice() {
+        [] => None,
+        [value] => Some(verify(state, headers, value)),
+        // Another site on this host could plant a second session cookie with a longer
+        // path; which one a request meant cannot be told, so neither counts.
+        _ => Some(Err(ApiError::not_authorized("more than one console session cookie; sign in again"))),
+    }
 }
 
 fn verify(state: &AppState, headers: &HeaderMap, value: &str) -> Result<(String, i64, Credential), ApiError> {
@@ -199,6 +220,8 @@ fn verify(state: &AppState, headers: &HeaderMap, value: &str) -> Result<(String,
     else {
         return Err(invalid());
     };
+    let access_key = B64.decode(access_key).ok().and_then(|k| String::from_utf8(k).ok()).ok_or_else(invalid)?;
+    let access_key = access_key.as_str();
     let expires: i64 = expires.parse().map_err(|_| invalid())?;
     if expires < now_secs() {
         return Err(ApiError::not_authorized("the console session has expired; sign in again"));
@@ -212,14 +235,15 @@ fn verify(state: &AppState, headers: &HeaderMap, value: &str) -> Result<(String,
     Ok((access_key.to_owned(), expires, cred))
 }
 
-/// The session cookie's value, if the request has one.
-fn cookie(headers: &HeaderMap) -> Option<String> {
+/// The values of the request's session cookies (normally none or one).
+fn cookies(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .filter(|(name, value)| *name == COOKIE && !value.is_empty())
         .map(|(_, value)| value.to_owned())
+        .collect()
 }

@@ -3,7 +3,7 @@
 //! function's next version. `admin deploy` (and any other way to deploy) calls this.
 
 use super::error::ApiError;
-use super::store::{FunctionLimit, Store};
+use super::store::{DeployRefused, Store};
 use crate::limits;
 use crate::sandbox::Runtime;
 use crate::sandbox::js::{Code, ScriptSettings};
@@ -22,6 +22,21 @@ pub struct Deployed {
 
 /// Deploys `code` as the next version of `tenant`'s function `name`. `handler` is what a
 /// script's Lambda context shows (`index.handler`); `region` goes into its ARN.
+fn refused(why: DeployRefused) -> ApiError {
+    ApiError::limit_exceeded(match why {
+        DeployRefused::Changed { latest } => {
+            return ApiError::conflict(match latest {
+                0 => "the function has no version yet".to_owned(),
+                n => format!("the function's latest version is now {n}; reload it and deploy again"),
+            });
+        }
+        DeployRefused::Functions => format!("a tenant may have at most {} functions", limits::MAX_FUNCTIONS_PER_TENANT),
+        DeployRefused::Versions => {
+            format!("a function may have at most {} versions", limits::MAX_VERSIONS_PER_FUNCTION)
+        }
+    })
+}
+
 pub fn deploy(
     store: &Store,
     runtime: &Runtime,
@@ -29,8 +44,18 @@ pub fn deploy(
     (tenant, name): (&str, &str),
     code: &Code,
     handler: &str,
+    expected_latest: Option<i64>,
 ) -> Result<Deployed, ApiError> {
+    // A deploy the limits would refuse is refused before it costs a compile.
+    if let Some(limit) = store.function_limit(tenant, name)? {
+        return Err(refused(limit));
+    }
     let version = store.next_function_version(tenant, name)?;
+    if let Some(expected) = expected_latest
+        && expected != version - 1
+    {
+        return Err(refused(DeployRefused::Changed { latest: version - 1 }));
+    }
     let settings = ScriptSettings {
         function_name: name.to_owned(),
         function_version: version.to_string(),
@@ -50,16 +75,8 @@ pub fn deploy(
         Code::Script { source, .. } => Some((source.as_str(), handler)),
         Code::Component(_) => None,
     };
-    let version = store.deploy_function(tenant, name, trigger.digest(), &component, script)?.map_err(|limit| {
-        ApiError::limit_exceeded(match limit {
-            FunctionLimit::Functions => {
-                format!("a tenant may have at most {} functions", limits::MAX_FUNCTIONS_PER_TENANT)
-            }
-            FunctionLimit::Versions => {
-                format!("a function may have at most {} versions", limits::MAX_VERSIONS_PER_FUNCTION)
-            }
-        })
-    })?;
+    let version =
+        store.deploy_function(tenant, name, trigger.digest(), &component, script, expected_latest)?.map_err(refused)?;
     Ok(Deployed { version, digest: trigger.digest().to_owned(), log })
 }
 
@@ -147,8 +164,11 @@ pub(super) async fn get_function_version(call: Call) -> Result<GetFunctionVersio
 
 pub(super) async fn publish_function_version(call: Call) -> Result<PublishFunctionVersionResponse, ApiError> {
     let (tenant, name) = (tenant(&call)?, function_name(&call)?);
-    let request: PublishFunctionVersionRequest = call.body("PublishFunctionVersion")?;
     let state = call.state.clone();
+    // One deploy per tenant at a time, refused at once rather than queued: a tenant cannot
+    // hold more than one of the server's deploy slots, nor wait in line for them.
+    let _tenant_deploy = TenantDeploy::start(call.state.clone(), &tenant)?;
+    let request: PublishFunctionVersionRequest = call.body("PublishFunctionVersion")?;
     let given = [request.script.is_some(), request.component.is_some(), request.from_version.is_some()];
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(ApiError::invalid_parameter(
@@ -160,6 +180,7 @@ pub(super) async fn publish_function_version(call: Call) -> Result<PublishFuncti
         .map_err(|_| ApiError::too_many_requests("other deploys are compiling; retry"))?
         .map_err(|_| ApiError::internal("the server is shutting down"))?;
     blocking(move || {
+        let expected = request.expected_latest_version;
         let handler = request.handler.unwrap_or_else(|| "index.handler".to_owned());
         let code = if let Some(source) = request.script {
             let (_, export) = crate::sandbox::js::parse_handler(&handler)?;
@@ -178,25 +199,50 @@ pub(super) async fn publish_function_version(call: Call) -> Result<PublishFuncti
                 Some((source, handler)) => {
                     let (_, export) = crate::sandbox::js::parse_handler(&handler)?;
                     let code = Code::Script { export: export.to_owned(), source };
-                    return publish(&state, &tenant, &name, &code, &handler);
+                    return publish(&state, (&tenant, &name), &code, &handler, expected);
                 }
                 None => Code::Component(state.store.function_wasm(&tenant, &name, from)?.ok_or_else(missing)?),
             }
         };
-        publish(&state, &tenant, &name, &code, &handler)
+        publish(&state, (&tenant, &name), &code, &handler, expected)
     })
     .await
 }
 
+/// A tenant's deploy in progress; ends when dropped.
+struct TenantDeploy {
+    state: std::sync::Arc<super::AppState>,
+    tenant: String,
+}
+
+impl TenantDeploy {
+    fn start(state: std::sync::Arc<super::AppState>, tenant: &str) -> Result<Self, ApiError> {
+        let started = state.deploying.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant.to_owned());
+        if !started {
+            return Err(ApiError::too_many_requests(
+                "another deploy of this tenant is in progress; retry when it ends",
+            ));
+        }
+        Ok(TenantDeploy { state, tenant: tenant.to_owned() })
+    }
+}
+
+impl Drop for TenantDeploy {
+    fn drop(&mut self) {
+        self.state.deploying.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.tenant);
+    }
+}
+
 fn publish(
     state: &super::AppState,
-    tenant: &str,
-    name: &str,
+    (tenant, name): (&str, &str),
     code: &Code,
     handler: &str,
+    expected_latest: Option<i64>,
 ) -> Result<PublishFunctionVersionResponse, ApiError> {
     let runtime = state.triggers.runtime().clone();
-    let deployed = deploy(&state.store, &runtime, &state.config.region, (tenant, name), code, handler)?;
+    let deployed =
+        deploy(&state.store, &runtime, &state.config.region, (tenant, name), code, handler, expected_latest)?;
     Ok(PublishFunctionVersionResponse {
         function_name: name.to_owned(),
         version: deployed.version,

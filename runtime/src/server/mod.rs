@@ -130,6 +130,8 @@ pub struct AppState {
     /// Deploys from the API (the console) at once: each compiles, and a script is
     /// pre-initialised too.
     deploys: Arc<Semaphore>,
+    /// Tenants with a deploy in progress through the API (one each at a time).
+    deploying: std::sync::Mutex<std::collections::HashSet<String>>,
     admission: Arc<Admission>,
     metrics: metrics::Metrics,
     session_key: Vec<u8>,
@@ -157,6 +159,7 @@ impl AppState {
             ),
             requests: Arc::new(Semaphore::new(config.max_concurrent_requests)),
             deploys: Arc::new(Semaphore::new(config.compile_slots)),
+            deploying: Default::default(),
             admission: Admission::new(config.admission.clone()),
             metrics: metrics::Metrics::default(),
             session_key: key.into_bytes(),

@@ -260,6 +260,9 @@ pub struct PublishFunctionVersionRequest {
     pub handler: Option<String>,
     pub component: Option<String>,
     pub from_version: Option<i64>,
+    /// Deploy only if this is still the latest version (0: only if the function is new);
+    /// otherwise `ResourceConflictException`.
+    pub expected_latest_version: Option<i64>,
 }
 
 #[derive(Serialize, Debug)]

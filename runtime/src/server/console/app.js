@@ -6,6 +6,8 @@
 const main = document.getElementById("main");
 const statusArea = document.getElementById("status");
 let session = null;
+/** Bumped on every navigation: a page still loading after the user moved on draws nothing. */
+let navToken = 0;
 
 // ---- DOM ----------------------------------------------------------------------------
 
@@ -219,14 +221,17 @@ async function functionNames() {
 }
 
 async function poolPage(poolId, params) {
+  const token = navToken;
   const base = `/identitypools/${enc(poolId)}`;
   let pool;
   try {
     pool = await identity("DescribeIdentityPool", { IdentityPoolId: poolId });
   } catch (e) {
+    if (token !== navToken) return;
     show(h("h1", {}, "Identity pool"), errorBox(e), h("p", {}, link("#/pools", "Back to identity pools")));
     return;
   }
+  if (token !== navToken) return;
   const usage = h("div", { class: "figures" });
   const editOut = h("div");
   const browser = h("div", {}, h("p", { class: "muted" }, "Loading…"));
@@ -248,7 +253,10 @@ async function poolPage(poolId, params) {
   // Edit identity pool → Cognito Events → Sync Trigger.
   const unauth = h("input", { id: "edit-unauth", type: "checkbox", checked: pool.AllowUnauthenticatedIdentities });
   const trigger = h("select", { id: "sync-trigger" }, h("option", { value: "" }, "None"));
-  const save = h("button", { class: "primary", type: "submit" }, "Save Changes");
+  // Save stays off until the current settings are loaded: saving over a failed load would
+  // clear the pool's trigger.
+  const save = h("button", { class: "primary", type: "submit", disabled: true }, "Save Changes");
+  let current = null;
   const events = h("details", { id: "cognito-events" }, h("summary", {}, "Cognito Events"),
     h("p", { class: "muted" }, "The Sync Trigger runs on every update of a dataset in this pool and may change, remove or add records before they are stored."),
     h("label", { for: "sync-trigger" }, "Sync Trigger"), trigger);
@@ -260,23 +268,31 @@ async function poolPage(poolId, params) {
           const { ResponseMetadata, ...shape } = pool;
           pool = await identity("UpdateIdentityPool", { ...shape, AllowUnauthenticatedIdentities: unauth.checked });
         }
-        await sync("POST", `${base}/events`, { Events: { SyncTrigger: trigger.value } });
+        if (trigger.value !== current) {
+          await sync("POST", `${base}/events`, { Events: { SyncTrigger: trigger.value } });
+          current = trigger.value;
+        }
         notice(trigger.value ? `Saved: the Sync Trigger is ${trigger.value}.` : "Saved: no Sync Trigger.");
       }, editOut);
     },
   }, h("label", { class: "inline", for: "edit-unauth" }, unauth, "Enable access to unauthenticated identities"),
   events, h("div", { class: "actions" }, save), editOut));
   try {
-    const [{ Events }, fns] = await Promise.all([sync("GET", `${base}/events`), functionNames().catch(() => [])]);
-    const current = Events.SyncTrigger || "";
-    const versions = await Promise.all(fns.map((f) => sync("GET", `/synctrig/functions/${enc(f.Name)}`).catch(() => null)));
+    const [{ Events }, fns] = await Promise.all([sync("GET", `${base}/events`), functionNames()]);
+    current = Events.SyncTrigger || "";
+    // "latest" for every function, and its ten newest fixed versions.
+    const versions = await Promise.all(fns.map((f) => sync("GET", `/synctrig/functions/${enc(f.Name)}`).catch((e) => e)));
     fns.forEach((f, i) => {
       const group = h("optgroup", { label: f.Name }, h("option", { value: f.Name }, `${f.Name} (latest)`));
-      for (const v of versions[i]?.Versions || []) group.append(h("option", { value: `${f.Name}:${v.Version}` }, `${f.Name} version ${v.Version}`));
+      const listed = versions[i] instanceof Error ? [] : versions[i].Versions.slice(0, 10);
+      for (const v of listed) group.append(h("option", { value: `${f.Name}:${v.Version}` }, `${f.Name} version ${v.Version}`));
       trigger.append(group);
     });
+    const failed = versions.find((v) => v instanceof Error);
+    if (failed) editOut.replaceChildren(errorBox(failed));
     if (current && ![...trigger.options].some((o) => o.value === current)) trigger.append(h("option", { value: current }, current));
     trigger.value = current;
+    save.disabled = false;
     if (params.get("edit")) { edit.hidden = false; events.open = true; editButton.setAttribute("aria-expanded", "true"); }
   } catch (e) {
     editOut.replaceChildren(errorBox(e));
@@ -306,7 +322,7 @@ async function identityBrowser(into, poolId, identities, params) {
   const parts = [h("h3", {}, "Identities"), table(["Identity ID", "Logins", "Last modified"], identities.map((i) =>
     h("tr", { class: i.IdentityId === selectedIdentity ? "selected" : null },
       h("td", { class: "mono" }, link(here({ identity: i.IdentityId }), i.IdentityId, { "aria-current": i.IdentityId === selectedIdentity ? "true" : null })),
-      h("td", {}, (i.logins || []).join(", ") || h("span", { class: "muted" }, "unauthenticated")),
+      h("td", {}, (i.Logins || []).join(", ") || h("span", { class: "muted" }, "unauthenticated")),
       h("td", {}, when(i.LastModifiedDate)))), { label: "Identities", empty: "No identities yet." })];
   into.replaceChildren(...parts);
   if (!selectedIdentity) return;
@@ -359,10 +375,15 @@ async function fileBase64(file) {
 async function codeFromForm(kind, file, handler) {
   if (kind === "blueprint") {
     const r = await fetch("/console/blueprints/cognito-sync-trigger.js");
+    if (!r.ok) throw new ApiError(`HTTP ${r.status}`, "the blueprint could not be loaded");
     return { Script: await r.text(), Handler: "index.handler" };
   }
   if (!file) throw new ApiError("InvalidParameterException", "choose a file to upload");
   if (kind === "js") return { Script: await fileText(file), Handler: handler || "index.handler" };
+  // The request body is at most 4 MiB, and base64 makes 3 bytes 4.
+  if (file.size > 3 * 1024 * 1024 - 1024) {
+    throw new ApiError("LimitExceededException", `${file.name} is ${bytes(file.size)}: the console uploads components up to 3 MiB; use synctrig-wasm admin deploy`);
+  }
   return { Component: await fileBase64(file) };
 }
 
@@ -381,10 +402,11 @@ async function functionsPage() {
     onsubmit: async (ev) => {
       ev.preventDefault();
       await busy(button, "Deploying: checking, pre-initialising and compiling the function…", async () => {
-        const body = await codeFromForm(form.kind.value, file.files[0], handler.value.trim());
+        // A new function only: an existing one is changed from its own page.
+        const body = { ...await codeFromForm(form.kind.value, file.files[0], handler.value.trim()), ExpectedLatestVersion: 0 };
         const done = await sync("POST", `/synctrig/functions/${enc(name.value.trim())}/versions`, body);
         location.hash = `#/functions/${enc(done.FunctionName)}`;
-        notice(`Deployed ${done.FunctionName} version ${done.Version}.`);
+        notice(`Deployed ${done.FunctionName} version ${done.Version}.${done.Log ? ` Its top level logged: ${done.Log.trim()}` : ""}`);
       }, out);
     },
   },
@@ -406,14 +428,17 @@ async function functionsPage() {
 }
 
 async function functionPage(name) {
+  const token = navToken;
   const fbase = `/synctrig/functions/${enc(name)}`;
   let described;
   try {
     described = await sync("GET", fbase);
   } catch (e) {
+    if (token !== navToken) return;
     show(h("h1", {}, name), errorBox(e), h("p", {}, link("#/functions", "Back to functions")));
     return;
   }
+  if (token !== navToken) return;
   const latest = described.Versions[0];
   const versionsOut = h("div");
   const codeArea = h("div");
@@ -424,7 +449,7 @@ async function functionPage(name) {
       type: "button",
       onclick: async (ev) => {
         await busy(ev.currentTarget, `Rolling back to version ${v.Version}…`, async () => {
-          const done = await sync("POST", `${fbase}/versions`, { FromVersion: v.Version });
+          const done = await sync("POST", `${fbase}/versions`, { FromVersion: v.Version, ExpectedLatestVersion: latest.Version });
           notice(`Version ${done.Version} is version ${v.Version}'s code, and is now the latest.`);
           route();
         }, versionsOut);
@@ -450,7 +475,7 @@ async function functionPage(name) {
       const publish = h("button", { class: "primary", type: "button" }, "Publish new version");
       const out = h("div");
       publish.addEventListener("click", () => busy(publish, "Publishing: pre-initialising and compiling…", async () => {
-        const done = await sync("POST", `${fbase}/versions`, { Script: editor.value, Handler: v.Handler || "index.handler" });
+        const done = await sync("POST", `${fbase}/versions`, { Script: editor.value, Handler: v.Handler || "index.handler", ExpectedLatestVersion: latest.Version });
         notice(`Published version ${done.Version}.`);
         route();
       }, out));
@@ -492,7 +517,9 @@ async function functionPage(name) {
       h("div", { class: "actions" }, testButton), testOut));
   viewCode(latest.Version);
   try {
-    eventInput.value = await (await fetch("/console/sample-event.json")).text();
+    const r = await fetch("/console/sample-event.json");
+    if (!r.ok) throw new ApiError(`HTTP ${r.status}`, "the sample event could not be loaded");
+    eventInput.value = await r.text();
   } catch (e) {
     testOut.replaceChildren(errorBox(e));
   }
@@ -558,13 +585,16 @@ function plot(invocations, outcomes) {
 }
 
 async function invocationsPage(name, params) {
+  const token = navToken;
   let fns;
   try {
     fns = await functionNames();
   } catch (e) {
+    if (token !== navToken) return;
     show(h("h1", {}, "Invocations"), errorBox(e));
     return;
   }
+  if (token !== navToken) return;
   if (!name && fns.length) name = fns[0].Name;
   const picker = h("select", { id: "invocations-function", onchange: (ev) => { location.hash = `#/invocations/${enc(ev.target.value)}`; } },
     fns.map((f) => h("option", { value: f.Name, selected: f.Name === name }, f.Name)));
@@ -613,9 +643,17 @@ async function invocationsPage(name, params) {
 // ---- routing ------------------------------------------------------------------------
 
 async function route() {
+  // Only "#/…" is a route; "#main" (the skip link) is an anchor.
+  if (location.hash && !location.hash.startsWith("#/")) return;
+  navToken += 1;
   const [path, query] = location.hash.replace(/^#/, "").split("?");
   const params = new URLSearchParams(query || "");
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  let parts;
+  try {
+    parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    parts = [];
+  }
   if (!session && parts[0] !== "signin") {
     try {
       signedIn(await call("GET", "/console/session"));

@@ -180,9 +180,14 @@ impl Snapshot {
     }
 }
 
-/// A limit a deploy would pass.
+/// Why a deploy is refused: a limit it would pass, or a newer version than the deployer saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FunctionLimit {
+pub enum DeployRefused {
+    /// The latest version is not the one the deploy expected (0: no version).
+    Changed {
+        /// The latest version now.
+        latest: i64,
+    },
     /// The tenant has `MAX_FUNCTIONS_PER_TENANT` functions.
     Functions,
     /// The function has `MAX_VERSIONS_PER_FUNCTION` versions.
@@ -828,23 +833,27 @@ impl Store {
         digest: &str,
         wasm: &[u8],
         script: Option<(&str, &str)>,
-    ) -> Result<std::result::Result<i64, FunctionLimit>> {
+        expected_latest: Option<i64>,
+    ) -> Result<std::result::Result<i64, DeployRefused>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx
             .prepare_cached("SELECT COALESCE(MAX(version), 0) + 1 FROM functions WHERE tenant = ?1 AND name = ?2")?
             .query_row(params![tenant, name], |r| r.get(0))?;
-        // The limits are checked in the transaction that writes, so racing deploys cannot
-        // pass them.
+        // The limits and the expected version are checked in the transaction that writes,
+        // so racing deploys cannot pass them.
+        if expected_latest.is_some_and(|e| e != version - 1) {
+            return Ok(Err(DeployRefused::Changed { latest: version - 1 }));
+        }
         if version as usize > limits::MAX_VERSIONS_PER_FUNCTION {
-            return Ok(Err(FunctionLimit::Versions));
+            return Ok(Err(DeployRefused::Versions));
         }
         if version == 1 {
             let functions: i64 = tx
                 .prepare_cached("SELECT COUNT(DISTINCT name) FROM functions WHERE tenant = ?1")?
                 .query_row([tenant], |r| r.get(0))?;
             if functions as usize >= limits::MAX_FUNCTIONS_PER_TENANT {
-                return Ok(Err(FunctionLimit::Functions));
+                return Ok(Err(DeployRefused::Functions));
             }
         }
         let (source, handler) = script.unzip();
@@ -855,6 +864,25 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(Ok(version))
+    }
+
+    /// The limit a deploy of `tenant`'s function `name` would pass now, if any: checked
+    /// before the work of compiling (and again in the transaction that stores it).
+    pub fn function_limit(&self, tenant: &str, name: &str) -> Result<Option<DeployRefused>> {
+        let conn = self.conn();
+        let (versions, functions): (i64, i64) = conn
+            .prepare_cached(
+                "SELECT (SELECT COUNT(*) FROM functions WHERE tenant = ?1 AND name = ?2),
+                        (SELECT COUNT(DISTINCT name) FROM functions WHERE tenant = ?1)",
+            )?
+            .query_row(params![tenant, name], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(if versions as usize >= limits::MAX_VERSIONS_PER_FUNCTION {
+            Some(DeployRefused::Versions)
+        } else if versions == 0 && functions as usize >= limits::MAX_FUNCTIONS_PER_TENANT {
+            Some(DeployRefused::Functions)
+        } else {
+            None
+        })
     }
 
     /// A JavaScript function version's script and handler.
@@ -1463,19 +1491,26 @@ mod tests {
     fn function_limits_are_checked_in_the_deploying_transaction() {
         let (_dir, store) = store();
         for i in 0..limits::MAX_FUNCTIONS_PER_TENANT {
-            assert_eq!(store.deploy_function("t", &format!("f{i}"), "d", b"w", None).unwrap(), Ok(1));
+            assert_eq!(store.deploy_function("t", &format!("f{i}"), "d", b"w", None, None).unwrap(), Ok(1));
         }
-        let refused = store.deploy_function("t", "one-more", "d", b"w", None).unwrap();
-        assert_eq!(refused, Err(FunctionLimit::Functions));
+        assert_eq!(store.function_limit("t", "one-more").unwrap(), Some(DeployRefused::Functions));
+        assert_eq!(store.function_limit("t", "f0").unwrap(), None);
+        let refused = store.deploy_function("t", "one-more", "d", b"w", None, None).unwrap();
+        assert_eq!(refused, Err(DeployRefused::Functions));
         assert_eq!(store.functions("t").unwrap().len(), limits::MAX_FUNCTIONS_PER_TENANT);
         // A new version of an existing function is not a new function; another tenant has
         // its own count.
-        assert_eq!(store.deploy_function("t", "f0", "d", b"w", None).unwrap(), Ok(2));
-        assert_eq!(store.deploy_function("u", "f0", "d", b"w", None).unwrap(), Ok(1));
+        assert_eq!(store.deploy_function("t", "f0", "d", b"w", None, None).unwrap(), Ok(2));
+        assert_eq!(store.deploy_function("u", "f0", "d", b"w", None, None).unwrap(), Ok(1));
         for v in 3..=limits::MAX_VERSIONS_PER_FUNCTION as i64 {
-            assert_eq!(store.deploy_function("t", "f0", "d", b"w", None).unwrap(), Ok(v));
+            assert_eq!(store.deploy_function("t", "f0", "d", b"w", None, None).unwrap(), Ok(v));
         }
-        assert_eq!(store.deploy_function("t", "f0", "d", b"w", None).unwrap(), Err(FunctionLimit::Versions));
+        assert_eq!(store.function_limit("t", "f0").unwrap(), Some(DeployRefused::Versions));
+        // A deploy that expected another latest version is refused in the transaction.
+        let stale = store.deploy_function("t", "f1", "d", b"w", None, Some(0)).unwrap();
+        assert_eq!(stale, Err(DeployRefused::Changed { latest: 1 }));
+        assert_eq!(store.deploy_function("t", "f1", "d", b"w", None, Some(1)).unwrap(), Ok(2));
+        assert_eq!(store.deploy_function("t", "f0", "d", b"w", None, None).unwrap(), Err(DeployRefused::Versions));
         let versions = store.function_versions("t", "f0").unwrap();
         assert_eq!(versions.len(), limits::MAX_VERSIONS_PER_FUNCTION);
         assert_eq!(versions[0].version, limits::MAX_VERSIONS_PER_FUNCTION as i64, "newest first");
