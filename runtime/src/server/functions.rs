@@ -182,31 +182,34 @@ pub(super) async fn publish_function_version(call: Call) -> Result<PublishFuncti
     blocking(move || {
         let expected = request.expected_latest_version;
         let handler = request.handler.unwrap_or_else(|| "index.handler".to_owned());
-        let code = if let Some(source) = request.script {
-            let (_, export) = crate::sandbox::js::parse_handler(&handler)?;
-            Code::Script { export: export.to_owned(), source }
+        let (code, handler) = if let Some(source) = request.script {
+            (script(source, &handler)?, handler)
         } else if let Some(b64) = request.component {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
                 .map_err(|e| ApiError::invalid_parameter(format!("Component is not base64: {e}")))?;
-            Code::Component(bytes)
+            (Code::Component(bytes), handler)
         } else {
             // A roll back: the earlier version's code becomes the latest, deployed again so
             // that a script's context names its new version.
             let from = request.from_version.unwrap_or_default();
             let missing = || function_not_found(&format!("{name}:{from}"));
             match state.store.function_script(&tenant, &name, from)? {
-                Some((source, handler)) => {
-                    let (_, export) = crate::sandbox::js::parse_handler(&handler)?;
-                    let code = Code::Script { export: export.to_owned(), source };
-                    return publish(&state, (&tenant, &name), &code, &handler, expected);
+                Some((source, stored_handler)) => (script(source, &stored_handler)?, stored_handler),
+                None => {
+                    (Code::Component(state.store.function_wasm(&tenant, &name, from)?.ok_or_else(missing)?), handler)
                 }
-                None => Code::Component(state.store.function_wasm(&tenant, &name, from)?.ok_or_else(missing)?),
             }
         };
         publish(&state, (&tenant, &name), &code, &handler, expected)
     })
     .await
+}
+
+/// A script's code, with the export its handler setting names.
+fn script(source: String, handler: &str) -> Result<Code, ApiError> {
+    let (_, export) = crate::sandbox::js::parse_handler(handler)?;
+    Ok(Code::Script { export: export.to_owned(), source })
 }
 
 /// A tenant's deploy in progress; ends when dropped.
