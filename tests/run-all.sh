@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
 # Every test: Rust unit, property and integration tests (which build the trigger
 # components and the JavaScript engine), then the end-to-end tests that drive the real
-# server with boto3, the AWS CLI and the JavaScript clients.
+# server with boto3, the AWS CLI and the JavaScript clients — once on SQLite and once on
+# PostgreSQL, with the multi-node test on PostgreSQL.
+#
+# PostgreSQL: SYNCTRIG_TEST_DATABASE_URL when set (a server where the tests may create
+# databases); otherwise a throwaway cluster in a temp dir, stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/install-system-packages.sh
 rustup target add wasm32-wasip2
 python3 -m pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
 npm ci --prefix tests/js --no-audit --no-fund
+
+if [ -z "${SYNCTRIG_TEST_DATABASE_URL:-}" ]; then
+  pg_dir=$(mktemp -d /tmp/synctrig-pg.XXXXXX)
+  trap 'tests/pg-cluster.sh stop "$pg_dir" || true; rm -rf "$pg_dir"' EXIT
+  SYNCTRIG_TEST_DATABASE_URL=$(tests/pg-cluster.sh start "$pg_dir")
+  export SYNCTRIG_TEST_DATABASE_URL
+fi
+
 # The tests need the JavaScript engine: a missing toolchain is an error, not a skip.
 export SYNCTRIG_REQUIRE_JS_ENGINE=1
 cargo test --workspace --locked
-python3 -m pytest -q tests/e2e
+python3 -m pytest -q tests/e2e -m "not multinode"
+SYNCTRIG_E2E_BACKEND=postgres python3 -m pytest -q tests/e2e

@@ -2,10 +2,15 @@
 boto3's cognito-identity and cognito-sync clients with only endpoint_url changed.
 
 `cargo test --workspace` must have run first: it builds target/debug/synctrig-wasm and
-the guest components under target/wasm-guests."""
+the guest components under target/wasm-guests.
+
+SYNCTRIG_E2E_BACKEND=postgres runs every server (and admin command) on its own fresh
+database of the PostgreSQL server at SYNCTRIG_TEST_DATABASE_URL instead of SQLite in its
+data dir; tests/run-all.sh runs the suite both ways."""
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 from pathlib import Path
@@ -19,6 +24,53 @@ BIN = Path(os.environ.get("SYNCTRIG_BIN", ROOT / "target" / "debug" / "synctrig-
 GUESTS = ROOT / "target" / "wasm-guests" / "wasm32-wasip2" / "release"
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 ROOT_KEY, ROOT_SECRET = "AKIAROOTTEST", "root-secret-for-tests"
+
+
+BACKEND = os.environ.get("SYNCTRIG_E2E_BACKEND", "sqlite")
+assert BACKEND in ("sqlite", "postgres"), BACKEND
+_databases = {}
+
+
+def new_database():
+    """A fresh database on the test PostgreSQL server: its URL."""
+    url = os.environ.get("SYNCTRIG_TEST_DATABASE_URL")
+    assert url, "PostgreSQL tests need SYNCTRIG_TEST_DATABASE_URL (tests/run-all.sh starts a throwaway cluster)"
+    name = "synctrig_e2e_" + secrets.token_hex(6)
+    subprocess.run(["psql", url, "-qc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    base, _, query = url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+
+
+def share_database(url, *data_dirs):
+    """Servers over these data dirs use the PostgreSQL database at `url` (several nodes)."""
+    for d in data_dirs:
+        _databases[str(d)] = url
+
+
+def database_for(data_dir):
+    """The PostgreSQL database of a data dir (made on first use on the postgres backend),
+    or None for SQLite in the data dir."""
+    key = str(data_dir)
+    if key not in _databases and BACKEND == "postgres":
+        _databases[key] = new_database()
+    return _databases.get(key)
+
+
+def env_for(data_dir, **extra):
+    """The environment of a serve or admin process over `data_dir`."""
+    env = dict(os.environ, **extra)
+    env.pop("SYNCTRIG_DATABASE_URL", None)
+    if (url := database_for(data_dir)) is not None:
+        env["SYNCTRIG_DATABASE_URL"] = url
+    return env
+
+
+def psql(data_dir, sql):
+    """Runs SQL on a data dir's PostgreSQL database."""
+    # On stdin: a component's bytes in a statement pass the limit of a command line.
+    return subprocess.run(
+        ["psql", database_for(data_dir), "-qAt", "-v", "ON_ERROR_STOP=1"], input=sql, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def guest(name):
@@ -39,7 +91,7 @@ class Server:
         self.url = None
 
     def start(self, port=0):
-        env = dict(os.environ, SYNCTRIG_ROOT_ACCESS_KEY_ID=ROOT_KEY, SYNCTRIG_ROOT_SECRET_ACCESS_KEY=ROOT_SECRET)
+        env = env_for(self.data_dir, SYNCTRIG_ROOT_ACCESS_KEY_ID=ROOT_KEY, SYNCTRIG_ROOT_SECRET_ACCESS_KEY=ROOT_SECRET)
         self.proc = subprocess.Popen(
             [str(BIN), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(self.data_dir), *self.extra_args],
             stdout=subprocess.PIPE,
@@ -59,7 +111,9 @@ class Server:
         return self.proc.returncode
 
     def admin(self, *args):
-        out = subprocess.run([str(BIN), "admin", "--data-dir", str(self.data_dir), *args], capture_output=True, text=True)
+        out = subprocess.run(
+            [str(BIN), "admin", "--data-dir", str(self.data_dir), *args], capture_output=True, text=True, env=env_for(self.data_dir)
+        )
         result = json.loads(out.stdout)
         assert out.returncode == 0, result
         return result
@@ -104,6 +158,10 @@ class Tenant:
         identity_id = ident.get_id(IdentityPoolId=self.pool)["IdentityId"]
         c = ident.get_credentials_for_identity(IdentityId=identity_id)["Credentials"]
         return identity_id, self.server.client("cognito-sync", c["AccessKeyId"], c["SecretKey"], c["SessionToken"])
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "multinode: several nodes on one PostgreSQL database (run once, not per backend)")
 
 
 @pytest.fixture

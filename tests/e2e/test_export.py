@@ -6,7 +6,7 @@ import json
 import signal
 import subprocess
 
-from conftest import BIN, Server, records, sync
+from conftest import BIN, Server, env_for, records, sync
 
 
 def put(key, value, count=0):
@@ -14,7 +14,7 @@ def put(key, value, count=0):
 
 
 def admin(data_dir, *args, stdin=None):
-    return subprocess.run([str(BIN), "admin", "--data-dir", str(data_dir), *args], capture_output=True, input=stdin)
+    return subprocess.run([str(BIN), "admin", "--data-dir", str(data_dir), *args], capture_output=True, input=stdin, env=env_for(data_dir))
 
 
 def test_an_installation_moves_to_a_new_data_dir(tmp_path):

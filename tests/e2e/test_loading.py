@@ -14,7 +14,7 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import BIN, ROOT, Server, guest, sync
+from conftest import BACKEND, BIN, ROOT, Server, env_for, guest, psql, sync
 
 HOSTILE = ROOT / "target" / "debug" / "hostile-components"
 COMPILE_WALL_LIMIT = 30  # limits::compile::MAX_WALL
@@ -49,7 +49,7 @@ def test_deploy_refuses_every_bomb_within_the_compile_limits(server, catalogue):
         started = time.monotonic()
         out = subprocess.run(
             [str(BIN), "admin", "--data-dir", str(server.data_dir), "deploy", "--tenant", "acme", "--name", "bomb", "--wasm", str(entry["path"])],
-            capture_output=True, text=True, timeout=COMPILE_WALL_LIMIT + 30,
+            capture_output=True, text=True, timeout=COMPILE_WALL_LIMIT + 30, env=env_for(server.data_dir),
         )
         elapsed = time.monotonic() - started
         answer = json.loads(out.stdout)
@@ -65,6 +65,14 @@ def test_deploy_refuses_every_bomb_within_the_compile_limits(server, catalogue):
 
 def plant(server, tenant, name, wasm):
     """Stores a component as a new version of a function, skipping deploy's checks."""
+    if BACKEND == "postgres":
+        version = psql(
+            server.data_dir,
+            f"INSERT INTO functions (tenant, name, version, digest, wasm, created) SELECT '{tenant}', '{name}', "
+            f"COALESCE(MAX(version), 0) + 1, '{hashlib.sha256(wasm).hexdigest()}', decode('{wasm.hex()}', 'hex'), 0 "
+            f"FROM functions WHERE tenant = '{tenant}' AND name = '{name}' RETURNING version",
+        )
+        return int(version.split()[0])
     db = sqlite3.connect(server.data_dir / "synctrig.db", timeout=10)
     with db:
         version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM functions WHERE tenant = ? AND name = ?", (tenant, name)).fetchone()[0]

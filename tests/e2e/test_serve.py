@@ -317,12 +317,13 @@ def test_developer_reads_invocations_over_http(server):
 def test_deploy_refuses_components_outside_the_sandbox_and_keeps_versions(server):
     t = server.tenant("acme")
     import subprocess
-    from conftest import BIN, guest
+    from conftest import BIN, env_for, guest
 
     out = subprocess.run(
         [str(BIN), "admin", "--data-dir", str(server.data_dir), "deploy", "--tenant", "acme", "--name", "f", "--wasm", str(guest("open_file"))],
         capture_output=True,
         text=True,
+        env=env_for(server.data_dir),
     )
     assert out.returncode != 0
     assert "wasi:filesystem/types@0.2.6 (triggers have no file system)" in json.loads(out.stdout)["error"]
@@ -354,9 +355,9 @@ def test_oversized_bodies_and_pagination(server):
 
 def test_root_credentials_are_generated_once_and_printed(tmp_path):
     import subprocess
-    from conftest import BIN
+    from conftest import BIN, env_for
 
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("SYNCTRIG_ROOT")}
+    env = {k: v for k, v in env_for(tmp_path / "d").items() if not k.startswith("SYNCTRIG_ROOT")}
     outputs = []
     for _ in range(2):
         proc = subprocess.Popen([str(BIN), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use synctrig_wasm::Runtime;
 use synctrig_wasm::sandbox::js::Code;
-use synctrig_wasm::server::store::{PoolSettings, Scope};
+use synctrig_wasm::server::store::{PoolSettings, Scope, Store};
 use synctrig_wasm::server::{ApiError, functions};
 
 /// An API error as an `anyhow` cause, keeping its name for the output.
@@ -35,6 +35,10 @@ pub struct AdminArgs {
     /// Directory of the database (the same as `serve --data-dir`).
     #[arg(long, default_value = "./synctrig-data", env = "SYNCTRIG_DATA_DIR", global = true)]
     data_dir: PathBuf,
+    /// The database, as `serve --database` takes it (a postgres:// URL); without it,
+    /// SQLite in the data dir.
+    #[arg(long, value_name = "URL", env = "SYNCTRIG_DATABASE_URL", hide_env_values = true, global = true)]
+    database: Option<String>,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -178,19 +182,25 @@ pub fn run(args: AdminArgs) -> ExitCode {
 }
 
 fn execute(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
-    let store = open_store(&args.data_dir)?;
-    let need_tenant = |tenant: &str| -> anyhow::Result<()> {
-        if !store.tenant_exists(tenant)? {
-            bail!("no tenant {tenant:?}; create it with `synctrig-wasm admin create-tenant {tenant}`");
-        }
-        Ok(())
-    };
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    tokio.block_on(execute_with(args))
+}
+
+async fn need_tenant(store: &Store, tenant: &str) -> anyhow::Result<()> {
+    if !store.tenant_exists(tenant).await? {
+        bail!("no tenant {tenant:?}; create it with `synctrig-wasm admin create-tenant {tenant}`");
+    }
+    Ok(())
+}
+
+async fn execute_with(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
+    let store = open_store(&args.data_dir, args.database.as_deref()).await?;
     Ok(match args.command {
         AdminCommand::CreateTenant { name } => {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
                 bail!("tenant names use a-z, A-Z, 0-9, '-' and '_'");
             }
-            let Some((ak, sk)) = store.create_tenant(&name)? else { bail!("tenant {name:?} already exists") };
+            let Some((ak, sk)) = store.create_tenant(&name).await? else { bail!("tenant {name:?} already exists") };
             json!({ "tenant": name, "accessKeyId": ak, "secretAccessKey": sk })
         }
         AdminCommand::CreatePool {
@@ -201,12 +211,25 @@ fn execute(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
             developer_provider_name,
             open_id_connect_provider_arns,
         } => {
-            need_tenant(&tenant)?;
+            need_tenant(&*store, &tenant).await?;
             let settings =
                 PoolSettings { developer_provider_name, open_id_connect_provider_arns, ..PoolSettings::default() };
-            let pool =
-                synctrig_wasm::server::create_pool(&store, &region, &tenant, &name, allow_unauthenticated, &settings)
-                    .map_err(|e| anyhow::anyhow!(ApiFailure(e)))?;
+            // The identity API's own checks, which run on a blocking thread.
+            let pool = {
+                let (store, region, tenant, name) = (store.clone(), region.clone(), tenant.clone(), name.clone());
+                tokio::task::spawn_blocking(move || {
+                    synctrig_wasm::server::create_pool(
+                        &*store,
+                        &region,
+                        &tenant,
+                        &name,
+                        allow_unauthenticated,
+                        &settings,
+                    )
+                })
+                .await?
+                .map_err(|e| anyhow::anyhow!(ApiFailure(e)))?
+            };
             json!({
                 "identityPoolId": pool.pool_id,
                 "tenant": tenant,
@@ -217,13 +240,14 @@ fn execute(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
         }
         AdminCommand::RegisterIssuer { tenant, issuer, audiences, jwks, jwks_file } => {
             let issuer = synctrig_wasm::server::register_issuer(
-                &store,
+                &*store,
                 &tenant,
                 &issuer,
                 &audiences,
                 jwks.as_deref(),
                 jwks_file.as_deref(),
             )
+            .await
             .map_err(|e| anyhow::anyhow!(e))?;
             let host_and_path = issuer.issuer.trim_start_matches("https://");
             json!({
@@ -235,7 +259,7 @@ fn execute(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
             })
         }
         AdminCommand::Deploy { tenant, name, code, handler, region, sandbox } => {
-            need_tenant(&tenant)?;
+            need_tenant(&*store, &tenant).await?;
             if synctrig_wasm::server::api_function_name_ok(&name).is_none() {
                 bail!("function names use a-z, A-Z, 0-9, '-' and '_' (at most 64)");
             }
@@ -244,8 +268,9 @@ fn execute(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
             config.cache_dir.get_or_insert_with(|| args.data_dir.join("artifacts"));
             // The same configuration as `serve` (pooling allocator and all): what deploy
             // accepts, serve runs.
-            let runtime = Runtime::new(config)?;
-            let deployed = functions::deploy(&store, &runtime, &region, (&tenant, &name), &code, &handler, None)
+            let runtime = std::sync::Arc::new(Runtime::new(config)?);
+            let deployed = functions::deploy(&*store, &runtime, &region, (&tenant, &name), &code, &handler, None)
+                .await
                 .map_err(|e| anyhow::anyhow!(ApiFailure(e)))
                 .context("the code was refused")?;
             json!({ "tenant": tenant, "function": name, "version": deployed.version, "digest": deployed.digest, "log": deployed.log })
@@ -259,12 +284,12 @@ fn execute(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
                     let file = std::fs::File::create(&partial)
                         .with_context(|| format!("cannot create {}", partial.display()))?;
                     let mut writer = std::io::BufWriter::new(file);
-                    let rows = store.export(&scope, &mut writer)?;
+                    let rows = store.export(&scope, &mut writer).await?;
                     writer.into_inner().map_err(|e| e.into_error())?.sync_all()?;
                     std::fs::rename(&partial, path)?;
                     rows
                 }
-                None => store.export(&scope, &mut std::io::BufWriter::new(std::io::stdout().lock()))?,
+                None => store.export(&scope, &mut std::io::BufWriter::new(std::io::stdout())).await?,
             };
             // The stream itself is stdout when no file is given: report on stderr then.
             let summary = json!({ "exported": rows, "output": output });
@@ -276,16 +301,16 @@ fn execute(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
         }
         AdminCommand::Import { input, tenant } => {
             let counts = if input.as_os_str() == "-" {
-                store.import(&mut std::io::stdin().lock(), tenant.as_deref())?
+                store.import(&mut std::io::BufReader::new(std::io::stdin()), tenant.as_deref()).await?
             } else {
                 let file = std::fs::File::open(&input).with_context(|| format!("cannot open {}", input.display()))?;
-                store.import(&mut std::io::BufReader::new(file), tenant.as_deref())?
+                store.import(&mut std::io::BufReader::new(file), tenant.as_deref()).await?
             };
             json!({ "imported": counts.into_iter().map(|(table, n)| (table.to_owned(), json!(n))).collect::<serde_json::Map<_, _>>() })
         }
         AdminCommand::Invocations { tenant, name, limit } => {
-            need_tenant(&tenant)?;
-            json!({ "function": name, "invocations": store.invocations(&tenant, &name, limit)? })
+            need_tenant(&*store, &tenant).await?;
+            json!({ "function": name, "invocations": store.invocations(&tenant, &name, limit).await? })
         }
     })
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use synctrig_wasm::Runtime;
 use synctrig_wasm::server::admission::{AdmissionConfig, Rate};
-use synctrig_wasm::server::store::{Store, prepare_data_dir, random_hex};
+use synctrig_wasm::server::store::{self, Database, Store, prepare_data_dir, random_hex};
 use synctrig_wasm::server::{AppState, ServerConfig, serve};
 
 /// Serve the Cognito Sync API (and Cognito Identity's GetId and
@@ -37,6 +37,11 @@ pub struct ServeArgs {
     /// Directory of the database and compiled-trigger cache; created if absent.
     #[arg(long, default_value = "./synctrig-data", env = "SYNCTRIG_DATA_DIR")]
     data_dir: PathBuf,
+    /// The database: a postgres://user:password@host/db URL to share one PostgreSQL
+    /// database between several nodes (each still needs its own --data-dir, for its
+    /// compiled-trigger cache). Without it, SQLite in the data dir.
+    #[arg(long, value_name = "URL", env = "SYNCTRIG_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
     /// Region the service answers as: in identity ids and trigger events, and the region
     /// clients must sign for (their SDK's region setting).
     #[arg(long, default_value = "us-east-1", value_parser = parse_region)]
@@ -146,22 +151,22 @@ pub fn parse_region(region: &str) -> Result<String, String> {
     synctrig_wasm::limits::region_problem(region).map_or(Ok(region.to_owned()), Err)
 }
 
-/// Opens the store in `data_dir`, creating the directory (private to this user) if
-/// needed.
-pub fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
+/// Opens the store — the PostgreSQL database at `url`, or SQLite in `data_dir` — and
+/// creates the data directory (private to this user) if needed.
+pub async fn open_store(data_dir: &Path, url: Option<&str>) -> anyhow::Result<Arc<Store>> {
     prepare_data_dir(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    Store::open(&data_dir.join("synctrig.db"))
-        .with_context(|| format!("cannot open the database in {}", data_dir.display()))
+    let database = Database::choose(url, data_dir).map_err(|e| anyhow::anyhow!(e))?;
+    store::open(&database).await.with_context(|| format!("cannot open the database {}", database.redacted()))
 }
 
-fn root_credentials(store: &Store) -> anyhow::Result<()> {
+async fn root_credentials(store: &Store) -> anyhow::Result<()> {
     let from_env = (std::env::var("SYNCTRIG_ROOT_ACCESS_KEY_ID"), std::env::var("SYNCTRIG_ROOT_SECRET_ACCESS_KEY"));
     let (ak, sk) = match from_env {
         (Ok(ak), Ok(sk)) if !ak.is_empty() && !sk.is_empty() => (ak, sk),
         _ => {
             let (ak, created) =
-                store.meta_or_insert("root_access_key", || format!("AKIAROOT{}", random_hex(6).to_uppercase()))?;
-            let (sk, _) = store.meta_or_insert("root_secret_key", || random_hex(20))?;
+                store.meta_or_insert("root_access_key", format!("AKIAROOT{}", random_hex(6).to_uppercase())).await?;
+            let (sk, _) = store.meta_or_insert("root_secret_key", random_hex(20)).await?;
             if created {
                 eprintln!("generated root credentials (shown once; keep them safe):");
                 eprintln!("  access key id:     {ak}");
@@ -170,13 +175,18 @@ fn root_credentials(store: &Store) -> anyhow::Result<()> {
             (ak, sk)
         }
     };
-    store.put_root_credential(&ak, &sk)?;
+    store.put_root_credential(&ak, &sk).await?;
     Ok(())
 }
 
 fn start(args: ServeArgs) -> anyhow::Result<()> {
-    let store = Arc::new(open_store(&args.data_dir)?);
-    root_credentials(&store)?;
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    tokio.block_on(serve_with(args))
+}
+
+async fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
+    let store = open_store(&args.data_dir, args.database.as_deref()).await?;
+    root_credentials(&*store).await?;
     let mut config = args.sandbox.runtime_config();
     config.cache_dir.get_or_insert_with(|| args.data_dir.join("artifacts"));
     let runtime = Arc::new(Runtime::new(config)?);
@@ -204,23 +214,21 @@ fn start(args: ServeArgs) -> anyhow::Result<()> {
         compile_slots: args.compile_concurrency.unwrap_or(defaults.compile_slots).max(1),
         ..defaults
     };
-    let state = AppState::new(server, store, runtime).map_err(|e| anyhow::anyhow!(e.message))?;
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    tokio.block_on(async move {
-        // Handlers first: a signal that arrives right after the address is printed must
-        // still mean a graceful stop, not the default kill.
-        let shutdown = shutdown_signal()?;
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let addr = listener.local_addr()?;
-        println!("synctrig-wasm listening on http://{addr}");
-        std::io::stdout().flush()?;
-        tracing::info!(%addr, data_dir = %args.data_dir.display(), "serving");
-        serve(listener, state, shutdown).await?;
-        tracing::info!("shut down");
-        Ok(())
-    })
+    let database = store.kind();
+    let state = AppState::new(server, store, runtime).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    // Handlers first: a signal that arrives right after the address is printed must
+    // still mean a graceful stop, not the default kill.
+    let shutdown = shutdown_signal()?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("synctrig-wasm listening on http://{addr}");
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, data_dir = %args.data_dir.display(), database, "serving");
+    serve(listener, state, shutdown).await?;
+    tracing::info!("shut down");
+    Ok(())
 }
 
 fn rate(per_second: u32) -> Rate {

@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use std::time::SystemTime;
 
 /// Verifies the request's SigV4 signature and returns its credential.
-pub fn authenticate(
+pub async fn authenticate(
     state: &AppState,
     parts: &axum::http::request::Parts,
     query: &Query,
@@ -21,7 +21,9 @@ pub fn authenticate(
     let header = match header_values(&parts.headers, "authorization")?.as_slice() {
         [one] => one.clone(),
         // The web console's session stands for the credential that signed in.
-        [] if let Some(console) = super::console::credential(state, &parts.headers) => return console,
+        [] if super::console::presented(&parts.headers) => {
+            return super::console::credential(state, &parts.headers).await;
+        }
         [] => return Err(ApiError::not_authorized("missing Authorization header; sign requests with SigV4")),
         _ => return Err(ApiError::not_authorized("more than one Authorization header")),
     };
@@ -38,7 +40,8 @@ pub fn authenticate(
     }
     let cred = state
         .store
-        .credential(&auth.access_key)?
+        .credential(&auth.access_key)
+        .await?
         .ok_or_else(|| ApiError::not_authorized("The security token included in the request is invalid."))?;
     if let Some(token) = &cred.session_token {
         let presented = header_values(&parts.headers, "x-amz-security-token")?;

@@ -40,7 +40,7 @@ const BLUEPRINT_JS: &str = include_str!("../../../examples/js/sample-trigger.js"
 const SAMPLE_EVENT: &str = include_str!("../../../examples/seed-event.json");
 
 /// Answers a request under `/console`: (operation name for metrics and logs, response).
-pub fn handle(
+pub async fn handle(
     state: &AppState,
     client: IpAddr,
     method: &Method,
@@ -60,8 +60,8 @@ pub fn handle(
             ("Console", asset("text/javascript; charset=utf-8", BLUEPRINT_JS))
         }
         (&Method::GET, "/console/sample-event.json") => ("Console", asset("application/json", SAMPLE_EVENT)),
-        (&Method::POST, "/console/session") => ("ConsoleSignIn", sign_in(state, client, headers, body)),
-        (&Method::GET, "/console/session") => ("ConsoleSession", whoami(state, headers)),
+        (&Method::POST, "/console/session") => ("ConsoleSignIn", sign_in(state, client, headers, body).await),
+        (&Method::GET, "/console/session") => ("ConsoleSession", whoami(state, headers).await),
         (&Method::DELETE, "/console/session") => ("ConsoleSignOut", Ok(sign_out())),
         _ => (
             "Console",
@@ -113,7 +113,7 @@ struct Session {
     expires: i64,
 }
 
-fn sign_in(state: &AppState, client: IpAddr, headers: &HeaderMap, body: &Bytes) -> Result<Response, ApiError> {
+async fn sign_in(state: &AppState, client: IpAddr, headers: &HeaderMap, body: &Bytes) -> Result<Response, ApiError> {
     // Only the console's own script signs in: a cross-site form can send neither the header
     // nor a JSON content type, so it cannot sign a victim in to the attacker's tenant.
     let json = headers
@@ -134,7 +134,7 @@ fn sign_in(state: &AppState, client: IpAddr, headers: &HeaderMap, body: &Bytes) 
     // One answer for an unknown key, a wrong secret and identity credentials: the form
     // reveals nothing about which keys exist.
     let refused = || ApiError::not_authorized("the access key ID or secret access key is not valid for the console");
-    let cred = state.store.credential(&request.access_key_id)?.ok_or_else(refused)?;
+    let cred = state.store.credential(&request.access_key_id).await?.ok_or_else(refused)?;
     if matches!(cred.principal, Principal::Identity { .. })
         || !constant_time_eq(cred.secret.as_bytes(), request.secret_access_key.as_bytes())
     {
@@ -158,8 +158,8 @@ fn sign_in(state: &AppState, client: IpAddr, headers: &HeaderMap, body: &Bytes) 
     Ok(response)
 }
 
-fn whoami(state: &AppState, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let (access_key, expires, cred) = match session(state, headers) {
+async fn whoami(state: &AppState, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let (access_key, expires, cred) = match session(state, headers).await {
         Some(result) => result?,
         None => return Err(ApiError::not_authorized("not signed in to the console")),
     };
@@ -192,24 +192,33 @@ fn session_mac(state: &AppState, access_key: &str, expires: i64, secret: &str) -
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// The credential a request's console session cookie stands for: `None` without the
-/// cookie; an error when it is invalid or expired, or the console's header is missing.
-pub fn credential(state: &AppState, headers: &HeaderMap) -> Option<Result<Credential, ApiError>> {
-    session(state, headers).map(|r| r.map(|(_, _, cred)| cred))
+/// Whether a request presents a console session cookie.
+pub fn presented(headers: &HeaderMap) -> bool {
+    !cookies(headers).is_empty()
 }
 
-fn session(state: &AppState, headers: &HeaderMap) -> Option<Result<(String, i64, Credential), ApiError>> {
+/// The credential a request's console session cookie stands for (call when
+/// [`presented`]): an error when it is invalid or expired, or the console's header is
+/// missing.
+pub async fn credential(state: &AppState, headers: &HeaderMap) -> Result<Credential, ApiError> {
+    match session(state, headers).await {
+        Some(r) => r.map(|(_, _, cred)| cred),
+        None => Err(ApiError::not_authorized("missing Authorization header; sign requests with SigV4")),
+    }
+}
+
+async fn session(state: &AppState, headers: &HeaderMap) -> Option<Result<(String, i64, Credential), ApiError>> {
     let values = cookies(headers);
     match values.as_slice() {
         [] => None,
-        [value] => Some(verify(state, headers, value)),
+        [value] => Some(verify(state, headers, value).await),
         // Another site on this host could plant a second session cookie with a longer
         // path; which one a request meant cannot be told, so neither counts.
         _ => Some(Err(ApiError::not_authorized("more than one console session cookie; sign in again"))),
     }
 }
 
-fn verify(state: &AppState, headers: &HeaderMap, value: &str) -> Result<(String, i64, Credential), ApiError> {
+async fn verify(state: &AppState, headers: &HeaderMap, value: &str) -> Result<(String, i64, Credential), ApiError> {
     if headers.get(HEADER).is_none() {
         return Err(ApiError::not_authorized(format!("a console session is accepted only with the {HEADER} header")));
     }
@@ -226,7 +235,7 @@ fn verify(state: &AppState, headers: &HeaderMap, value: &str) -> Result<(String,
     if expires < now_secs() {
         return Err(ApiError::not_authorized("the console session has expired; sign in again"));
     }
-    let cred = state.store.credential(access_key)?.ok_or_else(invalid)?;
+    let cred = state.store.credential(access_key).await?.ok_or_else(invalid)?;
     if matches!(cred.principal, Principal::Identity { .. })
         || !constant_time_eq(session_mac(state, access_key, expires, &cred.secret).as_bytes(), mac.as_bytes())
     {

@@ -7,6 +7,7 @@ use super::store::{DeployRefused, Store};
 use crate::limits;
 use crate::sandbox::Runtime;
 use crate::sandbox::js::{Code, ScriptSettings};
+use std::sync::Arc;
 
 /// A deployed function version.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -20,8 +21,6 @@ pub struct Deployed {
     pub log: String,
 }
 
-/// Deploys `code` as the next version of `tenant`'s function `name`. `handler` is what a
-/// script's Lambda context shows (`index.handler`); `region` goes into its ARN.
 fn refused(why: DeployRefused) -> ApiError {
     ApiError::limit_exceeded(match why {
         DeployRefused::Changed { latest } => {
@@ -37,9 +36,11 @@ fn refused(why: DeployRefused) -> ApiError {
     })
 }
 
-pub fn deploy(
+/// Deploys `code` as the next version of `tenant`'s function `name`. `handler` is what a
+/// script's Lambda context shows (`index.handler`); `region` goes into its ARN.
+pub async fn deploy(
     store: &Store,
-    runtime: &Runtime,
+    runtime: &Arc<Runtime>,
     region: &str,
     (tenant, name): (&str, &str),
     code: &Code,
@@ -47,10 +48,10 @@ pub fn deploy(
     expected_latest: Option<i64>,
 ) -> Result<Deployed, ApiError> {
     // A deploy the limits would refuse is refused before it costs a compile.
-    if let Some(limit) = store.function_limit(tenant, name)? {
+    if let Some(limit) = store.function_limit(tenant, name).await? {
         return Err(refused(limit));
     }
-    let version = store.next_function_version(tenant, name)?;
+    let version = store.next_function_version(tenant, name).await?;
     if let Some(expected) = expected_latest
         && expected != version - 1
     {
@@ -63,21 +64,29 @@ pub fn deploy(
         memory_limit_in_mb: (runtime.config().limits.memory_bytes >> 20).to_string(),
         deadline_ms: runtime.config().limits.deadline.as_millis() as u64,
     };
-    let (component, log) = match code {
-        Code::Component(bytes) => (bytes.clone(), String::new()),
-        Code::Script { source, export } => {
-            let prepared = runtime.prepare_script(source, export, &settings)?;
-            (prepared.component, prepared.log)
-        }
-    };
-    let trigger = runtime.load(&component)?;
+    // Pre-initialising and compiling block (they wait for the worker process): off the
+    // async workers.
+    let (runtime, compiled) = (runtime.clone(), code.clone());
+    let (component, log, digest) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let (component, log) = match compiled {
+            Code::Component(bytes) => (bytes, String::new()),
+            Code::Script { source, export } => {
+                let prepared = runtime.prepare_script(&source, &export, &settings)?;
+                (prepared.component, prepared.log)
+            }
+        };
+        let trigger = runtime.load(&component)?;
+        Ok((component, log, trigger.digest().to_owned()))
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::internal(format!("the deploy task failed: {e}"))))?;
     let script = match code {
         Code::Script { source, .. } => Some((source.as_str(), handler)),
         Code::Component(_) => None,
     };
     let version =
-        store.deploy_function(tenant, name, trigger.digest(), &component, script, expected_latest)?.map_err(refused)?;
-    Ok(Deployed { version, digest: trigger.digest().to_owned(), log })
+        store.deploy_function(tenant, name, &digest, &component, script, expected_latest).await?.map_err(refused)?;
+    Ok(Deployed { version, digest, log })
 }
 
 // ---- the functions API (our extension; the console's Functions pages use it) ----------
@@ -117,28 +126,18 @@ fn function_not_found(name: &str) -> ApiError {
     ApiError { name: "ResourceNotFoundException", status: 404, message: format!("no function {name:?}") }
 }
 
-/// Blocking store or sandbox work, off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(ApiError::internal(format!("the handler failed: {e}"))))
-}
-
 pub(super) async fn list_functions(call: Call) -> Result<ListFunctionsResponse, ApiError> {
     let tenant = tenant(&call)?;
-    let state = call.state.clone();
-    blocking(move || Ok(ListFunctionsResponse { functions: state.store.functions(&tenant)? })).await
+    Ok(ListFunctionsResponse { functions: call.state.store.functions(&tenant).await? })
 }
 
 pub(super) async fn describe_function(call: Call) -> Result<DescribeFunctionResponse, ApiError> {
     let (tenant, name) = (tenant(&call)?, function_name(&call)?);
-    let state = call.state.clone();
-    blocking(move || {
-        let versions = state.store.function_versions(&tenant, &name)?;
-        if versions.is_empty() {
-            return Err(function_not_found(&name));
-        }
-        Ok(DescribeFunctionResponse { function_name: name, versions })
-    })
-    .await
+    let versions = call.state.store.function_versions(&tenant, &name).await?;
+    if versions.is_empty() {
+        return Err(function_not_found(&name));
+    }
+    Ok(DescribeFunctionResponse { function_name: name, versions })
 }
 
 fn version_label(call: &Call) -> Result<i64, ApiError> {
@@ -152,14 +151,11 @@ fn version_label(call: &Call) -> Result<i64, ApiError> {
 
 pub(super) async fn get_function_version(call: Call) -> Result<GetFunctionVersionResponse, ApiError> {
     let (tenant, name, number) = (tenant(&call)?, function_name(&call)?, version_label(&call)?);
-    let state = call.state.clone();
-    blocking(move || {
-        let version = state.store.function_versions(&tenant, &name)?.into_iter().find(|v| v.version == number);
-        let version = version.ok_or_else(|| function_not_found(&format!("{name}:{number}")))?;
-        let source = state.store.function_script(&tenant, &name, number)?.map(|(source, _)| source);
-        Ok(GetFunctionVersionResponse { function_name: name, version, source })
-    })
-    .await
+    let store = &call.state.store;
+    let version = store.function_versions(&tenant, &name).await?.into_iter().find(|v| v.version == number);
+    let version = version.ok_or_else(|| function_not_found(&format!("{name}:{number}")))?;
+    let source = store.function_script(&tenant, &name, number).await?.map(|(source, _)| source);
+    Ok(GetFunctionVersionResponse { function_name: name, version, source })
 }
 
 pub(super) async fn publish_function_version(call: Call) -> Result<PublishFunctionVersionResponse, ApiError> {
@@ -179,31 +175,28 @@ pub(super) async fn publish_function_version(call: Call) -> Result<PublishFuncti
         .await
         .map_err(|_| ApiError::too_many_requests("other deploys are compiling; retry"))?
         .map_err(|_| ApiError::internal("the server is shutting down"))?;
-    blocking(move || {
-        let expected = request.expected_latest_version;
-        let handler = request.handler.unwrap_or_else(|| "index.handler".to_owned());
-        let (code, handler) = if let Some(source) = request.script {
-            (script(source, &handler)?, handler)
-        } else if let Some(b64) = request.component {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|e| ApiError::invalid_parameter(format!("Component is not base64: {e}")))?;
-            (Code::Component(bytes), handler)
-        } else {
-            // A roll back: the earlier version's code becomes the latest, deployed again so
-            // that a script's context names its new version.
-            let from = request.from_version.unwrap_or_default();
-            let missing = || function_not_found(&format!("{name}:{from}"));
-            match state.store.function_script(&tenant, &name, from)? {
-                Some((source, stored_handler)) => (script(source, &stored_handler)?, stored_handler),
-                None => {
-                    (Code::Component(state.store.function_wasm(&tenant, &name, from)?.ok_or_else(missing)?), handler)
-                }
+    let expected = request.expected_latest_version;
+    let handler = request.handler.unwrap_or_else(|| "index.handler".to_owned());
+    let (code, handler) = if let Some(source) = request.script {
+        (script(source, &handler)?, handler)
+    } else if let Some(b64) = request.component {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|e| ApiError::invalid_parameter(format!("Component is not base64: {e}")))?;
+        (Code::Component(bytes), handler)
+    } else {
+        // A roll back: the earlier version's code becomes the latest, deployed again so
+        // that a script's context names its new version.
+        let from = request.from_version.unwrap_or_default();
+        let missing = || function_not_found(&format!("{name}:{from}"));
+        match state.store.function_script(&tenant, &name, from).await? {
+            Some((source, stored_handler)) => (script(source, &stored_handler)?, stored_handler),
+            None => {
+                (Code::Component(state.store.function_wasm(&tenant, &name, from).await?.ok_or_else(missing)?), handler)
             }
-        };
-        publish(&state, (&tenant, &name), &code, &handler, expected)
-    })
-    .await
+        }
+    };
+    publish(&state, (&tenant, &name), &code, &handler, expected).await
 }
 
 /// A script's code, with the export its handler setting names.
@@ -236,7 +229,7 @@ impl Drop for TenantDeploy {
     }
 }
 
-fn publish(
+async fn publish(
     state: &super::AppState,
     (tenant, name): (&str, &str),
     code: &Code,
@@ -245,7 +238,7 @@ fn publish(
 ) -> Result<PublishFunctionVersionResponse, ApiError> {
     let runtime = state.triggers.runtime().clone();
     let deployed =
-        deploy(&state.store, &runtime, &state.config.region, (tenant, name), code, handler, expected_latest)?;
+        deploy(&*state.store, &runtime, &state.config.region, (tenant, name), code, handler, expected_latest).await?;
     Ok(PublishFunctionVersionResponse {
         function_name: name.to_owned(),
         version: deployed.version,
@@ -262,11 +255,7 @@ pub(super) async fn test_function(call: Call) -> Result<TestFunctionResponse, Ap
     let input = SyncEvent::from_json_input(request.event.as_bytes())
         .map_err(|e| ApiError::invalid_parameter(format!("the test event is not valid: {}", e.0)))?;
     let state = call.state.clone();
-    let found = {
-        let (tenant, name) = (tenant.clone(), name.clone());
-        let state = state.clone();
-        blocking(move || Ok(state.store.function(&tenant, &name, request.version)?)).await?
-    };
+    let found = state.store.function(&tenant, &name, request.version).await?;
     let (version, digest) = found.ok_or_else(|| match request.version {
         Some(v) => function_not_found(&format!("{name}:{v}")),
         None => function_not_found(&name),

@@ -31,7 +31,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        state.init_oidc(addr)?;
+        state.init_oidc(addr).await?;
     }
     let app = router(&state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -40,7 +40,7 @@ pub async fn serve(
     // finishes its headers holds nothing for long.
     http.timer(TokioTimer::new()).header_read_timeout(state.config.header_timeout);
     let janitor = tokio::spawn(janitor(state.clone()));
-    if let Err(e) = state.prefetch_triggers() {
+    if let Err(e) = state.prefetch_triggers().await {
         tracing::warn!("cannot list the pools' triggers to compile at start-up: {}", e.message);
     }
     tokio::pin!(shutdown);
@@ -263,7 +263,7 @@ async fn route(
         return ("OpenIdConfiguration", document.map(|d| axum::Json(d).into_response()));
     }
     if path == "/console" || path.starts_with("/console/") {
-        return console::handle(state, client, &parts.method, path, &parts.headers, &body);
+        return console::handle(state, client, &parts.method, path, &parts.headers, &body).await;
     }
     if path == "/" && parts.method == Method::POST && parts.headers.contains_key("x-amz-target") {
         let (op, result) = identity::handle(state, client, parts, &body).await;
@@ -278,7 +278,7 @@ async fn route(
         Ok(query) => query,
         Err(e) => return ("Unknown", Err(ApiError::invalid_parameter(e.0))),
     };
-    let cred = match auth::authenticate(state, parts, &query, &body, "cognito-sync") {
+    let cred = match auth::authenticate(state, parts, &query, &body, "cognito-sync").await {
         Ok(cred) => cred,
         Err(e) => return ("Unauthenticated", Err(e)),
     };

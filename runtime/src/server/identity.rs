@@ -134,7 +134,7 @@ pub async fn handle(
         Auth::None => None,
         Auth::Developer => {
             let query = sigv4::Query::default();
-            match auth::authenticate(state, parts, &query, body, "cognito-identity") {
+            match auth::authenticate(state, parts, &query, body, "cognito-identity").await {
                 Ok(cred) if !matches!(cred.principal, Principal::Identity { .. }) => Some(cred),
                 Ok(_) => {
                     let e = ApiError::not_authorized(format!(
@@ -148,12 +148,18 @@ pub async fn handle(
         }
     };
     let call = Call { state: state.clone(), client, cred, body: body.clone() };
-    // Handlers are synchronous database work (a pool's deletion can be long): off the
-    // async workers.
+    // Handlers are synchronous (verifying a login's token reads its issuer's keys, a
+    // pool's deletion can be long): off the async workers, each waiting on its store
+    // calls with `block_on`.
     let result = tokio::task::spawn_blocking(move || (op.handler)(&call))
         .await
         .unwrap_or_else(|e| Err(ApiError::internal(format!("the handler failed: {e}"))));
     (op.name, result)
+}
+
+/// Waits for a store call on a handler's blocking thread (never an async worker's).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Handle::current().block_on(f)
 }
 
 // ---- shapes ---------------------------------------------------------------------------
@@ -394,7 +400,7 @@ fn identity_not_found(id: &str) -> ApiError {
 /// A pool that exists (for the unsigned calls).
 fn pool(state: &AppState, id: &str) -> Result<Pool, ApiError> {
     check_id("IdentityPoolId", id)?;
-    state.store.pool(id)?.ok_or_else(|| pool_not_found(id))
+    block_on(state.store.pool(id))?.ok_or_else(|| pool_not_found(id))
 }
 
 /// A pool the signed caller may manage: any for root, its tenant's for a developer;
@@ -410,7 +416,7 @@ fn own_pool(call: &Call, id: &str) -> Result<Pool, ApiError> {
 /// An identity that exists and is not merged away.
 fn live_identity(state: &AppState, id: &str) -> Result<IdentityRow, ApiError> {
     check_id("IdentityId", id)?;
-    let row = state.store.identity(id)?.ok_or_else(|| identity_not_found(id))?;
+    let row = block_on(state.store.identity(id))?.ok_or_else(|| identity_not_found(id))?;
     if row.merged_into.is_some() {
         return Err(ApiError::not_authorized(format!(
             "Identity '{id}' is disabled: it was merged into another identity; call GetId with its logins"
@@ -422,7 +428,7 @@ fn live_identity(state: &AppState, id: &str) -> Result<IdentityRow, ApiError> {
 /// An identity of `pool`, live or not; another pool's is not found, whatever became of it.
 fn pool_identity(state: &AppState, pool: &Pool, id: &str) -> Result<IdentityRow, ApiError> {
     check_id("IdentityId", id)?;
-    state.store.identity(id)?.filter(|r| r.pool_id == pool.pool_id).ok_or_else(|| identity_not_found(id))
+    block_on(state.store.identity(id))?.filter(|r| r.pool_id == pool.pool_id).ok_or_else(|| identity_not_found(id))
 }
 
 /// Login providers whose tokens can only be checked by calling their owner.
@@ -479,7 +485,7 @@ fn check_pool(store: &Store, tenant: &str, shape: &IdentityPoolShape) -> Result<
                 "OpenIdConnectProviderARNs: {arn:?} is not arn:aws:iam::<account>:oidc-provider/<issuer host and path>"
             ))
         })?;
-        if store.issuer(tenant, &issuer)?.is_none() {
+        if block_on(store.issuer(tenant, &issuer))?.is_none() {
             return Err(ApiError::invalid_parameter(format!(
                 "OpenIdConnectProviderARNs: no OpenID Connect issuer {issuer} is registered for this tenant \
                  (synctrig-wasm admin register-issuer --tenant {tenant})"
@@ -564,7 +570,7 @@ fn verify_login(state: &AppState, pool: &Pool, provider: &str, token: &str) -> R
             "Invalid login token. The login provider {provider} is not configured for this identity pool."
         )));
     };
-    let issuer = state.store.issuer(&pool.tenant, &issuer_url)?.ok_or_else(|| {
+    let issuer = block_on(state.store.issuer(&pool.tenant, &issuer_url))?.ok_or_else(|| {
         ApiError::not_authorized(format!(
             "Invalid login token. The issuer {issuer_url} is not registered with this server."
         ))
@@ -572,7 +578,7 @@ fn verify_login(state: &AppState, pool: &Pool, provider: &str, token: &str) -> R
     // An OpenID Connect provider accepts the audiences it was registered with; the others
     // accept the client ids the pool names.
     let audiences = if pool_audiences.is_empty() { issuer.audiences.clone() } else { pool_audiences };
-    let subject = oidc::verify(&state.store, token, &issuer, &accepted, &audiences)?;
+    let subject = oidc::verify(&*state.store, token, &issuer, &accepted, &audiences)?;
     Ok(Login::Provider { provider: provider.to_owned(), subject })
 }
 
@@ -587,7 +593,7 @@ fn proves(state: &AppState, pool: &Pool, identity: &str, logins: &[Login]) -> Re
         let proved = match login {
             Login::Own(named, authenticated) => named == identity && *authenticated,
             Login::Provider { provider, subject } => {
-                state.store.login_identity(&pool.pool_id, provider, subject)?.as_deref() == Some(identity)
+                block_on(state.store.login_identity(&pool.pool_id, provider, subject))?.as_deref() == Some(identity)
             }
         };
         if proved {
@@ -624,9 +630,9 @@ fn link(state: &AppState, pool: &Pool, identity: &IdentityRow, logins: &[Login])
         // A login linked meanwhile by someone else is looked at again; twice is plenty.
         let mut settled = false;
         for _ in 0..3 {
-            match state.store.login_identity(&pool.pool_id, provider, subject)? {
+            match block_on(state.store.login_identity(&pool.pool_id, provider, subject))? {
                 Some(owner) if owner == target => {}
-                None => match state.store.link_login(&pool.pool_id, provider, subject, &target, !proved)? {
+                None => match block_on(state.store.link_login(&pool.pool_id, provider, subject, &target, !proved))? {
                     LinkOutcome::Linked => {}
                     LinkOutcome::Taken => continue,
                     LinkOutcome::Changed => return Err(changed_concurrently()),
@@ -639,12 +645,12 @@ fn link(state: &AppState, pool: &Pool, identity: &IdentityRow, logins: &[Login])
                         )));
                     }
                     // The unauthenticated identity merges into the authenticated one.
-                    match state.store.merge_identities(
+                    match block_on(state.store.merge_identities(
                         &pool.pool_id,
                         &target,
                         &owner,
                         MergeRule::SourceUnauthenticated,
-                    )? {
+                    ))? {
                         MergeOutcome::Merged(_) => target = owner,
                         _ => return Err(changed_concurrently()),
                     }
@@ -670,12 +676,12 @@ fn issue_credentials(
     identity: &str,
     authenticated: bool,
 ) -> Result<GetCredentialsOutput, ApiError> {
-    let (ak, sk, token, expires) = state.store.issue_identity_credentials(
+    let (ak, sk, token, expires) = block_on(state.store.issue_identity_credentials(
         &pool.pool_id,
         identity,
         authenticated,
         state.config.credentials_ttl_secs,
-    )?;
+    ))?;
     Ok(GetCredentialsOutput {
         identity_id: identity.to_owned(),
         credentials: Credentials { access_key_id: ak, secret_key: sk, session_token: token, expiration: expires },
@@ -689,7 +695,7 @@ fn signed_in(
     identity: &IdentityRow,
     logins: &BTreeMap<String, String>,
 ) -> Result<(Pool, String, bool), ApiError> {
-    let pool = state.store.pool(&identity.pool_id)?.ok_or_else(|| pool_not_found(&identity.pool_id))?;
+    let pool = block_on(state.store.pool(&identity.pool_id))?.ok_or_else(|| pool_not_found(&identity.pool_id))?;
     let verified = verify_logins(state, &pool, logins)?;
     let target = link(state, &pool, identity, &verified)?;
     let row = live_identity(state, &target)?;
@@ -713,7 +719,7 @@ fn get_id(call: &Call) -> Result<IdentityIdOutput, ApiError> {
         if !pool.allow_unauthenticated {
             return Err(ApiError::not_authorized("Unauthenticated access is not supported for this identity pool."));
         }
-        let identity_id = state.store.create_identity(&pool.pool_id, &state.config.region)?;
+        let identity_id = block_on(state.store.create_identity(&pool.pool_id, &state.config.region))?;
         return Ok(IdentityIdOutput { identity_id });
     }
     let logins = verify_logins(state, &pool, &input.logins)?;
@@ -722,7 +728,9 @@ fn get_id(call: &Call) -> Result<IdentityIdOutput, ApiError> {
     for login in &logins {
         let found = match login {
             Login::Own(id, _) => Some(id.clone()),
-            Login::Provider { provider, subject } => state.store.login_identity(&pool.pool_id, provider, subject)?,
+            Login::Provider { provider, subject } => {
+                block_on(state.store.login_identity(&pool.pool_id, provider, subject))?
+            }
         };
         if found.is_some() {
             existing = found;
@@ -735,7 +743,8 @@ fn get_id(call: &Call) -> Result<IdentityIdOutput, ApiError> {
             let Some(Login::Provider { provider, subject }) = logins.first() else {
                 return Err(ApiError::invalid_parameter("Logins is empty"));
             };
-            let (id, _) = state.store.identity_for_login(&pool.pool_id, &state.config.region, provider, subject)?;
+            let (id, _) =
+                block_on(state.store.identity_for_login(&pool.pool_id, &state.config.region, provider, subject))?;
             live_identity(state, &id)?
         }
     };
@@ -775,7 +784,7 @@ fn unlink_identity(call: &Call) -> Result<Empty, ApiError> {
     state.admission.identity_call_from(call.client)?;
     let input: UnlinkIdentityInput = call.input()?;
     let identity = live_identity(state, &input.identity_id)?;
-    let pool = state.store.pool(&identity.pool_id)?.ok_or_else(|| pool_not_found(&identity.pool_id))?;
+    let pool = block_on(state.store.pool(&identity.pool_id))?.ok_or_else(|| pool_not_found(&identity.pool_id))?;
     if input.logins.is_empty() {
         return Err(ApiError::not_authorized("Logins must prove the caller signs in as this identity"));
     }
@@ -783,7 +792,9 @@ fn unlink_identity(call: &Call) -> Result<Empty, ApiError> {
         let owner = match &login {
             Login::Own(id, true) => Some(id.clone()),
             Login::Own(_, false) => None,
-            Login::Provider { provider, subject } => state.store.login_identity(&pool.pool_id, provider, subject)?,
+            Login::Provider { provider, subject } => {
+                block_on(state.store.login_identity(&pool.pool_id, provider, subject))?
+            }
         };
         if owner.as_deref() != Some(identity.identity_id.as_str()) {
             return Err(ApiError::not_authorized("Logins don't match. The logins given are not this identity's."));
@@ -793,7 +804,7 @@ fn unlink_identity(call: &Call) -> Result<Empty, ApiError> {
         return Err(ApiError::invalid_parameter("LoginsToRemove names at most 10 providers of 1 to 128 characters"));
     }
     for provider in &input.logins_to_remove {
-        state.store.unlink_logins(&identity.identity_id, provider, None)?;
+        block_on(state.store.unlink_logins(&identity.identity_id, provider, None))?;
     }
     Ok(Empty {})
 }
@@ -811,14 +822,14 @@ fn new_pool_tenant(call: &Call, shape: &IdentityPoolShape) -> Result<String, Api
             "root credentials belong to no tenant: tag the pool with synctrig:tenant=<tenant>, or use the tenant's developer credentials",
         )
     })?;
-    if !call.state.store.tenant_exists(tenant)? {
+    if !block_on(call.state.store.tenant_exists(tenant))? {
         return Err(ApiError::invalid_parameter(format!("no tenant {tenant:?}")));
     }
     Ok(tenant.clone())
 }
 
 /// Creates a pool for a tenant, checked as CreateIdentityPool checks it: what the API and
-/// `admin create-pool` both do.
+/// `admin create-pool` both do. Call it on a blocking thread: it waits on the store.
 pub fn create_pool(
     store: &Store,
     region: &str,
@@ -834,20 +845,20 @@ pub fn create_pool(
         ..IdentityPoolShape::default()
     };
     check_pool(store, tenant, &shape)?;
-    Ok(store.create_pool(tenant, region, name, allow_unauthenticated, settings)?)
+    Ok(block_on(store.create_pool(tenant, region, name, allow_unauthenticated, settings))?)
 }
 
 fn create_identity_pool(call: &Call) -> Result<IdentityPoolShape, ApiError> {
     let shape: IdentityPoolShape = call.input()?;
     let tenant = new_pool_tenant(call, &shape)?;
-    check_pool(&call.state.store, &tenant, &shape)?;
-    let pool = call.state.store.create_pool(
+    check_pool(&*call.state.store, &tenant, &shape)?;
+    let pool = block_on(call.state.store.create_pool(
         &tenant,
         &call.state.config.region,
         &shape.identity_pool_name,
         shape.allow_unauthenticated_identities,
         &shape.settings,
-    )?;
+    ))?;
     Ok(IdentityPoolShape::of(&pool))
 }
 
@@ -859,25 +870,25 @@ fn describe_identity_pool(call: &Call) -> Result<IdentityPoolShape, ApiError> {
 fn update_identity_pool(call: &Call) -> Result<IdentityPoolShape, ApiError> {
     let shape: IdentityPoolShape = call.input()?;
     let pool = own_pool(call, &shape.identity_pool_id)?;
-    check_pool(&call.state.store, &pool.tenant, &shape)?;
+    check_pool(&*call.state.store, &pool.tenant, &shape)?;
     if let Some(old) = &pool.settings.developer_provider_name
         && shape.settings.developer_provider_name.as_ref() != Some(old)
     {
         return Err(ApiError::invalid_parameter(format!("DeveloperProviderName {old:?} cannot be changed once set")));
     }
-    call.state.store.update_pool(
+    block_on(call.state.store.update_pool(
         &pool.pool_id,
         &shape.identity_pool_name,
         shape.allow_unauthenticated_identities,
         &shape.settings,
-    )?;
+    ))?;
     Ok(IdentityPoolShape::of(&own_pool(call, &pool.pool_id)?))
 }
 
 fn delete_identity_pool(call: &Call) -> Result<Empty, ApiError> {
     let input: PoolIdInput = call.input()?;
     let pool = own_pool(call, &input.identity_pool_id)?;
-    call.state.store.delete_pool(&pool.pool_id)?;
+    block_on(call.state.store.delete_pool(&pool.pool_id))?;
     Ok(Empty {})
 }
 
@@ -902,7 +913,7 @@ fn cursor(token: &Option<String>) -> Result<String, ApiError> {
 fn list_identity_pools(call: &Call) -> Result<ListIdentityPoolsOutput, ApiError> {
     let input: ListInput = call.input()?;
     let max = max_results(input.max_results)?;
-    let mut pools = call.state.store.pools_after(call.tenant(), &cursor(&input.next_token)?, max + 1)?;
+    let mut pools = block_on(call.state.store.pools_after(call.tenant(), &cursor(&input.next_token)?, max + 1))?;
     let more = pools.len() > max;
     pools.truncate(max);
     Ok(ListIdentityPoolsOutput {
@@ -918,8 +929,12 @@ fn list_identities(call: &Call) -> Result<ListIdentitiesOutput, ApiError> {
     let input: ListInput = call.input()?;
     let pool = own_pool(call, &input.identity_pool_id)?;
     let max = max_results(input.max_results)?;
-    let mut rows =
-        call.state.store.identities_after(&pool.pool_id, &cursor(&input.next_token)?, max + 1, input.hide_disabled)?;
+    let mut rows = block_on(call.state.store.identities_after(
+        &pool.pool_id,
+        &cursor(&input.next_token)?,
+        max + 1,
+        input.hide_disabled,
+    ))?;
     let more = rows.len() > max;
     rows.truncate(max);
     Ok(ListIdentitiesOutput {
@@ -932,7 +947,7 @@ fn list_identities(call: &Call) -> Result<ListIdentitiesOutput, ApiError> {
 /// An identity of a pool the caller may manage (another tenant's is not found).
 fn own_identity(call: &Call, id: &str) -> Result<IdentityRow, ApiError> {
     check_id("IdentityId", id)?;
-    let row = call.state.store.identity(id)?.ok_or_else(|| identity_not_found(id))?;
+    let row = block_on(call.state.store.identity(id))?.ok_or_else(|| identity_not_found(id))?;
     own_pool(call, &row.pool_id).map_err(|_| identity_not_found(id))?;
     Ok(row)
 }
@@ -952,7 +967,7 @@ fn delete_identities(call: &Call) -> Result<DeleteIdentitiesOutput, ApiError> {
     }
     let (mine, theirs): (Vec<String>, Vec<String>) =
         input.identity_ids_to_delete.into_iter().partition(|id| own_identity(call, id).is_ok());
-    let missing = call.state.store.delete_identities(None, &mine)?;
+    let missing = block_on(call.state.store.delete_identities(None, &mine))?;
     let unprocessed = theirs
         .into_iter()
         .chain(missing)
@@ -1012,7 +1027,7 @@ fn get_open_id_token_for_developer_identity(call: &Call) -> Result<TokenOutput, 
         status: 400,
         message: format!("The developer user {user:?} is linked to identity {owner} already"),
     };
-    let owner = state.store.login_identity(&pool.pool_id, &provider, user)?;
+    let owner = block_on(state.store.login_identity(&pool.pool_id, &provider, user))?;
     let identity = match (input.identity_id, owner) {
         (Some(id), Some(owner)) if id != owner => {
             // The user signed in on a device that was a guest so far: as in Cognito, the
@@ -1022,7 +1037,8 @@ fn get_open_id_token_for_developer_identity(call: &Call) -> Result<TokenOutput, 
             if row.authenticated() || row.merged_into.is_some() {
                 return Err(already_registered(&owner));
             }
-            match state.store.merge_identities(&pool.pool_id, &id, &owner, MergeRule::SourceUnauthenticated)? {
+            match block_on(state.store.merge_identities(&pool.pool_id, &id, &owner, MergeRule::SourceUnauthenticated))?
+            {
                 MergeOutcome::Merged(_) => owner,
                 _ => return Err(changed_concurrently()),
             }
@@ -1035,7 +1051,7 @@ fn get_open_id_token_for_developer_identity(call: &Call) -> Result<TokenOutput, 
             if owner.is_none() {
                 // The developer vouches for its user: linking to a guest or a signed-in
                 // identity of its own pool is its call to make.
-                match state.store.link_login(&pool.pool_id, &provider, user, &id, false)? {
+                match block_on(state.store.link_login(&pool.pool_id, &provider, user, &id, false))? {
                     LinkOutcome::Linked => {}
                     LinkOutcome::Taken => return Err(changed_concurrently()),
                     LinkOutcome::Changed => return Err(changed_concurrently()),
@@ -1044,14 +1060,17 @@ fn get_open_id_token_for_developer_identity(call: &Call) -> Result<TokenOutput, 
             id
         }
         (None, Some(owner)) => owner,
-        (None, None) => state.store.identity_for_login(&pool.pool_id, &state.config.region, &provider, user)?.0,
+        (None, None) => {
+            block_on(state.store.identity_for_login(&pool.pool_id, &state.config.region, &provider, user))?.0
+        }
     };
     for login in &others {
         if let Login::Provider { provider: p, subject } = login {
-            match state.store.link_login(&pool.pool_id, p, subject, &identity, false)? {
+            match block_on(state.store.link_login(&pool.pool_id, p, subject, &identity, false))? {
                 LinkOutcome::Linked => {}
                 LinkOutcome::Taken
-                    if state.store.login_identity(&pool.pool_id, p, subject)?.as_deref() == Some(&identity) => {}
+                    if block_on(state.store.login_identity(&pool.pool_id, p, subject))?.as_deref()
+                        == Some(&identity) => {}
                 LinkOutcome::Taken => {
                     return Err(ApiError::conflict(format!("The login {p} is linked to another identity already")));
                 }
@@ -1078,7 +1097,7 @@ fn lookup_developer_identity(call: &Call) -> Result<LookupOutput, ApiError> {
     let by_user = match &input.developer_user_identifier {
         Some(user) => {
             user_identifier(user)?;
-            let found = call.state.store.login_identity(&pool.pool_id, &provider, user)?;
+            let found = block_on(call.state.store.login_identity(&pool.pool_id, &provider, user))?;
             Some(
                 found
                     .ok_or_else(|| ApiError::not_found(format!("no identity is linked to developer user {user:?}")))?,
@@ -1109,19 +1128,25 @@ fn merge_developer_identities(call: &Call) -> Result<IdentityIdOutput, ApiError>
     let provider = developer_provider(&pool, &input.developer_provider_name)?;
     user_identifier(&input.source_user_identifier)?;
     user_identifier(&input.destination_user_identifier)?;
-    let source =
-        state.store.login_identity(&pool.pool_id, &provider, &input.source_user_identifier)?.ok_or_else(|| {
+    let source = block_on(state.store.login_identity(&pool.pool_id, &provider, &input.source_user_identifier))?
+        .ok_or_else(|| {
             ApiError::not_found(format!("no identity is linked to developer user {:?}", input.source_user_identifier))
         })?;
     let destination =
-        state.store.login_identity(&pool.pool_id, &provider, &input.destination_user_identifier)?.ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no identity is linked to developer user {:?}",
-                input.destination_user_identifier
-            ))
-        })?;
+        block_on(state.store.login_identity(&pool.pool_id, &provider, &input.destination_user_identifier))?
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no identity is linked to developer user {:?}",
+                    input.destination_user_identifier
+                ))
+            })?;
     if source != destination {
-        match state.store.merge_identities(&pool.pool_id, &source, &destination, MergeRule::Developer(&provider))? {
+        match block_on(state.store.merge_identities(
+            &pool.pool_id,
+            &source,
+            &destination,
+            MergeRule::Developer(&provider),
+        ))? {
             MergeOutcome::Merged(_) => {}
             MergeOutcome::Changed => return Err(changed_concurrently()),
             MergeOutcome::ProviderClash(other) => {
@@ -1142,7 +1167,9 @@ fn unlink_developer_identity(call: &Call) -> Result<Empty, ApiError> {
     if row.pool_id != pool.pool_id {
         return Err(identity_not_found(&input.identity_id));
     }
-    if call.state.store.unlink_logins(&row.identity_id, &provider, Some(&input.developer_user_identifier))? == 0 {
+    if block_on(call.state.store.unlink_logins(&row.identity_id, &provider, Some(&input.developer_user_identifier)))?
+        == 0
+    {
         return Err(ApiError::not_found(format!(
             "developer user {:?} is not linked to identity {}",
             input.developer_user_identifier, row.identity_id

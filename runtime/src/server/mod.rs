@@ -141,8 +141,8 @@ pub struct AppState {
 
 impl AppState {
     /// State over an open store and a runtime.
-    pub fn new(config: ServerConfig, store: Arc<Store>, runtime: Arc<Runtime>) -> Result<Arc<Self>, ApiError> {
-        let (key, _) = store.meta_or_insert("session_key", || store::random_hex(32))?;
+    pub async fn new(config: ServerConfig, store: Arc<Store>, runtime: Arc<Runtime>) -> Result<Arc<Self>, ApiError> {
+        let (key, _) = store.meta_or_insert("session_key", store::random_hex(32)).await?;
         Ok(Arc::new(AppState {
             triggers: Triggers::new(
                 runtime.clone(),
@@ -170,9 +170,10 @@ impl AppState {
     }
 
     /// Loads (or creates) the token-signing key, with the public URL as its issuer.
-    fn init_oidc(&self, addr: std::net::SocketAddr) -> std::io::Result<()> {
+    async fn init_oidc(&self, addr: std::net::SocketAddr) -> std::io::Result<()> {
         let issuer = self.config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-        let key = oidc::OwnKey::load_or_create(&self.store, &issuer).map_err(|e| std::io::Error::other(e.message))?;
+        let key =
+            oidc::OwnKey::load_or_create(&*self.store, &issuer).await.map_err(|e| std::io::Error::other(e.message))?;
         let _ = self.oidc.set(key);
         Ok(())
     }
@@ -183,9 +184,9 @@ impl AppState {
     }
 
     /// The function version a pool's SyncTrigger mapping names now, if it is deployed.
-    fn resolve(&self, tenant: &str, mapping: &str) -> Result<Option<FunctionRef>, ApiError> {
+    async fn resolve(&self, tenant: &str, mapping: &str) -> Result<Option<FunctionRef>, ApiError> {
         let Some((name, version)) = sync::parse_function_ref(mapping) else { return Ok(None) };
-        Ok(self.store.function(tenant, &name, version)?.map(|(version, digest)| FunctionRef {
+        Ok(self.store.function(tenant, &name, version).await?.map(|(version, digest)| FunctionRef {
             tenant: tenant.to_owned(),
             name,
             version,
@@ -196,9 +197,9 @@ impl AppState {
     /// Starts loading every pool's trigger in the background, so that a node that lacks
     /// compiled artifacts (a new node, a wiped cache, an upgrade) compiles before updates
     /// need them.
-    pub fn prefetch_triggers(&self) -> Result<(), ApiError> {
-        for (tenant, mapping) in self.store.sync_triggers()? {
-            if let Some(f) = self.resolve(&tenant, &mapping)? {
+    pub async fn prefetch_triggers(&self) -> Result<(), ApiError> {
+        for (tenant, mapping) in self.store.sync_triggers().await? {
+            if let Some(f) = self.resolve(&tenant, &mapping).await? {
                 self.triggers.prefetch(f);
             }
         }

@@ -88,7 +88,9 @@ fn decode<C: serde::de::DeserializeOwned>(
             && text != issuer.jwks
             && check_key_set(&text).is_ok()
         {
-            let _ = store.put_issuer(&Issuer { jwks: text, ..issuer.clone() });
+            // Called on a handler's blocking thread (identity handlers are synchronous).
+            let _ =
+                tokio::runtime::Handle::current().block_on(store.put_issuer(&Issuer { jwks: text, ..issuer.clone() }));
         }
         find_key(&set, header.kid.as_deref())
     });
@@ -166,16 +168,15 @@ pub struct OwnKey {
 
 impl OwnKey {
     /// The key in the store's meta table, created (an ES256 key) the first time.
-    pub fn load_or_create(store: &Store, issuer: &str) -> Result<OwnKey, ApiError> {
-        let (secret, _) = store.meta_or_insert("oidc_signing_key", || {
-            loop {
-                let mut bytes = [0u8; 32];
-                getrandom::fill(&mut bytes).expect("the OS random source failed");
-                if p256::SecretKey::from_slice(&bytes).is_ok() {
-                    return hex::encode(bytes);
-                }
+    pub async fn load_or_create(store: &Store, issuer: &str) -> Result<OwnKey, ApiError> {
+        let fresh = loop {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).expect("the OS random source failed");
+            if p256::SecretKey::from_slice(&bytes).is_ok() {
+                break hex::encode(bytes);
             }
-        })?;
+        };
+        let (secret, _) = store.meta_or_insert("oidc_signing_key", fresh).await?;
         let bytes = hex::decode(&secret).map_err(|_| ApiError::internal("the stored signing key is corrupt"))?;
         let secret =
             p256::SecretKey::from_slice(&bytes).map_err(|_| ApiError::internal("the stored signing key is corrupt"))?;
@@ -253,7 +254,7 @@ impl OwnKey {
 /// kept without a trailing slash, as pools name it in `OpenIdConnectProviderARNs`), the
 /// client ids its tokens may be for, and its keys, inline or from a file that is read
 /// again when a token names a key id the stored set lacks.
-pub fn register_issuer(
+pub async fn register_issuer(
     store: &Store,
     tenant: &str,
     issuer: &str,
@@ -261,7 +262,7 @@ pub fn register_issuer(
     jwks: Option<&str>,
     jwks_file: Option<&std::path::Path>,
 ) -> Result<Issuer, String> {
-    if !store.tenant_exists(tenant).map_err(|e| e.to_string())? {
+    if !store.tenant_exists(tenant).await.map_err(|e| e.to_string())? {
         return Err(format!("no tenant {tenant:?}"));
     }
     let issuer = issuer.trim_end_matches('/');
@@ -293,6 +294,6 @@ pub fn register_issuer(
         jwks,
         jwks_file: file,
     };
-    store.put_issuer(&issuer).map_err(|e| e.to_string())?;
+    store.put_issuer(&issuer).await.map_err(|e| e.to_string())?;
     Ok(issuer)
 }

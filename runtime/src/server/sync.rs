@@ -202,13 +202,13 @@ pub fn check_access(op: &Operation, cred: &Credential) -> Result<(), ApiError> {
 
 /// The pool, if `cred` may act on it; otherwise NotAuthorized (never revealing whether
 /// another tenant's pool exists).
-fn authorize_pool(state: &AppState, cred: &Credential, pool_id: &str) -> Result<Pool, ApiError> {
+async fn authorize_pool(state: &AppState, cred: &Credential, pool_id: &str) -> Result<Pool, ApiError> {
     if !limits::is_valid_cognito_id(pool_id) {
         return Err(ApiError::invalid_parameter(format!(
             "IdentityPoolId {pool_id:?} is not of the form region:hex-id"
         )));
     }
-    let pool = state.store.pool(pool_id)?;
+    let pool = state.store.pool(pool_id).await?;
     let allowed = match (&pool, &cred.principal) {
         (Some(_), Principal::Root) => true,
         (Some(p), Principal::Developer { tenant }) => &p.tenant == tenant,
@@ -222,20 +222,25 @@ fn authorize_pool(state: &AppState, cred: &Credential, pool_id: &str) -> Result<
 }
 
 /// The pool, if `cred` may act on `identity_id`'s datasets in it.
-fn authorize_identity(state: &AppState, cred: &Credential, pool_id: &str, identity_id: &str) -> Result<Pool, ApiError> {
+async fn authorize_identity(
+    state: &AppState,
+    cred: &Credential,
+    pool_id: &str,
+    identity_id: &str,
+) -> Result<Pool, ApiError> {
     if !limits::is_valid_cognito_id(identity_id) {
         return Err(ApiError::invalid_parameter(format!(
             "IdentityId {identity_id:?} is not of the form region:hex-id"
         )));
     }
-    let pool = authorize_pool(state, cred, pool_id)?;
+    let pool = authorize_pool(state, cred, pool_id).await?;
     let denied = || ApiError::not_authorized(format!("not authorized to access identity {identity_id}"));
     if let Principal::Identity { identity_id: own, .. } = &cred.principal
         && own != identity_id
     {
         return Err(denied());
     }
-    match state.store.identity_pool(identity_id)? {
+    match state.store.identity_pool(identity_id).await? {
         Some(p) if p == pool.pool_id => Ok(pool),
         _ => Err(denied()),
     }
@@ -274,8 +279,8 @@ fn principal_name(cred: &Credential) -> String {
     }
 }
 
-fn pool_usage(state: &AppState, pool_id: &str) -> Result<IdentityPoolUsage, ApiError> {
-    let (sessions, bytes, modified) = state.store.pool_usage(pool_id)?;
+async fn pool_usage(state: &AppState, pool_id: &str) -> Result<IdentityPoolUsage, ApiError> {
+    let (sessions, bytes, modified) = state.store.pool_usage(pool_id).await?;
     Ok(IdentityPoolUsage {
         identity_pool_id: pool_id.to_owned(),
         sync_sessions_count: sessions,
@@ -291,10 +296,13 @@ async fn list_identity_pool_usage(call: Call) -> Result<ListIdentityPoolUsageRes
         Principal::Developer { tenant } => Some(tenant.as_str()),
         _ => None,
     };
-    let mut pools = call.state.store.pools_after(tenant, &after, max + 1)?;
+    let mut pools = call.state.store.pools_after(tenant, &after, max + 1).await?;
     let more = pools.len() > max;
     pools.truncate(max);
-    let usages = pools.iter().map(|p| pool_usage(&call.state, &p.pool_id)).collect::<Result<Vec<_>, _>>()?;
+    let mut usages = Vec::with_capacity(pools.len());
+    for p in &pools {
+        usages.push(pool_usage(&call.state, &p.pool_id).await?);
+    }
     Ok(ListIdentityPoolUsageResponse {
         count: usages.len(),
         next_token: more.then(|| B64.encode(&pools[pools.len() - 1].pool_id)),
@@ -304,12 +312,12 @@ async fn list_identity_pool_usage(call: Call) -> Result<ListIdentityPoolUsageRes
 }
 
 async fn describe_identity_pool_usage(call: Call) -> Result<DescribeIdentityPoolUsageResponse, ApiError> {
-    let pool = authorize_pool(&call.state, &call.cred, call.label(0))?;
-    Ok(DescribeIdentityPoolUsageResponse { identity_pool_usage: pool_usage(&call.state, &pool.pool_id)? })
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0)).await?;
+    Ok(DescribeIdentityPoolUsageResponse { identity_pool_usage: pool_usage(&call.state, &pool.pool_id).await? })
 }
 
 async fn get_cognito_events(call: Call) -> Result<GetCognitoEventsResponse, ApiError> {
-    let pool = authorize_pool(&call.state, &call.cred, call.label(0))?;
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0)).await?;
     let events = pool.sync_trigger.map(|f| ("SyncTrigger".to_owned(), f)).into_iter().collect();
     Ok(GetCognitoEventsResponse { events })
 }
@@ -337,7 +345,7 @@ pub fn parse_function_ref(value: &str) -> Option<(String, Option<i64>)> {
 }
 
 async fn set_cognito_events(call: Call) -> Result<Empty, ApiError> {
-    let pool = authorize_pool(&call.state, &call.cred, call.label(0))?;
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0)).await?;
     let request: SetCognitoEventsRequest = call.body("SetCognitoEvents")?;
     if let Some(other) = request.events.keys().find(|k| *k != "SyncTrigger") {
         return Err(ApiError::invalid_parameter(format!("unknown event {other:?}; the only event is SyncTrigger")));
@@ -349,22 +357,24 @@ async fn set_cognito_events(call: Call) -> Result<Empty, ApiError> {
                 "SyncTrigger {value:?} is not a function name or arn:aws:lambda:<region>:<account>:function:<name>[:<version>]"
             ))
         })?;
-        if call.state.store.function(&pool.tenant, &name, version)?.is_none() {
+        if call.state.store.function(&pool.tenant, &name, version).await?.is_none() {
             return Err(ApiError::invalid_parameter(format!(
                 "no function {value:?} is deployed for this identity pool's tenant"
             )));
         }
     }
-    call.state.store.set_sync_trigger(&pool.pool_id, mapping.as_deref())?;
+    call.state.store.set_sync_trigger(&pool.pool_id, mapping.as_deref()).await?;
     // Compile it now, in the background, rather than on the pool's next update.
-    if let Some(f) = mapping.and_then(|m| call.state.resolve(&pool.tenant, &m).transpose()) {
-        call.state.triggers.prefetch(f?);
+    if let Some(m) = mapping
+        && let Some(f) = call.state.resolve(&pool.tenant, &m).await?
+    {
+        call.state.triggers.prefetch(f);
     }
     Ok(Empty {})
 }
 
 async fn get_identity_pool_configuration(call: Call) -> Result<GetIdentityPoolConfigurationResponse, ApiError> {
-    let pool = authorize_pool(&call.state, &call.cred, call.label(0))?;
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0)).await?;
     Ok(GetIdentityPoolConfigurationResponse { identity_pool_id: pool.pool_id })
 }
 
@@ -373,7 +383,7 @@ fn not_supported(operation: &str, what: &str) -> String {
 }
 
 async fn set_identity_pool_configuration(call: Call) -> Result<Empty, ApiError> {
-    authorize_pool(&call.state, &call.cred, call.label(0))?;
+    authorize_pool(&call.state, &call.cred, call.label(0)).await?;
     Err(ApiError::invalid_parameter(not_supported(
         "SetIdentityPoolConfiguration",
         "push sync and Cognito streams are not implemented",
@@ -381,22 +391,22 @@ async fn set_identity_pool_configuration(call: Call) -> Result<Empty, ApiError> 
 }
 
 async fn bulk_publish(call: Call) -> Result<Empty, ApiError> {
-    authorize_pool(&call.state, &call.cred, call.label(0))?;
+    authorize_pool(&call.state, &call.cred, call.label(0)).await?;
     Err(ApiError::invalid_parameter(not_supported("BulkPublish", "Cognito streams are not implemented")))
 }
 
 async fn get_bulk_publish_details(call: Call) -> Result<Empty, ApiError> {
-    authorize_pool(&call.state, &call.cred, call.label(0))?;
+    authorize_pool(&call.state, &call.cred, call.label(0)).await?;
     Err(ApiError::invalid_parameter(not_supported("GetBulkPublishDetails", "Cognito streams are not implemented")))
 }
 
 async fn register_device(call: Call) -> Result<Empty, ApiError> {
-    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1))?;
+    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1)).await?;
     Err(ApiError::invalid_configuration(not_supported("RegisterDevice", "push sync is not configured for any pool")))
 }
 
 async fn subscribe_to_dataset(call: Call) -> Result<Empty, ApiError> {
-    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1))?;
+    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1)).await?;
     Err(ApiError::invalid_configuration(not_supported(
         "SubscribeToDataset",
         "push sync is not configured for any pool",
@@ -404,7 +414,7 @@ async fn subscribe_to_dataset(call: Call) -> Result<Empty, ApiError> {
 }
 
 async fn unsubscribe_from_dataset(call: Call) -> Result<Empty, ApiError> {
-    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1))?;
+    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1)).await?;
     Err(ApiError::invalid_configuration(not_supported(
         "UnsubscribeFromDataset",
         "push sync is not configured for any pool",
@@ -413,8 +423,8 @@ async fn unsubscribe_from_dataset(call: Call) -> Result<Empty, ApiError> {
 
 async fn describe_identity_usage(call: Call) -> Result<DescribeIdentityUsageResponse, ApiError> {
     let (pool_id, identity_id) = (call.label(0), call.label(1));
-    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id)?;
-    let (count, bytes, modified) = call.state.store.identity_usage(&pool.pool_id, identity_id)?;
+    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id).await?;
+    let (count, bytes, modified) = call.state.store.identity_usage(&pool.pool_id, identity_id).await?;
     Ok(DescribeIdentityUsageResponse {
         identity_usage: IdentityUsage {
             identity_id: identity_id.to_owned(),
@@ -428,10 +438,10 @@ async fn describe_identity_usage(call: Call) -> Result<DescribeIdentityUsageResp
 
 async fn list_datasets(call: Call) -> Result<ListDatasetsResponse, ApiError> {
     let (pool_id, identity_id) = (call.label(0), call.label(1));
-    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id)?;
+    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id).await?;
     let max = max_results(&call, 20, limits::MAX_DATASETS_PER_IDENTITY.max(20))?;
     let after = name_cursor(&call)?;
-    let mut rows = call.state.store.datasets_after(&pool.pool_id, identity_id, &after, max + 1)?;
+    let mut rows = call.state.store.datasets_after(&pool.pool_id, identity_id, &after, max + 1).await?;
     let more = rows.len() > max;
     rows.truncate(max);
     Ok(ListDatasetsResponse {
@@ -444,8 +454,8 @@ async fn list_datasets(call: Call) -> Result<ListDatasetsResponse, ApiError> {
 async fn describe_dataset(call: Call) -> Result<DatasetResponse, ApiError> {
     let (pool_id, identity_id, name) = (call.label(0), call.label(1), call.label(2));
     check_dataset_name(name)?;
-    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id)?;
-    match call.state.store.dataset(&pool.pool_id, identity_id, name)? {
+    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id).await?;
+    match call.state.store.dataset(&pool.pool_id, identity_id, name).await? {
         Some(d) if !d.deleted => Ok(DatasetResponse { dataset: Dataset::new(identity_id, &d) }),
         _ => Err(ApiError::not_found(format!("dataset {name} does not exist"))),
     }
@@ -454,7 +464,7 @@ async fn describe_dataset(call: Call) -> Result<DatasetResponse, ApiError> {
 async fn delete_dataset(call: Call) -> Result<DatasetResponse, ApiError> {
     let (pool_id, identity_id, name) = (call.label(0), call.label(1), call.label(2));
     check_dataset_name(name)?;
-    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id)?;
+    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id).await?;
     let deleted: Option<DatasetRow> =
         call.state.store.delete_dataset(&pool.pool_id, identity_id, name, &principal_name(&call.cred)).await.map_err(
             |e| {
@@ -524,7 +534,7 @@ fn records_cursor(token: &str) -> Option<(i64, RecordCursor)> {
 async fn list_records(call: Call) -> Result<ListRecordsResponse, ApiError> {
     let (pool_id, identity_id, name) = (call.label(0), call.label(1), call.label(2));
     check_dataset_name(name)?;
-    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id)?;
+    let pool = authorize_identity(&call.state, &call.cred, pool_id, identity_id).await?;
     let last: i64 = match call.query("lastSyncCount")? {
         None => 0,
         Some(v) => v.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
@@ -543,7 +553,7 @@ async fn list_records(call: Call) -> Result<ListRecordsResponse, ApiError> {
     if let Some(token) = call.query("syncSessionToken")? {
         check_session_token(&call.state, token, dataset)?;
     }
-    let page = call.state.store.records_page(dataset, last, upper, cursor.as_ref(), max)?;
+    let page = call.state.store.records_page(dataset, last, upper, cursor.as_ref(), max).await?;
     let next_token = page.more.then(|| {
         let last = &page.records[page.records.len() - 1];
         format!("{}.{}.{}", page.upper, last.sync_count, B64.encode(&last.key))
@@ -557,7 +567,7 @@ async fn list_records(call: Call) -> Result<ListRecordsResponse, ApiError> {
         last_modified_by: d.map(|d| d.modified_by.clone()),
         // Datasets of identities merged into this one, kept as `<name>.<identityId>`: the
         // Sync Manager's onDatasetsMerged hands them to the app to fold in and delete.
-        merged_dataset_names: call.state.store.merged_dataset_names(&pool.pool_id, identity_id, name)?,
+        merged_dataset_names: call.state.store.merged_dataset_names(&pool.pool_id, identity_id, name).await?,
         dataset_exists: d.is_some_and(|d| !d.deleted),
         // Only a device that synced before the last deletion was told of records that
         // are gone; one at 0 never synced, one past it synced after.
@@ -594,10 +604,10 @@ async fn update_records(call: Call) -> Result<UpdateRecordsResponse, ApiError> {
     let state = &call.state;
     let (pool_id, identity_id, name) = (call.label(0), call.label(1), call.label(2));
     check_dataset_name(name)?;
-    let pool = authorize_identity(state, &call.cred, pool_id, identity_id)?;
+    let pool = authorize_identity(state, &call.cred, pool_id, identity_id).await?;
     // Names past 128 characters are only those merges made; a client cannot create one.
     if name.chars().count() > limits::MAX_DATASET_NAME_CHARS
-        && !state.store.is_merged_dataset(&pool.pool_id, identity_id, name)?
+        && !state.store.is_merged_dataset(&pool.pool_id, identity_id, name).await?
     {
         return Err(ApiError::invalid_parameter(format!(
             "DatasetName must be 1 to {} characters",
@@ -634,11 +644,11 @@ async fn update_records(call: Call) -> Result<UpdateRecordsResponse, ApiError> {
         expires: session.expires,
     };
 
-    let snapshot = state.store.snapshot(dataset.0, dataset.1, dataset.2)?;
+    let snapshot = state.store.snapshot(dataset.0, dataset.1, dataset.2).await?;
     if snapshot.sync_count() != session.sync_count {
         // Either a retry of an update that was applied (answered as then), or a push on
         // a stale session: the client must pull what changed first.
-        if let Some(answer) = state.store.applied_answer(&idempotency)? {
+        if let Some(answer) = state.store.applied_answer(&idempotency).await? {
             return Ok(UpdateRecordsResponse { records: answer.iter().map(Record::from).collect() });
         }
         return Err(stale_session(name, session.sync_count, snapshot.sync_count()));
@@ -690,21 +700,16 @@ async fn update_records(call: Call) -> Result<UpdateRecordsResponse, ApiError> {
         max_datasets: limits::MAX_DATASETS_PER_IDENTITY,
         idempotency,
     };
-    let outcome = state
-        .store
-        .submit_update(update)
-        .await
-        .map_err(|_| ApiError::internal("the database writer stopped; the update was not applied"))?
-        .map_err(|e| {
-            tracing::error!("{e}");
-            ApiError::internal("internal error; the update was not applied")
-        })?;
+    let outcome = state.store.update(update).await.map_err(|e| {
+        tracing::error!("{e}");
+        ApiError::internal("internal error; the update was not applied")
+    })?;
     match outcome {
         UpdateOutcome::Applied(rows) | UpdateOutcome::Replayed(rows) => {
             Ok(UpdateRecordsResponse { records: rows.iter().map(Record::from).collect() })
         }
         UpdateOutcome::Conflict => {
-            let now = state.store.dataset(dataset.0, dataset.1, dataset.2)?.map_or(0, |d| d.sync_count);
+            let now = state.store.dataset(dataset.0, dataset.1, dataset.2).await?.map_or(0, |d| d.sync_count);
             Err(stale_session(name, session.sync_count, now))
         }
         UpdateOutcome::TooManyDatasets => Err(too_many_datasets()),
@@ -747,7 +752,8 @@ async fn run_sync_trigger(
 ) -> Result<Vec<merge::Write>, ApiError> {
     let mapping = pool.sync_trigger.clone().unwrap_or_default();
     let f = state
-        .resolve(&pool.tenant, &mapping)?
+        .resolve(&pool.tenant, &mapping)
+        .await?
         .ok_or_else(|| ApiError::internal(format!("the pool's SyncTrigger function {mapping:?} is not deployed")))?;
     let (name, version) = (f.name.clone(), f.version);
     // Loaded (or compiled in the background) before a slot is taken: a slot never waits
@@ -781,7 +787,7 @@ async fn list_trigger_invocations(call: Call) -> Result<ListTriggerInvocationsRe
     };
     let limit = max_results(&call, 100, 100)? as i64;
     let function = call.label(0).to_owned();
-    let invocations = call.state.store.invocations(tenant, &function, limit)?;
+    let invocations = call.state.store.invocations(tenant, &function, limit).await?;
     Ok(ListTriggerInvocationsResponse { function, invocations })
 }
 
@@ -789,16 +795,29 @@ async fn list_trigger_invocations(call: Call) -> Result<ListTriggerInvocationsRe
 /// identities, logins, datasets and records as `admin export --pool` writes them (JSON
 /// lines), streamed from one snapshot as it is read.
 async fn export_identity_pool(call: Call) -> Result<axum::response::Response, ApiError> {
-    let pool = authorize_pool(&call.state, &call.cred, call.label(0))?;
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0)).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let state = call.state.clone();
+    // The export writes synchronously, on a blocking thread; a second one relays its
+    // chunks to the response (a blocking thread that drives a future cannot also block
+    // on the response's channel).
+    let (chunks_tx, chunks_rx) = std::sync::mpsc::sync_channel::<Result<Bytes, std::io::Error>>(1);
     tokio::task::spawn_blocking(move || {
-        let mut out = ChunkWriter { tx, buf: Vec::with_capacity(CHUNK) };
+        let mut out = ChunkWriter { tx: chunks_tx, buf: Vec::with_capacity(CHUNK) };
         // A client that goes away ends the export (its read transaction with it); a
         // failure midway ends the body without its end line, which import refuses.
-        if let Err(e) = state.store.export(&Scope::Pool(pool.pool_id), &mut out) {
+        let exported =
+            tokio::runtime::Handle::current().block_on(state.store.export(&Scope::Pool(pool.pool_id), &mut out));
+        if let Err(e) = exported {
             tracing::warn!(error = %e, "pool export failed");
-            let _ = out.tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            let _ = out.tx.send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    tokio::task::spawn_blocking(move || {
+        for chunk in chunks_rx {
+            if tx.blocking_send(chunk).is_err() {
+                break;
+            }
         }
     });
     let chunks = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
@@ -814,7 +833,7 @@ const CHUNK: usize = 64 << 10;
 
 /// Writes into a bounded channel in chunks: the export runs at the client's pace.
 struct ChunkWriter {
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    tx: std::sync::mpsc::SyncSender<Result<Bytes, std::io::Error>>,
     buf: Vec<u8>,
 }
 
@@ -832,7 +851,7 @@ impl std::io::Write for ChunkWriter {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        self.tx.send(Ok(chunk)).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
     }
 }
 

@@ -140,25 +140,31 @@ impl Triggers {
         }
     }
 
+    /// The trigger from this node's artifact cache, or compiled from the bytes in the
+    /// store (a node that never saw the deploy fetches them). Loading from the cache and
+    /// compiling block (they wait for the worker process): off the async workers.
+    async fn load_blocking(&self, f: &FunctionRef) -> Result<Trigger, Error> {
+        let join = |e: tokio::task::JoinError| Error::Internal(format!("trigger load task failed: {e}"));
+        let (runtime, digest) = (self.runtime.clone(), f.digest.clone());
+        if let Some(trigger) =
+            tokio::task::spawn_blocking(move || runtime.load_cached(&digest)).await.map_err(join)??
+        {
+            return Ok(trigger);
+        }
+        let bytes = self
+            .store
+            .function_wasm(&f.tenant, &f.name, f.version)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .ok_or_else(|| Error::Internal(format!("function {} version {} vanished", f.name, f.version)))?;
+        let runtime = self.runtime.clone();
+        tokio::task::spawn_blocking(move || runtime.load(&bytes)).await.map_err(join)?
+    }
+
     async fn load(self: Arc<Self>, f: FunctionRef) {
         let entry = match self.compile_slots.clone().acquire_owned().await {
             Ok(_slot) => {
-                let (runtime, store, f2) = (self.runtime.clone(), self.store.clone(), f.clone());
-                // Compiling blocks (it waits for the worker process): off the async workers.
-                let loaded = tokio::task::spawn_blocking(move || {
-                    if let Some(trigger) = runtime.load_cached(&f2.digest)? {
-                        return Ok(trigger);
-                    }
-                    let bytes = store
-                        .function_wasm(&f2.tenant, &f2.name, f2.version)
-                        .map_err(|e| Error::Internal(e.to_string()))?
-                        .ok_or_else(|| {
-                            Error::Internal(format!("function {} version {} vanished", f2.name, f2.version))
-                        })?;
-                    runtime.load(&bytes)
-                })
-                .await
-                .unwrap_or_else(|e| Err(Error::Internal(format!("trigger load task failed: {e}"))));
+                let loaded = self.load_blocking(&f).await;
                 match loaded {
                     Ok(trigger) => Entry::Ready { trigger, last_used: 0 },
                     Err(error) => {

@@ -4,7 +4,10 @@
 //!
 //! `cargo run --release -p synctrig-tests --bin loadgen -- [REQUESTS] [CONCURRENCY] [SECONDS]`
 //! (defaults 20000, 32, 20). It starts the release server itself on 127.0.0.1:0 with a
-//! fresh data dir, and prints a summary.
+//! fresh data dir, and prints a summary. With `SYNCTRIG_DATABASE_URL` (an empty
+//! PostgreSQL database) the server uses it; `LOADGEN_NODES=N` then starts N servers on
+//! it and spreads the connections over them (`tests/bench-backends.sh` runs SQLite, one
+//! PostgreSQL node and two side by side).
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -298,7 +301,14 @@ async fn main() {
         args.get(2).copied().unwrap_or(20) as u64,
     );
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path());
+    let nodes: usize = std::env::var("LOADGEN_NODES").ok().map_or(1, |n| n.parse().expect("LOADGEN_NODES: a number"));
+    let database = std::env::var("SYNCTRIG_DATABASE_URL").map_or("sqlite", |_| "postgres");
+    assert!(nodes == 1 || database == "postgres", "several nodes need SYNCTRIG_DATABASE_URL (one PostgreSQL database)");
+    let servers: Vec<Server> =
+        (0..nodes.max(1)).map(|i| Server::start(&data.path().join(format!("node{i}")))).collect();
+    let server = &servers[0];
+    // Worker `i` talks to node `i % nodes`.
+    let addr = |i: usize| servers[i % servers.len()].addr.clone();
     let quiet = server.admin(&["create-tenant", "quiet"]);
     let quiet_pool = server.admin(&["create-pool", "--tenant", "quiet", "--name", "quiet"])["identityPoolId"]
         .as_str()
@@ -346,11 +356,12 @@ async fn main() {
     }
 
     let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        workers.push(identity(&server.addr, &quiet_pool).await);
+    for i in 0..concurrency {
+        workers.push(identity(&addr(i), &quiet_pool).await);
     }
     println!(
-        "serve load test: {concurrency} connections, UpdateRecords with the sample trigger, up to {requests} requests or {seconds} s"
+        "serve load test ({database}, {} node(s)): {concurrency} connections, UpdateRecords with the sample trigger, up to {requests} requests or {seconds} s",
+        servers.len()
     );
     let alone = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
     print("quiet tenant alone", &alone);
@@ -360,8 +371,8 @@ async fn main() {
     let dev: Creds =
         (quiet["accessKeyId"].as_str().unwrap().into(), quiet["secretAccessKey"].as_str().unwrap().into(), None);
     let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let mut w = identity(&server.addr, &quiet_pool).await;
+    for i in 0..concurrency {
+        let mut w = identity(&addr(i), &quiet_pool).await;
         w.creds = dev.clone();
         workers.push(w);
     }
@@ -369,13 +380,13 @@ async fn main() {
     print("same updates, no trigger (baseline)", &no_trigger);
 
     let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        workers.push(identity(&server.addr, &quiet_pool).await);
+    for i in 0..concurrency {
+        workers.push(identity(&addr(i), &quiet_pool).await);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let mut noisy = Vec::new();
-    for _ in 0..4 {
-        let mut w = identity(&server.addr, &noisy_pool).await;
+    for i in 0..4 {
+        let mut w = identity(&addr(i), &noisy_pool).await;
         let stop = stop.clone();
         noisy.push(tokio::spawn(async move {
             let mut outcomes = 0;

@@ -1,87 +1,11 @@
 //! Identities, the logins linked to them, merges, and the OpenID Connect issuers the
 //! operator registered. Every change that must not be seen half done is one transaction.
 
-use super::{DbError, Result, Store, new_cognito_id, now};
+use super::Sqlite;
+use crate::server::store::{
+    DbError, IdentityRow, Issuer, LinkOutcome, Merge, MergeOutcome, MergeRule, Result, new_cognito_id, now,
+};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-
-/// An identity with its logins.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IdentityRow {
-    pub identity_id: String,
-    pub pool_id: String,
-    pub created: i64,
-    pub modified: i64,
-    /// The identity it was merged into; a merged identity is disabled.
-    pub merged_into: Option<String>,
-    /// Whether a login was ever linked to it: it stays authenticated (and, with no login
-    /// left, inaccessible) when its logins are unlinked.
-    pub ever_authenticated: bool,
-    /// (provider, subject) of every login linked to it.
-    pub logins: Vec<(String, String)>,
-}
-
-impl IdentityRow {
-    /// Whether it signed in with at least one login.
-    pub fn authenticated(&self) -> bool {
-        self.ever_authenticated || !self.logins.is_empty()
-    }
-}
-
-/// A registered OpenID Connect issuer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Issuer {
-    /// The tenant whose pools may accept it (as an IAM OIDC provider is an account's).
-    pub tenant: String,
-    /// The issuer (`iss`), e.g. `https://login.example.com/realm`.
-    pub issuer: String,
-    /// The client ids its tokens may be for (`aud`).
-    pub audiences: Vec<String>,
-    /// Its JSON Web Key Set.
-    pub jwks: String,
-    /// The file the key set was read from, read again when a key id is missing.
-    pub jwks_file: Option<String>,
-}
-
-/// What a merge moved.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Merge {
-    /// The identity that survives.
-    pub target: String,
-    /// The datasets moved, under their new names.
-    pub datasets: Vec<String>,
-}
-
-/// What linking a login to an identity did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LinkOutcome {
-    /// Linked.
-    Linked,
-    /// The login is linked to an identity already (this one or another).
-    Taken,
-    /// The identity is gone (merged, deleted), or gained a login, since it was checked.
-    Changed,
-}
-
-/// Which identities a merge may take as its source.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MergeRule<'a> {
-    /// An identity that signs in with a login the source never had: the source must still
-    /// be unauthenticated.
-    SourceUnauthenticated,
-    /// MergeDeveloperIdentities: two users of this developer provider; refused when the two
-    /// have different users of another provider.
-    Developer(&'a str),
-}
-
-/// What a merge did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MergeOutcome {
-    Merged(Merge),
-    /// Either identity changed (merged, deleted, signed in) since it was checked.
-    Changed,
-    /// Both have logins of this provider, for different users.
-    ProviderClash(String),
-}
 
 const IDENTITY_COLUMNS: &str = "identity_id, pool_id, created, modified, merged_into, authenticated";
 
@@ -131,7 +55,7 @@ fn merged_name(tx: &Connection, pool: &str, target: &str, base: &str, source: &s
         }
     }
     // An identity holds a few dozen datasets at most; a thousand collisions cannot happen.
-    Err(DbError(rusqlite::Error::InvalidQuery))
+    Err(DbError::Other("no free name for a merged dataset".into()))
 }
 
 /// Whether an identity is a live identity of the pool (and, if `unauthenticated`, never
@@ -145,7 +69,7 @@ fn live_in(tx: &Connection, pool: &str, identity: &str, unauthenticated: bool) -
         .query_row(params![identity, pool, unauthenticated], |r| r.get(0))?)
 }
 
-impl Store {
+impl Sqlite {
     /// The identity with its logins.
     pub fn identity(&self, identity_id: &str) -> Result<Option<IdentityRow>> {
         identity_row(&self.conn(), identity_id)
@@ -396,8 +320,7 @@ impl Store {
 
     /// Registers (or replaces) a tenant's OpenID Connect issuer.
     pub fn put_issuer(&self, issuer: &Issuer) -> Result<()> {
-        let audiences = serde_json::to_string(&issuer.audiences)
-            .map_err(|e| DbError(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+        let audiences = serde_json::to_string(&issuer.audiences).map_err(|e| DbError::Other(e.to_string()))?;
         self.conn().execute(
             "INSERT OR REPLACE INTO oidc_issuers (tenant, issuer, audiences, jwks, jwks_file, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![issuer.tenant, issuer.issuer, audiences, issuer.jwks, issuer.jwks_file, now()],
@@ -430,7 +353,8 @@ impl Store {
 mod tests {
     use super::*;
 
-    use crate::server::store::temp_store as store;
+    use crate::server::store::sqlite::Sqlite as Store;
+    use crate::server::store::sqlite::temp_store as store;
 
     fn dataset(store: &Store, identity: &str, name: &str, deleted: bool) {
         store
