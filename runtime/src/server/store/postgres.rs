@@ -135,6 +135,19 @@ fn other(e: impl std::fmt::Display) -> DbError {
     DbError::Other(e.to_string())
 }
 
+/// Every record of an update in one statement, however many there are.
+const WRITE_RECORDS: &str = "INSERT INTO records (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
+     SELECT $1, $2, $3, k, v, $4, $5, $6, d FROM UNNEST($7::TEXT[], $8::TEXT[], $9::BIGINT[]) AS w (k, v, d)
+     ON CONFLICT (pool_id, identity_id, dataset, key) DO UPDATE SET value = EXCLUDED.value,
+         sync_count = EXCLUDED.sync_count, modified = EXCLUDED.modified,
+         modified_by = EXCLUDED.modified_by, device_modified_ms = EXCLUDED.device_modified_ms";
+
+/// An applied update's answer, kept for its retries.
+const WRITE_ANSWER: &str =
+    "INSERT INTO applied_updates (token_hash, request_hash, answer, expires) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (token_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash,
+         answer = EXCLUDED.answer, expires = EXCLUDED.expires";
+
 const POOL_COLUMNS: &str = "pool_id, tenant, sync_trigger, name, allow_unauthenticated, settings";
 
 fn pool_from_row(r: &Row) -> Result<Pool> {
@@ -230,29 +243,22 @@ async fn dataset_row(c: &impl GenericClient, pool: &str, identity: &str, name: &
     query_opt(c, &sql, &[&pool, &identity, &name]).await?.as_ref().map(dataset_from_row).transpose()
 }
 
+const LIVE_DATASETS: &str = "SELECT COUNT(*) FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND deleted = 0";
+
 async fn live_datasets(c: &impl GenericClient, pool: &str, identity: &str) -> Result<usize> {
-    let n: i64 = query_one(
-        c,
-        "SELECT COUNT(*) FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND deleted = 0",
-        &[&pool, &identity],
-    )
-    .await?
-    .try_get(0)?;
+    let n: i64 = query_one(c, LIVE_DATASETS, &[&pool, &identity]).await?.try_get(0)?;
     Ok(n as usize)
 }
+
+const LOCK_IDENTITY: &str = "SELECT merged_into IS NULL AND pool_id = $2 AND ($3 = FALSE OR authenticated = 0)
+     FROM identities WHERE identity_id = $1 FOR UPDATE";
 
 /// Locks an identity's row for the rest of the transaction: every change to an
 /// identity's datasets, logins or existence takes this lock first. Answers whether the
 /// identity is a live (not merged) identity of `pool` — and, with `unauthenticated`,
 /// never had a login.
 async fn lock_identity(tx: &Transaction<'_>, pool: &str, identity: &str, unauthenticated: bool) -> Result<bool> {
-    let row = query_opt(
-        tx,
-        "SELECT merged_into IS NULL AND pool_id = $2 AND ($3 = FALSE OR authenticated = 0)
-         FROM identities WHERE identity_id = $1 FOR UPDATE",
-        &[&identity, &pool, &unauthenticated],
-    )
-    .await?;
+    let row = query_opt(tx, LOCK_IDENTITY, &[&identity, &pool, &unauthenticated]).await?;
     Ok(match row {
         Some(r) => r.try_get(0)?,
         None => false,
@@ -359,11 +365,34 @@ impl Postgres {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // Checked under the identity's lock: a merge moves the identity's datasets away,
-        // and a write landing after it would be left on a disabled identity.
-        if !lock_identity(&tx, pool, identity, false).await? {
+        // and a write landing after it would be left on a disabled identity. The reads are
+        // sent together (one round trip); the server runs them in order, so they see the
+        // database as it is once the lock is held.
+        // tokio-postgres sends requests in the order their futures are first polled, which
+        // is only the order below if none has to prepare its statement first: so they are
+        // prepared (or found in the cache) beforehand.
+        let row_sql = format!(
+            "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.pool_id = $1 AND d.identity_id = $2 AND d.name = $3"
+        );
+        let (lock, row, count) = tokio::try_join!(
+            tx.prepare_cached(LOCK_IDENTITY),
+            tx.prepare_cached(&row_sql),
+            tx.prepare_cached(LIVE_DATASETS)
+        )?;
+        let unauthenticated_only = false;
+        let lock_params: [&(dyn ToSql + Sync); 3] = [&identity, &pool, &unauthenticated_only];
+        let row_params: [&(dyn ToSql + Sync); 3] = [&pool, &identity, &name];
+        let count_params: [&(dyn ToSql + Sync); 2] = [&pool, &identity];
+        let (live, current, live_count) = tokio::try_join!(
+            tx.query_opt(&lock, &lock_params),
+            tx.query_opt(&row, &row_params),
+            tx.query_one(&count, &count_params),
+        )?;
+        if !live.map(|r| r.try_get::<_, bool>(0)).transpose()?.unwrap_or(false) {
             return Ok(UpdateOutcome::IdentityGone);
         }
-        let current = dataset_row(&tx, pool, identity, name).await?;
+        let current = current.as_ref().map(dataset_from_row).transpose()?;
+        let live_count = live_count.try_get::<_, i64>(0)? as usize;
         if current.as_ref().map_or(0, |d| d.sync_count) != u.expected {
             let stored = query_opt(
                 &tx,
@@ -379,7 +408,7 @@ impl Postgres {
             });
         }
         let creates = current.as_ref().is_none_or(|d| d.deleted);
-        if creates && live_datasets(&tx, pool, identity).await? >= u.max_datasets {
+        if creates && live_count >= u.max_datasets {
             return Ok(UpdateOutcome::TooManyDatasets);
         }
         let t = now();
@@ -387,75 +416,71 @@ impl Postgres {
         // empty dataset is not (nothing to sync).
         let recreates = current.as_ref().is_some_and(|d| d.deleted);
         let count = if u.writes.is_empty() && !recreates { u.expected } else { u.expected + 1 };
-        match &current {
-            Some(d) if !d.deleted => {
-                if !u.writes.is_empty() {
-                    execute(
-                        &tx,
-                        "UPDATE datasets SET sync_count = $4, modified = $5, modified_by = $6
-                         WHERE pool_id = $1 AND identity_id = $2 AND name = $3",
-                        &[&pool, &identity, &name, &count, &t, &u.by],
-                    )
-                    .await?;
-                }
-            }
-            Some(_) => {
-                // Recreating a deleted dataset keeps counting, and keeps its deletion's count.
-                execute(
-                    &tx,
-                    "UPDATE datasets SET sync_count = $4, created = $5, modified = $5, modified_by = $6, deleted = 0
-                     WHERE pool_id = $1 AND identity_id = $2 AND name = $3",
-                    &[&pool, &identity, &name, &count, &t, &u.by],
-                )
-                .await?;
-            }
-            None => {
-                // A first update creates the dataset even when it writes nothing.
-                execute(
-                    &tx,
-                    "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted, deleted_at)
-                     VALUES ($1, $2, $3, $4, $5, $5, $6, 0, 0)",
-                    &[&pool, &identity, &name, &count, &t, &u.by],
-                )
-                .await?;
-            }
-        }
-        let mut written = Vec::with_capacity(u.writes.len());
-        for w in &u.writes {
-            written.push(RecordRow {
+        let dataset_sql = match &current {
+            Some(d) if !d.deleted => (!u.writes.is_empty()).then_some(
+                "UPDATE datasets SET sync_count = $4, modified = $5, modified_by = $6
+                 WHERE pool_id = $1 AND identity_id = $2 AND name = $3",
+            ),
+            // Recreating a deleted dataset keeps counting, and keeps its deletion's count.
+            Some(_) => Some(
+                "UPDATE datasets SET sync_count = $4, created = $5, modified = $5, modified_by = $6, deleted = 0
+                 WHERE pool_id = $1 AND identity_id = $2 AND name = $3",
+            ),
+            // A first update creates the dataset even when it writes nothing.
+            None => Some(
+                "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted, deleted_at)
+                 VALUES ($1, $2, $3, $4, $5, $5, $6, 0, 0)",
+            ),
+        };
+        let written: Vec<RecordRow> = u
+            .writes
+            .iter()
+            .map(|w| RecordRow {
                 key: w.key.clone(),
                 value: w.value.clone(),
                 sync_count: count,
                 modified: t,
                 modified_by: u.by.clone(),
                 device_modified_ms: u.device_modified_ms.get(&w.key).copied(),
-            });
-        }
-        if !written.is_empty() {
-            // Every record in one statement: one round trip however many there are.
-            let keys: Vec<&str> = written.iter().map(|r| r.key.as_str()).collect();
-            let values: Vec<Option<&str>> = written.iter().map(|r| r.value.as_deref()).collect();
-            let devices: Vec<Option<i64>> = written.iter().map(|r| r.device_modified_ms).collect();
-            execute(
-                &tx,
-                "INSERT INTO records (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
-                 SELECT $1, $2, $3, k, v, $4, $5, $6, d FROM UNNEST($7::TEXT[], $8::TEXT[], $9::BIGINT[]) AS w (k, v, d)
-                 ON CONFLICT (pool_id, identity_id, dataset, key) DO UPDATE SET value = EXCLUDED.value,
-                     sync_count = EXCLUDED.sync_count, modified = EXCLUDED.modified,
-                     modified_by = EXCLUDED.modified_by, device_modified_ms = EXCLUDED.device_modified_ms",
-                &[&pool, &identity, &name, &count, &t, &u.by, &keys, &values, &devices],
+            })
+            .collect();
+        let dataset_params: [&(dyn ToSql + Sync); 6] = [&pool, &identity, &name, &count, &t, &u.by];
+        // Prepared first, as above, so that they are sent in this order.
+        let (dataset_stmt, records_stmt, answer_stmt) = tokio::try_join!(
+            tx.prepare_cached(dataset_sql.unwrap_or("SELECT 1")),
+            tx.prepare_cached(WRITE_RECORDS),
+            tx.prepare_cached(WRITE_ANSWER),
+        )?;
+        let write_dataset = async {
+            match dataset_sql {
+                Some(_) => tx.execute(&dataset_stmt, &dataset_params).await,
+                None => Ok(0),
+            }
+        };
+        // Every record in one statement, and the answer kept for retries: sent with the
+        // dataset's change, one round trip however many records there are.
+        let keys: Vec<&str> = written.iter().map(|r| r.key.as_str()).collect();
+        let values: Vec<Option<&str>> = written.iter().map(|r| r.value.as_deref()).collect();
+        let devices: Vec<Option<i64>> = written.iter().map(|r| r.device_modified_ms).collect();
+        let answer = serde_json::to_string(&written).unwrap_or_default();
+        let write_records = async {
+            if written.is_empty() {
+                return Ok(0);
+            }
+            tx.execute(&records_stmt, &[&pool, &identity, &name, &count, &t, &u.by, &keys, &values, &devices]).await
+        };
+        let write_answer = async {
+            if written.is_empty() {
+                return Ok(0);
+            }
+            let idempotency = &u.idempotency;
+            tx.execute(
+                &answer_stmt,
+                &[&idempotency.token_hash, &idempotency.request_hash, &answer, &idempotency.expires],
             )
-            .await?;
-            let answer = serde_json::to_string(&written).unwrap_or_default();
-            execute(
-                &tx,
-                "INSERT INTO applied_updates (token_hash, request_hash, answer, expires) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (token_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash,
-                     answer = EXCLUDED.answer, expires = EXCLUDED.expires",
-                &[&u.idempotency.token_hash, &u.idempotency.request_hash, &answer, &u.idempotency.expires],
-            )
-            .await?;
-        }
+            .await
+        };
+        tokio::try_join!(write_dataset, write_records, write_answer)?;
         tx.commit().await?;
         Ok(UpdateOutcome::Applied(written))
     }
@@ -1010,15 +1035,16 @@ impl Backend for Postgres {
             .read_only(true)
             .start()
             .await?;
-        let dataset = dataset_row(&tx, pool, identity, name).await?;
         let sql =
             format!("SELECT {RECORD_COLUMNS} FROM records WHERE pool_id = $1 AND identity_id = $2 AND dataset = $3");
-        let records = query(&tx, &sql, &[&pool, &identity, &name])
-            .await?
-            .iter()
-            .map(|r| record_from_row(r).map(|r| (r.key.clone(), r)))
-            .collect::<Result<_>>()?;
-        let identity_datasets = live_datasets(&tx, pool, identity).await?;
+        let params: [&(dyn ToSql + Sync); 3] = [&pool, &identity, &name];
+        // Sent together: one round trip.
+        let (dataset, rows, identity_datasets) = tokio::try_join!(
+            dataset_row(&tx, pool, identity, name),
+            query(&tx, &sql, &params),
+            live_datasets(&tx, pool, identity),
+        )?;
+        let records = rows.iter().map(|r| record_from_row(r).map(|r| (r.key.clone(), r))).collect::<Result<_>>()?;
         tx.commit().await?;
         Ok(Snapshot { dataset, records, identity_datasets })
     }
