@@ -23,5 +23,19 @@ fi
 # The tests need the JavaScript engine: a missing toolchain is an error, not a skip.
 export SYNCTRIG_REQUIRE_JS_ENGINE=1
 cargo test --workspace --locked
-python3 -m pytest -q tests/e2e -m "not multinode"
-SYNCTRIG_E2E_BACKEND=postgres python3 -m pytest -q tests/e2e
+# The two end-to-end passes at once: they mostly wait on servers, so together they take
+# little longer than one. Each prints its report when both are done.
+logs=$(mktemp -d /tmp/synctrig-e2e.XXXXXX)
+python3 -m pytest -q tests/e2e -m "not multinode" >"$logs/sqlite.log" 2>&1 &
+sqlite=$!
+SYNCTRIG_E2E_BACKEND=postgres python3 -m pytest -q tests/e2e >"$logs/postgres.log" 2>&1 &
+postgres=$!
+status=0
+wait $sqlite || status=1
+wait $postgres || status=1
+echo "== end-to-end tests on SQLite"
+cat "$logs/sqlite.log"
+echo "== end-to-end tests on PostgreSQL (and several nodes)"
+cat "$logs/postgres.log"
+rm -rf "$logs"
+exit $status

@@ -194,7 +194,8 @@ async fn need_tenant(store: &Store, tenant: &str) -> anyhow::Result<()> {
 }
 
 async fn execute_with(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
-    let store = open_store(&args.data_dir, args.database.as_deref()).await?;
+    // One command at a time: a couple of connections.
+    let store = open_store(&args.data_dir, args.database.as_deref(), 2).await?;
     Ok(match args.command {
         AdminCommand::CreateTenant { name } => {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {

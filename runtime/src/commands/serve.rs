@@ -15,7 +15,8 @@ use synctrig_wasm::server::store::{self, Database, Store, prepare_data_dir, rand
 use synctrig_wasm::server::{AppState, ServerConfig, serve};
 
 /// Serve the Cognito Sync API (and Cognito Identity's GetId and
-/// GetCredentialsForIdentity) on an embedded SQLite database.
+/// GetCredentialsForIdentity) on an embedded SQLite database, or with --database on a
+/// PostgreSQL database that several nodes share behind a load balancer.
 ///
 /// Point an AWS SDK's cognito-sync and cognito-identity clients at the printed address
 /// (e.g. boto3's endpoint_url). Every cognito-sync request must be signed with SigV4.
@@ -27,7 +28,8 @@ use synctrig_wasm::server::{AppState, ServerConfig, serve};
 /// gracefully on ctrl-c or SIGTERM, finishing requests in flight.
 ///
 /// The data dir (created 0700, its database 0600) holds the root and developer secret
-/// keys, the key that signs SyncSessionTokens, every dataset and every deployed trigger.
+/// keys, the key that signs SyncSessionTokens, every dataset and every deployed trigger
+/// (on PostgreSQL the database holds them; the data dir, the compiled-trigger cache).
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct ServeArgs {
@@ -42,6 +44,10 @@ pub struct ServeArgs {
     /// compiled-trigger cache). Without it, SQLite in the data dir.
     #[arg(long, value_name = "URL", env = "SYNCTRIG_DATABASE_URL", hide_env_values = true)]
     database: Option<String>,
+    /// Most connections this node keeps to the PostgreSQL database (all nodes' together
+    /// must stay under the server's max_connections). A request waits at most 10 s for one.
+    #[arg(long, value_name = "N", default_value_t = store::postgres::DEFAULT_CONNECTIONS)]
+    database_connections: usize,
     /// Region the service answers as: in identity ids and trigger events, and the region
     /// clients must sign for (their SDK's region setting).
     #[arg(long, default_value = "us-east-1", value_parser = parse_region)]
@@ -153,9 +159,9 @@ pub fn parse_region(region: &str) -> Result<String, String> {
 
 /// Opens the store — the PostgreSQL database at `url`, or SQLite in `data_dir` — and
 /// creates the data directory (private to this user) if needed.
-pub async fn open_store(data_dir: &Path, url: Option<&str>) -> anyhow::Result<Arc<Store>> {
+pub async fn open_store(data_dir: &Path, url: Option<&str>, connections: usize) -> anyhow::Result<Arc<Store>> {
     prepare_data_dir(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    let database = Database::choose(url, data_dir).map_err(|e| anyhow::anyhow!(e))?;
+    let database = Database::choose(url, data_dir, connections).map_err(|e| anyhow::anyhow!(e))?;
     store::open(&database).await.with_context(|| format!("cannot open the database {}", database.redacted()))
 }
 
@@ -185,7 +191,7 @@ fn start(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.data_dir, args.database.as_deref()).await?;
+    let store = open_store(&args.data_dir, args.database.as_deref(), args.database_connections).await?;
     root_credentials(&*store).await?;
     let mut config = args.sandbox.runtime_config();
     config.cache_dir.get_or_insert_with(|| args.data_dir.join("artifacts"));

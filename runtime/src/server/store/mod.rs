@@ -454,18 +454,19 @@ pub enum MergeOutcome {
 pub enum Database {
     /// An SQLite file (the data directory's `synctrig.db`).
     Sqlite(PathBuf),
-    /// A PostgreSQL database, by its `postgres://` URL.
-    Postgres(String),
+    /// A PostgreSQL database, by its `postgres://` URL, with at most this many
+    /// connections from this process.
+    Postgres(String, usize),
 }
 
 impl Database {
     /// `url` when it is a PostgreSQL URL (`SYNCTRIG_DATABASE_URL`, `--database`), else the
     /// SQLite file in `data_dir`.
-    pub fn choose(url: Option<&str>, data_dir: &Path) -> std::result::Result<Database, String> {
+    pub fn choose(url: Option<&str>, data_dir: &Path, connections: usize) -> std::result::Result<Database, String> {
         match url {
             None => Ok(Database::Sqlite(data_dir.join("synctrig.db"))),
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-                Ok(Database::Postgres(u.to_owned()))
+                Ok(Database::Postgres(u.to_owned(), connections))
             }
             Some(u) if u.starts_with("sqlite:") => Ok(Database::Sqlite(PathBuf::from(&u["sqlite:".len()..]))),
             Some(_) => Err("the database URL must start with postgres:// (or sqlite: for a file)".into()),
@@ -476,7 +477,7 @@ impl Database {
     pub fn redacted(&self) -> String {
         match self {
             Database::Sqlite(p) => p.display().to_string(),
-            Database::Postgres(url) => postgres::redact(url),
+            Database::Postgres(url, _) => postgres::redact(url),
         }
     }
 }
@@ -491,7 +492,7 @@ pub async fn open(database: &Database) -> Result<Arc<Store>> {
                 .map_err(|e| DbError::Other(e.to_string()))??;
             Arc::new(store)
         }
-        Database::Postgres(url) => Arc::new(postgres::Postgres::open(url).await?),
+        Database::Postgres(url, connections) => Arc::new(postgres::Postgres::open(url, *connections).await?),
     })
 }
 

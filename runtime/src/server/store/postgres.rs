@@ -30,8 +30,9 @@ use std::str::FromStr;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
-/// Connections per node. Requests beyond them wait (at most `POOL_WAIT`) for one.
-const POOL_SIZE: usize = 16;
+/// Connections per node, unless `serve --database-connections` says otherwise. Requests
+/// beyond them wait (at most `POOL_WAIT`) for one.
+pub const DEFAULT_CONNECTIONS: usize = 16;
 /// How long a request waits for a connection before it fails.
 const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The longest a statement (and so a lock wait) may take.
@@ -325,12 +326,12 @@ fn param(value: Value, ty: &Type) -> std::result::Result<Box<dyn ToSql + Sync + 
 impl Postgres {
     /// Connects to the database at `url` and brings its schema up to date (under an
     /// advisory lock, so nodes starting at once apply each migration once).
-    pub async fn open(url: &str) -> Result<Postgres> {
-        Self::open_config(tokio_postgres::Config::from_str(url).map_err(other)?).await
+    pub async fn open(url: &str, connections: usize) -> Result<Postgres> {
+        Self::open_config(tokio_postgres::Config::from_str(url).map_err(other)?, connections).await
     }
 
     /// [`Postgres::open`] with a parsed configuration.
-    pub async fn open_config(mut config: tokio_postgres::Config) -> Result<Postgres> {
+    pub async fn open_config(mut config: tokio_postgres::Config, connections: usize) -> Result<Postgres> {
         if config.get_options().is_none() {
             // Bounds every wait on a lock or a slow statement.
             config.options(format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
@@ -344,7 +345,7 @@ impl Postgres {
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = deadpool_postgres::Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(connections.max(1))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(POOL_WAIT))
@@ -1201,11 +1202,16 @@ impl Backend for Postgres {
         .await?;
         if linked == 0 {
             tx.rollback().await?;
-            let identity = self
-                .login_identity(pool, provider, subject)
-                .await?
-                .ok_or_else(|| DbError::Other("a login vanished while it was being linked".into()))?;
-            return Ok((identity, false));
+            // On this connection: taking a second one while holding this could wait forever
+            // when every connection is held by a sign-in doing the same.
+            let winner = query_opt(
+                &c,
+                "SELECT identity_id FROM logins WHERE pool_id = $1 AND provider = $2 AND subject = $3",
+                &[&pool, &provider, &subject],
+            )
+            .await?
+            .ok_or_else(|| DbError::Other("a login vanished while it was being linked".into()))?;
+            return Ok((winner.try_get(0)?, false));
         }
         tx.commit().await?;
         Ok((identity, true))

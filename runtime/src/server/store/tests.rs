@@ -20,7 +20,7 @@ async fn sqlite() -> Fixture {
 
 async fn postgres() -> Fixture {
     let config = postgres::testing::fresh_database().await;
-    Fixture { store: Arc::new(postgres::Postgres::open_config(config).await.unwrap()), _dir: None }
+    Fixture { store: Arc::new(postgres::Postgres::open_config(config, 4).await.unwrap()), _dir: None }
 }
 
 /// Each scenario as two tests, `sqlite` and `postgres`.
@@ -387,7 +387,7 @@ async fn a_bad_stream_writes_nothing_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_starting_at_once_migrate_once() {
     let config = postgres::testing::fresh_database().await;
-    let opens: Vec<_> = (0..4).map(|_| tokio::spawn(postgres::Postgres::open_config(config.clone()))).collect();
+    let opens: Vec<_> = (0..4).map(|_| tokio::spawn(postgres::Postgres::open_config(config.clone(), 2))).collect();
     for open in opens {
         open.await.unwrap().unwrap();
     }
