@@ -235,10 +235,10 @@ async fn authorize_identity(
     }
     let pool = authorize_pool(state, cred, pool_id).await?;
     let denied = || ApiError::not_authorized(format!("not authorized to access identity {identity_id}"));
-    if let Principal::Identity { identity_id: own, .. } = &cred.principal
-        && own != identity_id
-    {
-        return Err(denied());
+    if let Principal::Identity { identity_id: own, .. } = &cred.principal {
+        // Its credential was found only because the identity is live, and of the pool
+        // authorize_pool just matched: no need to look it up again.
+        return if own == identity_id { Ok(pool) } else { Err(denied()) };
     }
     match state.store.identity_pool(identity_id).await? {
         Some(p) if p == pool.pool_id => Ok(pool),

@@ -25,7 +25,7 @@ use super::{
 use crate::limits;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, RecyclingMethod, Transaction};
 use futures_util::{StreamExt, pin_mut};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
@@ -245,11 +245,6 @@ async fn dataset_row(c: &impl GenericClient, pool: &str, identity: &str, name: &
 }
 
 const LIVE_DATASETS: &str = "SELECT COUNT(*) FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND deleted = 0";
-
-async fn live_datasets(c: &impl GenericClient, pool: &str, identity: &str) -> Result<usize> {
-    let n: i64 = query_one(c, LIVE_DATASETS, &[&pool, &identity]).await?.try_get(0)?;
-    Ok(n as usize)
-}
 
 const LOCK_IDENTITY: &str = "SELECT merged_into IS NULL AND pool_id = $2 AND ($3 = FALSE OR authenticated = 0)
      FROM identities WHERE identity_id = $1 FOR UPDATE";
@@ -1028,25 +1023,39 @@ impl Backend for Postgres {
     }
 
     async fn snapshot(&self, pool: &str, identity: &str, name: &str) -> Result<Snapshot> {
-        let mut c = self.client().await?;
-        // One consistent view of the dataset, its records and the identity's count.
-        let tx = c
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let sql =
-            format!("SELECT {RECORD_COLUMNS} FROM records WHERE pool_id = $1 AND identity_id = $2 AND dataset = $3");
-        let params: [&(dyn ToSql + Sync); 3] = [&pool, &identity, &name];
-        // Sent together: one round trip.
-        let (dataset, rows, identity_datasets) = tokio::try_join!(
-            dataset_row(&tx, pool, identity, name),
-            query(&tx, &sql, &params),
-            live_datasets(&tx, pool, identity),
-        )?;
-        let records = rows.iter().map(|r| record_from_row(r).map(|r| (r.key.clone(), r))).collect::<Result<_>>()?;
-        tx.commit().await?;
+        let c = self.client().await?;
+        // One statement, so one consistent view (and one round trip): a row per record
+        // (one with no record when there is none), each with the dataset's row, if any,
+        // and the identity's live dataset count.
+        let sql = format!(
+            "WITH ds (name, sync_count, created, modified, modified_by, deleted, deleted_at, num_records, data_storage) AS (
+                 SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.pool_id = $1 AND d.identity_id = $2 AND d.name = $3),
+             live (n) AS ({LIVE_DATASETS})
+             SELECT ds.*, live.n, r.key, r.value, r.sync_count, r.modified, r.modified_by, r.device_modified_ms
+             FROM live LEFT JOIN ds ON TRUE
+             LEFT JOIN records r ON r.pool_id = $1 AND r.identity_id = $2 AND r.dataset = $3"
+        );
+        let rows = query(&c, &sql, &[&pool, &identity, &name]).await?;
+        let first = rows.first().ok_or_else(|| DbError::Other("the snapshot query returned no row".into()))?;
+        let dataset = match first.try_get::<_, Option<String>>(0)? {
+            Some(_) => Some(dataset_from_row(first)?),
+            None => None,
+        };
+        let identity_datasets = first.try_get::<_, i64>(9)? as usize;
+        let mut records = BTreeMap::new();
+        for r in &rows {
+            if let Some(key) = r.try_get::<_, Option<String>>(10)? {
+                let row = RecordRow {
+                    key: key.clone(),
+                    value: r.try_get(11)?,
+                    sync_count: r.try_get(12)?,
+                    modified: r.try_get(13)?,
+                    modified_by: r.try_get(14)?,
+                    device_modified_ms: r.try_get(15)?,
+                };
+                records.insert(key, row);
+            }
+        }
         Ok(Snapshot { dataset, records, identity_datasets })
     }
 

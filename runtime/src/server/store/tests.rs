@@ -50,6 +50,7 @@ both!(
     concurrent_deploys_get_distinct_versions_within_the_limits,
     credentials_follow_their_identity,
     meta_values_are_created_once,
+    a_snapshot_holds_the_dataset_its_records_and_the_identitys_count,
 );
 
 /// A tenant with a pool and an identity: (pool, identity).
@@ -279,6 +280,24 @@ async fn credentials_follow_their_identity(store: Arc<Store>) {
     store.put_root_credential("AKIAROOT", "s1").await.unwrap();
     store.put_root_credential("AKIAROOT", "s2").await.unwrap();
     assert_eq!(store.credential("AKIAROOT").await.unwrap().unwrap().secret, "s2");
+}
+
+async fn a_snapshot_holds_the_dataset_its_records_and_the_identitys_count(store: Arc<Store>) {
+    let (p, i) = identity(&*store).await;
+    let empty = store.snapshot(&p, &i, "d").await.unwrap();
+    assert!(empty.dataset.is_none() && empty.records.is_empty() && empty.identity_datasets == 0);
+    apply(&*store, update(&p, &i, "d", 0, &[("k", Some("v")), ("gone", None)], "t1")).await;
+    apply(&*store, update(&p, &i, "e", 0, &[], "t2")).await;
+    let snap = store.snapshot(&p, &i, "d").await.unwrap();
+    assert_eq!(snap.sync_count(), 1);
+    assert!(snap.exists());
+    assert_eq!(snap.identity_datasets, 2);
+    assert_eq!(snap.live(), Dataset::from([("k".to_owned(), "v".to_owned())]));
+    assert_eq!(snap.records.keys().collect::<Vec<_>>(), ["gone", "k"]);
+    assert_eq!(snap.records["k"].device_modified_ms, Some(1_795_810_224_455));
+    // A dataset with no records has its row and no record.
+    let e = store.snapshot(&p, &i, "e").await.unwrap();
+    assert!(e.dataset.is_some() && e.records.is_empty() && e.identity_datasets == 2);
 }
 
 async fn meta_values_are_created_once(store: Arc<Store>) {
