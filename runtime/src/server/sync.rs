@@ -567,7 +567,7 @@ async fn list_records(call: Call) -> Result<ListRecordsResponse, ApiError> {
         last_modified_by: d.map(|d| d.modified_by.clone()),
         // Datasets of identities merged into this one, kept as `<name>.<identityId>`: the
         // Sync Manager's onDatasetsMerged hands them to the app to fold in and delete.
-        merged_dataset_names: call.state.store.merged_dataset_names(&pool.pool_id, identity_id, name).await?,
+        merged_dataset_names: page.merged_names.clone(),
         dataset_exists: d.is_some_and(|d| !d.deleted),
         // Only a device that synced before the last deletion was told of records that
         // are gone; one at 0 never synced, one past it synced after.

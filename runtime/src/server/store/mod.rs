@@ -280,6 +280,9 @@ pub struct RecordPage {
     pub records: Vec<RecordRow>,
     /// Whether more records follow.
     pub more: bool,
+    /// Names of the live datasets merged into this identity from others that had this
+    /// dataset's name (MergedDatasetNames).
+    pub merged_names: Vec<String>,
 }
 
 /// One update of a dataset, for the writer.
@@ -641,8 +644,9 @@ pub trait Backend: Send + Sync {
     async fn snapshot(&self, pool: &str, identity: &str, name: &str) -> Result<Snapshot>;
 
     /// One page of ListRecords, read in one transaction: records with
-    /// `last < SyncCount <= upper` after `cursor`, in (SyncCount, key) order. A first page
-    /// (`upper` `None`) takes the dataset's current SyncCount as the listing's bound.
+    /// `last < SyncCount <= upper` after `cursor`, in (SyncCount, key) order, and the
+    /// names of datasets merged in under this one's. A first page (`upper` `None`) takes
+    /// the dataset's current SyncCount as the listing's bound.
     async fn records_page(
         &self,
         dataset: (&str, &str, &str),
@@ -716,10 +720,6 @@ pub trait Backend: Send + Sync {
         target: &str,
         rule: MergeRule<'_>,
     ) -> Result<MergeOutcome>;
-
-    /// Names of the live datasets merged into an identity from others that were named
-    /// `<name>` there — what ListRecords of `<name>` reports as MergedDatasetNames.
-    async fn merged_dataset_names(&self, pool: &str, identity: &str, name: &str) -> Result<Vec<String>>;
 
     /// Whether a dataset of an identity was made by a merge (its name may then pass the
     /// 128 characters clients may use).

@@ -184,7 +184,8 @@ async fn a_merged_away_identity_writes_nothing(store: Arc<Store>) {
     let merged = store.merge_identities(&p, &source, &target, MergeRule::SourceUnauthenticated).await.unwrap();
     let MergeOutcome::Merged(merge) = merged else { panic!("{merged:?}") };
     assert_eq!(merge.datasets, [format!("d.{source}")]);
-    assert_eq!(store.merged_dataset_names(&p, &target, "d").await.unwrap(), merge.datasets);
+    let page = store.records_page((&p, &target, "d"), 0, None, None, 10).await.unwrap();
+    assert_eq!((page.merged_names, page.dataset.is_none()), (merge.datasets.clone(), true));
     assert!(store.is_merged_dataset(&p, &target, &merge.datasets[0]).await.unwrap());
     let moved = store.dataset(&p, &target, &merge.datasets[0]).await.unwrap().unwrap();
     assert_eq!((moved.sync_count, moved.num_records), (1, 1));
@@ -410,4 +411,72 @@ async fn nodes_starting_at_once_migrate_once() {
     for open in opens {
         open.await.unwrap().unwrap();
     }
+}
+
+/// Waits for `check` to hold, up to 10 s: what a node learns from another's notification
+/// arrives with no fixed delay, so the tests wait for it rather than time it.
+async fn eventually<F: std::future::Future<Output = bool>>(mut check: impl FnMut() -> F) -> bool {
+    for _ in 0..200 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_node_reaches_every_nodes_cache() {
+    let config = postgres::testing::fresh_database().await;
+    let a = postgres::Postgres::open_config(config.clone(), 2).await.unwrap();
+    let b = postgres::Postgres::open_config(config.clone(), 2).await.unwrap();
+    assert!(eventually(|| async { a.caching() && b.caching() }).await);
+    let (p, i) = identity(&a).await;
+    let (key, ..) = a.issue_identity_credentials(&p, &i, false, 3600).await.unwrap();
+    // b reads, and keeps, the pool, the credential and the identity's pool.
+    assert_eq!(b.pool(&p).await.unwrap().unwrap().sync_trigger, None);
+    assert!(b.credential(&key).await.unwrap().is_some());
+    assert_eq!(b.identity_pool(&i).await.unwrap(), Some(p.clone()));
+    // A change made behind every node's back (unannounced) is not seen: b answers from
+    // its cache. This is what shows the cache is in use.
+    let raw = postgres::testing::connect(&config).await;
+    raw.execute("UPDATE pools SET sync_trigger = 'unannounced' WHERE pool_id = $1", &[&p]).await.unwrap();
+    assert_eq!(b.pool(&p).await.unwrap().unwrap().sync_trigger, None);
+    // A change through a store: the node that made it sees it at once, the others once
+    // notified.
+    a.set_sync_trigger(&p, Some("sample")).await.unwrap();
+    assert_eq!(a.pool(&p).await.unwrap().unwrap().sync_trigger.as_deref(), Some("sample"));
+    assert!(
+        eventually(|| async { b.pool(&p).await.unwrap().unwrap().sync_trigger.as_deref() == Some("sample") }).await
+    );
+    // A deploy changes a function's latest version everywhere.
+    a.deploy_function("acme", "f", "d1", b"w", None, None).await.unwrap().unwrap();
+    assert_eq!(b.function("acme", "f", None).await.unwrap().map(|f| f.0), Some(1));
+    a.deploy_function("acme", "f", "d2", b"w", None, None).await.unwrap().unwrap();
+    assert!(eventually(|| async { b.function("acme", "f", None).await.unwrap().map(|f| f.0) == Some(2) }).await);
+    // A deleted identity's credentials stop working on every node.
+    a.delete_identities(Some(&p), std::slice::from_ref(&i)).await.unwrap();
+    assert!(a.credential(&key).await.unwrap().is_none());
+    assert!(eventually(|| async { b.credential(&key).await.unwrap().is_none() }).await);
+    assert!(eventually(|| async { b.identity_pool(&i).await.unwrap().is_none() }).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_listen_caches_nothing() {
+    let config = postgres::testing::fresh_database().await;
+    let b = postgres::Postgres::open_config(config.clone(), 2).await.unwrap();
+    assert!(eventually(|| async { b.caching() }).await);
+    let (p, _) = identity(&b).await;
+    assert_eq!(b.pool(&p).await.unwrap().unwrap().name, "game");
+    // With its listener cut, it could miss a notification: it reads through.
+    postgres::testing::cut_listeners(&config).await;
+    assert!(eventually(|| async { !b.caching() }).await);
+    let raw = postgres::testing::connect(&config).await;
+    raw.execute("UPDATE pools SET name = 'renamed' WHERE pool_id = $1", &[&p]).await.unwrap();
+    assert_eq!(b.pool(&p).await.unwrap().unwrap().name, "renamed");
+    // It listens again, and caches again.
+    assert!(eventually(|| async { b.caching() }).await);
+    assert_eq!(b.pool(&p).await.unwrap().unwrap().name, "renamed");
+    raw.execute("UPDATE pools SET name = 'unannounced' WHERE pool_id = $1", &[&p]).await.unwrap();
+    assert_eq!(b.pool(&p).await.unwrap().unwrap().name, "renamed");
 }

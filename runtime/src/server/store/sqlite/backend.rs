@@ -239,10 +239,6 @@ impl Backend for Sqlite {
         Sqlite::merge_identities(self, pool, source, target, rule)
     }
 
-    async fn merged_dataset_names(&self, pool: &str, identity: &str, name: &str) -> Result<Vec<String>> {
-        Sqlite::merged_dataset_names(self, pool, identity, name)
-    }
-
     async fn is_merged_dataset(&self, pool: &str, identity: &str, name: &str) -> Result<bool> {
         Sqlite::is_merged_dataset(self, pool, identity, name)
     }

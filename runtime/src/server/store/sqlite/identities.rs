@@ -256,7 +256,11 @@ impl Sqlite {
     /// Names of the live datasets merged into an identity from others that were named
     /// `<name>` there — what ListRecords of `<name>` reports as MergedDatasetNames.
     pub fn merged_dataset_names(&self, pool: &str, identity: &str, name: &str) -> Result<Vec<String>> {
-        let conn = self.conn();
+        Self::merged_names(&self.conn(), pool, identity, name)
+    }
+
+    /// [`Sqlite::merged_dataset_names`] on `conn` (a transaction's, for one view).
+    pub(super) fn merged_names(conn: &Connection, pool: &str, identity: &str, name: &str) -> Result<Vec<String>> {
         let mut stmt = conn.prepare_cached(
             "SELECT name FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND deleted = 0 AND merged_base = ?3
              ORDER BY name",

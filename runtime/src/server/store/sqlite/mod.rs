@@ -694,8 +694,9 @@ impl Sqlite {
     }
 
     /// One page of ListRecords, read in one transaction: records with
-    /// `last < SyncCount <= upper` after `cursor`, in (SyncCount, key) order. A first page
-    /// (`upper` `None`) takes the dataset's current SyncCount as the listing's bound.
+    /// `last < SyncCount <= upper` after `cursor`, in (SyncCount, key) order, and the
+    /// names of datasets merged in under this one's. A first page (`upper` `None`) takes
+    /// the dataset's current SyncCount as the listing's bound.
     pub fn records_page(
         &self,
         (pool, identity, name): (&str, &str, &str),
@@ -724,10 +725,11 @@ impl Sqlite {
             )?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
         };
+        let merged_names = Self::merged_names(&tx, pool, identity, name)?;
         tx.commit()?;
         let more = records.len() > limit;
         records.truncate(limit);
-        Ok(RecordPage { dataset, upper, records, more })
+        Ok(RecordPage { dataset, upper, records, more, merged_names })
     }
 
     /// The stored answer of an applied update, if `idempotency` names a repeat of one.

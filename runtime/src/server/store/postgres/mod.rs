@@ -9,9 +9,17 @@
 //! the same reason. A transaction commits (with the server's `synchronous_commit`)
 //! before its request is answered.
 //!
+//! Round trips are what a node spends most on, so the hot paths make few: an
+//! UpdateRecords' transaction is one call of a server-side function
+//! (`synctrig_update_v1`), a ListRecords page and an update's snapshot are one statement
+//! each, and credentials, pools and function versions come from a cache that every
+//! change's `NOTIFY` empties on every node ([`cache`]).
+//!
 //! Text columns are `COLLATE "C"` (byte order, as SQLite compares), so listings,
 //! pagination and export order rows as the SQLite store does. Integers are `BIGINT`,
 //! flags too (0 or 1), so an export is the same from either backend.
+
+mod cache;
 
 use super::export::{
     Counts, ImportError, NOT_EMPTY, Reader, Scope, TABLES, Target, Value, end_line, header, pool_refused, row_line,
@@ -106,16 +114,108 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         jwks TEXT NOT NULL, jwks_file TEXT, created BIGINT NOT NULL, PRIMARY KEY (tenant, issuer));"#,
 )];
 
+/// Server-side code, (re)created at every start-up under the migration lock. Not a schema
+/// migration: it holds no data, and an export's schema version stays SQLite's. A change
+/// to it is a new name (`_v2`), so nodes of two releases can run side by side.
+///
+/// `synctrig_update_v1` is an UpdateRecords' whole transaction in one statement (one
+/// round trip instead of four): under the identity's row lock (which every change to an
+/// identity's data takes first) it re-checks the SyncCount and the dataset limit, then
+/// writes the dataset, its records and the answer kept for retries. The rules are the
+/// SQLite store's `apply_update`.
+const FUNCTIONS: &str = r#"
+CREATE OR REPLACE FUNCTION synctrig_update_v1(
+    p_pool TEXT, p_identity TEXT, p_name TEXT, p_expected BIGINT, p_now BIGINT, p_by TEXT, p_max BIGINT,
+    p_keys TEXT[], p_values TEXT[], p_devices BIGINT[],
+    p_token_hash TEXT, p_request_hash TEXT, p_answer TEXT, p_expires BIGINT,
+    OUT outcome TEXT, OUT answer TEXT)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_live BOOLEAN;
+    v_found BOOLEAN;
+    v_count BIGINT;
+    v_deleted BIGINT;
+    v_stored_hash TEXT;
+    v_stored_answer TEXT;
+    v_writes INT := COALESCE(cardinality(p_keys), 0);
+    v_new BIGINT;
+BEGIN
+    SELECT i.merged_into IS NULL AND i.pool_id = p_pool INTO v_live
+        FROM identities i WHERE i.identity_id = p_identity FOR UPDATE;
+    IF v_live IS NOT TRUE THEN
+        outcome := 'identity_gone';
+        RETURN;
+    END IF;
+    SELECT d.sync_count, d.deleted INTO v_count, v_deleted
+        FROM datasets d WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name;
+    v_found := FOUND;
+    IF COALESCE(v_count, 0) <> p_expected THEN
+        -- A retry of an update that was applied gets the answer it had; anything else
+        -- on a stale SyncCount is a conflict.
+        SELECT a.request_hash, a.answer INTO v_stored_hash, v_stored_answer
+            FROM applied_updates a WHERE a.token_hash = p_token_hash;
+        IF FOUND AND v_stored_hash = p_request_hash THEN
+            outcome := 'replayed';
+            answer := v_stored_answer;
+        ELSE
+            outcome := 'conflict';
+        END IF;
+        RETURN;
+    END IF;
+    IF (NOT v_found OR v_deleted <> 0) AND (
+        SELECT COUNT(*) FROM datasets d
+        WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.deleted = 0) >= p_max THEN
+        outcome := 'too_many_datasets';
+        RETURN;
+    END IF;
+    -- A change, or bringing a deleted dataset back, is a new SyncCount; creating an empty
+    -- dataset is not (nothing to sync).
+    v_new := CASE WHEN v_writes = 0 AND NOT (v_found AND v_deleted <> 0) THEN p_expected ELSE p_expected + 1 END;
+    IF NOT v_found THEN
+        -- A first update creates the dataset even when it writes nothing.
+        INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted, deleted_at)
+            VALUES (p_pool, p_identity, p_name, v_new, p_now, p_now, p_by, 0, 0);
+    ELSIF v_deleted <> 0 THEN
+        -- Recreating a deleted dataset keeps counting, and keeps its deletion's count.
+        UPDATE datasets d SET sync_count = v_new, created = p_now, modified = p_now, modified_by = p_by, deleted = 0
+            WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name;
+    ELSIF v_writes > 0 THEN
+        UPDATE datasets d SET sync_count = v_new, modified = p_now, modified_by = p_by
+            WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name;
+    END IF;
+    IF v_writes > 0 THEN
+        INSERT INTO records AS r (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
+            SELECT p_pool, p_identity, p_name, w.k, w.v, v_new, p_now, p_by, w.d
+            FROM UNNEST(p_keys, p_values, p_devices) AS w (k, v, d)
+            ON CONFLICT (pool_id, identity_id, dataset, key) DO UPDATE SET value = EXCLUDED.value,
+                sync_count = EXCLUDED.sync_count, modified = EXCLUDED.modified,
+                modified_by = EXCLUDED.modified_by, device_modified_ms = EXCLUDED.device_modified_ms;
+        INSERT INTO applied_updates AS a (token_hash, request_hash, answer, expires)
+            VALUES (p_token_hash, p_request_hash, p_answer, p_expires)
+            ON CONFLICT (token_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash,
+                answer = EXCLUDED.answer, expires = EXCLUDED.expires;
+    END IF;
+    outcome := 'applied';
+END
+$fn$"#;
+
 /// Work done off the request path.
 enum Background {
-    Invocation { tenant: String, name: String, row: InvocationRow },
+    Invocation {
+        tenant: String,
+        name: String,
+        row: InvocationRow,
+    },
     Purge,
+    /// Answered once every job queued before it is written (or failed).
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The PostgreSQL store.
 pub struct Postgres {
     pool: deadpool_postgres::Pool,
     background: tokio::sync::mpsc::Sender<Background>,
+    cache: std::sync::Arc<cache::Cache>,
 }
 
 /// `url` with its password hidden, for logs.
@@ -135,19 +235,6 @@ pub fn redact(url: &str) -> String {
 fn other(e: impl std::fmt::Display) -> DbError {
     DbError::Other(e.to_string())
 }
-
-/// Every record of an update in one statement, however many there are.
-const WRITE_RECORDS: &str = "INSERT INTO records (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
-     SELECT $1, $2, $3, k, v, $4, $5, $6, d FROM UNNEST($7::TEXT[], $8::TEXT[], $9::BIGINT[]) AS w (k, v, d)
-     ON CONFLICT (pool_id, identity_id, dataset, key) DO UPDATE SET value = EXCLUDED.value,
-         sync_count = EXCLUDED.sync_count, modified = EXCLUDED.modified,
-         modified_by = EXCLUDED.modified_by, device_modified_ms = EXCLUDED.device_modified_ms";
-
-/// An applied update's answer, kept for its retries.
-const WRITE_ANSWER: &str =
-    "INSERT INTO applied_updates (token_hash, request_hash, answer, expires) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (token_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash,
-         answer = EXCLUDED.answer, expires = EXCLUDED.expires";
 
 const POOL_COLUMNS: &str = "pool_id, tenant, sync_trigger, name, allow_unauthenticated, settings";
 
@@ -187,15 +274,18 @@ fn dataset_from_row(r: &Row) -> Result<DatasetRow> {
 
 const RECORD_COLUMNS: &str = "key, value, sync_count, modified, modified_by, device_modified_ms";
 
-fn record_from_row(r: &Row) -> Result<RecordRow> {
-    Ok(RecordRow {
-        key: r.try_get(0)?,
-        value: r.try_get(1)?,
-        sync_count: r.try_get(2)?,
-        modified: r.try_get(3)?,
-        modified_by: r.try_get(4)?,
-        device_modified_ms: r.try_get(5)?,
-    })
+/// The record in `RECORD_COLUMNS` from column `at` on, if any (a LEFT JOIN's row may have
+/// none).
+fn record_at(r: &Row, at: usize) -> Result<Option<RecordRow>> {
+    let Some(key) = r.try_get::<_, Option<String>>(at)? else { return Ok(None) };
+    Ok(Some(RecordRow {
+        key,
+        value: r.try_get(at + 1)?,
+        sync_count: r.try_get(at + 2)?,
+        modified: r.try_get(at + 3)?,
+        modified_by: r.try_get(at + 4)?,
+        device_modified_ms: r.try_get(at + 5)?,
+    }))
 }
 
 const IDENTITY_COLUMNS: &str = "identity_id, pool_id, created, modified, merged_into, authenticated";
@@ -334,6 +424,7 @@ impl Postgres {
         if config.get_application_name().is_none() {
             config.application_name("synctrig-wasm");
         }
+        let listener_config = config.clone();
         let manager = Manager::from_config(
             config,
             tokio_postgres::NoTls,
@@ -349,85 +440,54 @@ impl Postgres {
         migrate(&pool).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(BACKGROUND_QUEUE);
         tokio::spawn(background(pool.clone(), rx));
-        Ok(Postgres { pool, background: tx })
+        let cache = std::sync::Arc::new(cache::Cache::default());
+        tokio::spawn(cache.clone().listen(listener_config));
+        Ok(Postgres { pool, background: tx, cache })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         Ok(self.pool.get().await?)
     }
 
+    /// Whether this node caches what it reads (its listener is connected).
+    #[cfg(test)]
+    pub(crate) fn caching(&self) -> bool {
+        self.cache.listening()
+    }
+
+    /// `read`'s answer, from this node's cache when it has it; what is found is kept
+    /// there (what is not is read again next time: it may be created on any node).
+    async fn through<K: cache::Kind>(
+        &self,
+        key: K::Key,
+        read: impl std::future::Future<Output = Result<Option<K::Value>>>,
+    ) -> Result<Option<K::Value>> {
+        if let Some(hit) = self.cache.get::<K>(&key) {
+            return Ok(Some(hit));
+        }
+        // Before the read starts (a future does nothing until awaited).
+        let ticket = self.cache.ticket();
+        let found = read.await?;
+        if let Some(value) = &found {
+            self.cache.put::<K>(ticket, key, value.clone());
+        }
+        Ok(found)
+    }
+
+    /// Commits a change to what nodes cache (credentials, pools, identities' pools,
+    /// functions): every node drops its cached reads once it commits, this one at once.
+    async fn commit_change(&self, tx: Transaction<'_>) -> Result<()> {
+        tx.batch_execute(&format!("NOTIFY {}", cache::CHANNEL)).await?;
+        tx.commit().await?;
+        self.cache.invalidate();
+        Ok(())
+    }
+
     async fn apply_update(&self, u: &Update) -> Result<UpdateOutcome> {
-        let (pool, identity, name) = (u.pool.as_str(), u.identity.as_str(), u.name.as_str());
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        // Checked under the identity's lock: a merge moves the identity's datasets away,
-        // and a write landing after it would be left on a disabled identity. The reads are
-        // sent together (one round trip); the server runs them in order, so they see the
-        // database as it is once the lock is held.
-        // tokio-postgres sends requests in the order their futures are first polled, which
-        // is only the order below if none has to prepare its statement first: so they are
-        // prepared (or found in the cache) beforehand.
-        let row_sql = format!(
-            "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.pool_id = $1 AND d.identity_id = $2 AND d.name = $3"
-        );
-        let (lock, row, count) = tokio::try_join!(
-            tx.prepare_cached(LOCK_IDENTITY),
-            tx.prepare_cached(&row_sql),
-            tx.prepare_cached(LIVE_DATASETS)
-        )?;
-        let unauthenticated_only = false;
-        let lock_params: [&(dyn ToSql + Sync); 3] = [&identity, &pool, &unauthenticated_only];
-        let row_params: [&(dyn ToSql + Sync); 3] = [&pool, &identity, &name];
-        let count_params: [&(dyn ToSql + Sync); 2] = [&pool, &identity];
-        let (live, current, live_count) = tokio::try_join!(
-            tx.query_opt(&lock, &lock_params),
-            tx.query_opt(&row, &row_params),
-            tx.query_one(&count, &count_params),
-        )?;
-        if !live.map(|r| r.try_get::<_, bool>(0)).transpose()?.unwrap_or(false) {
-            return Ok(UpdateOutcome::IdentityGone);
-        }
-        let current = current.as_ref().map(dataset_from_row).transpose()?;
-        let live_count = live_count.try_get::<_, i64>(0)? as usize;
-        if current.as_ref().map_or(0, |d| d.sync_count) != u.expected {
-            let stored = query_opt(
-                &tx,
-                "SELECT request_hash, answer FROM applied_updates WHERE token_hash = $1",
-                &[&u.idempotency.token_hash],
-            )
-            .await?;
-            return Ok(match stored {
-                Some(r) if r.try_get::<_, String>(0)? == u.idempotency.request_hash => {
-                    UpdateOutcome::Replayed(decode_answer(r.try_get(1)?))
-                }
-                _ => UpdateOutcome::Conflict,
-            });
-        }
-        let creates = current.as_ref().is_none_or(|d| d.deleted);
-        if creates && live_count >= u.max_datasets {
-            return Ok(UpdateOutcome::TooManyDatasets);
-        }
         let t = now();
-        // A change, or bringing a deleted dataset back, is a new SyncCount; creating an
-        // empty dataset is not (nothing to sync).
-        let recreates = current.as_ref().is_some_and(|d| d.deleted);
-        let count = if u.writes.is_empty() && !recreates { u.expected } else { u.expected + 1 };
-        let dataset_sql = match &current {
-            Some(d) if !d.deleted => (!u.writes.is_empty()).then_some(
-                "UPDATE datasets SET sync_count = $4, modified = $5, modified_by = $6
-                 WHERE pool_id = $1 AND identity_id = $2 AND name = $3",
-            ),
-            // Recreating a deleted dataset keeps counting, and keeps its deletion's count.
-            Some(_) => Some(
-                "UPDATE datasets SET sync_count = $4, created = $5, modified = $5, modified_by = $6, deleted = 0
-                 WHERE pool_id = $1 AND identity_id = $2 AND name = $3",
-            ),
-            // A first update creates the dataset even when it writes nothing.
-            None => Some(
-                "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted, deleted_at)
-                 VALUES ($1, $2, $3, $4, $5, $5, $6, 0, 0)",
-            ),
-        };
+        // Every written record is at the next SyncCount: an update that writes nothing
+        // stores no answer, so its count does not matter here.
+        let count = u.expected + 1;
         let written: Vec<RecordRow> = u
             .writes
             .iter()
@@ -440,45 +500,45 @@ impl Postgres {
                 device_modified_ms: u.device_modified_ms.get(&w.key).copied(),
             })
             .collect();
-        let dataset_params: [&(dyn ToSql + Sync); 6] = [&pool, &identity, &name, &count, &t, &u.by];
-        // Prepared first, as above, so that they are sent in this order.
-        let (dataset_stmt, records_stmt, answer_stmt) = tokio::try_join!(
-            tx.prepare_cached(dataset_sql.unwrap_or("SELECT 1")),
-            tx.prepare_cached(WRITE_RECORDS),
-            tx.prepare_cached(WRITE_ANSWER),
-        )?;
-        let write_dataset = async {
-            match dataset_sql {
-                Some(_) => tx.execute(&dataset_stmt, &dataset_params).await,
-                None => Ok(0),
-            }
-        };
-        // Every record in one statement, and the answer kept for retries: sent with the
-        // dataset's change, one round trip however many records there are.
         let keys: Vec<&str> = written.iter().map(|r| r.key.as_str()).collect();
         let values: Vec<Option<&str>> = written.iter().map(|r| r.value.as_deref()).collect();
         let devices: Vec<Option<i64>> = written.iter().map(|r| r.device_modified_ms).collect();
         let answer = serde_json::to_string(&written).unwrap_or_default();
-        let write_records = async {
-            if written.is_empty() {
-                return Ok(0);
-            }
-            tx.execute(&records_stmt, &[&pool, &identity, &name, &count, &t, &u.by, &keys, &values, &devices]).await
-        };
-        let write_answer = async {
-            if written.is_empty() {
-                return Ok(0);
-            }
-            let idempotency = &u.idempotency;
-            tx.execute(
-                &answer_stmt,
-                &[&idempotency.token_hash, &idempotency.request_hash, &answer, &idempotency.expires],
-            )
-            .await
-        };
-        tokio::try_join!(write_dataset, write_records, write_answer)?;
-        tx.commit().await?;
-        Ok(UpdateOutcome::Applied(written))
+        let max = i64::try_from(u.max_datasets).unwrap_or(i64::MAX);
+        let i = &u.idempotency;
+        // One statement, so one round trip and its own transaction: the function locks the
+        // identity, re-checks the SyncCount and the dataset limit, and writes.
+        let c = self.client().await?;
+        let row = query_one(
+            &c,
+            "SELECT outcome, answer FROM synctrig_update_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            &[
+                &u.pool,
+                &u.identity,
+                &u.name,
+                &u.expected,
+                &t,
+                &u.by,
+                &max,
+                &keys,
+                &values,
+                &devices,
+                &i.token_hash,
+                &i.request_hash,
+                &answer,
+                &i.expires,
+            ],
+        )
+        .await?;
+        let outcome: String = row.try_get(0)?;
+        Ok(match outcome.as_str() {
+            "applied" => UpdateOutcome::Applied(written),
+            "replayed" => UpdateOutcome::Replayed(decode_answer(row.try_get(1)?)),
+            "conflict" => UpdateOutcome::Conflict,
+            "too_many_datasets" => UpdateOutcome::TooManyDatasets,
+            "identity_gone" => UpdateOutcome::IdentityGone,
+            other => return Err(DbError::Other(format!("synctrig_update_v1 answered {other:?}"))),
+        })
     }
 
     async fn apply_delete(&self, pool: &str, identity: &str, name: &str, by: &str) -> Result<Option<DatasetRow>> {
@@ -504,6 +564,34 @@ impl Postgres {
         .await?;
         tx.commit().await?;
         Ok(Some(row))
+    }
+
+    /// A credential as stored, if it is valid: an identity's only while the identity is
+    /// live and, unless it signed in, its pool allows unauthenticated identities.
+    async fn read_credential(&self, access_key: &str) -> Result<Option<Credential>> {
+        let c = self.client().await?;
+        let row = query_opt(
+            &c,
+            "SELECT c.secret, c.kind, c.tenant, c.pool_id, c.identity_id, c.session_token, c.expires
+             FROM credentials c LEFT JOIN identities i ON i.identity_id = c.identity_id
+             LEFT JOIN pools p ON p.pool_id = i.pool_id
+             WHERE c.access_key = $1
+             AND (c.kind != 'identity' OR (i.identity_id IS NOT NULL AND i.merged_into IS NULL
+                  AND (c.authenticated = 1 OR p.allow_unauthenticated = 1)))",
+            &[&access_key],
+        )
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let (secret, kind): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+        let (tenant, pool_id, identity_id): (Option<String>, Option<String>, Option<String>) =
+            (r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
+        let principal = match (kind.as_str(), tenant, pool_id, identity_id) {
+            ("root", ..) => Principal::Root,
+            ("developer", Some(tenant), ..) => Principal::Developer { tenant },
+            ("identity", _, Some(pool_id), Some(identity_id)) => Principal::Identity { pool_id, identity_id },
+            _ => return Ok(None),
+        };
+        Ok(Some(Credential { secret, principal, session_token: r.try_get(5)?, expires: r.try_get(6)? }))
     }
 
     async fn schema_version(c: &impl GenericClient) -> Result<i64> {
@@ -533,6 +621,7 @@ async fn migrate(pool: &deadpool_postgres::Pool) -> Result<()> {
         tx.batch_execute(sql).await?;
         tx.execute("INSERT INTO schema_migrations (version, applied) VALUES ($1, $2)", &[version, &now()]).await?;
     }
+    tx.batch_execute(FUNCTIONS).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -556,6 +645,8 @@ async fn write_batch(pool: &deadpool_postgres::Pool, batch: Vec<Background>) -> 
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let mut functions = std::collections::BTreeSet::new();
+    // Dropped, so answered, when the batch is done whichever way.
+    let mut _flushed = Vec::new();
     for job in batch {
         match job {
             Background::Invocation { tenant, name, row } => {
@@ -583,6 +674,7 @@ async fn write_batch(pool: &deadpool_postgres::Pool, batch: Vec<Background>) -> 
                 execute(&tx, "DELETE FROM credentials WHERE expires IS NOT NULL AND expires < $1", &[&t]).await?;
                 execute(&tx, "DELETE FROM applied_updates WHERE expires < $1", &[&t]).await?;
             }
+            Background::Flush(done) => _flushed.push(done),
         }
     }
     for (tenant, name) in functions {
@@ -651,8 +743,7 @@ impl Backend for Postgres {
             &[&access_key, &secret],
         )
         .await?;
-        tx.commit().await?;
-        Ok(())
+        self.commit_change(tx).await
     }
 
     async fn create_tenant(&self, name: &str) -> Result<Option<(String, String)>> {
@@ -718,40 +809,19 @@ impl Backend for Postgres {
         settings: &PoolSettings,
     ) -> Result<()> {
         let json = serde_json::to_string(settings).unwrap_or_else(|_| "{}".into());
-        let c = self.client().await?;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
         execute(
-            &c,
+            &tx,
             "UPDATE pools SET name = $2, allow_unauthenticated = $3, settings = $4 WHERE pool_id = $1",
             &[&pool_id, &name, &(allow_unauthenticated as i64), &json],
         )
         .await?;
-        Ok(())
+        self.commit_change(tx).await
     }
 
     async fn credential(&self, access_key: &str) -> Result<Option<Credential>> {
-        let c = self.client().await?;
-        let row = query_opt(
-            &c,
-            "SELECT c.secret, c.kind, c.tenant, c.pool_id, c.identity_id, c.session_token, c.expires
-             FROM credentials c LEFT JOIN identities i ON i.identity_id = c.identity_id
-             LEFT JOIN pools p ON p.pool_id = i.pool_id
-             WHERE c.access_key = $1
-             AND (c.kind != 'identity' OR (i.identity_id IS NOT NULL AND i.merged_into IS NULL
-                  AND (c.authenticated = 1 OR p.allow_unauthenticated = 1)))",
-            &[&access_key],
-        )
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let (secret, kind): (String, String) = (r.try_get(0)?, r.try_get(1)?);
-        let (tenant, pool_id, identity_id): (Option<String>, Option<String>, Option<String>) =
-            (r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
-        let principal = match (kind.as_str(), tenant, pool_id, identity_id) {
-            ("root", ..) => Principal::Root,
-            ("developer", Some(tenant), ..) => Principal::Developer { tenant },
-            ("identity", _, Some(pool_id), Some(identity_id)) => Principal::Identity { pool_id, identity_id },
-            _ => return Ok(None),
-        };
-        Ok(Some(Credential { secret, principal, session_token: r.try_get(5)?, expires: r.try_get(6)? }))
+        self.through::<cache::Credentials>(access_key.to_owned(), self.read_credential(access_key)).await
     }
 
     async fn issue_identity_credentials(
@@ -774,9 +844,12 @@ impl Backend for Postgres {
     }
 
     async fn pool(&self, pool_id: &str) -> Result<Option<Pool>> {
-        let c = self.client().await?;
-        let sql = format!("SELECT {POOL_COLUMNS} FROM pools WHERE pool_id = $1");
-        query_opt(&c, &sql, &[&pool_id]).await?.as_ref().map(pool_from_row).transpose()
+        let read = async {
+            let c = self.client().await?;
+            let sql = format!("SELECT {POOL_COLUMNS} FROM pools WHERE pool_id = $1");
+            query_opt(&c, &sql, &[&pool_id]).await?.as_ref().map(pool_from_row).transpose()
+        };
+        self.through::<cache::Pools>(pool_id.to_owned(), read).await
     }
 
     async fn pools_after(&self, tenant: Option<&str>, after: &str, limit: usize) -> Result<Vec<Pool>> {
@@ -798,9 +871,10 @@ impl Backend for Postgres {
     }
 
     async fn set_sync_trigger(&self, pool_id: &str, function: Option<&str>) -> Result<()> {
-        let c = self.client().await?;
-        execute(&c, "UPDATE pools SET sync_trigger = $2 WHERE pool_id = $1", &[&pool_id, &function]).await?;
-        Ok(())
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        execute(&tx, "UPDATE pools SET sync_trigger = $2 WHERE pool_id = $1", &[&pool_id, &function]).await?;
+        self.commit_change(tx).await
     }
 
     async fn create_identity(&self, pool_id: &str, region: &str) -> Result<String> {
@@ -816,11 +890,14 @@ impl Backend for Postgres {
     }
 
     async fn identity_pool(&self, identity_id: &str) -> Result<Option<String>> {
-        let c = self.client().await?;
-        query_opt(&c, "SELECT pool_id FROM identities WHERE identity_id = $1", &[&identity_id])
-            .await?
-            .map(|r| Ok(r.try_get(0)?))
-            .transpose()
+        let read = async {
+            let c = self.client().await?;
+            query_opt(&c, "SELECT pool_id FROM identities WHERE identity_id = $1", &[&identity_id])
+                .await?
+                .map(|r| Ok(r.try_get(0)?))
+                .transpose()
+        };
+        self.through::<cache::IdentityPools>(identity_id.to_owned(), read).await
     }
 
     async fn next_function_version(&self, tenant: &str, name: &str) -> Result<i64> {
@@ -879,7 +956,7 @@ impl Backend for Postgres {
             &[&tenant, &name, &version, &digest, &wasm, &now(), &source, &handler],
         )
         .await?;
-        tx.commit().await?;
+        self.commit_change(tx).await?;
         Ok(Ok(version))
     }
 
@@ -915,16 +992,19 @@ impl Backend for Postgres {
     }
 
     async fn function(&self, tenant: &str, name: &str, version: Option<i64>) -> Result<Option<(i64, String)>> {
-        let c = self.client().await?;
-        query_opt(
-            &c,
-            "SELECT version, digest FROM functions WHERE tenant = $1 AND name = $2 AND ($3::BIGINT IS NULL OR version = $3)
-             ORDER BY version DESC LIMIT 1",
-            &[&tenant, &name, &version],
-        )
-        .await?
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .transpose()
+        let read = async {
+            let c = self.client().await?;
+            query_opt(
+                &c,
+                "SELECT version, digest FROM functions WHERE tenant = $1 AND name = $2 AND ($3::BIGINT IS NULL OR version = $3)
+                 ORDER BY version DESC LIMIT 1",
+                &[&tenant, &name, &version],
+            )
+            .await?
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()
+        };
+        self.through::<cache::Functions>((tenant.to_owned(), name.to_owned(), version), read).await
     }
 
     async fn function_wasm(&self, tenant: &str, name: &str, version: i64) -> Result<Option<Vec<u8>>> {
@@ -986,6 +1066,12 @@ impl Backend for Postgres {
     }
 
     async fn invocations(&self, tenant: &str, name: &str, limit: i64) -> Result<Vec<InvocationRow>> {
+        // The invocations this node ran are written in the background: wait (a bounded
+        // time) for those queued so far, so a caller sees the ones it caused.
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if self.background.try_send(Background::Flush(done)).is_ok() {
+            let _ = tokio::time::timeout(POOL_WAIT, flushed).await;
+        }
         let c = self.client().await?;
         query(
             &c,
@@ -1044,16 +1130,8 @@ impl Backend for Postgres {
         let identity_datasets = first.try_get::<_, i64>(9)? as usize;
         let mut records = BTreeMap::new();
         for r in &rows {
-            if let Some(key) = r.try_get::<_, Option<String>>(10)? {
-                let row = RecordRow {
-                    key: key.clone(),
-                    value: r.try_get(11)?,
-                    sync_count: r.try_get(12)?,
-                    modified: r.try_get(13)?,
-                    modified_by: r.try_get(14)?,
-                    device_modified_ms: r.try_get(15)?,
-                };
-                records.insert(key, row);
+            if let Some(row) = record_at(r, 10)? {
+                records.insert(row.key.clone(), row);
             }
         }
         Ok(Snapshot { dataset, records, identity_datasets })
@@ -1067,34 +1145,46 @@ impl Backend for Postgres {
         cursor: Option<&RecordCursor>,
         limit: usize,
     ) -> Result<RecordPage> {
-        let mut c = self.client().await?;
-        let tx = c
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let dataset = dataset_row(&tx, pool, identity, name).await?;
-        let current = dataset.as_ref().map_or(0, |d| d.sync_count);
-        // A NextToken comes from the client: its bound may not pass what exists.
-        let upper = upper.map_or(current, |u| u.min(current));
-        let (after_count, after_key) = cursor.map_or((i64::MIN, ""), |c| (c.sync_count, c.key.as_str()));
+        let c = self.client().await?;
+        // One statement, so one consistent view and one round trip: a row per record of
+        // the page (one with no record when there is none), each with the dataset's row,
+        // if any, the listing's bound and the merged datasets' names. A NextToken's bound
+        // comes from the client: it may not pass what exists.
         let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM records
-             WHERE pool_id = $1 AND identity_id = $2 AND dataset = $3 AND sync_count > $4 AND sync_count <= $5
-             AND (sync_count, key) > ($6, $7)
-             ORDER BY sync_count, key LIMIT $8"
+            "WITH ds (name, sync_count, created, modified, modified_by, deleted, deleted_at, num_records, data_storage) AS (
+                 SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.pool_id = $1 AND d.identity_id = $2 AND d.name = $3),
+             bound (upper) AS (
+                 SELECT LEAST(COALESCE($5, c.n), c.n) FROM (SELECT COALESCE((SELECT sync_count FROM ds), 0) AS n) c)
+             SELECT ds.*, bound.upper,
+                 ARRAY(SELECT m.name FROM datasets m WHERE m.pool_id = $1 AND m.identity_id = $2 AND m.deleted = 0
+                       AND m.merged_base = $3 ORDER BY m.name),
+                 r.key, r.value, r.sync_count, r.modified, r.modified_by, r.device_modified_ms
+             FROM bound LEFT JOIN ds ON TRUE
+             LEFT JOIN LATERAL (
+                 SELECT {RECORD_COLUMNS} FROM records
+                 WHERE pool_id = $1 AND identity_id = $2 AND dataset = $3 AND sync_count > $4
+                 AND sync_count <= bound.upper AND (sync_count, key) > ($6, $7)
+                 ORDER BY sync_count, key LIMIT $8) r ON TRUE
+             ORDER BY r.sync_count, r.key"
         );
-        let mut records =
-            query(&tx, &sql, &[&pool, &identity, &name, &last, &upper, &after_count, &after_key, &(limit as i64 + 1)])
-                .await?
-                .iter()
-                .map(record_from_row)
-                .collect::<Result<Vec<_>>>()?;
-        tx.commit().await?;
+        let (after_count, after_key) = cursor.map_or((i64::MIN, ""), |c| (c.sync_count, c.key.as_str()));
+        let rows =
+            query(&c, &sql, &[&pool, &identity, &name, &last, &upper, &after_count, &after_key, &(limit as i64 + 1)])
+                .await?;
+        let first = rows.first().ok_or_else(|| DbError::Other("the page query returned no row".into()))?;
+        let dataset = match first.try_get::<_, Option<String>>(0)? {
+            Some(_) => Some(dataset_from_row(first)?),
+            None => None,
+        };
+        let upper: i64 = first.try_get(9)?;
+        let merged_names: Vec<String> = first.try_get(10)?;
+        let mut records = Vec::new();
+        for r in &rows {
+            records.extend(record_at(r, 11)?);
+        }
         let more = records.len() > limit;
         records.truncate(limit);
-        Ok(RecordPage { dataset, upper, records, more })
+        Ok(RecordPage { dataset, upper, records, more, merged_names })
     }
 
     async fn applied_answer(&self, idempotency: &Idempotency) -> Result<Option<Vec<RecordRow>>> {
@@ -1358,22 +1448,8 @@ impl Backend for Postgres {
             &[&target, &t, &(had_logins as i64)],
         )
         .await?;
-        tx.commit().await?;
+        self.commit_change(tx).await?;
         Ok(MergeOutcome::Merged(Merge { target: target.to_owned(), datasets: moved }))
-    }
-
-    async fn merged_dataset_names(&self, pool: &str, identity: &str, name: &str) -> Result<Vec<String>> {
-        let c = self.client().await?;
-        query(
-            &c,
-            "SELECT name FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND deleted = 0 AND merged_base = $3
-             ORDER BY name",
-            &[&pool, &identity, &name],
-        )
-        .await?
-        .iter()
-        .map(|r| Ok(r.try_get(0)?))
-        .collect()
     }
 
     async fn is_merged_dataset(&self, pool: &str, identity: &str, name: &str) -> Result<bool> {
@@ -1407,7 +1483,7 @@ impl Backend for Postgres {
                 _ => missing.push(id.clone()),
             }
         }
-        tx.commit().await?;
+        self.commit_change(tx).await?;
         Ok(missing)
     }
 
@@ -1420,7 +1496,7 @@ impl Backend for Postgres {
             execute(&tx, &format!("DELETE FROM {table} WHERE pool_id = $1"), &[&pool]).await?;
         }
         let n = execute(&tx, "DELETE FROM pools WHERE pool_id = $1", &[&pool]).await?;
-        tx.commit().await?;
+        self.commit_change(tx).await?;
         Ok(n == 1)
     }
 
@@ -1579,7 +1655,7 @@ impl Backend for Postgres {
             tx.execute(stmt, &refs).await.map_err(|e| bad(format!("cannot insert the {} row: {e}", table.name)))?;
         }
         let counts = reader.counts;
-        tx.commit().await?;
+        self.commit_change(tx).await?;
         Ok(counts)
     }
 }
@@ -1601,5 +1677,25 @@ pub(crate) mod testing {
         let mut config = tokio_postgres::Config::from_str(&url).unwrap();
         config.dbname(&name);
         config
+    }
+
+    /// A plain connection to `config`'s database, for changes behind the store's back.
+    pub async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
+    /// Cuts every cache listener's connection to `config`'s database.
+    pub async fn cut_listeners(config: &tokio_postgres::Config) {
+        connect(config)
+            .await
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()
+                 AND application_name = $1",
+                &[&super::cache::LISTENER_NAME],
+            )
+            .await
+            .unwrap();
     }
 }
