@@ -149,6 +149,20 @@ pub struct DatasetRow {
     pub data_storage: i64,
 }
 
+/// What a listing tells of its dataset: its row without the sizes (which cost a pass
+/// over every record).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatasetHead {
+    /// The dataset's SyncCount.
+    pub sync_count: i64,
+    /// Who modified it last.
+    pub modified_by: String,
+    /// Deleted with DeleteDataset and not recreated since.
+    pub deleted: bool,
+    /// The SyncCount at which it was last deleted (0: never).
+    pub deleted_at: i64,
+}
+
 /// A record's row (tombstones have no value).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordRow {
@@ -270,8 +284,8 @@ pub struct RecordCursor {
 /// One page of a ListRecords listing, read in one transaction.
 #[derive(Clone, Debug)]
 pub struct RecordPage {
-    /// The dataset's row at the time of the read.
-    pub dataset: Option<DatasetRow>,
+    /// The dataset at the time of the read.
+    pub dataset: Option<DatasetHead>,
     /// The listing's upper SyncCount bound: the dataset's SyncCount when its first page
     /// was read.
     pub upper: i64,

@@ -299,6 +299,12 @@ async fn a_snapshot_holds_the_dataset_its_records_and_the_identitys_count(store:
     // A dataset with no records has its row and no record.
     let e = store.snapshot(&p, &i, "e").await.unwrap();
     assert!(e.dataset.is_some() && e.records.is_empty() && e.identity_datasets == 2);
+    // Its sizes are the dataset row's: live records, and their bytes.
+    apply(&*store, update(&p, &i, "d", 1, &[("\u{e9}t\u{e9}", Some("\u{2603}")), ("k", None)], "t3")).await;
+    let sizes = |d: &DatasetRow| (d.num_records, d.data_storage);
+    let snap = store.snapshot(&p, &i, "d").await.unwrap();
+    let row = store.dataset(&p, &i, "d").await.unwrap().unwrap();
+    assert_eq!((sizes(snap.dataset.as_ref().unwrap()), sizes(&row)), ((1, 8), (1, 8)));
 }
 
 async fn meta_values_are_created_once(store: Arc<Store>) {

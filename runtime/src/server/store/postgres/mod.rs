@@ -25,9 +25,9 @@ use super::export::{
     Counts, ImportError, NOT_EMPTY, Reader, Scope, TABLES, Target, Value, end_line, header, pool_refused, row_line,
 };
 use super::{
-    Backend, Credential, DatasetRow, DbError, DeployRefused, FunctionSummary, FunctionVersion, Idempotency,
-    IdentityRow, InvocationRow, Issuer, KEEP_INVOCATIONS, LinkOutcome, Merge, MergeOutcome, MergeRule, Pool,
-    PoolSettings, Principal, RecordCursor, RecordPage, RecordRow, Result, Snapshot, Update, UpdateOutcome,
+    Backend, Credential, DatasetHead, DatasetRow, DbError, DeployRefused, FunctionSummary, FunctionVersion,
+    Idempotency, IdentityRow, InvocationRow, Issuer, KEEP_INVOCATIONS, LinkOutcome, Merge, MergeOutcome, MergeRule,
+    Pool, PoolSettings, Principal, RecordCursor, RecordPage, RecordRow, Result, Snapshot, Update, UpdateOutcome,
     UpdateResult, new_cognito_id, now, random_hex, random_key,
 };
 use crate::limits;
@@ -1112,10 +1112,13 @@ impl Backend for Postgres {
         let c = self.client().await?;
         // One statement, so one consistent view (and one round trip): a row per record
         // (one with no record when there is none), each with the dataset's row, if any,
-        // and the identity's live dataset count.
+        // and the identity's live dataset count. The row's sizes are counted here from
+        // the records rather than by a second pass over them.
         let sql = format!(
             "WITH ds (name, sync_count, created, modified, modified_by, deleted, deleted_at, num_records, data_storage) AS (
-                 SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.pool_id = $1 AND d.identity_id = $2 AND d.name = $3),
+                 SELECT d.name, d.sync_count, d.created, d.modified, d.modified_by, d.deleted, d.deleted_at,
+                     0::BIGINT, 0::BIGINT
+                 FROM datasets d WHERE d.pool_id = $1 AND d.identity_id = $2 AND d.name = $3),
              live (n) AS ({LIVE_DATASETS})
              SELECT ds.*, live.n, r.key, r.value, r.sync_count, r.modified, r.modified_by, r.device_modified_ms
              FROM live LEFT JOIN ds ON TRUE
@@ -1123,7 +1126,7 @@ impl Backend for Postgres {
         );
         let rows = query(&c, &sql, &[&pool, &identity, &name]).await?;
         let first = rows.first().ok_or_else(|| DbError::Other("the snapshot query returned no row".into()))?;
-        let dataset = match first.try_get::<_, Option<String>>(0)? {
+        let mut dataset = match first.try_get::<_, Option<String>>(0)? {
             Some(_) => Some(dataset_from_row(first)?),
             None => None,
         };
@@ -1133,6 +1136,11 @@ impl Backend for Postgres {
             if let Some(row) = record_at(r, 10)? {
                 records.insert(row.key.clone(), row);
             }
+        }
+        if let Some(d) = &mut dataset {
+            // As DATASET_COLUMNS counts: live records, and their keys' and values' bytes.
+            let live = records.values().filter_map(|r| Some(r.key.len() + r.value.as_ref()?.len()));
+            (d.num_records, d.data_storage) = live.fold((0, 0), |(n, bytes), size| (n + 1, bytes + size as i64));
         }
         Ok(Snapshot { dataset, records, identity_datasets })
     }
@@ -1147,12 +1155,13 @@ impl Backend for Postgres {
     ) -> Result<RecordPage> {
         let c = self.client().await?;
         // One statement, so one consistent view and one round trip: a row per record of
-        // the page (one with no record when there is none), each with the dataset's row,
+        // the page (one with no record when there is none), each with the dataset's head,
         // if any, the listing's bound and the merged datasets' names. A NextToken's bound
         // comes from the client: it may not pass what exists.
         let sql = format!(
-            "WITH ds (name, sync_count, created, modified, modified_by, deleted, deleted_at, num_records, data_storage) AS (
-                 SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.pool_id = $1 AND d.identity_id = $2 AND d.name = $3),
+            "WITH ds AS (
+                 SELECT sync_count, modified_by, deleted, deleted_at FROM datasets
+                 WHERE pool_id = $1 AND identity_id = $2 AND name = $3),
              bound (upper) AS (
                  SELECT LEAST(COALESCE($5, c.n), c.n) FROM (SELECT COALESCE((SELECT sync_count FROM ds), 0) AS n) c)
              SELECT ds.*, bound.upper,
@@ -1172,15 +1181,20 @@ impl Backend for Postgres {
             query(&c, &sql, &[&pool, &identity, &name, &last, &upper, &after_count, &after_key, &(limit as i64 + 1)])
                 .await?;
         let first = rows.first().ok_or_else(|| DbError::Other("the page query returned no row".into()))?;
-        let dataset = match first.try_get::<_, Option<String>>(0)? {
-            Some(_) => Some(dataset_from_row(first)?),
+        let dataset = match first.try_get::<_, Option<i64>>(0)? {
+            Some(sync_count) => Some(DatasetHead {
+                sync_count,
+                modified_by: first.try_get(1)?,
+                deleted: first.try_get::<_, i64>(2)? != 0,
+                deleted_at: first.try_get(3)?,
+            }),
             None => None,
         };
-        let upper: i64 = first.try_get(9)?;
-        let merged_names: Vec<String> = first.try_get(10)?;
+        let upper: i64 = first.try_get(4)?;
+        let merged_names: Vec<String> = first.try_get(5)?;
         let mut records = Vec::new();
         for r in &rows {
-            records.extend(record_at(r, 11)?);
+            records.extend(record_at(r, 6)?);
         }
         let more = records.len() > limit;
         records.truncate(limit);

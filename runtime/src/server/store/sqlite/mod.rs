@@ -16,9 +16,9 @@ mod export;
 mod identities;
 
 use super::{
-    Credential, DatasetRow, DbError, DeployRefused, FunctionSummary, FunctionVersion, Idempotency, InvocationRow,
-    KEEP_INVOCATIONS, Pool, PoolSettings, Principal, RecordCursor, RecordPage, RecordRow, Result, Snapshot, Update,
-    UpdateOutcome, UpdateResult, new_cognito_id, now, random_hex, random_key,
+    Credential, DatasetHead, DatasetRow, DbError, DeployRefused, FunctionSummary, FunctionVersion, Idempotency,
+    InvocationRow, KEEP_INVOCATIONS, Pool, PoolSettings, Principal, RecordCursor, RecordPage, RecordRow, Result,
+    Snapshot, Update, UpdateOutcome, UpdateResult, new_cognito_id, now, random_hex, random_key,
 };
 use crate::limits;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -707,7 +707,20 @@ impl Sqlite {
     ) -> Result<RecordPage> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let dataset = Self::dataset_row(&tx, pool, identity, name)?;
+        let dataset = tx
+            .prepare_cached(
+                "SELECT sync_count, modified_by, deleted, deleted_at FROM datasets
+                 WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3",
+            )?
+            .query_row(params![pool, identity, name], |r| {
+                Ok(DatasetHead {
+                    sync_count: r.get(0)?,
+                    modified_by: r.get(1)?,
+                    deleted: r.get::<_, i64>(2)? != 0,
+                    deleted_at: r.get(3)?,
+                })
+            })
+            .optional()?;
         let current = dataset.as_ref().map_or(0, |d| d.sync_count);
         // A NextToken comes from the client: its bound may not pass what exists.
         let upper = upper.map_or(current, |u| u.min(current));
