@@ -7,7 +7,8 @@
 //! fresh data dir, and prints a summary. With `SYNCTRIG_DATABASE_URL` (an empty
 //! PostgreSQL database) the server uses it; `LOADGEN_NODES=N` then starts N servers on
 //! it and spreads the connections over them (`tests/bench-backends.sh` runs SQLite, one
-//! PostgreSQL node and two side by side).
+//! PostgreSQL node and two side by side). `LOADGEN_PHASES=alone` runs only the first
+//! phase (the quiet tenant alone), for sweeps over the concurrency.
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -365,6 +366,9 @@ async fn main() {
     );
     let alone = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
     print("quiet tenant alone", &alone);
+    if std::env::var("LOADGEN_PHASES").is_ok_and(|p| p == "alone") {
+        return;
+    }
 
     // Baseline in the same run: the same updates with developer credentials, which
     // skip the trigger.

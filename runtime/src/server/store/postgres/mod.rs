@@ -179,17 +179,21 @@ BEGIN
         -- Recreating a deleted dataset keeps counting, and keeps its deletion's count.
         UPDATE datasets d SET sync_count = v_new, created = p_now, modified = p_now, modified_by = p_by, deleted = 0
             WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name;
-    ELSIF v_writes > 0 THEN
-        UPDATE datasets d SET sync_count = v_new, modified = p_now, modified_by = p_by
-            WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name;
     END IF;
     IF v_writes > 0 THEN
-        INSERT INTO records AS r (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
+        -- The common case's three writes in one statement: the dataset's new count (unless
+        -- written above), the records, and the answer kept for retries.
+        WITH dataset AS (
+            UPDATE datasets d SET sync_count = v_new, modified = p_now, modified_by = p_by
+            WHERE v_found AND v_deleted = 0
+                AND d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name),
+        written AS (
+            INSERT INTO records AS r (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
             SELECT p_pool, p_identity, p_name, w.k, w.v, v_new, p_now, p_by, w.d
             FROM UNNEST(p_keys, p_values, p_devices) AS w (k, v, d)
             ON CONFLICT (pool_id, identity_id, dataset, key) DO UPDATE SET value = EXCLUDED.value,
                 sync_count = EXCLUDED.sync_count, modified = EXCLUDED.modified,
-                modified_by = EXCLUDED.modified_by, device_modified_ms = EXCLUDED.device_modified_ms;
+                modified_by = EXCLUDED.modified_by, device_modified_ms = EXCLUDED.device_modified_ms)
         INSERT INTO applied_updates AS a (token_hash, request_hash, answer, expires)
             VALUES (p_token_hash, p_request_hash, p_answer, p_expires)
             ON CONFLICT (token_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash,
