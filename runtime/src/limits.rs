@@ -69,6 +69,9 @@ pub mod compile {
 
 /// Why a key, value or name breaks a limit; `None` when it is fine.
 pub fn key_problem(key: &str) -> Option<String> {
+    if key.contains('\0') {
+        return Some(format!("record key {key:?} contains U+0000 (NUL), which no store keeps"));
+    }
     // Every char is at least one byte, so a short key needs no count.
     if !key.is_empty() && key.len() <= MAX_KEY_CHARS {
         return None;
@@ -85,6 +88,11 @@ pub fn key_problem(key: &str) -> Option<String> {
 
 /// Why a record value breaks a limit; `None` when it is fine.
 pub fn value_problem(key: &str, value: &str) -> Option<String> {
+    // PostgreSQL's text cannot hold it; refused on SQLite too, so that every dataset can
+    // move between the backends.
+    if value.contains('\0') {
+        return Some(format!("value of record {key:?} contains U+0000 (NUL), which no store keeps"));
+    }
     // Every char is at least one byte, so short values need no count.
     if value.len() <= MAX_VALUE_CHARS {
         return None;

@@ -320,6 +320,20 @@ def test_device_dates_are_range_checked_and_keep_milliseconds(server):
     assert listed["DeviceLastModifiedDate"].timestamp() == pytest.approx(1795810224.455, abs=1e-6)
 
 
+def test_nul_in_a_record_is_refused_and_changes_nothing(server):
+    # PostgreSQL's text cannot hold U+0000: refused on either backend, so that every
+    # dataset can move between them.
+    t = server.tenant("acme")
+    identity, user = t.identity()
+    sync(user, t.pool, identity, "game", [put("k", "v")])
+    for patch in (put("k", "a\u0000b", 1), put("k\u0000", "v")):
+        with pytest.raises(ClientError) as e:
+            sync(user, t.pool, identity, "game", [patch])
+        code, status, message = error_of(e)
+        assert (code, status) == ("InvalidParameterException", 400) and "U+0000" in message, message
+    assert records(user, t.pool, identity, "game")[0] == {"k": ("v", 1)}
+
+
 def test_a_pool_with_a_bad_region_is_refused(server):
     out = subprocess.run(
         [str(BIN), "admin", "--data-dir", str(server.data_dir), "create-pool", "--tenant", "x", "--name", "p", "--region", "bad/region"],

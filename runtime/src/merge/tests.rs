@@ -136,6 +136,19 @@ fn duplicate_and_bad_keys_and_values_are_invalid_output() {
 }
 
 #[test]
+fn nul_is_refused_in_keys_and_values_from_clients_and_triggers() {
+    let nul_value = [Patch { key: "k".into(), op: Op::Replace, value: Some("a\0b".into()) }];
+    assert!(matches!(check_patches(&nul_value), Err(PatchError::InvalidParameter(m)) if m.contains("U+0000")));
+    let nul_key = [Patch { key: "k\0".into(), op: Op::Replace, value: Some("v".into()) }];
+    assert!(matches!(check_patches(&nul_key), Err(PatchError::InvalidParameter(m)) if m.contains("U+0000")));
+    let s: Dataset = [("k".to_owned(), "v".to_owned())].into();
+    let input = build_event(&meta(), &s, &[]);
+    let mut out = input.clone();
+    out.dataset_records[0].new_value = Some("\0".into());
+    assert!(merge(&s, &input, &out).unwrap_err().0.contains("U+0000"));
+}
+
+#[test]
 fn values_are_counted_in_characters_not_bytes() {
     // 1,048,575 two-byte characters: within the character limit.
     let value = "é".repeat(limits::MAX_VALUE_CHARS);
