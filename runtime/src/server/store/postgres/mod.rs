@@ -220,6 +220,8 @@ pub struct Postgres {
     pool: deadpool_postgres::Pool,
     background: tokio::sync::mpsc::Sender<Background>,
     cache: std::sync::Arc<cache::Cache>,
+    /// Dropped with the store, which stops the cache's listener.
+    _stop_listener: tokio::sync::oneshot::Sender<()>,
 }
 
 /// `url` with its password hidden, for logs.
@@ -444,9 +446,10 @@ impl Postgres {
         migrate(&pool).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(BACKGROUND_QUEUE);
         tokio::spawn(background(pool.clone(), rx));
-        let cache = std::sync::Arc::new(cache::Cache::default());
-        tokio::spawn(cache.clone().listen(listener_config));
-        Ok(Postgres { pool, background: tx, cache })
+        let cache = std::sync::Arc::new(cache::Cache::new());
+        let (stop_listener, stop) = tokio::sync::oneshot::channel();
+        tokio::spawn(cache.clone().listen(listener_config, stop));
+        Ok(Postgres { pool, background: tx, cache, _stop_listener: stop_listener })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
@@ -470,7 +473,7 @@ impl Postgres {
             return Ok(Some(hit));
         }
         // Before the read starts (a future does nothing until awaited).
-        let ticket = self.cache.ticket();
+        let ticket = self.cache.ticket::<K>();
         let found = read.await?;
         if let Some(value) = &found {
             self.cache.put::<K>(ticket, key, value.clone());
@@ -478,12 +481,12 @@ impl Postgres {
         Ok(found)
     }
 
-    /// Commits a change to what nodes cache (credentials, pools, identities' pools,
-    /// functions): every node drops its cached reads once it commits, this one at once.
-    async fn commit_change(&self, tx: Transaction<'_>) -> Result<()> {
-        tx.batch_execute(&format!("NOTIFY {}", cache::CHANNEL)).await?;
+    /// Commits a change to what nodes cache: every node drops its cached reads of
+    /// `kinds` once it commits, this one at once.
+    async fn commit_change(&self, tx: Transaction<'_>, kinds: cache::Kinds) -> Result<()> {
+        tx.execute("SELECT pg_notify($1, $2)", &[&cache::CHANNEL, &kinds.payload()]).await?;
         tx.commit().await?;
-        self.cache.invalidate();
+        self.cache.invalidate(kinds);
         Ok(())
     }
 
@@ -747,7 +750,7 @@ impl Backend for Postgres {
             &[&access_key, &secret],
         )
         .await?;
-        self.commit_change(tx).await
+        self.commit_change(tx, cache::Kinds::CREDENTIALS).await
     }
 
     async fn create_tenant(&self, name: &str) -> Result<Option<(String, String)>> {
@@ -821,7 +824,7 @@ impl Backend for Postgres {
             &[&pool_id, &name, &(allow_unauthenticated as i64), &json],
         )
         .await?;
-        self.commit_change(tx).await
+        self.commit_change(tx, cache::Kinds::POOLS.and(cache::Kinds::CREDENTIALS)).await
     }
 
     async fn credential(&self, access_key: &str) -> Result<Option<Credential>> {
@@ -878,7 +881,7 @@ impl Backend for Postgres {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         execute(&tx, "UPDATE pools SET sync_trigger = $2 WHERE pool_id = $1", &[&pool_id, &function]).await?;
-        self.commit_change(tx).await
+        self.commit_change(tx, cache::Kinds::POOLS).await
     }
 
     async fn create_identity(&self, pool_id: &str, region: &str) -> Result<String> {
@@ -960,7 +963,7 @@ impl Backend for Postgres {
             &[&tenant, &name, &version, &digest, &wasm, &now(), &source, &handler],
         )
         .await?;
-        self.commit_change(tx).await?;
+        self.commit_change(tx, cache::Kinds::FUNCTIONS).await?;
         Ok(Ok(version))
     }
 
@@ -1466,7 +1469,7 @@ impl Backend for Postgres {
             &[&target, &t, &(had_logins as i64)],
         )
         .await?;
-        self.commit_change(tx).await?;
+        self.commit_change(tx, cache::Kinds::CREDENTIALS.and(cache::Kinds::IDENTITY_POOLS)).await?;
         Ok(MergeOutcome::Merged(Merge { target: target.to_owned(), datasets: moved }))
     }
 
@@ -1501,7 +1504,7 @@ impl Backend for Postgres {
                 _ => missing.push(id.clone()),
             }
         }
-        self.commit_change(tx).await?;
+        self.commit_change(tx, cache::Kinds::CREDENTIALS.and(cache::Kinds::IDENTITY_POOLS)).await?;
         Ok(missing)
     }
 
@@ -1514,7 +1517,7 @@ impl Backend for Postgres {
             execute(&tx, &format!("DELETE FROM {table} WHERE pool_id = $1"), &[&pool]).await?;
         }
         let n = execute(&tx, "DELETE FROM pools WHERE pool_id = $1", &[&pool]).await?;
-        self.commit_change(tx).await?;
+        self.commit_change(tx, cache::Kinds::ALL).await?;
         Ok(n == 1)
     }
 
@@ -1673,7 +1676,7 @@ impl Backend for Postgres {
             tx.execute(stmt, &refs).await.map_err(|e| bad(format!("cannot insert the {} row: {e}", table.name)))?;
         }
         let counts = reader.counts;
-        self.commit_change(tx).await?;
+        self.commit_change(tx, cache::Kinds::ALL).await?;
         Ok(counts)
     }
 }
