@@ -17,6 +17,8 @@ if [ -z "${SYNCTRIG_TEST_DATABASE_URL:-}" ]; then
   pg_dir=$(mktemp -d /tmp/synctrig-pg.XXXXXX)
   trap 'tests/pg-cluster.sh stop "$pg_dir" || true; rm -rf "$pg_dir"' EXIT
   SYNCTRIG_TEST_DATABASE_URL=$(tests/pg-cluster.sh start "$pg_dir")
+  # The CAs of its TLS certificate (the TLS tests; with a server of your own, set them).
+  export SYNCTRIG_TEST_DATABASE_CA="$pg_dir/tls/ca.pem" SYNCTRIG_TEST_DATABASE_OTHER_CA="$pg_dir/tls/other-ca.pem"
   export SYNCTRIG_TEST_DATABASE_URL
 fi
 

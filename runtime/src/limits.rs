@@ -102,17 +102,8 @@ pub fn value_problem(key: &str, value: &str) -> Option<String> {
         .then(|| format!("value of record {key:?} is {n} characters, over the limit of {MAX_VALUE_CHARS}"))
 }
 
-/// Longest name of a merged dataset: `<datasetName>.<mergedIdentityId>` (with `.<n>` when
-/// the identity had a dataset of that name already).
-pub const MAX_MERGED_DATASET_NAME_CHARS: usize = MAX_DATASET_NAME_CHARS + 1 + 55 + 4;
-
-/// Why a dataset name is invalid; `None` when it is fine. Names over 128 characters are
-/// those of merged datasets: they must hold `.<identity id>`.
+/// Why a dataset name is invalid; `None` when it is fine.
 pub fn dataset_name_problem(name: &str) -> Option<String> {
-    let n = name.chars().count();
-    if n > MAX_DATASET_NAME_CHARS && n <= MAX_MERGED_DATASET_NAME_CHARS && name.split('.').any(is_valid_cognito_id) {
-        return name_chars_problem(name);
-    }
     let n = name.chars().count();
     if n == 0 || n > MAX_DATASET_NAME_CHARS {
         return Some(format!("DatasetName must be 1 to {MAX_DATASET_NAME_CHARS} characters"));

@@ -254,7 +254,7 @@ def test_malformed_bodies_are_invalid_parameter(server):
         user.update_records(IdentityPoolId=t.pool, IdentityId=identity, DatasetName="game", SyncSessionToken=token)
     code, status, message = error_of(e)
     assert (code, status) == ("InvalidParameterException", 400)
-    assert "invalid UpdateRecords request body" in message and "invalid type" in message
+    assert message == "1 validation error detected: Value 5 at 'RecordPatches' failed to satisfy constraint: Member must be a list"
     assert records(user, t.pool, identity, "game")[1]["DatasetExists"] is False
 
 

@@ -8,6 +8,9 @@
 //   sdk-v3        @aws-sdk/client-cognito-identity + @aws-sdk/client-cognito-sync, call by call.
 //   sync-manager  amazon-cognito-js (the Cognito Sync Manager) on aws-sdk v2: two devices of one
 //                 identity, a forced 409 on the second push, a same-key conflict, a remove.
+//   logins-merge  the Sync Manager: a guest signs in as a user who has data (--dataset NAME).
+//   dataset-metadata  the Sync Manager's refreshDatasetMetadata, then a synchronize.
+//   identity-v3   the v3 SDK manages a pool with developer credentials (--key, --secret).
 // Exit status 0 when every scenario ran (the caller asserts on the printed outcomes); non-zero with
 // a message on stderr when a client call failed unexpectedly.
 import { createRequire } from "node:module";
@@ -418,9 +421,9 @@ async function syncManager({ url, pool }) {
 // aws-sdk v2's CognitoIdentityCredentials calls GetCredentialsForIdentity with the guest's id and
 // the login, the server merges the guest into the user, and the Sync Manager, syncing the
 // dataset under the user's identity, hands the guest's merged dataset to onDatasetsMerged.
-async function loginsMerge({ url, pool, logins }) {
+async function loginsMerge({ url, pool, logins, dataset }) {
   const AWS = loadV2(url);
-  const DATASET = "settings";
+  const DATASET = dataset ?? "settings";
   const U = await new Device(AWS, "U").open(pool, null, DATASET, logins);
   await U.put("k", "fromUser");
   const u1 = await U.synchronize("user-push");
@@ -444,6 +447,32 @@ async function loginsMerge({ url, pool, logins }) {
     events: G.events,
     user: await U.getAll(),
   };
+}
+
+// The Sync Manager's own dataset listing (refreshDatasetMetadata: ListDatasets with its default
+// MaxResults of 64, past the server's page of 20), then a synchronize: the listing must reach
+// its callback (a refused page made the library throw a TypeError instead) and syncing go on.
+async function datasetMetadata({ url, pool }) {
+  const AWS = loadV2(url);
+  const A = await new Device(AWS, "A").open(pool, null, "profile");
+  await A.put("k", "v");
+  const first = await A.synchronize("push");
+  let uncaught = null;
+  const onUncaught = (e) => {
+    uncaught = String((e && e.stack) || e);
+  };
+  process.on("uncaughtException", onUncaught);
+  const refreshed = await new Promise((resolve) => {
+    const timer = setTimeout(() => resolve({ timeout: true }), 10000);
+    A.manager.refreshDatasetMetadata((err, datasets) => {
+      clearTimeout(timer);
+      resolve(err ? { error: err.message } : { names: datasets.map((d) => d.getDatasetName()).sort() });
+    });
+  });
+  process.off("uncaughtException", onUncaught);
+  await A.put("k2", "v2");
+  const after = await A.synchronize("after-refresh");
+  return { scenario: "dataset-metadata", first, refreshed, uncaught, after, server: await serverView(A, "profile"), http: A.http };
 }
 
 // The Cognito Identity API through the v3 SDK with a tenant's developer credentials: a pool made
@@ -484,12 +513,25 @@ async function identityV3({ url, key, secret }) {
 
 // ---------------------------------------------------------------------------------------------
 
-const SCENARIOS = { "sdk-v3": sdkV3, "sync-manager": syncManager, "logins-merge": loginsMerge, "identity-v3": identityV3 };
+const SCENARIOS = {
+  "sdk-v3": sdkV3,
+  "sync-manager": syncManager,
+  "logins-merge": loginsMerge,
+  "identity-v3": identityV3,
+  "dataset-metadata": datasetMetadata,
+};
 
 async function main() {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { url: { type: "string" }, pool: { type: "string" }, logins: { type: "string" }, key: { type: "string" }, secret: { type: "string" } },
+    options: {
+      url: { type: "string" },
+      pool: { type: "string" },
+      logins: { type: "string" },
+      key: { type: "string" },
+      secret: { type: "string" },
+      dataset: { type: "string" },
+    },
   });
   const opts = {
     url: values.url ?? process.env.SYNCTRIG_URL,
@@ -497,6 +539,7 @@ async function main() {
     logins: values.logins ? JSON.parse(values.logins) : undefined,
     key: values.key,
     secret: values.secret,
+    dataset: values.dataset,
   };
   if (!opts.url || !opts.pool || positionals.length === 0) {
     throw new Error(`usage: clients.mjs SCENARIO... --url URL --pool IDENTITY_POOL_ID (scenarios: ${Object.keys(SCENARIOS).join(", ")})`);

@@ -39,6 +39,10 @@ pub struct AdminArgs {
     /// SQLite in the data dir.
     #[arg(long, value_name = "URL", env = "SYNCTRIG_DATABASE_URL", hide_env_values = true, global = true)]
     database: Option<String>,
+    /// The CA certificates (PEM) of the PostgreSQL server's certificate, as `serve
+    /// --database-ca-file` takes them.
+    #[arg(long, value_name = "FILE", env = "SYNCTRIG_DATABASE_CA_FILE", global = true)]
+    database_ca_file: Option<PathBuf>,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -195,7 +199,7 @@ async fn need_tenant(store: &Store, tenant: &str) -> anyhow::Result<()> {
 
 async fn execute_with(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
     // One command at a time: a couple of connections.
-    let store = open_store(&args.data_dir, args.database.as_deref(), 2).await?;
+    let store = open_store(&args.data_dir, args.database.as_deref(), args.database_ca_file.as_deref(), 2).await?;
     Ok(match args.command {
         AdminCommand::CreateTenant { name } => {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {

@@ -41,9 +41,15 @@ pub struct ServeArgs {
     data_dir: PathBuf,
     /// The database: a postgres://user:password@host/db URL to share one PostgreSQL
     /// database between several nodes (each still needs its own --data-dir, for its
-    /// compiled-trigger cache). Without it, SQLite in the data dir.
+    /// compiled-trigger cache). Without it, SQLite in the data dir. TLS as libpq's
+    /// `sslmode` says (`?sslmode=verify-full`; disable, prefer — the default —, require,
+    /// verify-ca, verify-full).
     #[arg(long, value_name = "URL", env = "SYNCTRIG_DATABASE_URL", hide_env_values = true)]
     database: Option<String>,
+    /// The CA certificates (PEM) that sign the PostgreSQL server's certificate, for
+    /// sslmode=verify-ca or verify-full (the URL's `sslrootcert`, if it has one, wins).
+    #[arg(long, value_name = "FILE", env = "SYNCTRIG_DATABASE_CA_FILE")]
+    database_ca_file: Option<PathBuf>,
     /// Most connections this node keeps to the PostgreSQL database (all nodes' together
     /// must stay under the server's max_connections). A request waits at most 10 s for one.
     #[arg(long, value_name = "N", default_value_t = store::postgres::DEFAULT_CONNECTIONS)]
@@ -159,9 +165,18 @@ pub fn parse_region(region: &str) -> Result<String, String> {
 
 /// Opens the store — the PostgreSQL database at `url`, or SQLite in `data_dir` — and
 /// creates the data directory (private to this user) if needed.
-pub async fn open_store(data_dir: &Path, url: Option<&str>, connections: usize) -> anyhow::Result<Arc<Store>> {
+pub async fn open_store(
+    data_dir: &Path,
+    url: Option<&str>,
+    ca_file: Option<&Path>,
+    connections: usize,
+) -> anyhow::Result<Arc<Store>> {
     prepare_data_dir(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    let database = Database::choose(url, data_dir, connections).map_err(|e| anyhow::anyhow!(e))?;
+    let url = match (url, ca_file) {
+        (Some(url), Some(ca)) => Some(store::postgres::tls::with_root_cert(url, ca)),
+        (url, _) => url.map(str::to_owned),
+    };
+    let database = Database::choose(url.as_deref(), data_dir, connections).map_err(|e| anyhow::anyhow!(e))?;
     store::open(&database).await.with_context(|| format!("cannot open the database {}", database.redacted()))
 }
 
@@ -191,7 +206,13 @@ fn start(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.data_dir, args.database.as_deref(), args.database_connections).await?;
+    let store = open_store(
+        &args.data_dir,
+        args.database.as_deref(),
+        args.database_ca_file.as_deref(),
+        args.database_connections,
+    )
+    .await?;
     root_credentials(&*store).await?;
     let mut config = args.sandbox.runtime_config();
     config.cache_dir.get_or_insert_with(|| args.data_dir.join("artifacts"));

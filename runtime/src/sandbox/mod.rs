@@ -729,6 +729,18 @@ fn classify(e: wasmtime::Error, phase: Phase, state: &HostState, limits: &Limits
             } else if phase == Phase::Instantiate {
                 // Not the trigger's doing (e.g. the host is out of address space).
                 Error::Internal(format!("cannot instantiate the trigger: {message}"))
+            } else if matches!(
+                e.downcast_ref::<wasmtime::component::ResourceTableError>(),
+                Some(wasmtime::component::ResourceTableError::Full)
+            ) {
+                // Said in the trigger's terms, not the table's.
+                Error::HostCallFailed {
+                    message: format!(
+                        "the trigger held more than {} host resources (streams, pollables, timers) at once, \
+                         the sandbox's limit: drop each when done with it",
+                        host::MAX_RESOURCES
+                    ),
+                }
             } else if e.downcast_ref::<wasmtime::WasmBacktrace>().is_some() {
                 // The error unwound through the guest's frames: a host function it called
                 // failed while it ran. Its own message says what; the backtrace does not.

@@ -51,9 +51,17 @@ impl From<crate::Error> for ApiError {
 impl From<super::store::DbError> for ApiError {
     fn from(e: super::store::DbError) -> Self {
         tracing::error!("{e}");
+        if e.is_full() {
+            // A 500: the SDKs retry it, and it passes once space is freed.
+            return ApiError::internal(STORAGE_FULL);
+        }
         ApiError::internal("internal error; the request changed nothing")
     }
 }
+
+/// What a write is answered while the database's storage is full.
+pub const STORAGE_FULL: &str =
+    "the service's storage is full, so it cannot write: nothing was changed. Reads still work; retry the write later";
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -6,7 +6,7 @@
 use super::admission::SMALL_BODY_BYTES;
 use super::error::ApiError;
 use super::sigv4::Query;
-use super::{AppState, auth, console, identity, sync};
+use super::{AppState, auth, console, identity, model, sync};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -267,11 +267,16 @@ async fn route(
     }
     if path == "/" && parts.method == Method::POST && parts.headers.contains_key("x-amz-target") {
         let (op, result) = identity::handle(state, client, parts, &body).await;
-        let json = |body: String| ([(header::CONTENT_TYPE, "application/x-amz-json-1.1")], body).into_response();
         // Cognito Identity (JSON 1.1) answers every client error with 400, the error's
-        // name in `__type`; only server faults are 5xx.
-        let result = result.map_err(|e| if e.status < 500 { ApiError { status: 400, ..e } } else { e });
-        return (op, result.map(json));
+        // name in `__type`; only server faults are 5xx. Answers and errors alike carry the
+        // protocol's content type.
+        let mut response = match result {
+            Ok(body) => body.into_response(),
+            Err(e) if e.status < 500 => ApiError { status: 400, ..e }.into_response(),
+            Err(e) => e.into_response(),
+        };
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(identity::CONTENT_TYPE));
+        return (op, Ok(response));
     }
     // Cognito Sync: the signature is checked before anything else is looked at.
     let query = match Query::parse(parts.uri.query().unwrap_or("")) {
@@ -297,6 +302,15 @@ async fn route(
     if let Err(e) = sync::check_access(op, &cred) {
         return (op.name, Err(e));
     }
-    let call = sync::Call { state: state.clone(), cred, labels, query, body };
+    let input = if model::SYNC.has(op.name) {
+        let named: Vec<(&str, String)> = op.label_names().zip(labels.iter().cloned()).collect();
+        match model::SYNC.rest_input(op.name, &named, &query, &parts.headers, &body) {
+            Ok(input) => input,
+            Err(e) => return (op.name, Err(e)),
+        }
+    } else {
+        serde_json::Value::Null
+    };
+    let call = sync::Call { state: state.clone(), cred, labels, query, body, input };
     (op.name, (op.handler)(call).await)
 }

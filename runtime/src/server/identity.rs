@@ -25,6 +25,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The content type of JSON 1.1 answers, errors included.
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
 /// The JSON 1.1 target prefix of every operation.
 pub const TARGET_PREFIX: &str = "AWSCognitoIdentityService.";
 
@@ -43,13 +46,13 @@ struct Call {
     client: IpAddr,
     /// The developer or root credential of a signed operation.
     cred: Option<Credential>,
-    body: Bytes,
+    /// The request body, checked against the operation's input shape.
+    input: serde_json::Value,
 }
 
 impl Call {
     fn input<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        let body: &[u8] = if self.body.is_empty() { b"{}" } else { &self.body };
-        serde_json::from_slice(body).map_err(|e| ApiError::invalid_parameter(format!("invalid request body: {e}")))
+        T::deserialize(&self.input).map_err(|e| ApiError::invalid_parameter(format!("invalid request body: {e}")))
     }
 
     fn tenant(&self) -> Option<&str> {
@@ -147,7 +150,11 @@ pub async fn handle(
             }
         }
     };
-    let call = Call { state: state.clone(), client, cred, body: body.clone() };
+    let input = match checked_input(op.name, body) {
+        Ok(input) => input,
+        Err(e) => return (op.name, Err(e)),
+    };
+    let call = Call { state: state.clone(), client, cred, input };
     // Handlers are synchronous (verifying a login's token reads its issuer's keys, a
     // pool's deletion can be long): off the async workers, each waiting on its store
     // calls with `block_on`.
@@ -155,6 +162,20 @@ pub async fn handle(
         .await
         .unwrap_or_else(|e| Err(ApiError::internal(format!("the handler failed: {e}"))));
     (op.name, result)
+}
+
+/// The body as a JSON object, checked against `operation`'s input shape in the model.
+fn checked_input(operation: &str, body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let input = match body.iter().all(u8::is_ascii_whitespace) {
+        true => serde_json::Value::Object(Default::default()),
+        false => serde_json::from_slice(body)
+            .map_err(|e| ApiError::invalid_parameter(format!("the request body is not valid JSON: {e}")))?,
+    };
+    if !input.is_object() {
+        return Err(ApiError::invalid_parameter("the request body must be a JSON object"));
+    }
+    super::model::IDENTITY.check(operation, &input)?;
+    Ok(input)
 }
 
 /// Waits for a store call on a handler's blocking thread (never an async worker's).
@@ -352,6 +373,7 @@ struct LookupInput {
     identity_id: Option<String>,
     developer_user_identifier: Option<String>,
     max_results: Option<i64>,
+    next_token: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -359,6 +381,8 @@ struct LookupInput {
 struct LookupOutput {
     identity_id: String,
     developer_user_identifier_list: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -559,9 +583,10 @@ fn verify_login(state: &AppState, pool: &Pool, provider: &str, token: &str) -> R
                     .collect(),
             )
         } else if let Some(ids) = s.supported_login_providers.get(provider) {
-            // Google's tokens name their issuer with or without the scheme.
+            // Google's tokens name their issuer with or without the scheme. A provider names
+            // several client ids with `;` (the model's pattern has no comma; older pools used one).
             accepted.push(provider.to_owned());
-            Some(ids.split(',').map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()).collect())
+            Some(ids.split([',', ';']).map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()).collect())
         } else {
             None
         };
@@ -1091,9 +1116,8 @@ fn lookup_developer_identity(call: &Call) -> Result<LookupOutput, ApiError> {
         .developer_provider_name
         .clone()
         .ok_or_else(|| ApiError::invalid_parameter("this identity pool has no DeveloperProviderName"))?;
-    if let Some(n) = input.max_results {
-        max_results(n)?;
-    }
+    let max = input.max_results.map(max_results).transpose()?.unwrap_or(60);
+    let after = cursor(&input.next_token)?;
     let by_user = match &input.developer_user_identifier {
         Some(user) => {
             user_identifier(user)?;
@@ -1117,8 +1141,17 @@ fn lookup_developer_identity(call: &Call) -> Result<LookupOutput, ApiError> {
     if row.pool_id != pool.pool_id {
         return Err(identity_not_found(&identity));
     }
-    let users = row.logins.iter().filter(|(p, _)| *p == provider).map(|(_, s)| s.clone()).collect();
-    Ok(LookupOutput { identity_id: row.identity_id, developer_user_identifier_list: users })
+    // A page of the identity's developer users, in order, after the cursor's.
+    let mut users: Vec<String> =
+        row.logins.iter().filter(|(p, s)| *p == provider && *s > after).map(|(_, s)| s.clone()).collect();
+    users.sort();
+    let more = users.len() > max;
+    users.truncate(max);
+    Ok(LookupOutput {
+        identity_id: row.identity_id,
+        next_token: more.then(|| B64.encode(&users[users.len() - 1])),
+        developer_user_identifier_list: users,
+    })
 }
 
 fn merge_developer_identities(call: &Call) -> Result<IdentityIdOutput, ApiError> {
@@ -1185,7 +1218,7 @@ mod tests {
     #[test]
     fn every_model_operation_is_implemented_or_named_unsupported() {
         let model: serde_json::Value =
-            serde_json::from_str(include_str!("../../../tests/models/cognito-identity-2014-06-30.json")).unwrap();
+            serde_json::from_str(include_str!("models/cognito-identity-2014-06-30.json")).unwrap();
         for name in model["operations"].as_object().unwrap().keys() {
             let implemented = OPERATIONS.iter().any(|op| op.name == name);
             assert!(implemented != NOT_IMPLEMENTED.contains(&name.as_str()), "{name}");

@@ -19,6 +19,7 @@ pub mod functions;
 mod http;
 mod identity;
 mod metrics;
+mod model;
 mod oidc;
 pub mod sigv4;
 pub mod store;

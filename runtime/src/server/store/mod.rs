@@ -33,6 +33,27 @@ pub enum DbError {
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("database error: {0}")]
     Other(String),
+    /// The database's storage is full: nothing was written.
+    #[error("database error: the storage is full: {0}")]
+    Full(String),
+}
+
+impl DbError {
+    /// Whether the database refused a write because its storage is full (SQLite's
+    /// `SQLITE_FULL`, PostgreSQL's `disk_full`).
+    pub fn is_full(&self) -> bool {
+        match self {
+            DbError::Full(_) => true,
+            DbError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            DbError::Postgres(e) => e.code() == Some(&tokio_postgres::error::SqlState::DISK_FULL),
+            _ => false,
+        }
+    }
+
+    /// This error for one more waiter (a batch that failed answers each of its jobs).
+    pub fn for_each(&self) -> DbError {
+        if self.is_full() { DbError::Full(self.to_string()) } else { DbError::Other(self.to_string()) }
+    }
 }
 
 pub(crate) type Result<T> = std::result::Result<T, DbError>;
@@ -351,12 +372,28 @@ pub enum UpdateOutcome {
 }
 
 /// What the writer tells an update, or why the commit failed.
-pub type UpdateResult = std::result::Result<UpdateOutcome, String>;
+pub type UpdateResult = std::result::Result<UpdateOutcome, DbError>;
 
 /// Now, in epoch seconds.
 pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
+
+/// The name a dataset merged in from identity `source` takes at its `attempt`-th try (1,
+/// then 2, 3… while the name is taken): `<base>.<source>`, then `<base>.<source>.<n>`,
+/// with `base` cut so that the name keeps to the model's 128 characters. Identity ids hold
+/// only characters dataset names may (`[\w-]+:[0-9a-f-]+`) and at most 55, so at least 68
+/// characters of the base are kept.
+pub fn merged_dataset_name(base: &str, source: &str, attempt: usize) -> String {
+    let suffix = if attempt <= 1 { format!(".{source}") } else { format!(".{source}.{attempt}") };
+    let room = crate::limits::MAX_DATASET_NAME_CHARS.saturating_sub(suffix.chars().count());
+    let kept: String = base.chars().take(room).collect();
+    format!("{kept}{suffix}")
+}
+
+/// Most tries at a free name for a merged dataset: an identity holds a few dozen datasets
+/// at most, so a thousand collisions cannot happen.
+pub const MERGED_NAME_ATTEMPTS: usize = 1000;
 
 /// `n` random bytes as lower-case hex.
 pub fn random_hex(n: usize) -> String {
@@ -530,13 +567,7 @@ pub trait Backend: Send + Sync {
     /// Deletes a dataset: its records go, its row stays marked deleted with the SyncCount
     /// bumped and that count kept as the deletion's. Answers the row as it was, or `None`
     /// when there was no live dataset.
-    async fn delete_dataset(
-        &self,
-        pool: &str,
-        identity: &str,
-        name: &str,
-        by: &str,
-    ) -> std::result::Result<Option<DatasetRow>, String>;
+    async fn delete_dataset(&self, pool: &str, identity: &str, name: &str, by: &str) -> Result<Option<DatasetRow>>;
 
     /// Records an invocation (kept: the latest few per function), in the background.
     fn submit_invocation(&self, tenant: &str, name: &str, row: InvocationRow);
@@ -734,10 +765,6 @@ pub trait Backend: Send + Sync {
         target: &str,
         rule: MergeRule<'_>,
     ) -> Result<MergeOutcome>;
-
-    /// Whether a dataset of an identity was made by a merge (its name may then pass the
-    /// 128 characters clients may use).
-    async fn is_merged_dataset(&self, pool: &str, identity: &str, name: &str) -> Result<bool>;
 
     /// Deletes identities (of `pool` only, when given) with their datasets, logins and
     /// credentials; answers the ids that were not found.

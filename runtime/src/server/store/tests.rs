@@ -186,7 +186,6 @@ async fn a_merged_away_identity_writes_nothing(store: Arc<Store>) {
     assert_eq!(merge.datasets, [format!("d.{source}")]);
     let page = store.records_page((&p, &target, "d"), 0, None, None, 10).await.unwrap();
     assert_eq!((page.merged_names, page.dataset.is_none()), (merge.datasets.clone(), true));
-    assert!(store.is_merged_dataset(&p, &target, &merge.datasets[0]).await.unwrap());
     let moved = store.dataset(&p, &target, &merge.datasets[0]).await.unwrap().unwrap();
     assert_eq!((moved.sync_count, moved.num_records), (1, 1));
     assert_eq!(
@@ -407,6 +406,39 @@ async fn a_bad_stream_writes_nothing_on_postgres() {
     for case in cases {
         assert!(import(&*b.store, &case, None).await.is_err(), "{case}");
         assert_eq!(export(&*b.store, &Scope::Installation).await, before);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_postgres_is_verified_as_the_url_asks() {
+    let (Ok(ca), Ok(other_ca)) =
+        (std::env::var("SYNCTRIG_TEST_DATABASE_CA"), std::env::var("SYNCTRIG_TEST_DATABASE_OTHER_CA"))
+    else {
+        panic!("the TLS test needs SYNCTRIG_TEST_DATABASE_CA and _OTHER_CA (tests/run-all.sh's cluster sets them)");
+    };
+    // The test cluster's certificate names `localhost`, signed by `ca`.
+    let url = postgres::testing::fresh_database_url().await;
+    let at = |host: &str, query: &str| format!("{}{query}", url.replacen("127.0.0.1", host, 1));
+    let ssl_of = |store: postgres::Postgres| async move { store.uses_tls().await.unwrap() };
+    let open = |url: String| async move { postgres::Postgres::open(&url, 1).await };
+    for (url, tls) in [
+        (at("localhost", &format!("?sslmode=verify-full&sslrootcert={ca}")), true),
+        (at("127.0.0.1", &format!("?sslmode=verify-ca&sslrootcert={ca}")), true),
+        (at("127.0.0.1", "?sslmode=require"), true),
+        (at("127.0.0.1", ""), true),
+        (at("127.0.0.1", "?sslmode=disable"), false),
+    ] {
+        let store = open(url.clone()).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(ssl_of(store).await, tls, "{url}");
+    }
+    for (url, why) in [
+        (at("127.0.0.1", &format!("?sslmode=verify-full&sslrootcert={ca}")), "NotValidForName"),
+        (at("localhost", &format!("?sslmode=verify-full&sslrootcert={other_ca}")), "UnknownIssuer"),
+        (at("localhost", &format!("?sslmode=verify-ca&sslrootcert={other_ca}")), "UnknownIssuer"),
+        (at("localhost", &format!("?sslmode=require&sslrootcert={other_ca}")), "UnknownIssuer"),
+    ] {
+        let e = open(url.clone()).await.err().unwrap_or_else(|| panic!("{url} connected"));
+        assert!(format!("{e:?}").contains(why), "{url}: {e:?}");
     }
 }
 

@@ -206,12 +206,13 @@ impl Cache {
     pub(super) async fn listen(
         self: Arc<Self>,
         config: tokio_postgres::Config,
+        tls: tokio_postgres_rustls::MakeRustlsConnect,
         mut stop: tokio::sync::oneshot::Receiver<()>,
     ) {
         loop {
             let ended = tokio::select! {
                 _ = &mut stop => return,
-                ended = self.listen_once(&config) => ended,
+                ended = self.listen_once(&config, &tls) => ended,
             };
             if let Err(e) = ended {
                 tracing::warn!(
@@ -227,11 +228,15 @@ impl Cache {
         }
     }
 
-    async fn listen_once(&self, config: &tokio_postgres::Config) -> Result<(), tokio_postgres::Error> {
+    async fn listen_once(
+        &self,
+        config: &tokio_postgres::Config,
+        tls: &tokio_postgres_rustls::MakeRustlsConnect,
+    ) -> Result<(), tokio_postgres::Error> {
         let mut config = config.clone();
         // Named, so that an operator sees what it is in pg_stat_activity.
         config.application_name(LISTENER_NAME);
-        let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+        let (client, mut connection) = config.connect(tls.clone()).await?;
         // Per connection, so that no echo of an earlier one counts.
         let pinged = tokio::sync::Notify::new();
         // Driving the connection is what delivers notifications; it ends when the

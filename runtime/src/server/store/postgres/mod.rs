@@ -20,21 +20,21 @@
 //! flags too (0 or 1), so an export is the same from either backend.
 
 mod cache;
+pub mod tls;
 
 use super::export::{
     Counts, ImportError, NOT_EMPTY, Reader, Scope, TABLES, Target, Value, end_line, header, pool_refused, row_line,
 };
 use super::{
     Backend, Credential, DatasetHead, DatasetRow, DbError, DeployRefused, FunctionSummary, FunctionVersion,
-    Idempotency, IdentityRow, InvocationRow, Issuer, KEEP_INVOCATIONS, LinkOutcome, Merge, MergeOutcome, MergeRule,
-    Pool, PoolSettings, Principal, RecordCursor, RecordPage, RecordRow, Result, Snapshot, Update, UpdateOutcome,
-    UpdateResult, new_cognito_id, now, random_hex, random_key,
+    Idempotency, IdentityRow, InvocationRow, Issuer, KEEP_INVOCATIONS, LinkOutcome, MERGED_NAME_ATTEMPTS, Merge,
+    MergeOutcome, MergeRule, Pool, PoolSettings, Principal, RecordCursor, RecordPage, RecordRow, Result, Snapshot,
+    Update, UpdateOutcome, UpdateResult, merged_dataset_name, new_cognito_id, now, random_hex, random_key,
 };
 use crate::limits;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, RecyclingMethod, Transaction};
 use futures_util::{StreamExt, pin_mut};
 use std::collections::{BTreeMap, HashMap};
-use std::str::FromStr;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
@@ -55,9 +55,10 @@ const MIGRATION_LOCK: i64 = 0x73796e6374726967;
 /// Schema migrations: (the schema version it brings, its SQL). Versions are the SQLite
 /// store's: version 4 is SQLite's migrations 1 to 4 in one, and the next of either
 /// backend is 5. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    4,
-    r#"CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        4,
+        r#"CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE tenants (name TEXT COLLATE "C" PRIMARY KEY, created BIGINT NOT NULL);
     CREATE TABLE credentials (
         access_key TEXT COLLATE "C" PRIMARY KEY, secret TEXT NOT NULL, kind TEXT NOT NULL,
@@ -112,7 +113,14 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     CREATE TABLE oidc_issuers (
         tenant TEXT COLLATE "C" NOT NULL, issuer TEXT COLLATE "C" NOT NULL, audiences TEXT NOT NULL,
         jwks TEXT NOT NULL, jwks_file TEXT, created BIGINT NOT NULL, PRIMARY KEY (tenant, issuer));"#,
-)];
+    ),
+    // 5: merged datasets' names keep to the model's 128 characters (`migrate` renames the
+    // longer ones merges made before, in Rust: a free name needs the merge's own rule).
+    (5, "-- no change of schema"),
+];
+
+/// SQLite's `SHORT_MERGED_NAMES`: the first schema whose merged names all keep to 128.
+const SHORT_MERGED_NAMES: i64 = 5;
 
 /// Server-side code, (re)created at every start-up under the migration lock. Not a schema
 /// migration: it holds no data, and an export's schema version stays SQLite's. A change
@@ -370,9 +378,8 @@ async fn with_logins(c: &impl GenericClient, mut row: IdentityRow) -> Result<Ide
 
 /// A merged dataset's name (see the SQLite store's `merged_name`).
 async fn merged_name(tx: &Transaction<'_>, pool: &str, target: &str, base: &str, source: &str) -> Result<String> {
-    let name = format!("{base}.{source}");
-    for n in 1..1000 {
-        let candidate = if n == 1 { name.clone() } else { format!("{name}.{n}") };
+    for n in 1..=MERGED_NAME_ATTEMPTS {
+        let candidate = merged_dataset_name(base, source, n);
         let taken: bool = query_one(
             tx,
             "SELECT EXISTS (SELECT 1 FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND name = $3)",
@@ -385,6 +392,36 @@ async fn merged_name(tx: &Transaction<'_>, pool: &str, target: &str, base: &str,
         }
     }
     Err(DbError::Other("no free name for a merged dataset".into()))
+}
+
+/// SQLite's `shorten_merged_names`: merged datasets named past the model's 128 characters
+/// take the names merges make now, their records following.
+async fn shorten_merged_names(tx: &Transaction<'_>) -> Result<usize> {
+    let long = query(
+        tx,
+        "SELECT pool_id, identity_id, name, COALESCE(merged_base, name), COALESCE(merged_from, '') FROM datasets
+         WHERE char_length(name) > $1 ORDER BY pool_id, identity_id, name",
+        &[&(limits::MAX_DATASET_NAME_CHARS as i32)],
+    )
+    .await?;
+    for row in &long {
+        let (pool, identity, name, base, source): (String, String, String, String, String) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
+        let new_name = merged_name(tx, &pool, &identity, &base, &source).await?;
+        execute(
+            tx,
+            "UPDATE datasets SET name = $4 WHERE pool_id = $1 AND identity_id = $2 AND name = $3",
+            &[&pool, &identity, &name, &new_name],
+        )
+        .await?;
+        execute(
+            tx,
+            "UPDATE records SET dataset = $4 WHERE pool_id = $1 AND identity_id = $2 AND dataset = $3",
+            &[&pool, &identity, &name, &new_name],
+        )
+        .await?;
+    }
+    Ok(long.len())
 }
 
 /// The export's value of column `i` of `row`.
@@ -417,12 +454,24 @@ fn param(value: Value, ty: &Type) -> std::result::Result<Box<dyn ToSql + Sync + 
 impl Postgres {
     /// Connects to the database at `url` and brings its schema up to date (under an
     /// advisory lock, so nodes starting at once apply each migration once).
+    /// TLS as the URL's `sslmode` and `sslrootcert` ask ([`tls`]).
     pub async fn open(url: &str, connections: usize) -> Result<Postgres> {
-        Self::open_config(tokio_postgres::Config::from_str(url).map_err(other)?, connections).await
+        let connect = tls::parse(url).map_err(DbError::Other)?;
+        Self::open_with(connect.config, connect.tls, connections).await
     }
 
-    /// [`Postgres::open`] with a parsed configuration.
-    pub async fn open_config(mut config: tokio_postgres::Config, connections: usize) -> Result<Postgres> {
+    /// [`Postgres::open`] with a parsed configuration (TLS when the server offers it).
+    #[cfg(test)]
+    pub(crate) async fn open_config(config: tokio_postgres::Config, connections: usize) -> Result<Postgres> {
+        let tls = tls::parse("postgres://localhost").map_err(DbError::Other)?.tls;
+        Self::open_with(config, tls, connections).await
+    }
+
+    async fn open_with(
+        mut config: tokio_postgres::Config,
+        tls: tokio_postgres_rustls::MakeRustlsConnect,
+        connections: usize,
+    ) -> Result<Postgres> {
         if config.get_options().is_none() {
             // Bounds every wait on a lock or a slow statement.
             config.options(format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
@@ -431,11 +480,8 @@ impl Postgres {
             config.application_name("synctrig-wasm");
         }
         let listener_config = config.clone();
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
+        let manager =
+            Manager::from_config(config, tls.clone(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = deadpool_postgres::Pool::builder(manager)
             .max_size(connections.max(1))
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -448,12 +494,19 @@ impl Postgres {
         tokio::spawn(background(pool.clone(), rx));
         let cache = std::sync::Arc::new(cache::Cache::new());
         let (stop_listener, stop) = tokio::sync::oneshot::channel();
-        tokio::spawn(cache.clone().listen(listener_config, stop));
+        tokio::spawn(cache.clone().listen(listener_config, tls, stop));
         Ok(Postgres { pool, background: tx, cache, _stop_listener: stop_listener })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         Ok(self.pool.get().await?)
+    }
+
+    /// Whether this node's connections speak TLS.
+    #[cfg(test)]
+    pub(crate) async fn uses_tls(&self) -> Result<bool> {
+        let c = self.client().await?;
+        Ok(query_one(&c, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await?.try_get(0)?)
     }
 
     /// Whether this node caches what it reads (its listener is connected).
@@ -628,6 +681,9 @@ async fn migrate(pool: &deadpool_postgres::Pool) -> Result<()> {
         tx.batch_execute(sql).await?;
         tx.execute("INSERT INTO schema_migrations (version, applied) VALUES ($1, $2)", &[version, &now()]).await?;
     }
+    if applied < SHORT_MERGED_NAMES {
+        shorten_merged_names(&tx).await?;
+    }
     tx.batch_execute(FUNCTIONS).await?;
     tx.commit().await?;
     Ok(())
@@ -704,17 +760,11 @@ impl Backend for Postgres {
     }
 
     async fn update(&self, update: Update) -> UpdateResult {
-        self.apply_update(&update).await.map_err(|e| format!("the change could not be committed: {e}"))
+        self.apply_update(&update).await
     }
 
-    async fn delete_dataset(
-        &self,
-        pool: &str,
-        identity: &str,
-        name: &str,
-        by: &str,
-    ) -> std::result::Result<Option<DatasetRow>, String> {
-        self.apply_delete(pool, identity, name, by).await.map_err(|e| format!("the change could not be committed: {e}"))
+    async fn delete_dataset(&self, pool: &str, identity: &str, name: &str, by: &str) -> Result<Option<DatasetRow>> {
+        self.apply_delete(pool, identity, name, by).await
     }
 
     fn submit_invocation(&self, tenant: &str, name: &str, row: InvocationRow) {
@@ -1473,17 +1523,6 @@ impl Backend for Postgres {
         Ok(MergeOutcome::Merged(Merge { target: target.to_owned(), datasets: moved }))
     }
 
-    async fn is_merged_dataset(&self, pool: &str, identity: &str, name: &str) -> Result<bool> {
-        let c = self.client().await?;
-        Ok(query_one(
-            &c,
-            "SELECT EXISTS (SELECT 1 FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND name = $3 AND merged_base IS NOT NULL)",
-            &[&pool, &identity, &name],
-        )
-        .await?
-        .try_get(0)?)
-    }
-
     async fn delete_identities(&self, pool: Option<&str>, identities: &[String]) -> Result<Vec<String>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
@@ -1675,6 +1714,8 @@ impl Backend for Postgres {
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
             tx.execute(stmt, &refs).await.map_err(|e| bad(format!("cannot insert the {} row: {e}", table.name)))?;
         }
+        // A stream from before schema 5 may hold merged names past 128 characters.
+        shorten_merged_names(&tx).await?;
         let counts = reader.counts;
         self.commit_change(tx, cache::Kinds::ALL).await?;
         Ok(counts)
@@ -1698,6 +1739,16 @@ pub(crate) mod testing {
         let mut config = tokio_postgres::Config::from_str(&url).unwrap();
         config.dbname(&name);
         config
+    }
+
+    /// [`fresh_database`] as a URL.
+    pub async fn fresh_database_url() -> String {
+        let config = fresh_database().await;
+        let url = std::env::var("SYNCTRIG_TEST_DATABASE_URL").unwrap_or_default();
+        let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+        let base = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        let name = config.get_dbname().unwrap_or_default();
+        if query.is_empty() { format!("{base}/{name}") } else { format!("{base}/{name}?{query}") }
     }
 
     /// A plain connection to `config`'s database, for changes behind the store's back.

@@ -19,16 +19,10 @@ impl Backend for Sqlite {
     }
 
     async fn update(&self, update: Update) -> UpdateResult {
-        self.submit_update(update).await.unwrap_or_else(|_| Err("the database writer stopped".into()))
+        self.submit_update(update).await.unwrap_or_else(|_| Err(DbError::Other("the database writer stopped".into())))
     }
 
-    async fn delete_dataset(
-        &self,
-        pool: &str,
-        identity: &str,
-        name: &str,
-        by: &str,
-    ) -> std::result::Result<Option<DatasetRow>, String> {
+    async fn delete_dataset(&self, pool: &str, identity: &str, name: &str, by: &str) -> Result<Option<DatasetRow>> {
         Sqlite::delete_dataset(self, pool, identity, name, by).await
     }
 
@@ -237,10 +231,6 @@ impl Backend for Sqlite {
         rule: MergeRule<'_>,
     ) -> Result<MergeOutcome> {
         Sqlite::merge_identities(self, pool, source, target, rule)
-    }
-
-    async fn is_merged_dataset(&self, pool: &str, identity: &str, name: &str) -> Result<bool> {
-        Sqlite::is_merged_dataset(self, pool, identity, name)
     }
 
     async fn delete_identities(&self, pool: Option<&str>, identities: &[String]) -> Result<Vec<String>> {

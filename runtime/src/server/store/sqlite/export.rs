@@ -122,6 +122,8 @@ impl Sqlite {
                 .and_then(|mut stmt| stmt.execute(params_from_iter(values.into_iter().map(to_sql))))
                 .map_err(|e| ImportError::Bad { line, reason: format!("cannot insert the {} row: {e}", table.name) })?;
         }
+        // A stream from before schema 5 may hold merged names past 128 characters.
+        super::identities::shorten_merged_names(&tx)?;
         let counts = reader.counts;
         tx.commit()?;
         Ok(counts)

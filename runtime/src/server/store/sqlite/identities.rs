@@ -3,7 +3,8 @@
 
 use super::Sqlite;
 use crate::server::store::{
-    DbError, IdentityRow, Issuer, LinkOutcome, Merge, MergeOutcome, MergeRule, Result, new_cognito_id, now,
+    DbError, IdentityRow, Issuer, LinkOutcome, MERGED_NAME_ATTEMPTS, Merge, MergeOutcome, MergeRule, Result,
+    merged_dataset_name, new_cognito_id, now,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -42,9 +43,8 @@ fn identity_row(conn: &Connection, identity_id: &str) -> Result<Option<IdentityR
 /// often a dataset is merged on), unless the target has a dataset of that name — live or
 /// deleted, whose deletion devices must still learn of: then `.2`, `.3`, … after it.
 fn merged_name(tx: &Connection, pool: &str, target: &str, base: &str, source: &str) -> Result<String> {
-    let name = format!("{base}.{source}");
-    for n in 1..1000 {
-        let candidate = if n == 1 { name.clone() } else { format!("{name}.{n}") };
+    for n in 1..=MERGED_NAME_ATTEMPTS {
+        let candidate = merged_dataset_name(base, source, n);
         let taken: bool = tx
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3)",
@@ -54,8 +54,36 @@ fn merged_name(tx: &Connection, pool: &str, target: &str, base: &str, source: &s
             return Ok(candidate);
         }
     }
-    // An identity holds a few dozen datasets at most; a thousand collisions cannot happen.
     Err(DbError::Other("no free name for a merged dataset".into()))
+}
+
+/// Renames merged datasets whose names pass the model's 128 characters (merges before
+/// schema 5 named them `<base>.<source>` whatever the base's length, and exports of those
+/// stores carry them) to the names merges make now; their records follow. Answers how
+/// many were renamed.
+pub(super) fn shorten_merged_names(tx: &Connection) -> Result<usize> {
+    let long: Vec<(String, String, String, String, String)> = {
+        let mut stmt = tx.prepare(
+            "SELECT pool_id, identity_id, name, COALESCE(merged_base, name), COALESCE(merged_from, '') FROM datasets
+             WHERE length(name) > ?1 ORDER BY pool_id, identity_id, name",
+        )?;
+        stmt.query_map([crate::limits::MAX_DATASET_NAME_CHARS as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?
+    };
+    for (pool, identity, name, base, source) in &long {
+        let new_name = merged_name(tx, pool, identity, base, source)?;
+        tx.execute(
+            "UPDATE datasets SET name = ?4 WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3",
+            params![pool, identity, name, new_name],
+        )?;
+        tx.execute(
+            "UPDATE records SET dataset = ?4 WHERE pool_id = ?1 AND identity_id = ?2 AND dataset = ?3",
+            params![pool, identity, name, new_name],
+        )?;
+    }
+    Ok(long.len())
 }
 
 /// Whether an identity is a live identity of the pool (and, if `unauthenticated`, never
@@ -269,17 +297,6 @@ impl Sqlite {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Whether a dataset of an identity was made by a merge (its name may then pass the
-    /// 128 characters clients may use).
-    pub fn is_merged_dataset(&self, pool: &str, identity: &str, name: &str) -> Result<bool> {
-        Ok(self
-            .conn()
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3 AND merged_base IS NOT NULL)",
-            )?
-            .query_row(params![pool, identity, name], |r| r.get(0))?)
-    }
-
     fn delete_identity_in(tx: &Connection, identity: &str) -> Result<()> {
         tx.execute("DELETE FROM records WHERE identity_id = ?1", [identity])?;
         tx.execute("DELETE FROM datasets WHERE identity_id = ?1", [identity])?;
@@ -400,7 +417,6 @@ mod tests {
         assert_eq!(store.merged_dataset_names("p", &a, "game").unwrap(), vec![name.clone()]);
         let row = store.dataset("p", &a, &name).unwrap().unwrap();
         assert_eq!((row.sync_count, row.num_records), (3, 1));
-        assert!(store.is_merged_dataset("p", &a, &name).unwrap());
         assert_eq!(store.identity(&guest).unwrap().unwrap().merged_into.as_deref(), Some(a.as_str()));
         assert!(store.delete_identities(Some("p"), std::slice::from_ref(&a)).unwrap().is_empty());
         assert!(store.identity(&guest).unwrap().is_none(), "the merged-away identity goes with it");
@@ -424,7 +440,7 @@ mod tests {
         assert_eq!(
             moved,
             vec![
-                format!("{long}.{guest}"),
+                format!("{}.{guest}", &long[..127 - guest.len()]),
                 format!("game.{guest}.2"),
                 format!("game.settings.{guest}"),
                 format!("old.{guest}.2")
@@ -446,7 +462,7 @@ mod tests {
             MergeOutcome::Merged(m) => m.datasets,
             other => panic!("{other:?}"),
         };
-        assert!(again.contains(&format!("{long}.{a}")), "{again:?}");
+        assert!(again.contains(&format!("{}.{a}", &long[..127 - a.len()])), "{again:?}");
         for name in &again {
             assert_eq!(crate::limits::dataset_name_problem(name), None, "{name}");
         }

@@ -37,7 +37,7 @@ enum Job {
         identity: String,
         name: String,
         by: String,
-        reply: tokio::sync::oneshot::Sender<std::result::Result<Option<DatasetRow>, String>>,
+        reply: tokio::sync::oneshot::Sender<Result<Option<DatasetRow>>>,
     },
     Invocation {
         tenant: String,
@@ -148,7 +148,13 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE oidc_issuers (
          tenant TEXT NOT NULL, issuer TEXT NOT NULL, audiences TEXT NOT NULL, jwks TEXT NOT NULL,
          jwks_file TEXT, created INTEGER NOT NULL, PRIMARY KEY (tenant, issuer));",
+    // 5: merged datasets' names keep to the model's 128 characters (`migrate` renames the
+    // longer ones merges made before, in Rust: a free name needs the merge's own rule).
+    "-- no change of schema",
 ];
+
+/// The first schema version whose merged dataset names all keep to 128 characters.
+pub(super) const SHORT_MERGED_NAMES: i64 = 5;
 
 fn migrate(conn: &mut Connection) -> Result<()> {
     // An exclusive transaction: two processes starting at once apply each migration once.
@@ -157,6 +163,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    if applied < SHORT_MERGED_NAMES {
+        identities::shorten_merged_names(&tx)?;
     }
     tx.commit()?;
     Ok(())
@@ -198,6 +207,30 @@ fn record_from_row(r: &rusqlite::Row) -> rusqlite::Result<RecordRow> {
     })
 }
 
+/// Bytes the write-ahead log keeps after a checkpoint has emptied it.
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
+
+/// Keeps the write-ahead log and its index (`-wal`, `-shm`) when the last connection
+/// closes, instead of deleting them. Opening a WAL database needs both; a server stopped
+/// on a full disk could not make them again, and so could not start to serve reads.
+fn keep_wal_files(conn: &Connection) -> Result<()> {
+    let mut on: std::ffi::c_int = 1;
+    // SAFETY: `handle` is this open connection's; the file control reads and writes the
+    // one int it is given, which outlives the call.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+            (&raw mut on).cast(),
+        )
+    };
+    if rc != rusqlite::ffi::SQLITE_OK {
+        return Err(DbError::Other(format!("cannot keep the write-ahead log's files (SQLite error {rc})")));
+    }
+    Ok(())
+}
+
 impl Sqlite {
     /// Opens (creating if needed) the database at `path`, private to this user, and
     /// brings its schema up to date.
@@ -205,9 +238,12 @@ impl Sqlite {
         private_file(path).map_err(|e| DbError::Other(e.to_string()))?;
         let connect = || -> Result<Connection> {
             let conn = Connection::open(path)?;
+            keep_wal_files(&conn)?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;
+            // The log is truncated to this after a checkpoint that empties it.
+            conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
             Ok(conn)
         };
         let mut conn = connect()?;
@@ -245,13 +281,7 @@ impl Sqlite {
     /// Deletes a dataset through the writer: its records go, its row stays marked
     /// deleted with the SyncCount bumped and that count kept as the deletion's. Answers
     /// the row as it was, or `None` when there was no live dataset.
-    pub async fn delete_dataset(
-        &self,
-        pool: &str,
-        identity: &str,
-        name: &str,
-        by: &str,
-    ) -> std::result::Result<Option<DatasetRow>, String> {
+    pub async fn delete_dataset(&self, pool: &str, identity: &str, name: &str, by: &str) -> Result<Option<DatasetRow>> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.submit(Job::Delete {
             pool: pool.to_owned(),
@@ -260,7 +290,7 @@ impl Sqlite {
             by: by.to_owned(),
             reply,
         });
-        rx.await.map_err(|_| "the database writer stopped".to_owned())?
+        rx.await.map_err(|_| DbError::Other("the database writer stopped".to_owned()))?
     }
 
     /// Queues an invocation record (kept: the latest few per function).
@@ -282,13 +312,17 @@ impl Sqlite {
         Ok((value, created))
     }
 
-    /// Stores (or replaces) the root credential.
+    /// Stores (or replaces) the root credential. Writes nothing when it is stored already,
+    /// so a server starts on a full disk.
     pub fn put_root_credential(&self, access_key: &str, secret: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM credentials WHERE kind = 'root' AND access_key != ?1", [access_key])?;
         tx.execute(
-            "INSERT OR REPLACE INTO credentials (access_key, secret, kind) VALUES (?1, ?2, 'root')",
+            "INSERT INTO credentials (access_key, secret, kind) VALUES (?1, ?2, 'root')
+             ON CONFLICT (access_key) DO UPDATE SET secret = excluded.secret, kind = 'root', tenant = NULL,
+                 pool_id = NULL, identity_id = NULL, session_token = NULL, expires = NULL, authenticated = 0
+             WHERE NOT (credentials.secret = excluded.secret AND credentials.kind = 'root')",
             params![access_key, secret],
         )?;
         tx.commit()?;
@@ -920,14 +954,14 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
         let outcome = (|| -> Result<()> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut functions = std::collections::BTreeSet::new();
-            let savepoint = |f: &mut dyn FnMut() -> Result<()>| -> Result<std::result::Result<(), String>> {
+            let savepoint = |f: &mut dyn FnMut() -> Result<()>| -> Result<Result<()>> {
                 tx.execute_batch("SAVEPOINT one_job")?;
                 let result = f();
                 if result.is_err() {
                     tx.execute_batch("ROLLBACK TO one_job")?;
                 }
                 tx.execute_batch("RELEASE one_job")?;
-                Ok(result.map_err(|e| e.to_string()))
+                Ok(result)
             };
             for job in &batch {
                 match job {
@@ -937,7 +971,7 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                             answer = Some(Sqlite::apply_update(&tx, update)?);
                             Ok(())
                         })?;
-                        updates.push(done.and_then(|()| answer.ok_or_else(|| "no answer".to_owned())));
+                        updates.push(done.and_then(|()| answer.ok_or_else(|| DbError::Other("no answer".into()))));
                     }
                     Job::Delete { pool, identity, name, by, .. } => {
                         let mut answer = None;
@@ -945,7 +979,7 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                             answer = Some(Sqlite::apply_delete(&tx, pool, identity, name, by)?);
                             Ok(())
                         })?;
-                        deletes.push(done.and_then(|()| answer.ok_or_else(|| "no answer".to_owned())));
+                        deletes.push(done.and_then(|()| answer.ok_or_else(|| DbError::Other("no answer".into()))));
                     }
                     Job::Invocation { tenant, name, row } => {
                         tx.execute(
@@ -968,20 +1002,20 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
             tx.commit()?;
             Ok(())
         })();
-        let failed = |e: &DbError| format!("the change could not be committed: {e}");
+        let failed = |e: &DbError| e.for_each();
         let (mut updates, mut deletes) = (updates.into_iter(), deletes.into_iter());
         for job in batch {
             match job {
                 Job::Update(_, reply) => {
                     let answer = match &outcome {
-                        Ok(()) => updates.next().unwrap_or_else(|| Err("lost answer".into())),
+                        Ok(()) => updates.next().unwrap_or_else(|| Err(DbError::Other("lost answer".into()))),
                         Err(e) => Err(failed(e)),
                     };
                     let _ = reply.send(answer);
                 }
                 Job::Delete { reply, .. } => {
                     let answer = match &outcome {
-                        Ok(()) => deletes.next().unwrap_or_else(|| Err("lost answer".into())),
+                        Ok(()) => deletes.next().unwrap_or_else(|| Err(DbError::Other("lost answer".into()))),
                         Err(e) => Err(failed(e)),
                     };
                     let _ = reply.send(answer);
@@ -1004,7 +1038,7 @@ pub(crate) fn temp_store() -> (tempfile::TempDir, Sqlite) {
 mod tests {
     use super::*;
     use crate::merge::Write;
-    use crate::server::store::{MergeOutcome, MergeRule, prepare_data_dir};
+    use crate::server::store::{MergeOutcome, MergeRule, merged_dataset_name, prepare_data_dir};
     use std::collections::BTreeMap;
 
     type Store = Sqlite;
@@ -1238,5 +1272,40 @@ mod tests {
         assert_eq!((row.deleted, row.deleted_at), (true, 4));
         let page = store.records_page(("p", "i", "e"), 0, Some(1), None, 10).unwrap();
         assert_eq!(page.records[0].device_modified_ms, Some(1_795_810_224_000));
+    }
+
+    #[test]
+    fn merged_names_past_128_characters_are_shortened_on_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let base = "d".repeat(128);
+        let source = "us-east-1:0123456789abcdef0123456789abcdef";
+        let (long, taken) = (format!("{base}.{source}"), merged_dataset_name(&base, source, 1));
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..4] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 4).unwrap();
+            // A merge before schema 5 named it past 128; the target also has a dataset
+            // under the name a merge makes now, which the rename must not take.
+            conn.execute(
+                "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by,
+                                       merged_from, merged_base)
+                 VALUES ('p', 'i', ?1, 2, 0, 0, 'me', ?2, ?3), ('p', 'i', ?4, 1, 0, 0, 'me', NULL, NULL)",
+                params![long, source, base, taken],
+            )
+            .unwrap();
+            conn.execute("INSERT INTO records VALUES ('p', 'i', ?1, 'k', 'v', 2, 0, 'me', NULL)", [&long]).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let renamed = merged_dataset_name(&base, source, 2);
+        assert!(store.dataset("p", "i", &long).unwrap().is_none());
+        assert_eq!(store.dataset("p", "i", &renamed).unwrap().unwrap().num_records, 1);
+        assert_eq!(store.dataset("p", "i", &taken).unwrap().unwrap().num_records, 0, "untouched");
+        assert_eq!(store.merged_dataset_names("p", "i", &base).unwrap(), vec![renamed.clone()]);
+        let page = store.records_page(("p", "i", &renamed), 0, None, None, 10).unwrap();
+        assert_eq!(page.records[0].value.as_deref(), Some("v"));
+        assert_eq!(crate::limits::dataset_name_problem(&renamed), None);
     }
 }
