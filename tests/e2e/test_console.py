@@ -3,7 +3,9 @@ by Selenium; nothing is downloaded): the seed's console steps done in the browse
 real boto3 client syncs and the console shows what the trigger did.
 
 Screenshots of every page at desktop and phone width are written to
-$SYNCTRIG_SCREENSHOTS (default target/console-screenshots) for a reviewer to look at."""
+$SYNCTRIG_SCREENSHOTS (default target/console-screenshots) for a reviewer to look at, and
+axe-core (tests/js/node_modules, from npm) checks each at both widths: no serious or
+critical accessibility violation."""
 
 import json
 import os
@@ -25,6 +27,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from conftest import ROOT, records, sync
 
 SHOTS = Path(os.environ.get("SYNCTRIG_SCREENSHOTS", ROOT / "target" / "console-screenshots"))
+AXE = ROOT / "tests" / "js" / "node_modules" / "axe-core" / "axe.min.js"
 DESKTOP, PHONE = (1280, 900), (390, 844)
 
 
@@ -109,13 +112,34 @@ class Console:
             self.d.set_window_size(w, h)
             height = self.d.execute_script("return document.documentElement.scrollHeight")
             self.d.set_window_size(w, min(max(h, height + 140), 4000))
+            # A plot is redrawn for the new width (a moment after the resize settles).
+            self.wait(lambda d: d.execute_script("""
+                const svg = document.querySelector(".plot svg");
+                if (!svg) return true;
+                const want = Math.round(Math.min(Math.max(document.getElementById("main").clientWidth - 64, 280), 1060));
+                return svg.viewBox.baseVal.width === want;"""))
             path = SHOTS / f"{name}-{label}.png"
             assert self.d.save_screenshot(str(path)), path
             if label == "phone":
                 # Readable on a phone: nothing wider than the screen but scrollable tables.
                 overflow = self.d.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 1, f"{name} is {overflow}px wider than a phone"
+            serious = [v for v in self.axe() if v["impact"] in ("serious", "critical")]
+            assert not serious, f"{name} at {label} width: {json.dumps(serious, indent=1)}"
         self.d.set_window_size(*DESKTOP)
+
+    def axe(self):
+        """axe-core's violations on the page as it is now."""
+        assert AXE.exists(), f"{AXE} is missing: run `npm ci --prefix tests/js`"
+        if not self.d.execute_script("return typeof axe !== 'undefined'"):
+            self.d.execute_script(AXE.read_text())
+        found = self.d.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            axe.run(document, { resultTypes: ["violations"] })
+              .then((r) => done(r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+                                                          nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")) }))))
+              .catch((e) => done([{ id: "axe-error", impact: "critical", help: String(e), nodes: [] }]));""")
+        return found
 
 
 def developer(server, name):
@@ -422,6 +446,142 @@ def test_a_console_session_is_only_the_credential_that_signed_in(server):
     # Signing out clears the cookie.
     status, headers, _ = post(server.url, "/console/session", headers=ok, method="DELETE")
     assert status == 200 and "Max-Age=0" in headers["Set-Cookie"]
+
+
+def test_the_console_as_a_person_uses_it(server, browser):
+    """Two tabs, a phone's width, the keyboard, the errors a person meets."""
+    key, secret = developer(server, "acme")
+    c = Console(browser, server.url)
+    c.go("")
+    c.heading("Sign in")
+    # Nothing but the sign-in form before signing in: the sections' links are not shown.
+    assert not c.d.find_element(By.ID, "nav").is_displayed()
+    assert all(not a.is_displayed() for a in c.d.find_elements(By.CSS_SELECTOR, "#nav a"))
+    c.sign_in(key, secret)
+
+    # A success notice is shown on the page it belongs to, not on every later one.
+    c.find("#pool-name").send_keys("game")
+    c.d.find_element(By.ID, "pool-unauth").click()
+    c.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    c.heading("game")
+    c.idle()
+    pool = c.find("main p.mono").text
+    c.go("#/functions")
+    c.heading("Functions")
+    c.idle()
+    c.find("#function-name").send_keys("sample")
+    c.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    c.heading("sample", timeout=180)
+    assert "Deployed sample version 1" in c.find("#status .success").text
+    c.idle()
+    c.go("#/pools")
+    c.heading("Identity pools")
+    c.idle()
+    assert not c.d.find_elements(By.CSS_SELECTOR, "#status .success"), "the notice lingers"
+
+    # The code editor numbers its lines; a deploy error naming a line takes the cursor there.
+    c.go("#/functions/sample")
+    c.heading("sample")
+    c.idle()
+    editor = c.find("#code-editor")
+    source = editor.get_attribute("value")
+    numbers = c.d.find_elements(By.XPATH, "//textarea[@id='code-editor']/preceding-sibling::pre[@class='gutter']/span")
+    assert [n.text for n in numbers[:3]] == ["1", "2", "3"] and len(numbers) == source.count("\n") + 1
+    broken = source.replace("exports.handler", "exports.handler = ;\nexports.other", 1)
+    c.d.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'));", editor, broken)
+    c.d.find_element(By.XPATH, "//button[text()='Publish new version']").click()
+    error = c.find("#code-editor ~ * .error, main .card .error", timeout=180)
+    line = next(i + 1 for i, l in enumerate(broken.split("\n")) if "exports.handler = ;" in l)
+    go = error.find_element(By.XPATH, f".//button[text()='Go to line {line}']")
+    go.send_keys(Keys.ENTER)
+    assert c.d.switch_to.active_element.get_attribute("id") == "code-editor"
+    at = c.d.execute_script("const a = document.getElementById('code-editor'); return a.value.slice(0, a.selectionStart).split('\\n').length;")
+    assert at == line
+
+    # An oversized script gets the same helpful words as an oversized component.
+    big = Path(os.environ.get("TMPDIR", "/tmp")) / f"synctrig-big-{os.getpid()}.js"
+    big.write_text("// " + "x" * (3 * 1024 * 1024) + "\nexports.handler = async (e) => e;\n")
+    try:
+        c.go("#/functions")
+        c.heading("Functions")
+        c.idle()
+        c.find("#function-name").send_keys("big")
+        c.d.find_element(By.CSS_SELECTOR, "input[name=kind][value=js]").click()
+        c.find("#function-file").send_keys(str(big))
+        c.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        message = c.find("main form .error").text
+        assert "LimitExceededException" in message and "up to 3 MiB" in message and "admin deploy --js" in message, message
+    finally:
+        big.unlink()
+
+    # At a phone's width short words stay whole and the plot's labels stay readable.
+    sync_client = server.client("cognito-sync", key, secret)
+    ident = server.client("cognito-identity", "unused", "unused")
+    identity_id = ident.get_id(IdentityPoolId=pool)["IdentityId"]
+    sync(sync_client, pool, identity_id, "game", [{"Op": "replace", "Key": "SampleKey3", "Value": "v", "SyncCount": 0}])
+    sync_client.set_cognito_events(IdentityPoolId=pool, Events={"SyncTrigger": "sample"})
+    creds = ident.get_credentials_for_identity(IdentityId=identity_id)["Credentials"]
+    user = server.client("cognito-sync", creds["AccessKeyId"], creds["SecretKey"], creds["SessionToken"])
+    sync(user, pool, identity_id, "game", [{"Op": "replace", "Key": "SampleKey1", "Value": "x", "SyncCount": 0}])
+    c.d.set_window_size(*PHONE)
+    c.go(f"#/pools/{pool}?identity={identity_id}&dataset=game")
+    c.find("#records-heading")
+    for text in ("game", "SampleKey3"):
+        cell = c.d.find_element(By.XPATH, f"//td[.//text()='{text}' or text()='{text}']")
+        # The lines its text takes: one rect per line of the text node.
+        lines = c.d.execute_script(
+            "const t = document.createTreeWalker(arguments[0], NodeFilter.SHOW_TEXT).nextNode();"
+            "const r = document.createRange(); r.selectNodeContents(t); return r.getClientRects().length;", cell)
+        assert lines == 1, f"{text!r} is broken over {lines} lines at a phone's width"
+    c.go("#/invocations/sample")
+    c.heading("Invocations")
+    c.find(".plot svg circle")
+    label_sizes = "return [...document.querySelectorAll('.plot svg text')].map((t) => t.getBoundingClientRect().height);"
+    sizes = c.d.execute_script(label_sizes)
+    assert sizes and min(sizes) >= 10, sizes
+    # Drawn on a wide window, then narrowed (a phone turned, a window resized): redrawn.
+    c.d.set_window_size(*DESKTOP)
+    c.go("#/invocations/sample")
+    c.find(".plot svg circle")
+    c.d.set_window_size(*PHONE)
+    c.wait(lambda d: min(d.execute_script(label_sizes) or [0]) >= 10)
+    c.d.set_window_size(*DESKTOP)
+
+    # Signed out in a second tab: the first one follows, and a stale action shows the sign-in form.
+    first = c.d.current_window_handle
+    c.d.switch_to.new_window("tab")
+    c.go("#/pools")
+    c.heading("Identity pools")
+    c.sign_out()
+    c.d.switch_to.window(first)
+    c.heading("Sign in")
+    assert "missing Authorization header" not in c.text()
+    assert not c.d.find_element(By.ID, "nav").is_displayed()
+    # Signing in again in the first tab signs the other in too.
+    c.sign_in(key, secret)
+    other = [h for h in c.d.window_handles if h != first][0]
+    c.d.switch_to.window(other)
+    c.heading("Identity pools")
+    c.d.close()
+    c.d.switch_to.window(first)
+    # A session that ends with no word from another tab (the cookie expired, or was
+    # cleared): the next action shows the sign-in form, not a refusal.
+    c.d.delete_all_cookies()
+    c.d.find_element(By.CSS_SELECTOR, "#nav a[data-section=functions]").click()
+    c.heading("Sign in")
+    assert "NotAuthorizedException" not in c.text()
+    c.sign_in(key, secret)
+
+    # The operator's root key is not offered pages that belong to tenants.
+    from conftest import ROOT_KEY, ROOT_SECRET
+    c.sign_out()
+    c.sign_in(ROOT_KEY, ROOT_SECRET)
+    shown = [a.text for a in c.d.find_elements(By.CSS_SELECTOR, "#nav a") if a.is_displayed()]
+    assert shown == ["Identity pools"], shown
+    c.go("#/functions")
+    c.heading("Functions")
+    assert "belong to a tenant" in c.find("main").text and not c.d.find_elements(By.CSS_SELECTOR, "main .error")
+    c.shoot("root-functions")
 
 
 def test_the_functions_api_is_signed_like_every_other_call(server):

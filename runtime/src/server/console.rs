@@ -161,7 +161,7 @@ async fn sign_in(state: &AppState, client: IpAddr, headers: &HeaderMap, body: &B
 async fn whoami(state: &AppState, headers: &HeaderMap) -> Result<Response, ApiError> {
     let (access_key, expires, cred) = match session(state, headers).await {
         Some(result) => result?,
-        None => return Err(ApiError::not_authorized("not signed in to the console")),
+        None => return Err(ApiError::not_authorized(format!("not signed in to the console: {SIGN_IN_AGAIN}"))),
     };
     Ok(axum::Json(describe(&access_key, &cred, expires)).into_response())
 }
@@ -192,10 +192,14 @@ fn session_mac(state: &AppState, access_key: &str, expires: i64, secret: &str) -
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Whether a request presents a console session cookie.
+/// Whether a request comes from the console: its session cookie, or its header (a page
+/// whose session ended, by a sign-out in another tab or its expiry, sends only that).
 pub fn presented(headers: &HeaderMap) -> bool {
-    !cookies(headers).is_empty()
+    headers.contains_key(HEADER) || !cookies(headers).is_empty()
 }
+
+/// What every refused console session says; the page then shows the sign-in form.
+const SIGN_IN_AGAIN: &str = "sign in again";
 
 /// The credential a request's console session cookie stands for (call when
 /// [`presented`]): an error when it is invalid or expired, or the console's header is
@@ -203,7 +207,9 @@ pub fn presented(headers: &HeaderMap) -> bool {
 pub async fn credential(state: &AppState, headers: &HeaderMap) -> Result<Credential, ApiError> {
     match session(state, headers).await {
         Some(r) => r.map(|(_, _, cred)| cred),
-        None => Err(ApiError::not_authorized("missing Authorization header; sign requests with SigV4")),
+        None => Err(ApiError::not_authorized(format!(
+            "no console session (it was signed out, perhaps in another tab, or expired): {SIGN_IN_AGAIN}"
+        ))),
     }
 }
 
@@ -214,7 +220,7 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Option<Result<(String
         [value] => Some(verify(state, headers, value).await),
         // Another site on this host could plant a second session cookie with a longer
         // path; which one a request meant cannot be told, so neither counts.
-        _ => Some(Err(ApiError::not_authorized("more than one console session cookie; sign in again"))),
+        _ => Some(Err(ApiError::not_authorized(format!("more than one console session cookie: {SIGN_IN_AGAIN}")))),
     }
 }
 
@@ -222,7 +228,7 @@ async fn verify(state: &AppState, headers: &HeaderMap, value: &str) -> Result<(S
     if headers.get(HEADER).is_none() {
         return Err(ApiError::not_authorized(format!("a console session is accepted only with the {HEADER} header")));
     }
-    let invalid = || ApiError::not_authorized("the console session is not valid; sign in again");
+    let invalid = || ApiError::not_authorized(format!("the console session is not valid: {SIGN_IN_AGAIN}"));
     let mut parts = value.split('.');
     let (Some("v1"), Some(access_key), Some(expires), Some(mac), None) =
         (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
@@ -233,7 +239,7 @@ async fn verify(state: &AppState, headers: &HeaderMap, value: &str) -> Result<(S
     let access_key = access_key.as_str();
     let expires: i64 = expires.parse().map_err(|_| invalid())?;
     if expires < now_secs() {
-        return Err(ApiError::not_authorized("the console session has expired; sign in again"));
+        return Err(ApiError::not_authorized(format!("the console session has expired: {SIGN_IN_AGAIN}")));
     }
     let cred = state.store.credential(access_key).await?.ok_or_else(invalid)?;
     if matches!(cred.principal, Principal::Identity { .. })

@@ -8,6 +8,15 @@ const statusArea = document.getElementById("status");
 let session = null;
 /** Bumped on every navigation: a page still loading after the user moved on draws nothing. */
 let navToken = 0;
+/** What the page shown redraws when the window changes size (the plot), if anything. */
+let onResize = null;
+let resizeTimer = 0;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => onResize?.(), 150);
+});
+/** Tells this console's other tabs that the session changed (signed in or out). */
+const tabs = "BroadcastChannel" in window ? new BroadcastChannel("synctrig-console") : null;
 
 // ---- DOM ----------------------------------------------------------------------------
 
@@ -31,15 +40,60 @@ function show(...nodes) {
 }
 
 function table(headers, rows, opts = {}) {
-  return h("div", { class: "table-wrap" },
+  // The wrapper scrolls sideways on a narrow screen: it takes focus so the keyboard can.
+  return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": opts.label || null },
     h("table", { "aria-label": opts.label },
       h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col", class: x.narrow ? "hide-narrow" : null }, x.title || x)))),
       h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: headers.length, class: "muted" }, opts.empty || "None.")))));
 }
 
-function errorBox(e) {
+function errorBox(e, editor) {
   const name = e.name && e.name !== "Error" ? e.name : "Error";
-  return h("div", { class: "error", role: "alert" }, h("strong", {}, name), ": ", e.message || String(e));
+  const message = e.message || String(e);
+  return h("div", { class: "error", role: "alert" }, h("strong", {}, name), ": ", message, goToLine(message, editor));
+}
+
+/** A button that puts the cursor on the script's line an error names (`index.js:18:50`). */
+function goToLine(text, editor) {
+  const at = editor && /index\.js:(\d+)(?::(\d+))?/.exec(text || "");
+  if (!at) return null;
+  const [line, column] = [Number(at[1]), Number(at[2] || 1)];
+  return h("div", { class: "actions" }, h("button", { type: "button", onclick: () => editor.goTo(line, column) }, `Go to line ${line}`));
+}
+
+/** A code editor: a textarea with line numbers beside it. */
+function codeEditor(attrs, value) {
+  const numbers = h("pre", { class: "gutter", "aria-hidden": "true" });
+  const area = h("textarea", { ...attrs, wrap: "off", spellcheck: "false" });
+  area.value = value;
+  const number = () => {
+    const lines = area.value.split("\n").length;
+    if (numbers.childElementCount !== lines) {
+      numbers.replaceChildren(...Array.from({ length: lines }, (_, i) => h("span", {}, String(i + 1))));
+    }
+    numbers.scrollTop = area.scrollTop;
+  };
+  area.addEventListener("input", number);
+  area.addEventListener("scroll", () => { numbers.scrollTop = area.scrollTop; });
+  number();
+  const el = h("div", { class: "editor" }, numbers, area);
+  el.area = area;
+  el.goTo = (line, column) => {
+    const lines = area.value.split("\n");
+    const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
+    const at = Math.min(start + Math.max(column - 1, 0), start + (lines[line - 1] || "").length);
+    area.focus();
+    area.setSelectionRange(at, start + (lines[line - 1] || "").length);
+    // Scroll the line into view: the textarea does not do it for a selection set by script.
+    const lineHeight = parseFloat(getComputedStyle(area).lineHeight) || 18;
+    area.scrollTop = Math.max(0, (line - 3) * lineHeight);
+  };
+  return el;
+}
+
+/** A box of text that may scroll: reachable with the keyboard, and named. */
+function scrollBox(attrs, text) {
+  return h("pre", { tabindex: "0", role: "region", ...attrs }, text);
 }
 
 function when(seconds) {
@@ -81,7 +135,9 @@ async function call(method, path, body, extraHeaders = {}) {
   try { data = text ? JSON.parse(text) : {}; } catch { data = { message: text }; }
   if (!response.ok) {
     const name = (data.__type || response.headers.get("x-amzn-errortype") || `HTTP ${response.status}`).split("#").pop();
-    if (response.status === 401 || (name === "NotAuthorizedException" && /console session|not signed in/.test(data.message || ""))) {
+    // A refused console session (signed out in another tab, expired, its key deleted):
+    // this tab is signed out too.
+    if (response.status === 401 || (name === "NotAuthorizedException" && /sign in again/.test(data.message || ""))) {
       if (session) { session = null; signedOut(); }
     }
     throw new ApiError(name, data.message || data.Message || response.statusText, response.status);
@@ -115,14 +171,17 @@ async function busy(button, label, work, into) {
   }
 }
 
+/** A success notice: shown until the user moves on, past the navigation that comes with it. */
 function notice(text) {
-  statusArea.replaceChildren(h("div", { class: "success" }, text));
+  statusArea.replaceChildren(h("div", { class: "success", "data-until": String(navToken + 1) }, text));
 }
 
 // ---- sign in ------------------------------------------------------------------------
 
 function signedIn(s) {
   session = s;
+  // Functions belong to a tenant: the operator's root key has none to show.
+  for (const a of document.querySelectorAll("#nav a[data-tenant]")) a.hidden = s.Principal === "root";
   document.getElementById("nav").hidden = false;
   document.getElementById("signout").hidden = false;
   document.getElementById("who").textContent = s.Principal === "root"
@@ -150,6 +209,7 @@ function signInPage() {
       await busy(button, "Signing in…", async () => {
         const s = await call("POST", "/console/session", { AccessKeyId: key.value.trim(), SecretAccessKey: secret.value });
         signedIn(s);
+        tabs?.postMessage("signed-in");
         location.hash = "#/pools";
       }, out);
     },
@@ -379,11 +439,15 @@ async function codeFromForm(kind, file, handler) {
     return { Script: await r.text(), Handler: "index.handler" };
   }
   if (!file) throw new ApiError("InvalidParameterException", "choose a file to upload");
-  if (kind === "js") return { Script: await fileText(file), Handler: handler || "index.handler" };
-  // The request body is at most 4 MiB, and base64 makes 3 bytes 4.
-  if (file.size > 3 * 1024 * 1024 - 1024) {
-    throw new ApiError("LimitExceededException", `${file.name} is ${bytes(file.size)}: the console uploads components up to 3 MiB; use synctrig-wasm admin deploy`);
+  // The request body is at most 4 MiB: base64 makes 3 bytes 4, and JSON escapes some
+  // characters of a script. Larger files go through the command line.
+  const limit = 3 * 1024 * 1024 - 1024;
+  if (file.size > limit) {
+    const what = kind === "js" ? "scripts" : "components";
+    const command = kind === "js" ? "synctrig-wasm admin deploy --js" : "synctrig-wasm admin deploy --wasm";
+    throw new ApiError("LimitExceededException", `${file.name} is ${bytes(file.size)}: the console uploads ${what} up to 3 MiB; use ${command}`);
   }
+  if (kind === "js") return { Script: await fileText(file), Handler: handler || "index.handler" };
   return { Component: await fileBase64(file) };
 }
 
@@ -440,6 +504,8 @@ async function functionPage(name) {
   }
   if (token !== navToken) return;
   const latest = described.Versions[0];
+  /** The code editor on the page, for errors that name a line of its script. */
+  let shownEditor = null;
   const versionsOut = h("div");
   const codeArea = h("div");
   const testOut = h("div", { id: "test-result" });
@@ -470,14 +536,18 @@ async function functionPage(name) {
           h("p", {}, `A WebAssembly component of ${bytes(v.ComponentBytes)}, SHA-256 `, h("code", {}, v.Digest), "."));
         return;
       }
-      const editor = h("textarea", { id: "code-editor", "aria-label": `Code of version ${version}`, spellcheck: "false" });
-      editor.value = v.Source;
+      const editor = codeEditor({ id: "code-editor", "aria-label": `Code of version ${version}` }, v.Source);
+      shownEditor = editor;
       const publish = h("button", { class: "primary", type: "button" }, "Publish new version");
       const out = h("div");
       publish.addEventListener("click", () => busy(publish, "Publishing: pre-initialising and compiling…", async () => {
-        const done = await sync("POST", `${fbase}/versions`, { Script: editor.value, Handler: v.Handler || "index.handler", ExpectedLatestVersion: latest.Version });
-        notice(`Published version ${done.Version}.`);
-        route();
+        try {
+          const done = await sync("POST", `${fbase}/versions`, { Script: editor.area.value, Handler: v.Handler || "index.handler", ExpectedLatestVersion: latest.Version });
+          notice(`Published version ${done.Version}.`);
+          route();
+        } catch (e) {
+          out.replaceChildren(errorBox(e, editor));
+        }
       }, out));
       codeArea.replaceChildren(h("h3", {}, `Version ${version} · index.js · handler ${v.Handler}`), editor, h("div", { class: "actions" }, publish), out);
     } catch (e) {
@@ -485,7 +555,8 @@ async function functionPage(name) {
     }
   }
 
-  const eventInput = h("textarea", { id: "test-event", spellcheck: "false", "aria-label": "Test event (JSON)" });
+  const eventEditor = codeEditor({ id: "test-event", "aria-label": "Test event (JSON)" }, "");
+  const eventInput = eventEditor.area;
   const versionSelect = h("select", { id: "test-version" }, h("option", { value: "" }, "latest"),
     described.Versions.map((v) => h("option", { value: v.Version }, `version ${v.Version}`)));
   const testButton = h("button", { class: "primary", type: "button", id: "test-button" }, "Test");
@@ -494,15 +565,17 @@ async function functionPage(name) {
     if (versionSelect.value) body.Version = Number(versionSelect.value);
     const r = await sync("POST", `${fbase}/test`, body);
     const verdict = r.Error
-      ? h("div", { class: "error", role: "alert" }, h("strong", {}, r.Error.Name), ": ", r.Error.Message)
+      ? h("div", { class: "error", role: "alert" }, h("strong", {}, r.Error.Name), ": ", r.Error.Message,
+        goToLine(`${r.Error.Message}\n${r.Log || ""}`, shownEditor))
       : h("div", { class: "success" }, `Succeeded: version ${r.Version} returned a valid response.`);
     testOut.replaceChildren(verdict,
       h("div", { class: "figures" },
         h("div", { class: "figure" }, h("div", { class: "value" }, `${(r.WallMicros / 1000).toFixed(2)} ms`), h("div", { class: "name" }, "Wall time")),
         h("div", { class: "figure" }, h("div", { class: "value" }, r.Fuel.toLocaleString("en")), h("div", { class: "name" }, "Fuel")),
         h("div", { class: "figure" }, h("div", { class: "value" }, bytes(r.PeakMemoryBytes)), h("div", { class: "name" }, "Peak memory"))),
-      r.Response === undefined ? null : h("div", {}, h("h3", {}, "Validated response"), h("pre", { id: "test-response" }, r.Response)),
-      h("h3", {}, "Log"), h("pre", { id: "test-log" }, r.Log || "(nothing logged)"));
+      r.Response === undefined ? null : h("div", {}, h("h3", { id: "test-response-heading" }, "Validated response"),
+        scrollBox({ id: "test-response", "aria-labelledby": "test-response-heading" }, r.Response)),
+      h("h3", { id: "test-log-heading" }, "Log"), scrollBox({ id: "test-log", "aria-labelledby": "test-log-heading" }, r.Log || "(nothing logged)"));
   }, testOut));
 
   show(h("p", {}, link("#/functions", "← Functions")),
@@ -513,13 +586,14 @@ async function functionPage(name) {
     h("section", { class: "card" }, h("h2", {}, "Test"),
       h("p", { class: "muted" }, "Runs the function on this event as ", h("code", {}, "synctrig-wasm run"), " does: the stored dataset is the event's oldValues; nothing is stored."),
       h("label", { for: "test-version" }, "Version"), versionSelect,
-      h("label", { for: "test-event" }, "Event"), eventInput,
+      h("label", { for: "test-event" }, "Event"), eventEditor,
       h("div", { class: "actions" }, testButton), testOut));
   viewCode(latest.Version);
   try {
     const r = await fetch("/console/sample-event.json");
     if (!r.ok) throw new ApiError(`HTTP ${r.status}`, "the sample event could not be loaded");
     eventInput.value = await r.text();
+    eventInput.dispatchEvent(new Event("input"));
   } catch (e) {
     testOut.replaceChildren(errorBox(e));
   }
@@ -546,7 +620,8 @@ function dot(fill) {
   return svg;
 }
 
-function plot(invocations, outcomes) {
+/** The plot is drawn at the width it is shown at, so its labels keep their size on a phone. */
+function plot(invocations, outcomes, width) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = (tag, attrs, text) => {
     const el = document.createElementNS(ns, tag);
@@ -554,7 +629,7 @@ function plot(invocations, outcomes) {
     if (text !== undefined) el.textContent = text;
     return el;
   };
-  const W = 720, H = 260, L = 56, R = 12, T = 12, B = 36;
+  const W = Math.round(Math.min(Math.max(width || 720, 280), 1060)), H = 260, L = 56, R = 12, T = 12, B = 36;
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "plot-title" });
   root.append(svg("title", { id: "plot-title" }, `Wall time of ${invocations.length} invocations over time, coloured by outcome`));
   if (!invocations.length) {
@@ -574,8 +649,10 @@ function plot(invocations, outcomes) {
     root.append(svg("text", { x: L - 6, y: py(y) + 4, "text-anchor": "end", "font-size": 11, fill: "#545b64" }, y.toFixed(y1 < 10 ? 2 : 0)));
   }
   root.append(svg("text", { x: 14, y: (H - B) / 2, transform: `rotate(-90 14 ${(H - B) / 2})`, "text-anchor": "middle", "font-size": 11, fill: "#545b64" }, "wall time (ms)"));
-  root.append(svg("text", { x: L, y: H - 10, "font-size": 11, fill: "#545b64" }, when(x0)));
-  root.append(svg("text", { x: W - R, y: H - 10, "text-anchor": "end", "font-size": 11, fill: "#545b64" }, when(x1)));
+  // Two full dates need about 400 units; a narrower plot names times only (the table has dates).
+  const axisTime = (t) => (W >= 480 ? when(t) : `${new Date(t * 1000).toISOString().slice(11, 19)} UTC`);
+  root.append(svg("text", { x: L, y: H - 10, "font-size": 11, fill: "#545b64" }, axisTime(x0)));
+  root.append(svg("text", { x: W - R, y: H - 10, "text-anchor": "end", "font-size": 11, fill: "#545b64" }, axisTime(x1)));
   for (const i of invocations) {
     const c = svg("circle", { cx: px(i.at).toFixed(1), cy: py(i.wallUs / 1000).toFixed(1), r: 4, fill: colour(i.outcome, outcomes), "fill-opacity": 0.8 });
     c.append(svg("title", {}, `${when(i.at)} · ${i.outcome} · ${(i.wallUs / 1000).toFixed(2)} ms`));
@@ -624,10 +701,10 @@ async function invocationsPage(name, params) {
       h("td", {}, h("span", { class: `badge ${i.outcome === "ok" ? "ok" : "bad"}` }, i.outcome)),
       h("td", {}, `${(i.wallUs / 1000).toFixed(2)} ms`), h("td", { class: "hide-narrow" }, i.fuel.toLocaleString("en")),
       h("td", { class: "hide-narrow" }, bytes(i.peakMemoryBytes)),
-      h("td", {}, i.log ? h("details", {}, h("summary", {}, "log"), h("pre", {}, i.log)) : h("span", { class: "muted" }, "—"))));
+      h("td", {}, i.log ? h("details", {}, h("summary", {}, "log"), scrollBox({ "aria-label": `Log of the invocation at ${when(i.at)}` }, i.log)) : h("span", { class: "muted" }, "—"))));
     body.replaceChildren(
       h("section", { class: "card plot" }, h("h2", {}, "Latency and outcomes over time"),
-        h("figure", {}, plot(chosen, outcomes),
+        h("figure", {}, plot(chosen, outcomes, main.clientWidth - 64),
           h("figcaption", { class: "legend" }, outcomes.map((o) => h("span", {}, dot(colour(o, outcomes)), o))))),
       h("section", { class: "card" }, h("h2", {}, `Recent invocations of ${name}`),
         table(["Time", "Version", "Outcome", "Wall time", { title: "Fuel", narrow: true }, { title: "Peak memory", narrow: true }, "Log"], rows, { label: "Invocations", empty: "No invocations." })));
@@ -638,6 +715,14 @@ async function invocationsPage(name, params) {
     render();
   });
   render();
+  let drawnAt = main.clientWidth;
+  onResize = () => {
+    if (main.clientWidth === drawnAt) return;
+    drawnAt = main.clientWidth;
+    const focused = document.activeElement?.id;
+    render();
+    if (focused) document.getElementById(focused)?.focus();
+  };
 }
 
 // ---- routing ------------------------------------------------------------------------
@@ -646,6 +731,7 @@ async function route() {
   // Only "#/…" is a route; "#main" (the skip link) is an anchor.
   if (location.hash && !location.hash.startsWith("#/")) return;
   navToken += 1;
+  onResize = null;
   const [path, query] = location.hash.replace(/^#/, "").split("?");
   const params = new URLSearchParams(query || "");
   let parts;
@@ -666,10 +752,17 @@ async function route() {
     if (a.dataset.section === parts[0]) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
   main.focus({ preventScroll: true });
+  const tenantOnly = (title) => show(h("h1", {}, title), h("section", { class: "card" },
+    h("p", {}, "Functions and their invocations belong to a tenant. Sign in with the tenant's developer credentials (",
+      h("code", {}, "synctrig-wasm admin create-tenant"), " prints them) to see and change them.")));
   switch (parts[0]) {
     case "signin": return session ? (location.hash = "#/pools") : signInPage();
-    case "functions": return parts[1] ? functionPage(parts[1]) : functionsPage();
-    case "invocations": return invocationsPage(parts[1], params);
+    case "functions":
+      if (session.Principal === "root") return tenantOnly("Functions");
+      return parts[1] ? functionPage(parts[1]) : functionsPage();
+    case "invocations":
+      if (session.Principal === "root") return tenantOnly("Invocations");
+      return invocationsPage(parts[1], params);
     case "pools": return parts[1] ? poolPage(parts[1], params) : poolsPage();
     default: location.hash = "#/pools";
   }
@@ -678,10 +771,23 @@ async function route() {
 document.getElementById("signout").addEventListener("click", async () => {
   try { await call("DELETE", "/console/session"); } catch { /* signed out locally either way */ }
   statusArea.replaceChildren();
+  tabs?.postMessage("signed-out");
   signedOut();
 });
+// Another tab signed out (the cookie is gone for every tab) or in: follow it at once.
+tabs?.addEventListener("message", (ev) => {
+  if (ev.data === "signed-out" && session) {
+    statusArea.replaceChildren();
+    signedOut();
+  } else if (ev.data === "signed-in" && !session) {
+    location.hash = "#/pools";
+    route();
+  }
+});
 window.addEventListener("hashchange", () => {
-  if (!statusArea.querySelector(".success")) statusArea.replaceChildren();
+  // A notice outlives only the navigation that came with it.
+  const shown = statusArea.querySelector(".success");
+  if (!shown || Number(shown.dataset.until) <= navToken) statusArea.replaceChildren();
   route();
 });
 route();
