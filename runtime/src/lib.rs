@@ -8,6 +8,9 @@
 
 pub mod error;
 pub mod event;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod invoker;
 pub mod limits;
 pub mod merge;

@@ -231,3 +231,23 @@ def test_identity_errors_carry_the_protocols_content_type(server):
         payload = json.loads(response.read())
         assert response.status == 400 and payload["__type"] in ("ResourceNotFoundException", "InvalidParameterException"), payload
         assert response.getheader("Content-Type") == "application/x-amz-json-1.1"
+
+
+def test_lengths_are_counted_in_characters_not_bytes(server):
+    # Found by the generated check: 65 two-byte characters are within the model's 128.
+    app = App(server)
+    wide = "é" * 65
+    with pytest.raises(ClientError) as e:
+        app.public.get_id(IdentityPoolId=app.pool, Logins={wide: "token"})
+    assert error_of(e)[0] == "NotAuthorizedException" and "is not configured" in error_of(e)[2]
+    with pytest.raises(ClientError) as e:
+        app.public.get_id(IdentityPoolId=app.pool, Logins={"login.example": "é" * 25001})
+    assert error_of(e)[0] == "NotAuthorizedException"
+    created = app.admin.create_identity_pool(
+        IdentityPoolName="wide", AllowUnauthenticatedIdentities=True, SupportedLoginProviders={wide: "client"}
+    )
+    assert created["SupportedLoginProviders"] == {wide: "client"}
+    # Past the model's bound, in characters, it is refused.
+    with pytest.raises(ClientError) as e:
+        app.admin.create_identity_pool(IdentityPoolName="wider", AllowUnauthenticatedIdentities=True, SupportedLoginProviders={"é" * 129: "c"})
+    assert error_of(e)[0] == "InvalidParameterException" and "at 'SupportedLoginProviders.key'" in error_of(e)[2]

@@ -94,7 +94,7 @@ async fn janitor(state: Arc<AppState>) {
     }
 }
 
-fn router(state: &Arc<AppState>) -> axum::Router {
+pub(crate) fn router(state: &Arc<AppState>) -> axum::Router {
     let app = axum::Router::new().fallback(dispatch).with_state(state.clone());
     let app = match cors_layer(&state.config.cors_origins) {
         Some(cors) => app.layer(cors),

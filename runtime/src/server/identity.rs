@@ -114,6 +114,12 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "UntagResource",
 ];
 
+/// Every operation's name, implemented or not.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(super) fn operation_names() -> impl Iterator<Item = &'static str> {
+    OPERATIONS.iter().map(|op| op.name).chain(NOT_IMPLEMENTED.iter().copied())
+}
+
 /// Handles one Cognito Identity call: (operation, result as the JSON body).
 pub async fn handle(
     state: &Arc<AppState>,
@@ -466,35 +472,13 @@ fn arn_issuer(arn: &str) -> Option<String> {
     valid.then(|| format!("https://{provider}"))
 }
 
-/// Checks a pool's configuration as CreateIdentityPool and UpdateIdentityPool take it.
+/// Checks a pool's configuration as CreateIdentityPool and UpdateIdentityPool take it,
+/// beyond what the model states (checked with the request; [`create_pool`] checks it too).
 fn check_pool(store: &Store, tenant: &str, shape: &IdentityPoolShape) -> Result<(), ApiError> {
-    let name = &shape.identity_pool_name;
-    // The model's pattern: [\w\s+=,.@-]+, with \w and \s ASCII.
-    let name_ok = (1..=128).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c.is_ascii_whitespace() || "+=,.@-".contains(c));
-    if !name_ok {
-        return Err(ApiError::invalid_parameter(format!(
-            "IdentityPoolName {name:?} must be 1 to 128 of letters, digits, spaces and _+=,.@-"
-        )));
-    }
     if !shape.saml_provider_arns.is_empty() {
         return Err(ApiError::invalid_parameter("SamlProviderARNs: SAML logins are not supported by synctrig-wasm"));
     }
     let s = &shape.settings;
-    // The model's bounds: at most 10 providers, names and client ids of 1 to 128.
-    let sized = |v: &str| (1..=128).contains(&v.len());
-    if s.supported_login_providers.len() > 10
-        || !s.supported_login_providers.iter().all(|(k, v)| sized(k) && sized(v))
-        || s.open_id_connect_provider_arns.len() > 50
-        || s.cognito_identity_providers.len() > 50
-    {
-        return Err(ApiError::invalid_parameter(
-            "SupportedLoginProviders takes at most 10 providers (names and client ids of 1 to 128 characters); \
-             OpenIdConnectProviderARNs and CognitoIdentityProviders at most 50 each",
-        ));
-    }
     for provider in s.supported_login_providers.keys() {
         if THIRD_PARTY_PROVIDERS.contains(&provider.as_str()) {
             return Err(ApiError::invalid_parameter(format!(
@@ -526,13 +510,12 @@ fn check_pool(store: &Store, tenant: &str, shape: &IdentityPoolShape) -> Result<
             )));
         }
     }
-    if let Some(dev) = &s.developer_provider_name {
-        let ok = (1..=128).contains(&dev.len()) && dev.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !ok || dev == OWN_PROVIDER || s.supported_login_providers.contains_key(dev) {
-            return Err(ApiError::invalid_parameter(format!(
-                "DeveloperProviderName {dev:?} is not a usable provider name"
-            )));
-        }
+    if let Some(dev) = &s.developer_provider_name
+        && (dev == OWN_PROVIDER || s.supported_login_providers.contains_key(dev))
+    {
+        return Err(ApiError::invalid_parameter(format!(
+            "DeveloperProviderName {dev:?} is one of the pool's login providers: name the developer provider apart"
+        )));
     }
     Ok(())
 }
@@ -549,17 +532,8 @@ enum Login {
 }
 
 /// Verifies every login of a request against the pool's login configuration.
+/// (Their number and sizes were checked against the model with the request.)
 fn verify_logins(state: &AppState, pool: &Pool, logins: &BTreeMap<String, String>) -> Result<Vec<Login>, ApiError> {
-    if logins.len() > 10 {
-        return Err(ApiError::invalid_parameter("Logins may name at most 10 providers"));
-    }
-    if let Some((provider, _)) =
-        logins.iter().find(|(p, t)| !(1..=128).contains(&p.len()) || !(1..=50_000).contains(&t.len()))
-    {
-        return Err(ApiError::invalid_parameter(format!(
-            "Logins: provider names are 1 to 128 characters and tokens 1 to 50000 ({provider:?})"
-        )));
-    }
     logins.iter().map(|(provider, token)| verify_login(state, pool, provider, token)).collect()
 }
 
@@ -825,10 +799,9 @@ fn unlink_identity(call: &Call) -> Result<Empty, ApiError> {
             return Err(ApiError::not_authorized("Logins don't match. The logins given are not this identity's."));
         }
     }
-    if input.logins_to_remove.len() > 10 || input.logins_to_remove.iter().any(|p| !(1..=128).contains(&p.len())) {
-        return Err(ApiError::invalid_parameter("LoginsToRemove names at most 10 providers of 1 to 128 characters"));
-    }
-    for provider in &input.logins_to_remove {
+    // The model bounds each name, not the list: the request body bounds it.
+    let providers: std::collections::BTreeSet<&String> = input.logins_to_remove.iter().collect();
+    for provider in providers {
         block_on(state.store.unlink_logins(&identity.identity_id, provider, None))?;
     }
     Ok(Empty {})
@@ -869,6 +842,12 @@ pub fn create_pool(
         settings: settings.clone(),
         ..IdentityPoolShape::default()
     };
+    // As CreateIdentityPool's request is checked: against the model, then its rules.
+    let mut input = serde_json::to_value(&shape).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(fields) = input.as_object_mut() {
+        fields.remove("IdentityPoolId");
+    }
+    super::model::IDENTITY.check("CreateIdentityPool", &input)?;
     check_pool(store, tenant, &shape)?;
     Ok(block_on(store.create_pool(tenant, region, name, allow_unauthenticated, settings))?)
 }

@@ -16,7 +16,7 @@ mod auth;
 mod console;
 mod error;
 pub mod functions;
-mod http;
+pub(crate) mod http;
 mod identity;
 mod metrics;
 mod model;
@@ -171,7 +171,7 @@ impl AppState {
     }
 
     /// Loads (or creates) the token-signing key, with the public URL as its issuer.
-    async fn init_oidc(&self, addr: std::net::SocketAddr) -> std::io::Result<()> {
+    pub(crate) async fn init_oidc(&self, addr: std::net::SocketAddr) -> std::io::Result<()> {
         let issuer = self.config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let key =
             oidc::OwnKey::load_or_create(&*self.store, &issuer).await.map_err(|e| std::io::Error::other(e.message))?;
@@ -206,6 +206,18 @@ impl AppState {
         }
         Ok(())
     }
+}
+
+/// Every rest-json operation's (method, URI template), for the fuzzing harness.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn sync_operations() -> impl Iterator<Item = (&'static str, &'static str)> {
+    sync::OPERATIONS.iter().map(|op| (op.method_name(), op.template))
+}
+
+/// Every Cognito Identity operation's name, for the fuzzing harness.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn identity_operations() -> impl Iterator<Item = &'static str> {
+    identity::operation_names()
 }
 
 /// `Some(name)` when `name` is a valid function name.

@@ -176,16 +176,19 @@ impl Model {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Value, ApiError> {
-        let mut input = match body.iter().all(u8::is_ascii_whitespace) {
+        let Some(Kind::Structure { members, .. }) = self.inputs.get(operation).map(|s| &self.shapes[s].kind) else {
+            return Ok(Value::Object(Map::new()));
+        };
+        // Only an operation with members in the body reads one, as AWS does: a body sent
+        // with a GET is not the request's.
+        let reads_body = members.iter().any(|(_, m)| m.location == Location::Body);
+        let mut input = match !reads_body || body.iter().all(u8::is_ascii_whitespace) {
             true => Map::new(),
             false => match serde_json::from_slice::<Value>(body) {
                 Ok(Value::Object(map)) => map,
                 Ok(_) => return Err(ApiError::invalid_parameter("the request body must be a JSON object")),
                 Err(e) => return Err(ApiError::invalid_parameter(format!("the request body is not valid JSON: {e}"))),
             },
-        };
-        let Some(Kind::Structure { members, .. }) = self.inputs.get(operation).map(|s| &self.shapes[s].kind) else {
-            return Ok(Value::Object(input));
         };
         let mut errors = Errors::default();
         for (name, member) in members {
@@ -315,6 +318,13 @@ impl Model {
             (Kind::Blob, _) => fail(errors, "Member must be a base64-encoded string".to_owned()),
         }
     }
+}
+
+/// The model's answer to an empty value of a member whose minimum length is 1.
+pub fn empty_member(name: &str) -> ApiError {
+    let mut errors = Errors::default();
+    errors.push(&Value::String(String::new()), name, "Member must have length greater than or equal to 1".to_owned());
+    errors.into_result().err().unwrap_or_else(|| ApiError::invalid_parameter(format!("{name} is empty")))
 }
 
 fn check_length(shape: &Shape, len: usize, value: &Value, path: &str, errors: &mut Errors) {
@@ -487,6 +497,9 @@ mod tests {
         assert_eq!(input.unwrap(), json!({"Events": {"SyncTrigger": "f"}, "IdentityPoolId": "us-east-1:00"}));
         let bad = SYNC.rest_input("SetCognitoEvents", &labels[..1], &Query::default(), &HeaderMap::new(), b"[1]");
         assert!(bad.is_err());
+        // An operation without body members ignores a body.
+        let ignored = SYNC.rest_input("ListDatasets", &labels, &Query::default(), &HeaderMap::new(), b"[1]");
+        assert_eq!(ignored.unwrap(), json!({"IdentityPoolId": "us-east-1:00", "IdentityId": "us-east-1:01"}));
         let name = [
             ("IdentityPoolId", "us-east-1:00".to_owned()),
             ("IdentityId", "us-east-1:01".to_owned()),

@@ -78,12 +78,23 @@ pub struct Operation {
     pub name: &'static str,
     method: Method,
     /// The model's URI template, e.g. `/identitypools/{IdentityPoolId}/events`.
-    template: &'static str,
+    pub(super) template: &'static str,
     pub access: Access,
     pub handler: fn(Call) -> Handled,
 }
 
 impl Operation {
+    /// The HTTP method, as a name.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn method_name(&self) -> &'static str {
+        match self.method {
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::DELETE => "DELETE",
+            _ => "PUT",
+        }
+    }
+
     /// The names of the URI template's labels, in order.
     pub fn label_names(&self) -> impl Iterator<Item = &'static str> {
         self.template.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
@@ -187,6 +198,11 @@ pub fn route(method: &Method, raw_path: &str) -> Result<Option<(&'static Operati
 /// as the other.
 pub fn route_signed(method: &Method, raw_path: &str) -> Result<Option<(&'static Operation, Vec<String>)>, ApiError> {
     let Some((op, labels)) = route(method, raw_path)? else { return Ok(None) };
+    // An empty label is signed as the path without it (SigV4 merges slashes), so it could
+    // name another operation too; it is refused as the model refuses it, by its name.
+    if let Some(name) = op.label_names().zip(&labels).find(|(_, value)| value.is_empty()).map(|(name, _)| name) {
+        return Err(super::model::empty_member(name));
+    }
     let normalized = super::sigv4::normalized_path(raw_path);
     if normalized != raw_path
         && let Ok(Some((other, other_labels))) = route(method, &normalized)
@@ -896,6 +912,25 @@ mod tests {
         }
         assert!(route(&Method::GET, "/nothing").unwrap().is_none());
         assert!(route(&Method::GET, "/identitypools/%ff").is_err());
+    }
+
+    #[test]
+    fn an_empty_label_is_refused_by_its_name() {
+        for (method, path, name) in [
+            (Method::GET, "/identitypools//events", "IdentityPoolId"),
+            (Method::GET, "/identitypools/p/identities//datasets", "IdentityId"),
+            (Method::GET, "/identitypools/p/identities/i/datasets//records", "DatasetName"),
+        ] {
+            let e = route_signed(&method, path).err().unwrap_or_else(|| panic!("{path}"));
+            assert_eq!(
+                e.message,
+                format!(
+                    "1 validation error detected: Value '' at '{name}' failed to satisfy constraint: \
+                     Member must have length greater than or equal to 1"
+                ),
+                "{path}"
+            );
+        }
     }
 
     #[test]
