@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every fuzz target (fuzz/fuzz_targets, harnesses in runtime/src/fuzzing.rs).
+# Runs every fuzz target (fuzz/fuzz_targets; harnesses in the crates' fuzzing modules).
 #
 #   tests/fuzz.sh [SECONDS]    each target for SECONDS (default 20), coverage-guided
 #
@@ -18,7 +18,7 @@ targets=(event_codec merge sigv4 api_request lift)
 
 if ! rustup toolchain list | grep -q '^nightly'; then
   echo "no nightly toolchain: replaying the corpus and seeded random inputs on stable instead of libFuzzer"
-  SYNCTRIG_FUZZ_RANDOM=$((seconds * 500)) cargo test -p synctrig-wasm --lib --locked fuzzing -- --nocapture
+  SYNCTRIG_FUZZ_RANDOM=$((seconds * 500)) cargo test -p synctrig-runtime -p synctrig-sigv4 -p synctrig-server --lib --locked fuzzing -- --nocapture
   exit 0
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test: Rust unit, property and integration tests (which build the trigger
-# components and the JavaScript engine), then the end-to-end tests that drive the real
+# components), then the end-to-end tests that drive the real
 # server with boto3, the AWS CLI and the JavaScript clients — once on SQLite and once on
 # PostgreSQL, with the multi-node test on PostgreSQL.
 #
@@ -22,8 +22,6 @@ if [ -z "${SYNCTRIG_TEST_DATABASE_URL:-}" ]; then
   export SYNCTRIG_TEST_DATABASE_URL
 fi
 
-# The tests need the JavaScript engine: a missing toolchain is an error, not a skip.
-export SYNCTRIG_REQUIRE_JS_ENGINE=1
 cargo test --workspace --locked
 # The two end-to-end passes at once: they mostly wait on servers, so together they take
 # little longer than one. Each prints its report when both are done.

@@ -1,4 +1,4 @@
 #![no_main]
-//! `cargo fuzz run merge`: see `synctrig_wasm::fuzzing::merge`.
+//! `cargo fuzz run merge`: see `synctrig_runtime::fuzzing::merge`.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| synctrig_wasm::fuzzing::merge(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| synctrig_runtime::fuzzing::merge(data));

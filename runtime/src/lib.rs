@@ -1,5 +1,7 @@
-//! synctrig-wasm: a self-hostable Cognito Sync service whose Sync Triggers are
-//! untrusted WebAssembly components run in a wasmtime sandbox.
+//! The sandbox synctrig-wasm is named for: Sync Triggers are untrusted WebAssembly
+//! components (Rust, or JavaScript on the engine component this workspace builds) run in a
+//! wasmtime sandbox, their output validated and merged as Cognito did. No HTTP, database
+//! or token crate stands below it.
 //!
 //! - [`event`]: the Sync Trigger event and its JSON codec;
 //! - [`merge`]: validation and merge of a trigger's response, pure functions;
@@ -16,7 +18,6 @@ pub mod limits;
 pub mod merge;
 pub mod pipeline;
 pub mod sandbox;
-pub mod server;
 
 pub use error::Error;
 pub use event::SyncEvent;

@@ -10,12 +10,12 @@
 use criterion::{BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+use synctrig_runtime::event::{EventRecord, Op};
+use synctrig_runtime::merge::{self, Dataset};
+use synctrig_runtime::pipeline::stored_from_event;
+use synctrig_runtime::sandbox::Compiler;
+use synctrig_runtime::{Limits, Runtime, RuntimeConfig, SyncEvent, Trigger};
 use synctrig_tests::{bench_event as event, guest};
-use synctrig_wasm::event::{EventRecord, Op};
-use synctrig_wasm::merge::{self, Dataset};
-use synctrig_wasm::pipeline::stored_from_event;
-use synctrig_wasm::sandbox::Compiler;
-use synctrig_wasm::{Limits, Runtime, RuntimeConfig, SyncEvent, Trigger};
 
 fn runtime(fuel: Option<u64>) -> Runtime {
     let limits = Limits { fuel, ..Limits::default() };
@@ -109,7 +109,7 @@ fn percentiles(label: &str, mut f: impl FnMut()) {
 }
 
 fn main() {
-    let rt = runtime(Some(synctrig_wasm::sandbox::DEFAULT_FUEL));
+    let rt = runtime(Some(synctrig_runtime::sandbox::DEFAULT_FUEL));
     let trigger = rt.load_file(&guest("sample_trigger")).expect("sample trigger");
     let json10 = event(10).to_json().into_bytes();
     assert_eq!(sandboxed(&rt, &trigger, &json10), native(&json10), "sandboxed and native agree");
@@ -155,7 +155,7 @@ fn main() {
         g.bench_function(format!("sandboxed/{n}"), |b| {
             b.iter(|| {
                 let input = merge::build_event(&meta, &stored, &patches);
-                black_box(synctrig_wasm::pipeline::run_trigger(&rt, &trigger, &stored, &input).result.is_ok())
+                black_box(synctrig_runtime::pipeline::run_trigger(&rt, &trigger, &stored, &input).result.is_ok())
             })
         });
     }

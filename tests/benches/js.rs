@@ -7,12 +7,12 @@
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+use synctrig_runtime::merge;
+use synctrig_runtime::pipeline::stored_from_event;
+use synctrig_runtime::sandbox::Compiler;
+use synctrig_runtime::sandbox::js::ScriptSettings;
+use synctrig_runtime::{Limits, Runtime, RuntimeConfig, SyncEvent, Trigger};
 use synctrig_tests::{bench_event as event, guest, synctrig_bin, workspace_root};
-use synctrig_wasm::merge;
-use synctrig_wasm::pipeline::stored_from_event;
-use synctrig_wasm::sandbox::Compiler;
-use synctrig_wasm::sandbox::js::ScriptSettings;
-use synctrig_wasm::{Limits, Runtime, RuntimeConfig, SyncEvent, Trigger};
 
 fn settings() -> ScriptSettings {
     ScriptSettings {

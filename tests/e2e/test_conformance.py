@@ -33,7 +33,7 @@ from test_identities import DEV_PROVIDER, OWN
 
 SEED = int(os.environ.get("SYNCTRIG_CONFORMANCE_SEED", "20260"))
 VALID_CASES = 20
-MODELS = ROOT / "runtime" / "src" / "server" / "models"
+MODELS = ROOT / "server" / "src" / "models"
 SERVICES = {s: json.loads((MODELS / f"{s}-2014-06-30.json").read_text()) for s in ("cognito-sync", "cognito-identity")}
 SYNC, IDENTITY = SERVICES
 UNSUPPORTED = {

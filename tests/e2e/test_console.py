@@ -478,6 +478,17 @@ def test_the_console_as_a_person_uses_it(server, browser):
     c.heading("Identity pools")
     c.idle()
     assert not c.d.find_elements(By.CSS_SELECTOR, "#status .success"), "the notice lingers"
+    # A notice with no navigation after it (Save Changes) lasts only as long as its page.
+    c.go(f"#/pools/{pool}")
+    c.heading("game")
+    c.idle()
+    c.d.find_element(By.XPATH, "//button[text()='Edit identity pool']").click()
+    c.d.find_element(By.XPATH, "//button[text()='Save Changes']").click()
+    assert "Saved" in c.find("#status .success").text
+    c.go("#/functions")
+    c.heading("Functions")
+    c.idle()
+    assert not c.d.find_elements(By.CSS_SELECTOR, "#status .success"), "the Saved notice lingers"
 
     # The code editor numbers its lines; a deploy error naming a line takes the cursor there.
     c.go("#/functions/sample")

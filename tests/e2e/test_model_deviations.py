@@ -53,8 +53,13 @@ def test_page_sizes_past_the_servers_are_clamped_and_bad_ones_refused(server):
     page = t.dev.list_datasets(IdentityPoolId=t.pool, IdentityId=identity, MaxResults=2)
     assert page["Count"] == 2 and "NextToken" in page
     assert t.dev.list_records(IdentityPoolId=t.pool, IdentityId=identity, DatasetName="d0", MaxResults=5000)["Count"] == 1
+    # More pools than a page holds: MaxResults past 60 gives a page of 60, then the rest.
+    admin = server.client("cognito-identity", t.key, t.secret)
+    pools = {t.pool} | {admin.create_identity_pool(IdentityPoolName=f"p{i}", AllowUnauthenticatedIdentities=True)["IdentityPoolId"] for i in range(60)}
     usage = t.dev.list_identity_pool_usage(MaxResults=100)
-    assert usage["MaxResults"] == 60 and [u["IdentityPoolId"] for u in usage["IdentityPoolUsages"]] == [t.pool]
+    assert usage["MaxResults"] == 60 and usage["Count"] == 60 and "NextToken" in usage
+    rest = t.dev.list_identity_pool_usage(MaxResults=100, NextToken=usage["NextToken"])
+    assert {u["IdentityPoolId"] for u in usage["IdentityPoolUsages"] + rest["IdentityPoolUsages"]} == pools
     # 0, negatives and non-numbers are still refused, and say why.
     raw = unchecked(server, "cognito-sync", t.key, t.secret)
     for bad in (0, -1, "abc", "1.5"):

@@ -21,8 +21,8 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
-use synctrig_wasm::sandbox::Compiler;
-use synctrig_wasm::{Limits, Runtime, RuntimeConfig, SyncEvent};
+use synctrig_runtime::sandbox::Compiler;
+use synctrig_runtime::{Limits, Runtime, RuntimeConfig, SyncEvent};
 
 /// The configuration the binary uses (components compiled by the `synctrig-wasm compile`
 /// worker), with `limits` and a small pool, as tests need many runtimes at once.
@@ -53,7 +53,7 @@ pub fn synctrig_bin() -> PathBuf {
 /// Components built to crash, stall or bloat whoever parses and compiles them: the
 /// hostile-loading catalogue of `tests/tests/loading.rs` and the e2e tests.
 pub mod hostile {
-    use synctrig_wasm::limits::component::{MAX_CONTROL_DEPTH, MAX_FUNCTIONS};
+    use synctrig_runtime::limits::component::{MAX_CONTROL_DEPTH, MAX_FUNCTIONS};
 
     fn leb(out: &mut Vec<u8>, mut n: usize) {
         loop {
@@ -144,7 +144,7 @@ pub mod hostile {
 /// The benches' event of `n` records: half changed by the user, the rest untouched,
 /// SampleKey1 and SampleKey2 among them so the sample trigger has work to do.
 pub fn bench_event(n: usize) -> SyncEvent {
-    use synctrig_wasm::event::{EventRecord, Op};
+    use synctrig_runtime::event::{EventRecord, Op};
     let mut records: Vec<EventRecord> = (0..n)
         .map(|i| {
             let key = match i {

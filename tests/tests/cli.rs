@@ -124,7 +124,7 @@ fn help_explains_the_contract() {
 /// compile time vary with the machine's load.
 #[test]
 fn default_deadline_is_five_seconds() {
-    assert_eq!(synctrig_wasm::Limits::default().deadline, Duration::from_secs(5));
+    assert_eq!(synctrig_runtime::Limits::default().deadline, Duration::from_secs(5));
     let trigger = guest("infinite_loop").display().to_string();
     let start = Instant::now();
     let out = run(&["run", "--trigger", &trigger, "--event", &seed_file(), "--no-fuel", "--stats"], None);

@@ -6,10 +6,10 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use synctrig_runtime::limits::component::{MAX_CONTROL_DEPTH, MAX_FUNCTIONS, MAX_TYPE_NESTING};
+use synctrig_runtime::pipeline::{run_trigger, stored_from_event};
+use synctrig_runtime::{Error, Limits, Runtime, RuntimeConfig};
 use synctrig_tests::{guest, hostile, runtime, runtime_config, seed_event};
-use synctrig_wasm::limits::component::{MAX_CONTROL_DEPTH, MAX_FUNCTIONS, MAX_TYPE_NESTING};
-use synctrig_wasm::pipeline::{run_trigger, stored_from_event};
-use synctrig_wasm::{Error, Limits, Runtime, RuntimeConfig};
 
 fn resident_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
@@ -91,7 +91,7 @@ fn a_memory_larger_than_the_cap_is_refused_at_load() {
 #[test]
 fn a_register_allocator_bomb_meets_the_cpu_limit() {
     let bytes = hostile::register_allocator_bomb();
-    assert!(synctrig_wasm::sandbox::structure::check(&bytes).is_ok(), "within every structural limit");
+    assert!(synctrig_runtime::sandbox::structure::check(&bytes).is_ok(), "within every structural limit");
     refused(&bytes, "took more than the limit of 10 s of CPU time");
 }
 

@@ -1,11 +1,11 @@
 //! Real components through the library: the seed's example, every merge rule end to
 //! end, and the example triggers.
 
+use synctrig_runtime::event::Op;
+use synctrig_runtime::merge::{EventMeta, Patch, Write, build_event};
+use synctrig_runtime::pipeline::{run_trigger, stored_from_event};
+use synctrig_runtime::{Error, Limits, SyncEvent};
 use synctrig_tests::{guest, runtime, seed_event};
-use synctrig_wasm::event::Op;
-use synctrig_wasm::merge::{EventMeta, Patch, Write, build_event};
-use synctrig_wasm::pipeline::{run_trigger, stored_from_event};
-use synctrig_wasm::{Error, Limits, SyncEvent};
 
 fn run(name: &str, input: &SyncEvent) -> Result<(SyncEvent, Vec<Write>), Error> {
     let rt = runtime(Limits::default());

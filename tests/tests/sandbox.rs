@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use synctrig_runtime::invoker::Invoker;
+use synctrig_runtime::pipeline::{Outcome, run_trigger, stored_from_event};
+use synctrig_runtime::sandbox::DEFAULT_MEMORY_BYTES;
+use synctrig_runtime::{Error, Limits, Runtime};
 use synctrig_tests::{guest, runtime, runtime_config, seed_event};
-use synctrig_wasm::invoker::Invoker;
-use synctrig_wasm::pipeline::{Outcome, run_trigger, stored_from_event};
-use synctrig_wasm::sandbox::DEFAULT_MEMORY_BYTES;
-use synctrig_wasm::{Error, Limits, Runtime};
 
 /// For guests stopped by something other than the deadline: a deadline so long that a
 /// loaded machine cannot turn their outcome into a timeout.
@@ -32,7 +32,7 @@ fn run_on(rt: &Runtime, name: &str) -> Outcome {
     outcome
 }
 
-fn outcome_of(name: &str, limits: Limits) -> Result<synctrig_wasm::SyncEvent, Error> {
+fn outcome_of(name: &str, limits: Limits) -> Result<synctrig_runtime::SyncEvent, Error> {
     run_on(&runtime(limits), name).result.map(|a| a.response)
 }
 
@@ -162,7 +162,7 @@ fn file_system_and_network_imports_are_refused_at_load() {
     assert!(m.contains("wasi:sockets/tcp@0.2.6 (triggers have no network)"), "{m}");
 }
 
-fn result_record(event: &synctrig_wasm::SyncEvent, key: &str) -> String {
+fn result_record(event: &synctrig_runtime::SyncEvent, key: &str) -> String {
     event.record(key).and_then(|r| r.new_value.clone()).unwrap_or_else(|| panic!("no {key}"))
 }
 
@@ -192,8 +192,8 @@ fn monotonic_clock_is_frozen() {
 
 #[test]
 fn oversized_components_are_refused() {
-    let rt =
-        Runtime::new(synctrig_wasm::RuntimeConfig { max_component_bytes: 1000, ..runtime_config(limits()) }).unwrap();
+    let rt = Runtime::new(synctrig_runtime::RuntimeConfig { max_component_bytes: 1000, ..runtime_config(limits()) })
+        .unwrap();
     let Err(Error::InvalidComponent(m)) = rt.load_file(&guest("identity")) else { panic!("loaded") };
     assert!(m.contains("over the limit of 1000 bytes"), "{m}");
 }
@@ -227,7 +227,7 @@ fn memory_bomb_200_times_leaves_resident_memory_flat() {
 #[test]
 fn artifact_cache_is_used_and_only_trusts_its_own_artifacts() {
     let dir = tempfile::tempdir().unwrap();
-    let config = synctrig_wasm::RuntimeConfig { cache_dir: Some(dir.path().to_owned()), ..runtime_config(limits()) };
+    let config = synctrig_runtime::RuntimeConfig { cache_dir: Some(dir.path().to_owned()), ..runtime_config(limits()) };
     let first = Runtime::new(config.clone()).unwrap();
     let trigger = first.load_file(&guest("sample_trigger")).unwrap();
     let artifacts: Vec<_> = std::fs::read_dir(dir.path())

@@ -1,5 +1,6 @@
-//! JavaScript triggers: the QuickJS engine component (`js-engine/`, built from source by
-//! `build.rs`), pre-initialised per script with Wizer.
+//! JavaScript triggers: the QuickJS engine component (`js-engine/engine.wasm`, built from
+//! `js-engine/src` by `js-engine/build.sh`, embedded by `build.rs`), pre-initialised per
+//! script with Wizer.
 //!
 //! Deploying a script instantiates the engine in the sandbox (fuel, deadline, memory cap),
 //! calls its `init-script` export (which parses the script, runs its top level as a
@@ -9,10 +10,11 @@
 //! invocation starts from the snapshot instead of starting QuickJS.
 //!
 //! ```no_run
-//! # fn main() -> Result<(), synctrig_wasm::Error> {
-//! use synctrig_wasm::sandbox::js::{Code, ScriptSettings};
-//! let runtime = synctrig_wasm::Runtime::new(Default::default())?;
-//! let Code::Script { source, export } = Code::read("index.js".as_ref(), "index.handler")? else { unreachable!() };
+//! # fn main() -> Result<(), synctrig_runtime::Error> {
+//! use synctrig_runtime::sandbox::js::{Code, ScriptSettings};
+//! let runtime = synctrig_runtime::Runtime::new(Default::default())?;
+//! let bytes = std::fs::read("index.js").map_err(|e| synctrig_runtime::Error::InvalidComponent(e.to_string()))?;
+//! let Code::Script { source, export } = Code::script(bytes, "handler")? else { unreachable!() };
 //! let settings = ScriptSettings {
 //!     function_name: "sample".into(),
 //!     function_version: "1".into(),
@@ -97,31 +99,10 @@ pub fn parse_handler(handler: &str) -> Result<(&str, &str), Error> {
 }
 
 impl Code {
-    /// Reads code from a file: a component (`.wasm`), a script (`.js`: the file is the
-    /// handler's module), or a Lambda deployment package (`.zip` holding
-    /// `<module>.js`, e.g. `index.js` for `index.handler`).
-    pub fn read(path: &std::path::Path, handler: &str) -> Result<Code, Error> {
-        let unreadable = |e: std::io::Error| Error::InvalidComponent(format!("cannot read {}: {e}", path.display()));
-        let (module, export) = parse_handler(handler)?;
-        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-        let limit =
-            if extension == "wasm" { crate::limits::MAX_COMPONENT_BYTES } else { MAX_SCRIPT_BYTES.max(64 << 20) };
-        let len = std::fs::metadata(path).map_err(unreadable)?.len();
-        if len > limit as u64 {
-            return Err(Error::InvalidComponent(format!(
-                "{} is {len} bytes, over the limit of {limit}",
-                path.display()
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(unreadable)?;
-        match extension.as_str() {
-            "js" | "cjs" => Ok(Code::Script { source: script_text(bytes)?, export: export.to_owned() }),
-            "zip" => Ok(Code::Script {
-                source: script_from_zip(&bytes, &format!("{module}.js"))?,
-                export: export.to_owned(),
-            }),
-            _ => Ok(Code::Component(bytes)),
-        }
+    /// A script from its bytes: at most [`MAX_SCRIPT_BYTES`] of UTF-8, whose `export` of
+    /// `module.exports` is the handler.
+    pub fn script(bytes: Vec<u8>, export: &str) -> Result<Code, Error> {
+        Ok(Code::Script { source: script_text(bytes)?, export: export.to_owned() })
     }
 }
 
@@ -130,28 +111,6 @@ fn script_text(bytes: Vec<u8>) -> Result<String, Error> {
         return Err(refused(format!("it is {} bytes, over the limit of {MAX_SCRIPT_BYTES}", bytes.len())));
     }
     String::from_utf8(bytes).map_err(|e| refused(format!("it is not UTF-8 ({e})")))
-}
-
-/// The file `name` of a Lambda deployment package, read at most to the script limit (a
-/// zip bomb inflates no further).
-pub fn script_from_zip(bytes: &[u8], name: &str) -> Result<String, Error> {
-    use std::io::Read as _;
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .map_err(|e| Error::InvalidComponent(format!("not a readable .zip: {e}")))?;
-    let mut file = archive.by_name(name).map_err(|_| {
-        Error::InvalidComponent(format!("the .zip holds no {name} at its top level (the handler's module)"))
-    })?;
-    let mut out = Vec::new();
-    file.by_ref()
-        .take(MAX_SCRIPT_BYTES as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::InvalidComponent(format!("cannot inflate {name}: {e}")))?;
-    script_text(out)
-}
-
-/// Whether this binary carries the JavaScript engine.
-pub fn available() -> bool {
-    !ENGINE.is_empty()
 }
 
 fn refused(message: impl std::fmt::Display) -> Error {
@@ -167,13 +126,6 @@ impl Runtime {
         export: &str,
         settings: &ScriptSettings,
     ) -> Result<PreparedScript, Error> {
-        if !available() {
-            return Err(Error::InvalidComponent(
-                "this synctrig-wasm was built without its JavaScript engine: install clang-19, llvm-19 and wasi-libc \
-                 (Debian: apt-get install clang-19 llvm-19 wasi-libc) and build it again"
-                    .into(),
-            ));
-        }
         if source.len() > MAX_SCRIPT_BYTES {
             return Err(refused(format!("it is {} bytes, over the limit of {MAX_SCRIPT_BYTES}", source.len())));
         }

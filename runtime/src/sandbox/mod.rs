@@ -610,7 +610,7 @@ pub(crate) fn build_engine(settings: &EngineSettings, pool: Option<PoolSettings>
     if let Some(PoolSettings { limits, .. }) = pool {
         // Engine::new reserves the pool lazily on some platforms; instantiate a trivial
         // component now so an address-space failure shows here, not on the first request.
-        let probe = Component::new(&engine, "(component (core module (memory 1)))")?;
+        let probe = Component::new(&engine, PROBE)?;
         let mut store = Store::new(&engine, ());
         store.set_epoch_deadline(u64::MAX / 2);
         if limits.fuel.is_some() {
@@ -620,6 +620,15 @@ pub(crate) fn build_engine(settings: &EngineSettings, pool: Option<PoolSettings>
     }
     Ok(engine)
 }
+
+/// `(component (core module (memory 1)))` in binary: a component with one memory, to try
+/// the pool's reservation (the engine needs no text parser for it).
+const PROBE: &[u8] = &[
+    0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00, // component preamble
+    0x01, 0x0d, // a core module of 13 bytes:
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // its preamble
+    0x05, 0x03, 0x01, 0x00, 0x01, // one memory of at least 1 page
+];
 
 /// The engine's epoch, advanced by one ticker thread per engine (on its own OS thread; it
 /// ends when the engine is dropped). The epoch is derived from a monotonic clock's elapsed
@@ -770,6 +779,11 @@ fn panic_message(log: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probe_is_the_component_it_says() {
+        assert_eq!(PROBE, wat::parse_str("(component (core module (memory 1)))").unwrap());
+    }
 
     #[test]
     fn panic_message_is_found_in_stderr() {

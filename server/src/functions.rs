@@ -1,0 +1,281 @@
+//! Deploying a function: a component, or a JavaScript script pre-initialised into one, is
+//! checked and loaded with exactly the configuration `serve` runs, then stored as the
+//! function's next version. `admin deploy` (and any other way to deploy) calls this.
+
+use super::error::ApiError;
+use std::sync::Arc;
+use synctrig_runtime::limits;
+use synctrig_runtime::sandbox::Runtime;
+use synctrig_runtime::sandbox::js::{Code, ScriptSettings};
+use synctrig_store::{DeployRefused, Store};
+
+/// A deployed function version.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployed {
+    /// The version it got.
+    pub version: i64,
+    /// The SHA-256 of its component.
+    pub digest: String,
+    /// What a script's top level logged while it was loaded.
+    pub log: String,
+}
+
+fn refused(why: DeployRefused) -> ApiError {
+    ApiError::limit_exceeded(match why {
+        DeployRefused::Changed { latest } => {
+            return ApiError::conflict(match latest {
+                0 => "the function has no version yet".to_owned(),
+                n => format!("the function's latest version is now {n}; reload it and deploy again"),
+            });
+        }
+        DeployRefused::Functions => format!("a tenant may have at most {} functions", limits::MAX_FUNCTIONS_PER_TENANT),
+        DeployRefused::Versions => {
+            format!("a function may have at most {} versions", limits::MAX_VERSIONS_PER_FUNCTION)
+        }
+    })
+}
+
+/// Deploys `code` as the next version of `tenant`'s function `name`. `handler` is what a
+/// script's Lambda context shows (`index.handler`); `region` goes into its ARN.
+pub async fn deploy(
+    store: &Store,
+    runtime: &Arc<Runtime>,
+    region: &str,
+    (tenant, name): (&str, &str),
+    code: &Code,
+    handler: &str,
+    expected_latest: Option<i64>,
+) -> Result<Deployed, ApiError> {
+    // A deploy the limits would refuse is refused before it costs a compile.
+    if let Some(limit) = store.function_limit(tenant, name).await? {
+        return Err(refused(limit));
+    }
+    let version = store.next_function_version(tenant, name).await?;
+    if let Some(expected) = expected_latest
+        && expected != version - 1
+    {
+        return Err(refused(DeployRefused::Changed { latest: version - 1 }));
+    }
+    let settings = ScriptSettings {
+        function_name: name.to_owned(),
+        function_version: version.to_string(),
+        invoked_function_arn: format!("arn:aws:lambda:{region}:000000000000:function:{name}:{version}"),
+        memory_limit_in_mb: (runtime.config().limits.memory_bytes >> 20).to_string(),
+        deadline_ms: runtime.config().limits.deadline.as_millis() as u64,
+    };
+    // Pre-initialising and compiling block (they wait for the worker process): off the
+    // async workers.
+    let (runtime, compiled) = (runtime.clone(), code.clone());
+    let (component, log, digest) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let (component, log) = match compiled {
+            Code::Component(bytes) => (bytes, String::new()),
+            Code::Script { source, export } => {
+                let prepared = runtime.prepare_script(&source, &export, &settings)?;
+                (prepared.component, prepared.log)
+            }
+        };
+        let trigger = runtime.load(&component)?;
+        Ok((component, log, trigger.digest().to_owned()))
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::internal(format!("the deploy task failed: {e}"))))?;
+    let script = match code {
+        Code::Script { source, .. } => Some((source.as_str(), handler)),
+        Code::Component(_) => None,
+    };
+    let version =
+        store.deploy_function(tenant, name, &digest, &component, script, expected_latest).await?.map_err(refused)?;
+    Ok(Deployed { version, digest, log })
+}
+
+// ---- the functions API (our extension; the console's Functions pages use it) ----------
+
+use super::sync::Call;
+use super::wire::*;
+use super::{FunctionRef, api_function_name_ok};
+use base64::Engine as _;
+use std::time::Duration;
+use synctrig_runtime::SyncEvent;
+use synctrig_runtime::pipeline::stored_from_event;
+use synctrig_store::Principal;
+
+/// How long a deploy waits for another to finish before it is refused.
+const DEPLOY_WAIT: Duration = Duration::from_secs(30);
+
+/// The caller's tenant: functions belong to a tenant, so only its developer reaches them.
+fn tenant(call: &Call) -> Result<String, ApiError> {
+    match &call.cred.principal {
+        Principal::Developer { tenant } => Ok(tenant.clone()),
+        _ => Err(ApiError::not_authorized(
+            "functions belong to a tenant: use the tenant's developer credentials (admin commands for the operator)",
+        )),
+    }
+}
+
+fn function_name(call: &Call) -> Result<String, ApiError> {
+    let name = call.label(0);
+    api_function_name_ok(name).map(str::to_owned).ok_or_else(|| {
+        ApiError::invalid_parameter(format!(
+            "FunctionName {name:?} is not a function name (letters, digits, - and _, at most 64)"
+        ))
+    })
+}
+
+fn function_not_found(name: &str) -> ApiError {
+    ApiError { name: "ResourceNotFoundException", status: 404, message: format!("no function {name:?}") }
+}
+
+pub(super) async fn list_functions(call: Call) -> Result<ListFunctionsResponse, ApiError> {
+    let tenant = tenant(&call)?;
+    Ok(ListFunctionsResponse { functions: call.state.store.functions(&tenant).await? })
+}
+
+pub(super) async fn describe_function(call: Call) -> Result<DescribeFunctionResponse, ApiError> {
+    let (tenant, name) = (tenant(&call)?, function_name(&call)?);
+    let versions = call.state.store.function_versions(&tenant, &name).await?;
+    if versions.is_empty() {
+        return Err(function_not_found(&name));
+    }
+    Ok(DescribeFunctionResponse { function_name: name, versions })
+}
+
+fn version_label(call: &Call) -> Result<i64, ApiError> {
+    let label = call.label(1);
+    label
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| ApiError::invalid_parameter(format!("Version {label:?} is not a version number")))
+}
+
+pub(super) async fn get_function_version(call: Call) -> Result<GetFunctionVersionResponse, ApiError> {
+    let (tenant, name, number) = (tenant(&call)?, function_name(&call)?, version_label(&call)?);
+    let store = &call.state.store;
+    let version = store.function_versions(&tenant, &name).await?.into_iter().find(|v| v.version == number);
+    let version = version.ok_or_else(|| function_not_found(&format!("{name}:{number}")))?;
+    let source = store.function_script(&tenant, &name, number).await?.map(|(source, _)| source);
+    Ok(GetFunctionVersionResponse { function_name: name, version, source })
+}
+
+pub(super) async fn publish_function_version(call: Call) -> Result<PublishFunctionVersionResponse, ApiError> {
+    let (tenant, name) = (tenant(&call)?, function_name(&call)?);
+    let state = call.state.clone();
+    // One deploy per tenant at a time, refused at once rather than queued: a tenant cannot
+    // hold more than one of the server's deploy slots, nor wait in line for them.
+    let _tenant_deploy = TenantDeploy::start(call.state.clone(), &tenant)?;
+    let request: PublishFunctionVersionRequest = call.body("PublishFunctionVersion")?;
+    let given = [request.script.is_some(), request.component.is_some(), request.from_version.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(ApiError::invalid_parameter(
+            "give exactly one of Script (JavaScript source), Component (base64 .wasm) or FromVersion",
+        ));
+    }
+    let _permit = tokio::time::timeout(DEPLOY_WAIT, state.deploys.clone().acquire_owned())
+        .await
+        .map_err(|_| ApiError::too_many_requests("other deploys are compiling; retry"))?
+        .map_err(|_| ApiError::internal("the server is shutting down"))?;
+    let expected = request.expected_latest_version;
+    let handler = request.handler.unwrap_or_else(|| "index.handler".to_owned());
+    let (code, handler) = if let Some(source) = request.script {
+        (script(source, &handler)?, handler)
+    } else if let Some(b64) = request.component {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|e| ApiError::invalid_parameter(format!("Component is not base64: {e}")))?;
+        (Code::Component(bytes), handler)
+    } else {
+        // A roll back: the earlier version's code becomes the latest, deployed again so
+        // that a script's context names its new version.
+        let from = request.from_version.unwrap_or_default();
+        let missing = || function_not_found(&format!("{name}:{from}"));
+        match state.store.function_script(&tenant, &name, from).await? {
+            Some((source, stored_handler)) => (script(source, &stored_handler)?, stored_handler),
+            None => {
+                (Code::Component(state.store.function_wasm(&tenant, &name, from).await?.ok_or_else(missing)?), handler)
+            }
+        }
+    };
+    publish(&state, (&tenant, &name), &code, &handler, expected).await
+}
+
+/// A script's code, with the export its handler setting names.
+fn script(source: String, handler: &str) -> Result<Code, ApiError> {
+    let (_, export) = synctrig_runtime::sandbox::js::parse_handler(handler)?;
+    Ok(Code::Script { export: export.to_owned(), source })
+}
+
+/// A tenant's deploy in progress; ends when dropped.
+struct TenantDeploy {
+    state: std::sync::Arc<super::AppState>,
+    tenant: String,
+}
+
+impl TenantDeploy {
+    fn start(state: std::sync::Arc<super::AppState>, tenant: &str) -> Result<Self, ApiError> {
+        let started = state.deploying.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant.to_owned());
+        if !started {
+            return Err(ApiError::too_many_requests(
+                "another deploy of this tenant is in progress; retry when it ends",
+            ));
+        }
+        Ok(TenantDeploy { state, tenant: tenant.to_owned() })
+    }
+}
+
+impl Drop for TenantDeploy {
+    fn drop(&mut self) {
+        self.state.deploying.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.tenant);
+    }
+}
+
+async fn publish(
+    state: &super::AppState,
+    (tenant, name): (&str, &str),
+    code: &Code,
+    handler: &str,
+    expected_latest: Option<i64>,
+) -> Result<PublishFunctionVersionResponse, ApiError> {
+    let runtime = state.triggers.runtime().clone();
+    let deployed =
+        deploy(&*state.store, &runtime, &state.config.region, (tenant, name), code, handler, expected_latest).await?;
+    Ok(PublishFunctionVersionResponse {
+        function_name: name.to_owned(),
+        version: deployed.version,
+        digest: deployed.digest,
+        log: deployed.log,
+    })
+}
+
+/// Runs a function version on an event with `run`'s semantics: the stored dataset is the
+/// event's `oldValue`s; the response is validated and merged, and nothing is stored.
+pub(super) async fn test_function(call: Call) -> Result<TestFunctionResponse, ApiError> {
+    let (tenant, name) = (tenant(&call)?, function_name(&call)?);
+    let request: TestFunctionRequest = call.body("TestFunction")?;
+    let input = SyncEvent::from_json_input(request.event.as_bytes())
+        .map_err(|e| ApiError::invalid_parameter(format!("the test event is not valid: {}", e.0)))?;
+    let state = call.state.clone();
+    let found = state.store.function(&tenant, &name, request.version).await?;
+    let (version, digest) = found.ok_or_else(|| match request.version {
+        Some(v) => function_not_found(&format!("{name}:{v}")),
+        None => function_not_found(&name),
+    })?;
+    let trigger = state.triggers.get(FunctionRef { tenant: tenant.clone(), name, version, digest }).await?;
+    // Tests share the tenant's own queue, so a tenant testing in a loop slows only itself.
+    let reservation = state.invoker.reserve(&format!("test:{tenant}")).await?;
+    let stored = stored_from_event(&input);
+    let outcome = reservation.run(trigger, stored, input).await;
+    let (response, error) = match outcome.result {
+        Ok(applied) => (Some(applied.response.to_json_pretty()), None),
+        Err(e) => (None, Some(TestError { name: e.api_name().to_owned(), message: e.to_string() })),
+    };
+    Ok(TestFunctionResponse {
+        version,
+        response,
+        error,
+        log: outcome.log,
+        wall_micros: outcome.stats.wall_us,
+        fuel: outcome.stats.fuel_consumed,
+        peak_memory_bytes: outcome.stats.peak_memory_bytes as u64,
+    })
+}

@@ -1,0 +1,328 @@
+//! The Cognito Sync API's request and response shapes, with the model's member names
+//! (`cognito-sync-2014-06-30.json`). Members the model allows to be absent are `Option`s
+//! and are omitted when absent, never sent as `null`. Request members the model does not
+//! have are ignored, as AWS ignores them (a newer SDK may send more).
+
+use serde::{Deserialize, Serialize, Serializer};
+use std::collections::BTreeMap;
+use synctrig_runtime::event::Op;
+use synctrig_store::{DatasetRow, RecordRow};
+
+/// A rest-json timestamp: epoch seconds, with a fraction when it has milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timestamp {
+    millis: i64,
+}
+
+impl Timestamp {
+    /// From epoch seconds.
+    pub fn from_secs(secs: i64) -> Self {
+        Timestamp { millis: secs.saturating_mul(1000) }
+    }
+
+    /// From epoch milliseconds.
+    pub fn from_millis(millis: i64) -> Self {
+        Timestamp { millis }
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.millis % 1000 == 0 {
+            s.serialize_i64(self.millis / 1000)
+        } else {
+            s.serialize_f64(self.millis as f64 / 1000.0)
+        }
+    }
+}
+
+/// `Record`.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct Record {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    pub sync_count: i64,
+    pub last_modified_date: Timestamp,
+    pub last_modified_by: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_last_modified_date: Option<Timestamp>,
+}
+
+impl From<&RecordRow> for Record {
+    fn from(r: &RecordRow) -> Self {
+        Record {
+            key: r.key.clone(),
+            value: r.value.clone(),
+            sync_count: r.sync_count,
+            last_modified_date: Timestamp::from_secs(r.modified),
+            last_modified_by: r.modified_by.clone(),
+            device_last_modified_date: r.device_modified_ms.map(Timestamp::from_millis),
+        }
+    }
+}
+
+/// `Dataset`.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct Dataset {
+    pub identity_id: String,
+    pub dataset_name: String,
+    pub creation_date: Timestamp,
+    pub last_modified_date: Timestamp,
+    pub last_modified_by: String,
+    pub data_storage: i64,
+    pub num_records: i64,
+}
+
+impl Dataset {
+    pub fn new(identity_id: &str, d: &DatasetRow) -> Self {
+        Dataset {
+            identity_id: identity_id.to_owned(),
+            dataset_name: d.name.clone(),
+            creation_date: Timestamp::from_secs(d.created),
+            last_modified_date: Timestamp::from_secs(d.modified),
+            last_modified_by: d.modified_by.clone(),
+            data_storage: d.data_storage,
+            num_records: d.num_records,
+        }
+    }
+}
+
+/// `IdentityPoolUsage`.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct IdentityPoolUsage {
+    pub identity_pool_id: String,
+    pub sync_sessions_count: i64,
+    pub data_storage: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_modified_date: Option<Timestamp>,
+}
+
+/// `IdentityUsage`.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct IdentityUsage {
+    pub identity_id: String,
+    pub identity_pool_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_modified_date: Option<Timestamp>,
+    pub dataset_count: i64,
+    pub data_storage: i64,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListIdentityPoolUsageResponse {
+    pub identity_pool_usages: Vec<IdentityPoolUsage>,
+    pub max_results: usize,
+    pub count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeIdentityPoolUsageResponse {
+    pub identity_pool_usage: IdentityPoolUsage,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeIdentityUsageResponse {
+    pub identity_usage: IdentityUsage,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListDatasetsResponse {
+    pub datasets: Vec<Dataset>,
+    pub count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// DescribeDataset's and DeleteDataset's answer.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatasetResponse {
+    pub dataset: Dataset,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListRecordsResponse {
+    pub records: Vec<Record>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    pub count: usize,
+    pub dataset_sync_count: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_modified_by: Option<String>,
+    pub merged_dataset_names: Vec<String>,
+    pub dataset_exists: bool,
+    pub dataset_deleted_after_requested_sync_count: bool,
+    pub sync_session_token: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateRecordsRequest {
+    pub device_id: Option<String>,
+    #[serde(default)]
+    pub record_patches: Vec<RecordPatch>,
+    pub sync_session_token: Option<String>,
+}
+
+/// `RecordPatch`.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecordPatch {
+    pub op: Op,
+    pub key: String,
+    pub value: Option<String>,
+    pub sync_count: i64,
+    pub device_last_modified_date: Option<f64>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateRecordsResponse {
+    pub records: Vec<Record>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct SetCognitoEventsRequest {
+    pub events: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetCognitoEventsResponse {
+    pub events: BTreeMap<String, String>,
+}
+
+/// An answer without members.
+#[derive(Serialize, Debug)]
+pub struct Empty {}
+
+/// `GetIdentityPoolConfiguration`'s answer: push sync and streams are not configured.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetIdentityPoolConfigurationResponse {
+    pub identity_pool_id: String,
+}
+
+/// Our extension: a function's recent trigger invocations.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTriggerInvocationsResponse {
+    pub function: String,
+    pub invocations: Vec<synctrig_store::InvocationRow>,
+}
+
+/// Our extension: a tenant's functions.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListFunctionsResponse {
+    pub functions: Vec<synctrig_store::FunctionSummary>,
+}
+
+/// Our extension: a function's versions, newest first.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeFunctionResponse {
+    pub function_name: String,
+    pub versions: Vec<synctrig_store::FunctionVersion>,
+}
+
+/// Our extension: one version's code — a script's source and handler, or a component's
+/// size and digest.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetFunctionVersionResponse {
+    pub function_name: String,
+    #[serde(flatten)]
+    pub version: synctrig_store::FunctionVersion,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// Our extension: deploy the next version of a function from a script, a component
+/// (base64) or an earlier version (a roll back).
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublishFunctionVersionRequest {
+    pub script: Option<String>,
+    pub handler: Option<String>,
+    pub component: Option<String>,
+    pub from_version: Option<i64>,
+    /// Deploy only if this is still the latest version (0: only if the function is new);
+    /// otherwise `ResourceConflictException`.
+    pub expected_latest_version: Option<i64>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublishFunctionVersionResponse {
+    pub function_name: String,
+    pub version: i64,
+    pub digest: String,
+    /// What a script's top level logged while it was loaded.
+    pub log: String,
+}
+
+/// Our extension: run a function on an event as `synctrig-wasm run` does.
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct TestFunctionRequest {
+    /// The event, as JSON text (the seed's format).
+    pub event: String,
+    pub version: Option<i64>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct TestFunctionResponse {
+    pub version: i64,
+    /// The validated response (JSON text), when the trigger's answer was accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<TestError>,
+    pub log: String,
+    pub wall_micros: u64,
+    pub fuel: u64,
+    pub peak_memory_bytes: u64,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct TestError {
+    /// The API error name an update would have been answered with.
+    pub name: String,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_keep_milliseconds_and_absent_members_are_omitted() {
+        let usage = IdentityUsage {
+            identity_id: "i".into(),
+            identity_pool_id: "p".into(),
+            last_modified_date: None,
+            dataset_count: 0,
+            data_storage: 0,
+        };
+        let json = serde_json::to_value(&usage).unwrap();
+        assert!(json.get("LastModifiedDate").is_none(), "{json}");
+        assert_eq!(serde_json::to_string(&Timestamp::from_millis(1_795_810_224_455)).unwrap(), "1795810224.455");
+        assert_eq!(serde_json::to_string(&Timestamp::from_secs(1_795_810_224)).unwrap(), "1795810224");
+    }
+}

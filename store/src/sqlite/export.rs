@@ -1,0 +1,236 @@
+//! Export and import of the SQLite store (the stream is [`crate::export`]).
+
+use super::Sqlite;
+use crate::export::{
+    Counts, ImportError, NOT_EMPTY, Reader, Scope, TABLES, Target, Value, end_line, header, pool_refused, row_line,
+};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, TransactionBehavior, params_from_iter};
+use std::io::{BufRead, Write};
+
+fn from_sql(value: SqlValue) -> Value {
+    match value {
+        SqlValue::Null => Value::Null,
+        SqlValue::Integer(i) => Value::Integer(i),
+        SqlValue::Real(f) => Value::Real(f),
+        SqlValue::Text(s) => Value::Text(s),
+        SqlValue::Blob(b) => Value::Blob(b),
+    }
+}
+
+fn to_sql(value: Value) -> SqlValue {
+    match value {
+        Value::Null => SqlValue::Null,
+        Value::Integer(i) => SqlValue::Integer(i),
+        Value::Real(f) => SqlValue::Real(f),
+        Value::Text(s) => SqlValue::Text(s),
+        Value::Blob(b) => SqlValue::Blob(b),
+    }
+}
+
+pub(super) fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+impl Sqlite {
+    /// Writes `scope` to `out` as JSON lines, from one consistent snapshot; the number of
+    /// rows written.
+    pub fn export(&self, scope: &Scope, out: &mut dyn Write) -> std::result::Result<u64, ImportError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let pool = match scope {
+            Scope::Installation => None,
+            Scope::Pool(pool) => Some(pool.as_str()),
+        };
+        if let Some(pool) = pool {
+            let exists: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM pools WHERE pool_id = ?1)", [pool], |r| r.get(0))?;
+            if !exists {
+                return Err(ImportError::Refused(format!("no identity pool {pool}")));
+            }
+        }
+        writeln!(out, "{}", header(scope, schema_version(&tx)?))?;
+        let mut rows = 0u64;
+        for table in TABLES {
+            let condition = match (pool, table.pool_filter) {
+                (None, _) => table.filter,
+                (Some(_), Some(filter)) => filter,
+                (Some(_), None) => continue,
+            };
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {} ORDER BY {}",
+                table.columns.join(", "),
+                table.name,
+                condition.replace("$1", "?1"),
+                table.order_by
+            );
+            let mut stmt = tx.prepare(&sql)?;
+            let mut cursor = match pool {
+                Some(pool) => stmt.query([pool]),
+                None => stmt.query([]),
+            }?;
+            while let Some(row) = cursor.next()? {
+                let values = (0..table.columns.len())
+                    .map(|i| row.get::<_, SqlValue>(i).map(from_sql))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                writeln!(out, "{}", row_line(table, values))?;
+                rows += 1;
+            }
+        }
+        writeln!(out, "{}", end_line(rows))?;
+        out.flush()?;
+        Ok(rows)
+    }
+
+    /// Loads a stream; see [`crate::Backend::import`].
+    pub fn import(
+        &self,
+        input: &mut (dyn BufRead + Send),
+        tenant: Option<&str>,
+    ) -> std::result::Result<Counts, ImportError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut reader = Reader::open(input, schema_version(&tx)?, tenant)?;
+        match &reader.target {
+            Target::Installation => {
+                let used: bool =
+                    tx.query_row("SELECT EXISTS (SELECT 1 FROM tenants) OR EXISTS (SELECT 1 FROM pools)", [], |r| {
+                        r.get(0)
+                    })?;
+                if used {
+                    return Err(ImportError::Refused(NOT_EMPTY.into()));
+                }
+                // A fresh store made its own keys: the installation's replace them.
+                tx.execute("DELETE FROM meta", [])?;
+                tx.execute("DELETE FROM credentials WHERE kind = 'root'", [])?;
+            }
+            Target::Pool { pool, tenant } => {
+                let ok: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM tenants WHERE name = ?1) AND NOT EXISTS (SELECT 1 FROM pools WHERE pool_id = ?2)",
+                    [tenant, pool],
+                    |r| r.get(0),
+                )?;
+                if !ok {
+                    return Err(pool_refused(pool, tenant));
+                }
+            }
+        }
+        while let Some((line, table, values)) = reader.next_row()? {
+            let placeholders = vec!["?"; values.len()].join(", ");
+            let sql = format!("INSERT INTO {} ({}) VALUES ({placeholders})", table.name, table.columns.join(", "));
+            tx.prepare_cached(&sql)
+                .and_then(|mut stmt| stmt.execute(params_from_iter(values.into_iter().map(to_sql))))
+                .map_err(|e| ImportError::Bad { line, reason: format!("cannot insert the {} row: {e}", table.name) })?;
+        }
+        // A stream from before schema 5 may hold merged names past 128 characters, and
+        // settings with old separators.
+        super::identities::shorten_merged_names(&tx)?;
+        super::identities::conform_pool_settings(&tx)?;
+        let counts = reader.counts;
+        tx.commit()?;
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::sqlite::Sqlite as Store;
+    use crate::sqlite::temp_store as store;
+
+    fn export(store: &Store, scope: &Scope) -> Vec<u8> {
+        let mut out = Vec::new();
+        store.export(scope, &mut out).unwrap();
+        out
+    }
+
+    fn fill(store: &Store) -> String {
+        store.create_tenant("acme").unwrap();
+        let pool = store.create_pool("acme", "us-east-1", "game", true, &Default::default()).unwrap().pool_id;
+        let identity = store.create_identity(&pool, "us-east-1").unwrap();
+        let conn = store.conn();
+        conn.execute(
+            "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted_at)
+             VALUES (?1, ?2, 'd', 3, 1, 2, 'me', 2)",
+            [&pool, &identity],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO records (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
+             VALUES (?1, ?2, 'd', 'k', 'v\u{e9}\n', 3, 2, 'me', 1795810224455), (?1, ?2, 'd', 'gone', NULL, 2, 2, 'me', NULL)",
+            [&pool, &identity],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO functions (tenant, name, version, digest, wasm, created) VALUES ('acme', 'f', 1, 'x', X'0061736d00ff', 5)",
+            [],
+        )
+        .unwrap();
+        pool
+    }
+
+    #[test]
+    fn an_installation_round_trips_byte_for_byte() {
+        let (_a, a) = store();
+        fill(&a);
+        let first = export(&a, &Scope::Installation);
+        let (_b, b) = store();
+        b.import(&mut first.as_slice(), None).unwrap();
+        assert_eq!(
+            String::from_utf8(export(&b, &Scope::Installation)).unwrap(),
+            String::from_utf8(first.clone()).unwrap()
+        );
+        // Not twice: the store is no longer empty.
+        assert!(matches!(b.import(&mut first.as_slice(), None), Err(ImportError::Refused(_))));
+    }
+
+    #[test]
+    fn a_bad_or_truncated_stream_writes_nothing() {
+        let (_a, a) = store();
+        fill(&a);
+        let good = String::from_utf8(export(&a, &Scope::Installation)).unwrap();
+        let lines: Vec<&str> = good.lines().collect();
+        let mut cases = vec![
+            lines[..lines.len() - 1].join("\n"),                                // no end line
+            good.replace("\"created\":", "\"made\":"),                          // unknown column
+            good.replace("\"type\":\"records\"", "\"type\":\"sqlite_master\""), // unknown table
+            good.replace("\"rows\":", "\"rows\":1"),                            // wrong count
+            format!("{good}{}\n", lines[2]),                                    // after the end
+            String::new(),
+            "{\"format\":\"other\"}\n".into(),
+        ];
+        // A duplicate row (a primary key conflict) with the count adjusted.
+        let mut dup: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        let record = dup.iter().position(|l| l.contains("\"type\":\"records\"")).unwrap();
+        dup.insert(record, dup[record].clone());
+        let n = dup.len() - 2;
+        *dup.last_mut().unwrap() = format!("{{\"type\":\"end\",\"rows\":{n}}}");
+        cases.push(dup.join("\n"));
+        for case in cases {
+            let (_b, b) = store();
+            let before = export(&b, &Scope::Installation);
+            assert!(b.import(&mut case.as_bytes(), None).is_err(), "{case}");
+            assert_eq!(export(&b, &Scope::Installation), before);
+        }
+    }
+
+    #[test]
+    fn a_pool_moves_to_another_tenant_of_another_store() {
+        let (_a, a) = store();
+        let pool = fill(&a);
+        let stream = export(&a, &Scope::Pool(pool.clone()));
+        let text = String::from_utf8(stream.clone()).unwrap();
+        assert!(!text.contains("\"type\":\"credentials\"") && !text.contains("\"type\":\"functions\""));
+        let (_b, b) = store();
+        b.create_tenant("other").unwrap();
+        assert!(matches!(b.import(&mut stream.as_slice(), Some("nobody")), Err(ImportError::Refused(_))));
+        let counts = b.import(&mut stream.as_slice(), Some("other")).unwrap();
+        assert!(counts.contains(&("records", 2)) && counts.contains(&("identities", 1)));
+        let moved = b.pool(&pool).unwrap().unwrap();
+        assert_eq!(moved.tenant, "other");
+        // The same rows, but for the tenant that owns the pool now.
+        let expected = text.replace("\"tenant\":\"acme\"", "\"tenant\":\"other\"");
+        assert_eq!(String::from_utf8(export(&b, &Scope::Pool(pool))).unwrap(), expected);
+    }
+}

@@ -1,0 +1,600 @@
+//! The store's promises, checked on both backends: every test here runs once on SQLite
+//! and once on PostgreSQL (`SYNCTRIG_TEST_DATABASE_URL`).
+
+use super::*;
+use std::io::BufRead;
+use synctrig_runtime::limits;
+use synctrig_runtime::merge::Write;
+
+/// A store of each kind, and what keeps it alive.
+struct Fixture {
+    store: Arc<Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&Database::Sqlite(dir.path().join("db"))).await.unwrap();
+    Fixture { store, _dir: Some(dir) }
+}
+
+async fn postgres() -> Fixture {
+    let config = postgres::testing::fresh_database().await;
+    Fixture { store: Arc::new(postgres::Postgres::open_config(config, 4).await.unwrap()), _dir: None }
+}
+
+/// Each scenario as two tests, `sqlite` and `postgres`.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::sqlite().await.store).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::postgres().await.store).await
+            }
+        }
+    )*};
+}
+
+both!(
+    an_update_applies_once_and_its_retry_gets_the_same_answer,
+    concurrent_updates_of_one_base_apply_once,
+    the_dataset_limit_holds_under_concurrent_creations,
+    a_deletion_is_remembered_after_recreation,
+    pages_are_keyset_bounded_by_the_first_pages_count,
+    a_merged_away_identity_writes_nothing,
+    first_sign_ins_at_once_make_one_identity,
+    concurrent_deploys_get_distinct_versions_within_the_limits,
+    credentials_follow_their_identity,
+    meta_values_are_created_once,
+    a_snapshot_holds_the_dataset_its_records_and_the_identitys_count,
+    an_older_stream_is_imported_as_schema_5_keeps_it,
+);
+
+/// A tenant with a pool and an identity: (pool, identity).
+async fn identity(store: &Store) -> (String, String) {
+    store.create_tenant("acme").await.unwrap();
+    let pool = store.create_pool("acme", "us-east-1", "game", true, &PoolSettings::default()).await.unwrap();
+    let identity = store.create_identity(&pool.pool_id, "us-east-1").await.unwrap();
+    (pool.pool_id, identity)
+}
+
+fn update(
+    pool: &str,
+    identity: &str,
+    name: &str,
+    expected: i64,
+    writes: &[(&str, Option<&str>)],
+    token: &str,
+) -> Update {
+    Update {
+        pool: pool.into(),
+        identity: identity.into(),
+        name: name.into(),
+        expected,
+        writes: writes.iter().map(|(k, v)| Write { key: k.to_string(), value: v.map(str::to_owned) }).collect(),
+        device_modified_ms: BTreeMap::from([("k".to_owned(), 1_795_810_224_455)]),
+        by: "me".into(),
+        max_datasets: 2,
+        idempotency: Idempotency { token_hash: token.into(), request_hash: format!("{writes:?}"), expires: now() + 60 },
+    }
+}
+
+async fn apply(store: &Store, u: Update) -> UpdateOutcome {
+    store.update(u).await.unwrap()
+}
+
+async fn an_update_applies_once_and_its_retry_gets_the_same_answer(store: Arc<Store>) {
+    let (p, i) = identity(&*store).await;
+    let first = apply(&*store, update(&p, &i, "d", 0, &[("k", Some("v"))], "t1")).await;
+    let UpdateOutcome::Applied(rows) = &first else { panic!("{first:?}") };
+    assert_eq!(rows[0].device_modified_ms, Some(1_795_810_224_455));
+    let retry = apply(&*store, update(&p, &i, "d", 0, &[("k", Some("v"))], "t1")).await;
+    assert_eq!(retry, UpdateOutcome::Replayed(rows.clone()));
+    // The same token with other patches is a conflict, not a replay.
+    assert_eq!(apply(&*store, update(&p, &i, "d", 0, &[("k", Some("w"))], "t1")).await, UpdateOutcome::Conflict);
+    let row = store.dataset(&p, &i, "d").await.unwrap().unwrap();
+    assert_eq!((row.sync_count, row.num_records, row.data_storage), (1, 1, 2));
+    let answer = Idempotency { token_hash: "t1".into(), request_hash: format!("{:?}", [("k", Some("v"))]), expires: 0 };
+    assert_eq!(store.applied_answer(&answer).await.unwrap(), Some(rows.clone()));
+}
+
+async fn concurrent_updates_of_one_base_apply_once(store: Arc<Store>) {
+    let (p, i) = identity(&*store).await;
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let (store, p, i) = (store.clone(), p.clone(), i.clone());
+        tasks.push(tokio::spawn(async move {
+            let value = format!("v{n}");
+            apply(&*store, update(&p, &i, "d", 0, &[("k", Some(&value))], &format!("t{n}"))).await
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            UpdateOutcome::Applied(_) => applied += 1,
+            UpdateOutcome::Conflict => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(applied, 1);
+    assert_eq!(store.dataset(&p, &i, "d").await.unwrap().unwrap().sync_count, 1);
+}
+
+async fn the_dataset_limit_holds_under_concurrent_creations(store: Arc<Store>) {
+    let (p, i) = identity(&*store).await;
+    let mut tasks = Vec::new();
+    for name in ["a", "b", "c", "e", "f"] {
+        let (store, p, i) = (store.clone(), p.clone(), i.clone());
+        tasks.push(tokio::spawn(
+            async move { apply(&*store, update(&p, &i, name, 0, &[("k", Some("v"))], name)).await },
+        ));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, UpdateOutcome::Applied(_))).count(), 2, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(o, UpdateOutcome::Applied(_) | UpdateOutcome::TooManyDatasets)));
+    assert_eq!(store.datasets_after(&p, &i, "", 10).await.unwrap().len(), 2);
+    assert_eq!(store.identity_usage(&p, &i).await.unwrap().0, 2);
+}
+
+async fn a_deletion_is_remembered_after_recreation(store: Arc<Store>) {
+    let (p, i) = identity(&*store).await;
+    apply(&*store, update(&p, &i, "d", 0, &[("k", Some("v"))], "t1")).await;
+    let deleted = store.delete_dataset(&p, &i, "d", "me").await.unwrap().unwrap();
+    assert_eq!(deleted.sync_count, 1);
+    assert_eq!(store.delete_dataset(&p, &i, "d", "me").await.unwrap().map(|d| d.name), None);
+    let row = store.dataset(&p, &i, "d").await.unwrap().unwrap();
+    assert!(row.deleted && row.deleted_at == 2 && row.sync_count == 2);
+    // Recreating, even empty, is a new SyncCount; the deletion's count stays.
+    assert!(matches!(apply(&*store, update(&p, &i, "d", 2, &[], "t2")).await, UpdateOutcome::Applied(_)));
+    let row = store.dataset(&p, &i, "d").await.unwrap().unwrap();
+    assert!(!row.deleted && row.deleted_at == 2 && row.sync_count == 3 && row.num_records == 0);
+}
+
+async fn pages_are_keyset_bounded_by_the_first_pages_count(store: Arc<Store>) {
+    let (p, i) = identity(&*store).await;
+    let at = (p.as_str(), i.as_str(), "d");
+    apply(&*store, update(&p, &i, "d", 0, &[("b", Some("1")), ("a", Some("2")), ("c", None)], "t1")).await;
+    // A NextToken cannot raise the listing's bound past what exists.
+    assert_eq!(store.records_page(at, 0, Some(999), None, 10).await.unwrap().upper, 1);
+    let first = store.records_page(at, 0, None, None, 2).await.unwrap();
+    assert_eq!(first.records.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert!(first.more);
+    // A write between pages is not in this listing: its SyncCount is past the bound.
+    apply(&*store, update(&p, &i, "d", 1, &[("0", Some("new"))], "t2")).await;
+    let last = first.records.last().unwrap();
+    let cursor = RecordCursor { sync_count: last.sync_count, key: last.key.clone() };
+    let second = store.records_page(at, 0, Some(first.upper), Some(&cursor), 10).await.unwrap();
+    assert_eq!(second.records.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["c"]);
+    assert!(!second.more && second.records[0].value.is_none());
+    let next = store.records_page(at, first.upper, None, None, 10).await.unwrap();
+    assert_eq!(next.records.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["0"]);
+}
+
+async fn a_merged_away_identity_writes_nothing(store: Arc<Store>) {
+    let (p, source) = identity(&*store).await;
+    let target = store.create_identity(&p, "us-east-1").await.unwrap();
+    apply(&*store, update(&p, &source, "d", 0, &[("k", Some("v"))], "t1")).await;
+    assert_eq!(store.link_login(&p, "login.example.com", "alice", &target, false).await.unwrap(), LinkOutcome::Linked);
+    let merged = store.merge_identities(&p, &source, &target, MergeRule::SourceUnauthenticated).await.unwrap();
+    let MergeOutcome::Merged(merge) = merged else { panic!("{merged:?}") };
+    assert_eq!(merge.datasets, [format!("d.{source}")]);
+    let page = store.records_page((&p, &target, "d"), 0, None, None, 10).await.unwrap();
+    assert_eq!((page.merged_names, page.dataset.is_none()), (merge.datasets.clone(), true));
+    let moved = store.dataset(&p, &target, &merge.datasets[0]).await.unwrap().unwrap();
+    assert_eq!((moved.sync_count, moved.num_records), (1, 1));
+    assert_eq!(
+        apply(&*store, update(&p, &source, "d", 0, &[("k", Some("v"))], "t2")).await,
+        UpdateOutcome::IdentityGone
+    );
+    assert_eq!(
+        store.merge_identities(&p, &source, &target, MergeRule::SourceUnauthenticated).await.unwrap(),
+        MergeOutcome::Changed
+    );
+    let row = store.identity(&source).await.unwrap().unwrap();
+    assert_eq!(row.merged_into.as_deref(), Some(target.as_str()));
+    assert_eq!(store.identity(&target).await.unwrap().unwrap().logins, [("login.example.com".into(), "alice".into())]);
+}
+
+async fn first_sign_ins_at_once_make_one_identity(store: Arc<Store>) {
+    let (p, _) = identity(&*store).await;
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (store, p) = (store.clone(), p.clone());
+        tasks.push(tokio::spawn(async move {
+            store.identity_for_login(&p, "us-east-1", "login.example.com", "bob").await.unwrap()
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    assert_eq!(results.iter().filter(|(_, created)| *created).count(), 1, "{results:?}");
+    assert!(results.iter().all(|(id, _)| *id == results[0].0));
+    let listed = store.identities_after(&p, "", 60, true).await.unwrap();
+    assert_eq!(listed.len(), 2, "the fixture's identity and bob's");
+}
+
+async fn concurrent_deploys_get_distinct_versions_within_the_limits(store: Arc<Store>) {
+    store.create_tenant("t").await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.deploy_function("t", "f", "d", b"w", None, None).await.unwrap() }));
+    }
+    let mut versions = Vec::new();
+    for t in tasks {
+        versions.push(t.await.unwrap().unwrap());
+    }
+    versions.sort();
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        store.deploy_function("t", "f", "d", b"w", None, Some(5)).await.unwrap(),
+        Err(DeployRefused::Changed { latest: 6 })
+    );
+    let script = store.deploy_function("t", "f", "d2", b"w2", Some(("exports.handler=1", "index.handler")), Some(6));
+    assert_eq!(script.await.unwrap(), Ok(7));
+    assert_eq!(store.function("t", "f", None).await.unwrap(), Some((7, "d2".into())));
+    assert_eq!(store.function_wasm("t", "f", 7).await.unwrap().as_deref(), Some(&b"w2"[..]));
+    assert_eq!(
+        store.function_script("t", "f", 7).await.unwrap(),
+        Some(("exports.handler=1".into(), "index.handler".into()))
+    );
+    let versions = store.function_versions("t", "f").await.unwrap();
+    assert_eq!((versions.len(), versions[0].component_bytes, versions[0].script), (7, 2, true));
+    for i in 1..limits::MAX_FUNCTIONS_PER_TENANT {
+        store.deploy_function("t", &format!("g{i}"), "d", b"w", None, None).await.unwrap().unwrap();
+    }
+    assert_eq!(store.function_limit("t", "one-more").await.unwrap(), Some(DeployRefused::Functions));
+    assert_eq!(
+        store.deploy_function("t", "one-more", "d", b"w", None, None).await.unwrap(),
+        Err(DeployRefused::Functions)
+    );
+    assert_eq!(store.functions("t").await.unwrap().len(), limits::MAX_FUNCTIONS_PER_TENANT);
+}
+
+async fn credentials_follow_their_identity(store: Arc<Store>) {
+    let (p, i) = identity(&*store).await;
+    let (ak, sk) = store.create_tenant("other").await.unwrap().unwrap();
+    assert!(store.create_tenant("other").await.unwrap().is_none());
+    let cred = store.credential(&ak).await.unwrap().unwrap();
+    assert_eq!((cred.secret, cred.principal), (sk, Principal::Developer { tenant: "other".into() }));
+    let (ak, _, token, _) = store.issue_identity_credentials(&p, &i, false, 60).await.unwrap();
+    let cred = store.credential(&ak).await.unwrap().unwrap();
+    assert_eq!(cred.session_token, Some(token));
+    assert_eq!(cred.principal, Principal::Identity { pool_id: p.clone(), identity_id: i.clone() });
+    // Unauthenticated access turned off: an unauthenticated identity's keys stop working.
+    store.update_pool(&p, "game", false, &PoolSettings::default()).await.unwrap();
+    assert!(store.credential(&ak).await.unwrap().is_none());
+    store.update_pool(&p, "game", true, &PoolSettings::default()).await.unwrap();
+    assert!(store.credential(&ak).await.unwrap().is_some());
+    assert_eq!(store.delete_identities(Some(&p), std::slice::from_ref(&i)).await.unwrap(), Vec::<String>::new());
+    assert!(store.credential(&ak).await.unwrap().is_none());
+    assert!(store.delete_pool(&p).await.unwrap());
+    assert!(store.pool(&p).await.unwrap().is_none());
+    store.put_root_credential("AKIAROOT", "s1").await.unwrap();
+    store.put_root_credential("AKIAROOT", "s2").await.unwrap();
+    assert_eq!(store.credential("AKIAROOT").await.unwrap().unwrap().secret, "s2");
+}
+
+async fn a_snapshot_holds_the_dataset_its_records_and_the_identitys_count(store: Arc<Store>) {
+    let (p, i) = identity(&*store).await;
+    let empty = store.snapshot(&p, &i, "d").await.unwrap();
+    assert!(empty.dataset.is_none() && empty.records.is_empty() && empty.identity_datasets == 0);
+    apply(&*store, update(&p, &i, "d", 0, &[("k", Some("v")), ("gone", None)], "t1")).await;
+    apply(&*store, update(&p, &i, "e", 0, &[], "t2")).await;
+    let snap = store.snapshot(&p, &i, "d").await.unwrap();
+    assert_eq!(snap.sync_count(), 1);
+    assert!(snap.exists());
+    assert_eq!(snap.identity_datasets, 2);
+    assert_eq!(snap.live(), Dataset::from([("k".to_owned(), "v".to_owned())]));
+    assert_eq!(snap.records.keys().collect::<Vec<_>>(), ["gone", "k"]);
+    assert_eq!(snap.records["k"].device_modified_ms, Some(1_795_810_224_455));
+    // A dataset with no records has its row and no record.
+    let e = store.snapshot(&p, &i, "e").await.unwrap();
+    assert!(e.dataset.is_some() && e.records.is_empty() && e.identity_datasets == 2);
+    // Its sizes are the dataset row's: live records, and their bytes.
+    apply(&*store, update(&p, &i, "d", 1, &[("\u{e9}t\u{e9}", Some("\u{2603}")), ("k", None)], "t3")).await;
+    let sizes = |d: &DatasetRow| (d.num_records, d.data_storage);
+    let snap = store.snapshot(&p, &i, "d").await.unwrap();
+    let row = store.dataset(&p, &i, "d").await.unwrap().unwrap();
+    assert_eq!((sizes(snap.dataset.as_ref().unwrap()), sizes(&row)), ((1, 8), (1, 8)));
+}
+
+/// A stream of schema 4 with what schema 5 keeps otherwise: a merged dataset named past
+/// 128 characters, and a login provider's client ids separated by `,`.
+async fn an_older_stream_is_imported_as_schema_5_keeps_it(store: Arc<Store>) {
+    let source = sqlite().await;
+    let pool = fill(&*source.store).await;
+    let mut settings = source.store.pool(&pool).await.unwrap().unwrap().settings;
+    settings.supported_login_providers.insert("accounts.google.com".into(), "a.apps, b.apps".into());
+    source.store.update_pool(&pool, "game", true, &settings).await.unwrap();
+    let (base, merged_from) = ("b".repeat(128), "us-east-1:0123abcd");
+    let long = format!("{base}.{merged_from}");
+    let stream = export(&*source.store, &Scope::Installation)
+        .await
+        .replace("\"schema\":5", "\"schema\":4")
+        .replace("\"name\":\"d\",", &format!("\"name\":\"{long}\","))
+        .replace(
+            "\"merged_from\":null,\"merged_base\":null",
+            &format!("\"merged_from\":\"{merged_from}\",\"merged_base\":\"{base}\""),
+        )
+        .replace("\"dataset\":\"d\",", &format!("\"dataset\":\"{long}\","));
+    assert!(stream.contains(&long) && stream.contains("\"schema\":4"), "the stream was made old");
+    import(&*store, &stream, None).await.unwrap();
+    let identity = store.identities_after(&pool, "", 10, false).await.unwrap();
+    let mut names = Vec::new();
+    for i in &identity {
+        for d in store.datasets_after(&pool, &i.identity_id, "", 10).await.unwrap() {
+            names.push((d.name, d.num_records));
+        }
+    }
+    assert_eq!(names, [(merged_dataset_name(&base, merged_from, 1), 2)]);
+    let settings = store.pool(&pool).await.unwrap().unwrap().settings;
+    assert_eq!(settings.supported_login_providers["accounts.google.com"], "a.apps;b.apps");
+    assert_eq!(settings.supported_login_providers["graph.facebook.com"], "app", "the others as they were");
+}
+
+async fn meta_values_are_created_once(store: Arc<Store>) {
+    assert_eq!(store.meta_or_insert("k", "a".into()).await.unwrap(), ("a".into(), true));
+    assert_eq!(store.meta_or_insert("k", "b".into()).await.unwrap(), ("a".into(), false));
+}
+
+/// An installation through the stream: a bit of everything the stream carries.
+async fn fill(store: &Store) -> String {
+    let (p, i) = identity(store).await;
+    let mut settings = PoolSettings { developer_provider_name: Some("login.acme".into()), ..Default::default() };
+    settings.supported_login_providers.insert("graph.facebook.com".into(), "app".into());
+    store.update_pool(&p, "game \u{e9}", true, &settings).await.unwrap();
+    store.set_sync_trigger(&p, Some("f:1")).await.unwrap();
+    apply(store, update(&p, &i, "d", 0, &[("k", Some("v\u{e9}\n")), ("B", Some("x")), ("gone", None)], "t1")).await;
+    store.identity_for_login(&p, "us-east-1", "login.acme", "u1").await.unwrap();
+    store
+        .deploy_function("acme", "f", "digest", b"\0asm\x01\xff", Some(("exports.handler = 1", "index.handler")), None)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .put_issuer(&Issuer {
+            tenant: "acme".into(),
+            issuer: "https://login.example.com".into(),
+            audiences: vec!["app".into()],
+            jwks: "{\"keys\":[]}".into(),
+            jwks_file: None,
+        })
+        .await
+        .unwrap();
+    p
+}
+
+async fn export(store: &Store, scope: &Scope) -> String {
+    let mut out = Vec::new();
+    store.export(scope, &mut out).await.unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+async fn import(store: &Store, stream: &str, tenant: Option<&str>) -> std::result::Result<Counts, ImportError> {
+    let mut input: &[u8] = stream.as_bytes();
+    let input: &mut (dyn BufRead + Send) = &mut input;
+    store.import(input, tenant).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_to_postgres_to_sqlite_round_trips_byte_for_byte() {
+    let (a, b, c) = (sqlite().await, postgres().await, sqlite().await);
+    let pool = fill(&*a.store).await;
+    let first = export(&*a.store, &Scope::Installation).await;
+    import(&*b.store, &first, None).await.unwrap();
+    assert_eq!(export(&*b.store, &Scope::Installation).await, first);
+    import(&*c.store, &export(&*b.store, &Scope::Installation).await, None).await.unwrap();
+    assert_eq!(export(&*c.store, &Scope::Installation).await, first);
+    // What was imported works: the dataset with its SyncCount, and the function's bytes.
+    let mut datasets = Vec::new();
+    for identity in b.store.identities_after(&pool, "", 10, false).await.unwrap() {
+        datasets.extend(b.store.datasets_after(&pool, &identity.identity_id, "", 10).await.unwrap());
+    }
+    assert_eq!(datasets.iter().map(|d| (d.sync_count, d.num_records)).collect::<Vec<_>>(), [(1, 2)]);
+    assert_eq!(b.store.function_wasm("acme", "f", 1).await.unwrap().as_deref(), Some(&b"\0asm\x01\xff"[..]));
+    // Not twice: the store is no longer empty.
+    assert!(matches!(import(&*b.store, &first, None).await, Err(ImportError::Refused(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_moves_from_sqlite_to_a_tenant_on_postgres() {
+    let (a, b) = (sqlite().await, postgres().await);
+    let pool = fill(&*a.store).await;
+    let stream = export(&*a.store, &Scope::Pool(pool.clone())).await;
+    b.store.create_tenant("other").await.unwrap();
+    assert!(matches!(import(&*b.store, &stream, Some("nobody")).await, Err(ImportError::Refused(_))));
+    let counts = import(&*b.store, &stream, Some("other")).await.unwrap();
+    assert!(counts.contains(&("records", 3)) && counts.contains(&("identities", 2)), "{counts:?}");
+    assert_eq!(b.store.pool(&pool).await.unwrap().unwrap().tenant, "other");
+    let expected = stream.replace("\"tenant\":\"acme\"", "\"tenant\":\"other\"");
+    assert_eq!(export(&*b.store, &Scope::Pool(pool)).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_stream_writes_nothing_on_postgres() {
+    let a = sqlite().await;
+    fill(&*a.store).await;
+    let good = export(&*a.store, &Scope::Installation).await;
+    let lines: Vec<&str> = good.lines().collect();
+    let mut dup: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let record = dup.iter().position(|l| l.contains("\"type\":\"records\"")).unwrap();
+    dup.insert(record, dup[record].clone());
+    let n = dup.len() - 2;
+    *dup.last_mut().unwrap() = format!("{{\"type\":\"end\",\"rows\":{n}}}");
+    let cases = [
+        lines[..lines.len() - 1].join("\n"),
+        good.replace("\"created\":", "\"made\":"),
+        good.replace("\"sync_count\":1,", "\"sync_count\":\"one\","),
+        dup.join("\n"),
+    ];
+    let b = postgres().await;
+    let before = export(&*b.store, &Scope::Installation).await;
+    for case in cases {
+        assert!(import(&*b.store, &case, None).await.is_err(), "{case}");
+        assert_eq!(export(&*b.store, &Scope::Installation).await, before);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_postgres_is_verified_as_the_url_asks() {
+    let (Ok(ca), Ok(other_ca)) =
+        (std::env::var("SYNCTRIG_TEST_DATABASE_CA"), std::env::var("SYNCTRIG_TEST_DATABASE_OTHER_CA"))
+    else {
+        panic!("the TLS test needs SYNCTRIG_TEST_DATABASE_CA and _OTHER_CA (tests/run-all.sh's cluster sets them)");
+    };
+    // The test cluster's certificate names `localhost`, signed by `ca`.
+    let url = postgres::testing::fresh_database_url().await;
+    let at = |host: &str, query: &str| format!("{}{query}", url.replacen("127.0.0.1", host, 1));
+    let ssl_of = |store: postgres::Postgres| async move { store.uses_tls().await.unwrap() };
+    let open = |url: String| async move { postgres::Postgres::open(&url, 1).await };
+    for (url, tls) in [
+        (at("localhost", &format!("?sslmode=verify-full&sslrootcert={ca}")), true),
+        (at("127.0.0.1", &format!("?sslmode=verify-ca&sslrootcert={ca}")), true),
+        (at("127.0.0.1", "?sslmode=require"), true),
+        (at("127.0.0.1", ""), true),
+        (at("127.0.0.1", "?sslmode=disable"), false),
+    ] {
+        let store = open(url.clone()).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(ssl_of(store).await, tls, "{url}");
+    }
+    for (url, why) in [
+        (at("127.0.0.1", &format!("?sslmode=verify-full&sslrootcert={ca}")), "NotValidForName"),
+        (at("localhost", &format!("?sslmode=verify-full&sslrootcert={other_ca}")), "UnknownIssuer"),
+        (at("localhost", &format!("?sslmode=verify-ca&sslrootcert={other_ca}")), "UnknownIssuer"),
+        (at("localhost", &format!("?sslmode=require&sslrootcert={other_ca}")), "UnknownIssuer"),
+    ] {
+        let e = open(url.clone()).await.err().unwrap_or_else(|| panic!("{url} connected"));
+        assert!(format!("{e:?}").contains(why), "{url}: {e:?}");
+    }
+}
+
+/// An unlink is one transaction: when its second statement fails (a trigger makes it), the
+/// logins it deleted first are back. (SQLite ran them as two statements once.)
+async fn an_unlink_that_fails_midway_changes_nothing(
+    store: &Store,
+    break_identities: impl std::future::Future<Output = ()>,
+) {
+    let (p, _) = identity(store).await;
+    let (user, _) = store.identity_for_login(&p, "us-east-1", "login.acme", "ada").await.unwrap();
+    break_identities.await;
+    assert!(store.unlink_logins(&user, "login.acme", None).await.is_err(), "the unlink fails");
+    assert_eq!(store.login_identity(&p, "login.acme", "ada").await.unwrap().as_deref(), Some(user.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlink_that_fails_midway_changes_nothing_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let store = open(&Database::Sqlite(path.clone())).await.unwrap();
+    let breaking = async move {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER no_updates BEFORE UPDATE ON identities BEGIN SELECT RAISE(ABORT, 'no updates'); END;",
+        )
+        .unwrap();
+    };
+    an_unlink_that_fails_midway_changes_nothing(&*store, breaking).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlink_that_fails_midway_changes_nothing_on_postgres() {
+    let config = postgres::testing::fresh_database().await;
+    let store = postgres::Postgres::open_config(config.clone(), 2).await.unwrap();
+    let breaking = async move {
+        postgres::testing::connect(&config)
+            .await
+            .batch_execute(
+                "CREATE FUNCTION no_updates() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE 'no updates'; END $$;
+                 CREATE TRIGGER no_updates BEFORE UPDATE ON identities FOR EACH ROW EXECUTE FUNCTION no_updates();",
+            )
+            .await
+            .unwrap();
+    };
+    an_unlink_that_fails_midway_changes_nothing(&store, breaking).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_at_once_migrate_once() {
+    let config = postgres::testing::fresh_database().await;
+    let opens: Vec<_> = (0..4).map(|_| tokio::spawn(postgres::Postgres::open_config(config.clone(), 2))).collect();
+    for open in opens {
+        open.await.unwrap().unwrap();
+    }
+}
+
+/// Waits for `check` to hold, up to 10 s: what a node learns from another's notification
+/// arrives with no fixed delay, so the tests wait for it rather than time it.
+async fn eventually<F: std::future::Future<Output = bool>>(mut check: impl FnMut() -> F) -> bool {
+    for _ in 0..200 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_node_reaches_every_nodes_cache() {
+    let config = postgres::testing::fresh_database().await;
+    let a = postgres::Postgres::open_config(config.clone(), 2).await.unwrap();
+    let b = postgres::Postgres::open_config(config.clone(), 2).await.unwrap();
+    assert!(eventually(|| async { a.caching() && b.caching() }).await);
+    let (p, i) = identity(&a).await;
+    let (key, ..) = a.issue_identity_credentials(&p, &i, false, 3600).await.unwrap();
+    // b reads, and keeps, the pool, the credential and the identity's pool.
+    assert_eq!(b.pool(&p).await.unwrap().unwrap().sync_trigger, None);
+    assert!(b.credential(&key).await.unwrap().is_some());
+    assert_eq!(b.identity_pool(&i).await.unwrap(), Some(p.clone()));
+    // A change made behind every node's back (unannounced) is not seen: b answers from
+    // its cache. This is what shows the cache is in use.
+    let raw = postgres::testing::connect(&config).await;
+    raw.execute("UPDATE pools SET sync_trigger = 'unannounced' WHERE pool_id = $1", &[&p]).await.unwrap();
+    assert_eq!(b.pool(&p).await.unwrap().unwrap().sync_trigger, None);
+    // A change through a store: the node that made it sees it at once, the others once
+    // notified.
+    a.set_sync_trigger(&p, Some("sample")).await.unwrap();
+    assert_eq!(a.pool(&p).await.unwrap().unwrap().sync_trigger.as_deref(), Some("sample"));
+    assert!(
+        eventually(|| async { b.pool(&p).await.unwrap().unwrap().sync_trigger.as_deref() == Some("sample") }).await
+    );
+    // A deploy changes a function's latest version everywhere.
+    a.deploy_function("acme", "f", "d1", b"w", None, None).await.unwrap().unwrap();
+    assert_eq!(b.function("acme", "f", None).await.unwrap().map(|f| f.0), Some(1));
+    a.deploy_function("acme", "f", "d2", b"w", None, None).await.unwrap().unwrap();
+    assert!(eventually(|| async { b.function("acme", "f", None).await.unwrap().map(|f| f.0) == Some(2) }).await);
+    // A deleted identity's credentials stop working on every node.
+    a.delete_identities(Some(&p), std::slice::from_ref(&i)).await.unwrap();
+    assert!(a.credential(&key).await.unwrap().is_none());
+    assert!(eventually(|| async { b.credential(&key).await.unwrap().is_none() }).await);
+    assert!(eventually(|| async { b.identity_pool(&i).await.unwrap().is_none() }).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_listen_caches_nothing() {
+    let config = postgres::testing::fresh_database().await;
+    let b = postgres::Postgres::open_config(config.clone(), 2).await.unwrap();
+    assert!(eventually(|| async { b.caching() }).await);
+    let (p, _) = identity(&b).await;
+    assert_eq!(b.pool(&p).await.unwrap().unwrap().name, "game");
+    // With its listener cut, it could miss a notification: it reads through.
+    postgres::testing::cut_listeners(&config).await;
+    assert!(eventually(|| async { !b.caching() }).await);
+    let raw = postgres::testing::connect(&config).await;
+    raw.execute("UPDATE pools SET name = 'renamed' WHERE pool_id = $1", &[&p]).await.unwrap();
+    assert_eq!(b.pool(&p).await.unwrap().unwrap().name, "renamed");
+    // It listens again, and caches again.
+    assert!(eventually(|| async { b.caching() }).await);
+    assert_eq!(b.pool(&p).await.unwrap().unwrap().name, "renamed");
+    raw.execute("UPDATE pools SET name = 'unannounced' WHERE pool_id = $1", &[&p]).await.unwrap();
+    assert_eq!(b.pool(&p).await.unwrap().unwrap().name, "renamed");
+}
