@@ -27,12 +27,13 @@ cargo_home=${CARGO_HOME:-$HOME/.cargo}
 target_dir="$root/target/js-engine"
 # The stack size is the engine's own setting (.cargo/config.toml); RUSTFLAGS replaces that
 # file's flags, so it is repeated here with the path remapping.
-export RUSTFLAGS="-C link-arg=-zstack-size=1048576 --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$here=/js-engine"
+export RUSTFLAGS="-C link-arg=-zstack-size=1048576 --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$here=/js-engine --remap-path-prefix=$target_dir=/target"
 export RQUICKJS_SYS_NO_WASI_SDK=1 CC_wasm32_wasip2="$cc" AR_wasm32_wasip2="$ar"
 # -nostdlibinc: without it clang falls back to the host's glibc headers. (QuickJS at -O2
 # instead of the profile's -Os: 10% less fuel, a 34% larger component, slower deploys and
 # cache loads; measured, not worth it.)
-export CFLAGS_wasm32_wasip2="-nostdlibinc -isystem $include -ffile-prefix-map=$cargo_home=/cargo -ffile-prefix-map=$here=/js-engine"
+# The C sources are copied under the target dir (rquickjs-sys's OUT_DIR): mapped too.
+export CFLAGS_wasm32_wasip2="-nostdlibinc -isystem $include -ffile-prefix-map=$cargo_home=/cargo -ffile-prefix-map=$here=/js-engine -ffile-prefix-map=$target_dir=/target"
 unset CARGO_TARGET_DIR CARGO_BUILD_TARGET RUSTC_WRAPPER RUSTC_WORKSPACE_WRAPPER CARGO_ENCODED_RUSTFLAGS
 (cd "$here" && cargo build --release --locked --target wasm32-wasip2 --target-dir "$target_dir")
 built="$target_dir/wasm32-wasip2/release/synctrig_js_engine.wasm"
