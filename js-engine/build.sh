@@ -3,8 +3,9 @@
 # the runtime embeds (committed, so that building synctrig-wasm needs no C toolchain).
 #
 #   js-engine/build.sh          rebuild engine.wasm from js-engine/src (after changing it)
-#   js-engine/build.sh --check  rebuild into a temporary file and fail unless it is the same
-#                               bytes as the committed engine.wasm (CI runs this)
+#   js-engine/build.sh --check  lint the engine (clippy, -D warnings), rebuild it and fail
+#                               unless it is the same bytes as the committed engine.wasm
+#                               (CI runs this)
 #
 # Needs the wasm32-wasip2 target and Debian's clang-19, llvm-19 and wasi-libc
 # (tests/install-system-packages.sh installs them). The build is reproducible: paths are
@@ -35,7 +36,10 @@ export RQUICKJS_SYS_NO_WASI_SDK=1 CC_wasm32_wasip2="$cc" AR_wasm32_wasip2="$ar"
 # The C sources are copied under the target dir (rquickjs-sys's OUT_DIR): mapped too.
 export CFLAGS_wasm32_wasip2="-nostdlibinc -isystem $include -ffile-prefix-map=$cargo_home=/cargo -ffile-prefix-map=$here=/js-engine -ffile-prefix-map=$target_dir=/target"
 unset CARGO_TARGET_DIR CARGO_BUILD_TARGET RUSTC_WRAPPER RUSTC_WORKSPACE_WRAPPER CARGO_ENCODED_RUSTFLAGS
-(cd "$here" && cargo build --release --locked --target wasm32-wasip2 --target-dir "$target_dir")
+build=(--release --locked --target wasm32-wasip2 --target-dir "$target_dir")
+# Clippy with the build's own profile and flags, so QuickJS's C is compiled once for both.
+$check && (cd "$here" && cargo clippy "${build[@]}" -- -D warnings)
+(cd "$here" && cargo build "${build[@]}")
 built="$target_dir/wasm32-wasip2/release/synctrig_js_engine.wasm"
 if $check; then
   if cmp -s "$built" "$here/engine.wasm"; then

@@ -1,24 +1,31 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (fuzz/fuzz_targets; harnesses in the crates' fuzzing modules).
 #
-#   tests/fuzz.sh [SECONDS]    each target for SECONDS (default 20), coverage-guided
+#   tests/fuzz.sh [SECONDS]           each target for SECONDS (default 20), coverage-guided
+#   tests/fuzz.sh --stable [SECONDS]  the same harnesses on stable, as unit tests: the corpus
+#                                     replayed, then SECONDS × 500 seeded random inputs each
 #
 # With the nightly toolchain (rustup's, when the machine has it) it runs libFuzzer through
 # cargo-fuzz, installing cargo-fuzz from crates.io if missing; it starts from the committed
 # corpus (fuzz/corpus/<target>, read only) and keeps what it finds in a temporary directory.
 # A crash stops the run with the failing input under fuzz/artifacts/<target>/: add it to
-# the corpus, and the unit tests replay it from then on. Without nightly it falls back to
-# the stable run: the corpus replayed, then seeded random inputs, as unit tests.
+# the corpus, and the unit tests replay it from then on. Without nightly, or with
+# --stable, it runs the stable way. CI runs --stable: it reuses the test build, where
+# libFuzzer needs a second, instrumented build of everything (minutes on 2 cores).
 #
 # Prints, per target, how many inputs it executed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+stable=false
+[ "${1:-}" = "--stable" ] && { stable=true; shift; }
 seconds=${1:-20}
 targets=(event_codec merge sigv4 api_request lift)
 
-if ! rustup toolchain list | grep -q '^nightly'; then
-  echo "no nightly toolchain: replaying the corpus and seeded random inputs on stable instead of libFuzzer"
-  SYNCTRIG_FUZZ_RANDOM=$((seconds * 500)) cargo test -p synctrig-runtime -p synctrig-sigv4 -p synctrig-server --lib --locked fuzzing -- --nocapture
+if $stable || ! rustup toolchain list | grep -q '^nightly'; then
+  $stable || echo "no nightly toolchain: replaying the corpus and seeded random inputs on stable instead of libFuzzer"
+  # The whole workspace, as `cargo test --workspace` builds it (the same features, so
+  # nothing is rebuilt); only the fuzzing tests run.
+  SYNCTRIG_FUZZ_RANDOM=$((seconds * 500)) cargo test --workspace --lib --locked fuzzing -- --nocapture
   exit 0
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -29,6 +36,7 @@ fi
 # see the README).
 build=(--dev --sanitizer none --target-dir ../target/fuzz)
 (cd fuzz && cargo +nightly fuzz build "${build[@]}")
+echo "fuzz targets built after ${SECONDS}s"
 found=$(mktemp -d /tmp/synctrig-fuzz.XXXXXX)
 trap 'rm -rf "$found"' EXIT
 summary=()
@@ -45,3 +53,4 @@ for target in "${targets[@]}"; do
   summary+=("$target: $runs inputs in ${seconds}s")
 done
 printf '%s\n' "${summary[@]}"
+echo "fuzzing done after ${SECONDS}s"

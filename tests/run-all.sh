@@ -23,6 +23,7 @@ if [ -z "${SYNCTRIG_TEST_DATABASE_URL:-}" ]; then
 fi
 
 cargo test --workspace --locked
+echo "== cargo test passed after ${SECONDS}s"
 # The two end-to-end passes at once: they mostly wait on servers, so together they take
 # little longer than one. Each prints its report when both are done.
 logs=$(mktemp -d /tmp/synctrig-e2e.XXXXXX)

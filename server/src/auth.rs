@@ -3,7 +3,7 @@
 //! operations), and the credential's session token and expiry.
 
 use super::error::ApiError;
-use super::{AppState, now_secs};
+use crate::state::{AppState, now_secs};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use std::time::SystemTime;

@@ -10,7 +10,7 @@
 //! changes or the credential is deleted.
 
 use super::error::ApiError;
-use super::{AppState, now_secs};
+use crate::state::{AppState, now_secs};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -48,8 +48,8 @@ impl From<synctrig_runtime::Error> for ApiError {
     }
 }
 
-impl From<synctrig_store::DbError> for ApiError {
-    fn from(e: synctrig_store::DbError) -> Self {
+impl From<synctrig_store::StoreError> for ApiError {
+    fn from(e: synctrig_store::StoreError) -> Self {
         tracing::error!("{e}");
         if e.is_full() {
             // A 500: the SDKs retry it, and it passes once space is freed.

@@ -228,14 +228,15 @@ mod api {
             let unlimited = server::admission::Rate { per_second: 1_000_000, burst: 1_000_000 };
             config.admission.identity_calls_per_client = unlimited;
             config.admission.identity_calls_per_pool = unlimited;
-            let (ak, sk) = store.create_tenant("fuzz").await.expect("tenant").expect("new tenant");
+            let synctrig_store::AccessKeys { access_key: ak, secret: sk } =
+                store.create_tenant("fuzz").await.expect("tenant").expect("new tenant");
             let settings = synctrig_store::PoolSettings {
                 developer_provider_name: Some("login.fuzz.app".into()),
                 ..Default::default()
             };
             let pool = store.create_pool("fuzz", "us-east-1", "fuzz", true, &settings).await.expect("pool").pool_id;
             let identity = store.create_identity(&pool, "us-east-1").await.expect("identity");
-            let (iak, isk, token, _) =
+            let synctrig_store::IssuedCredentials { access_key: iak, secret: isk, session_token: token, .. } =
                 store.issue_identity_credentials(&pool, &identity, false, 86_400).await.expect("credentials");
             let state = AppState::new(config, store, runtime).await.expect("state");
             state.init_oidc("127.0.0.1:9".parse().expect("address")).await.expect("signing key");

@@ -5,7 +5,8 @@
 
 use super::admission::SMALL_BODY_BYTES;
 use super::error::ApiError;
-use super::{AppState, auth, console, identity, model, sync};
+use crate::state::AppState;
+use crate::{auth, call, console, identity, model, routes};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -296,7 +297,7 @@ async fn route(
         Ok(cred) => cred,
         Err(e) => return ("Unauthenticated", Err(e)),
     };
-    let (op, labels) = match sync::route_signed(&parts.method, path) {
+    let (op, labels) = match routes::route_signed(&parts.method, path) {
         Ok(Some(routed)) => routed,
         Ok(None) => {
             let e = ApiError {
@@ -308,7 +309,7 @@ async fn route(
         }
         Err(e) => return ("Unknown", Err(e)),
     };
-    if let Err(e) = sync::check_access(op, &cred) {
+    if let Err(e) = routes::check_access(op, &cred) {
         return (op.name, Err(e));
     }
     let input = if model::SYNC.has(op.name) {
@@ -320,6 +321,6 @@ async fn route(
     } else {
         serde_json::Value::Null
     };
-    let call = sync::Call { state: state.clone(), cred, labels, query, body, input };
+    let call = call::Call { state: state.clone(), cred, labels, query, body, input };
     (op.name, (op.handler)(call).await)
 }

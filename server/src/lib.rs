@@ -2,17 +2,23 @@
 //! plus Cognito Identity (JSON 1.1), over the runtime (`synctrig_runtime`), SigV4
 //! (`synctrig_sigv4`) and the store (`synctrig_store`, SQLite or PostgreSQL).
 //!
-//! - `http`: connections, timeouts, request ids, CORS, routing;
-//! - `sync`, `identity`, `functions`: the APIs' operations; `wire`: their typed shapes;
-//!   `model`: every request's input checked against the API models;
-//! - [`admission`]: connection caps and credential-minting rate limits;
-//! - `console`: the web console.
+//! From the bottom up:
+//! - [`state`]: the settings and what the handlers share; [`admission`]: connection caps
+//!   and rate limits; `metrics`; `error`: the API's errors;
+//! - `model` (the API models; every request's input is checked against them), `wire`
+//!   (the typed shapes), `call` (what a rest-json handler gets), `auth` (SigV4) and
+//!   `oidc` (login tokens); [`triggers`]: loading the pools' triggers;
+//! - the APIs, grouped by what they act on: `sync` (Cognito Sync), `identity` (Cognito
+//!   Identity), [`functions`] and `archive` (our extensions);
+//! - `routes`: the one table of rest-json operations; `console`: the web console;
+//! - `http`: connections, request ids, body limits, dispatch — and [`serve`].
 //!
-//! The library exposes [`serve`]; the binary parses flags and calls it, so tests can
-//! bind port 0 in-process.
+//! The binary parses flags and calls [`serve`], so tests can bind port 0 in-process.
 
 pub mod admission;
+mod archive;
 mod auth;
+mod call;
 mod console;
 mod error;
 pub mod functions;
@@ -24,6 +30,8 @@ mod identity;
 mod metrics;
 mod model;
 mod oidc;
+mod routes;
+pub mod state;
 mod sync;
 pub mod triggers;
 mod wire;
@@ -32,196 +40,17 @@ pub use error::ApiError;
 pub use http::{REQUEST_ID, serve};
 pub use identity::create_pool;
 pub use oidc::register_issuer;
-
-use admission::{Admission, AdmissionConfig};
-use std::sync::Arc;
-use std::time::Duration;
-use synctrig_runtime::invoker::Invoker;
-use synctrig_runtime::sandbox::Runtime;
-use synctrig_store::Store;
-use tokio::sync::Semaphore;
-use triggers::{FunctionRef, Triggers};
-
-/// Server settings.
-#[derive(Clone, Debug)]
-pub struct ServerConfig {
-    /// The region this service answers as (in ids, in the trigger event, and the region
-    /// every signature's scope must name).
-    pub region: String,
-    /// Most requests handled at once; more get `TooManyRequestsException`.
-    pub max_concurrent_requests: usize,
-    /// Largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
-    /// Longest a client may take to send a request's headers (and longest an idle
-    /// keep-alive connection stays open).
-    pub header_timeout: Duration,
-    /// Longest a client may take to send a request's body.
-    pub body_timeout: Duration,
-    /// Longest a graceful shutdown waits for requests in flight.
-    pub shutdown_grace: Duration,
-    /// Connection caps and credential-minting rate limits.
-    pub admission: AdmissionConfig,
-    /// Origins allowed to call the API from a browser (`*` for any); none by default.
-    pub cors_origins: Vec<String>,
-    /// Most trigger invocations running at once (all pools).
-    pub trigger_slots: usize,
-    /// Most trigger invocations running at once for one identity pool.
-    pub trigger_slots_per_pool: usize,
-    /// Most trigger invocations of one pool waiting for a slot; more are throttled.
-    pub trigger_queue_per_pool: usize,
-    /// Most bytes of compiled triggers kept loaded; past it the least recently used are
-    /// dropped (and reload from the artifact cache when next needed).
-    pub trigger_memory_bytes: usize,
-    /// Most triggers compiled at once.
-    pub compile_slots: usize,
-    /// Longest an update waits for its pool's trigger to be compiled before it is
-    /// answered `LambdaThrottledException`.
-    pub compile_wait: Duration,
-    /// Lifetime of identity credentials, in seconds.
-    pub credentials_ttl_secs: i64,
-    /// Lifetime of a SyncSessionToken, in seconds.
-    pub session_ttl_secs: i64,
-    /// The URL clients reach this server at: the issuer (`iss`) of the OpenID Connect
-    /// tokens it signs. By default `http://<the address it listens on>`.
-    pub public_url: Option<String>,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            region: "us-east-1".into(),
-            max_concurrent_requests: 512,
-            max_body_bytes: 4 << 20,
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(30),
-            admission: AdmissionConfig::default(),
-            cors_origins: Vec::new(),
-            // One worker per core: triggers are CPU-bound and never wait on I/O.
-            trigger_slots: cores(),
-            // A pool alone may use every worker; under contention the scheduler gives each
-            // active pool its share (invoker.rs), so a spinning trigger takes no more.
-            trigger_slots_per_pool: cores(),
-            trigger_queue_per_pool: 64,
-            trigger_memory_bytes: 256 << 20,
-            compile_slots: (cores() / 2).max(1),
-            compile_wait: Duration::from_secs(5),
-            credentials_ttl_secs: 3600,
-            session_ttl_secs: 3600,
-            public_url: None,
-        }
-    }
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-/// Now, in epoch seconds.
-fn now_secs() -> i64 {
-    synctrig_store::now()
-}
-
-/// Everything the handlers share.
-pub struct AppState {
-    config: ServerConfig,
-    store: Arc<Store>,
-    invoker: Invoker,
-    triggers: Arc<Triggers>,
-    requests: Arc<Semaphore>,
-    /// Deploys from the API (the console) at once: each compiles, and a script is
-    /// pre-initialised too.
-    deploys: Arc<Semaphore>,
-    /// Tenants with a deploy in progress through the API (one each at a time).
-    deploying: std::sync::Mutex<std::collections::HashSet<String>>,
-    admission: Arc<Admission>,
-    metrics: metrics::Metrics,
-    session_key: Vec<u8>,
-    /// This server's token-signing key, set once its address is known.
-    oidc: std::sync::OnceLock<oidc::OwnKey>,
-}
-
-impl AppState {
-    /// State over an open store and a runtime.
-    pub async fn new(config: ServerConfig, store: Arc<Store>, runtime: Arc<Runtime>) -> Result<Arc<Self>, ApiError> {
-        let (key, _) = store.meta_or_insert("session_key", synctrig_store::random_hex(32)).await?;
-        Ok(Arc::new(AppState {
-            triggers: Triggers::new(
-                runtime.clone(),
-                store.clone(),
-                config.trigger_memory_bytes,
-                config.compile_slots,
-                config.compile_wait,
-            ),
-            invoker: Invoker::new(
-                runtime,
-                config.trigger_slots,
-                config.trigger_slots_per_pool,
-                config.trigger_queue_per_pool,
-            ),
-            requests: Arc::new(Semaphore::new(config.max_concurrent_requests)),
-            deploys: Arc::new(Semaphore::new(config.compile_slots)),
-            deploying: Default::default(),
-            admission: Admission::new(config.admission.clone()),
-            metrics: metrics::Metrics::default(),
-            session_key: key.into_bytes(),
-            oidc: std::sync::OnceLock::new(),
-            store,
-            config,
-        }))
-    }
-
-    /// Loads (or creates) the token-signing key, with the public URL as its issuer.
-    pub(crate) async fn init_oidc(&self, addr: std::net::SocketAddr) -> std::io::Result<()> {
-        let issuer = self.config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-        let key =
-            oidc::OwnKey::load_or_create(&*self.store, &issuer).await.map_err(|e| std::io::Error::other(e.message))?;
-        let _ = self.oidc.set(key);
-        Ok(())
-    }
-
-    /// The token-signing key.
-    fn oidc(&self) -> Result<&oidc::OwnKey, ApiError> {
-        self.oidc.get().ok_or_else(|| ApiError::internal("the server's signing key is not loaded"))
-    }
-
-    /// The function version a pool's SyncTrigger mapping names now, if it is deployed.
-    async fn resolve(&self, tenant: &str, mapping: &str) -> Result<Option<FunctionRef>, ApiError> {
-        let Some((name, version)) = sync::parse_function_ref(mapping) else { return Ok(None) };
-        Ok(self.store.function(tenant, &name, version).await?.map(|(version, digest)| FunctionRef {
-            tenant: tenant.to_owned(),
-            name,
-            version,
-            digest,
-        }))
-    }
-
-    /// Starts loading every pool's trigger in the background, so that a node that lacks
-    /// compiled artifacts (a new node, a wiped cache, an upgrade) compiles before updates
-    /// need them.
-    pub async fn prefetch_triggers(&self) -> Result<(), ApiError> {
-        for (tenant, mapping) in self.store.sync_triggers().await? {
-            if let Some(f) = self.resolve(&tenant, &mapping).await? {
-                self.triggers.prefetch(f);
-            }
-        }
-        Ok(())
-    }
-}
+pub use state::{AppState, ServerConfig};
+pub use triggers::api_function_name_ok;
 
 /// Every rest-json operation's (method, URI template), for the fuzzing harness.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn sync_operations() -> impl Iterator<Item = (&'static str, &'static str)> {
-    sync::OPERATIONS.iter().map(|op| (op.method_name(), op.template))
+    routes::OPERATIONS.iter().map(|op| (op.method_name(), op.template))
 }
 
 /// Every Cognito Identity operation's name, for the fuzzing harness.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn identity_operations() -> impl Iterator<Item = &'static str> {
     identity::operation_names()
-}
-
-/// `Some(name)` when `name` is a valid function name.
-pub fn api_function_name_ok(name: &str) -> Option<&str> {
-    sync::parse_function_ref(name).filter(|(n, v)| n == name && v.is_none()).map(|_| name)
 }

@@ -218,3 +218,53 @@ impl Triggers {
         }
     }
 }
+
+/// A SyncTrigger mapping: a function name or Lambda ARN, with an optional version.
+pub fn parse_function_ref(value: &str) -> Option<(String, Option<i64>)> {
+    let rest = match value.strip_prefix("arn:aws:lambda:") {
+        Some(arn) => {
+            let mut parts = arn.splitn(4, ':');
+            let (_region, _account, kind) = (parts.next()?, parts.next()?, parts.next()?);
+            if kind != "function" {
+                return None;
+            }
+            parts.next()?
+        }
+        None => value,
+    };
+    let (name, version) = match rest.split_once(':') {
+        Some((name, v)) => (name, Some(v.parse().ok().filter(|v| *v > 0)?)),
+        None => (rest, None),
+    };
+    let valid =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    valid.then(|| (name.to_owned(), version))
+}
+
+/// `Some(name)` when `name` is a valid function name.
+pub fn api_function_name_ok(name: &str) -> Option<&str> {
+    parse_function_ref(name).filter(|(n, v)| n == name && v.is_none()).map(|_| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_refs() {
+        assert_eq!(parse_function_ref("sample"), Some(("sample".into(), None)));
+        assert_eq!(parse_function_ref("sample:3"), Some(("sample".into(), Some(3))));
+        assert_eq!(
+            parse_function_ref("arn:aws:lambda:us-east-1:123456789012:function:sample"),
+            Some(("sample".into(), None))
+        );
+        assert_eq!(
+            parse_function_ref("arn:aws:lambda:us-east-1:123456789012:function:sample:2"),
+            Some(("sample".into(), Some(2)))
+        );
+        assert_eq!(parse_function_ref("arn:aws:lambda:us-east-1:1:layer:x"), None);
+        assert_eq!(parse_function_ref("bad name"), None);
+        assert_eq!(parse_function_ref("x:latest"), None);
+        assert_eq!(parse_function_ref("x:0"), None);
+    }
+}

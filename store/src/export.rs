@@ -14,7 +14,7 @@
 //! between SQLite and PostgreSQL. This module is the stream; each backend reads and
 //! writes its tables.
 
-use super::DbError;
+use super::StoreError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::json;
@@ -142,19 +142,6 @@ pub enum Scope {
     Pool(String),
 }
 
-/// Why an import was refused (nothing was written).
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error("line {line}: {reason}")]
-    Bad { line: usize, reason: String },
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("cannot read the stream: {0}")]
-    Io(#[from] std::io::Error),
-}
-
 /// How many rows of each table an import wrote.
 pub type Counts = Vec<(&'static str, u64)>;
 
@@ -237,39 +224,37 @@ impl<'a> Reader<'a> {
         input: &'a mut (dyn BufRead + Send),
         schema: i64,
         tenant: Option<&str>,
-    ) -> std::result::Result<Self, ImportError> {
+    ) -> std::result::Result<Self, StoreError> {
         let mut reader =
             Reader { input, line_no: 0, buf: Vec::new(), total: 0, target: Target::Installation, counts: Vec::new() };
-        let (_, header) = reader.next_line()?.ok_or_else(|| ImportError::Refused("the stream is empty".into()))?;
+        let (_, header) = reader.next_line()?.ok_or_else(|| StoreError::Refused("the stream is empty".into()))?;
         if header["format"] != FORMAT || header["version"] != VERSION {
-            return Err(ImportError::Refused(format!(
+            return Err(StoreError::Refused(format!(
                 "not a {FORMAT} stream of version {VERSION} (first line: format {}, version {})",
                 header["format"], header["version"]
             )));
         }
         if header["schema"].as_i64().is_none_or(|s| s > schema) {
-            return Err(ImportError::Refused(
-                "the stream is from a newer synctrig-wasm; upgrade this one first".into(),
-            ));
+            return Err(StoreError::Refused("the stream is from a newer synctrig-wasm; upgrade this one first".into()));
         }
         reader.target = match header["scope"].as_str() {
             Some("installation") => Target::Installation,
             Some("pool") => {
                 let pool = header["pool"]
                     .as_str()
-                    .ok_or_else(|| ImportError::Refused("the pool stream names no pool".into()))?;
+                    .ok_or_else(|| StoreError::Refused("the pool stream names no pool".into()))?;
                 let tenant = tenant
-                    .ok_or_else(|| ImportError::Refused("a pool is imported for a tenant: give --tenant".into()))?;
+                    .ok_or_else(|| StoreError::Refused("a pool is imported for a tenant: give --tenant".into()))?;
                 Target::Pool { pool: pool.to_owned(), tenant: tenant.to_owned() }
             }
-            _ => return Err(ImportError::Refused("the first line names no scope".into())),
+            _ => return Err(StoreError::Refused("the first line names no scope".into())),
         };
         reader.counts = TABLES.iter().map(|t| (t.name, 0)).collect();
         Ok(reader)
     }
 
     /// Each line with its number, bounded in length.
-    fn next_line(&mut self) -> std::result::Result<Option<(usize, serde_json::Value)>, ImportError> {
+    fn next_line(&mut self) -> std::result::Result<Option<(usize, serde_json::Value)>, StoreError> {
         self.buf.clear();
         self.line_no += 1;
         let n = std::io::Read::take(&mut *self.input, MAX_LINE + 1).read_until(b'\n', &mut self.buf)?;
@@ -277,7 +262,7 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let line = self.line_no;
-        let bad = |reason: String| ImportError::Bad { line, reason };
+        let bad = |reason: String| StoreError::Archive { line, reason };
         if n as u64 > MAX_LINE {
             return Err(bad(format!("longer than {MAX_LINE} bytes")));
         }
@@ -287,18 +272,18 @@ impl<'a> Reader<'a> {
     /// The next row: (its line, its table, its values in the table's column order); `None`
     /// after a valid end line that nothing follows. A pool stream's rows are checked to be
     /// the pool's, and their `tenant` becomes the importing tenant.
-    pub fn next_row(&mut self) -> std::result::Result<Option<Row>, ImportError> {
+    pub fn next_row(&mut self) -> std::result::Result<Option<Row>, StoreError> {
         let Some((line, item)) = self.next_line()? else {
-            return Err(ImportError::Refused("the stream ends without its end line: it is truncated".into()));
+            return Err(StoreError::Refused("the stream ends without its end line: it is truncated".into()));
         };
-        let bad = |reason: String| ImportError::Bad { line, reason };
+        let bad = |reason: String| StoreError::Archive { line, reason };
         let kind = item["type"].as_str().ok_or_else(|| bad("no type".into()))?;
         if kind == "end" {
             if item["rows"].as_u64() != Some(self.total) {
                 return Err(bad(format!("the end line counts {} rows; the stream had {}", item["rows"], self.total)));
             }
             if self.next_line()?.is_some() {
-                return Err(ImportError::Refused("lines after the end line".into()));
+                return Err(StoreError::Refused("lines after the end line".into()));
             }
             return Ok(None);
         }
@@ -334,24 +319,6 @@ impl<'a> Reader<'a> {
 pub(crate) const NOT_EMPTY: &str = "an installation is imported only into an empty store (no tenants, no pools)";
 
 /// Why a pool stream cannot go into this store.
-pub(crate) fn pool_refused(pool: &str, tenant: &str) -> ImportError {
-    ImportError::Refused(format!("needs tenant {tenant:?} to exist and pool {pool} not to"))
-}
-
-impl From<rusqlite::Error> for ImportError {
-    fn from(e: rusqlite::Error) -> Self {
-        ImportError::Db(DbError::from(e))
-    }
-}
-
-impl From<tokio_postgres::Error> for ImportError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        ImportError::Db(DbError::from(e))
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for ImportError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        ImportError::Db(DbError::from(e))
-    }
+pub(crate) fn pool_refused(pool: &str, tenant: &str) -> StoreError {
+    StoreError::Refused(format!("needs tenant {tenant:?} to exist and pool {pool} not to"))
 }

@@ -14,7 +14,7 @@ pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
-pub use export::{Counts, FORMAT as EXPORT_FORMAT, ImportError, Scope};
+pub use export::{Counts, FORMAT as EXPORT_FORMAT, Scope};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -22,9 +22,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use synctrig_runtime::merge::{Dataset, Write};
 
-/// A database error (the API answers `InternalErrorException`).
+/// Why the store could not do what it was asked; nothing was written. The API answers
+/// `InternalErrorException` for the database's own errors; the archive's are for the
+/// operator who exports or imports.
 #[derive(Debug, thiserror::Error)]
-pub enum DbError {
+pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("database error: {}", postgres_message(.0))]
@@ -36,27 +38,36 @@ pub enum DbError {
     /// The database's storage is full: nothing was written.
     #[error("database error: the storage is full: {0}")]
     Full(String),
+    /// A line of an archive that cannot be imported.
+    #[error("line {line}: {reason}")]
+    Archive { line: usize, reason: String },
+    /// An import this store refuses (it is not empty, the pool exists, no tenant).
+    #[error("{0}")]
+    Refused(String),
+    /// An archive that cannot be read or written.
+    #[error("cannot read or write the archive: {0}")]
+    Io(#[from] std::io::Error),
 }
 
-impl DbError {
+impl StoreError {
     /// Whether the database refused a write because its storage is full (SQLite's
     /// `SQLITE_FULL`, PostgreSQL's `disk_full`).
     pub fn is_full(&self) -> bool {
         match self {
-            DbError::Full(_) => true,
-            DbError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
-            DbError::Postgres(e) => e.code() == Some(&tokio_postgres::error::SqlState::DISK_FULL),
+            StoreError::Full(_) => true,
+            StoreError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            StoreError::Postgres(e) => e.code() == Some(&tokio_postgres::error::SqlState::DISK_FULL),
             _ => false,
         }
     }
 
     /// This error for one more waiter (a batch that failed answers each of its jobs).
-    pub fn for_each(&self) -> DbError {
-        if self.is_full() { DbError::Full(self.to_string()) } else { DbError::Other(self.to_string()) }
+    pub fn for_each(&self) -> StoreError {
+        if self.is_full() { StoreError::Full(self.to_string()) } else { StoreError::Other(self.to_string()) }
     }
 }
 
-pub(crate) type Result<T> = std::result::Result<T, DbError>;
+pub(crate) type Result<T> = std::result::Result<T, StoreError>;
 
 /// A PostgreSQL error with the server's message (tokio-postgres says only "db error").
 fn postgres_message(e: &tokio_postgres::Error) -> String {
@@ -96,6 +107,112 @@ pub struct Credential {
     pub session_token: Option<String>,
     /// When temporary credentials expire (epoch seconds).
     pub expires: Option<i64>,
+}
+
+/// A tenant's developer access key and its secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessKeys {
+    /// The access key id (`AKIA…`).
+    pub access_key: String,
+    /// The secret access key.
+    pub secret: String,
+}
+
+impl AccessKeys {
+    /// A new developer key pair.
+    pub(crate) fn generate() -> Self {
+        Self { access_key: random_key("AKIA"), secret: random_hex(20) }
+    }
+}
+
+/// Temporary credentials issued to an identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedCredentials {
+    /// The access key id (`ASIA…`).
+    pub access_key: String,
+    /// The secret access key.
+    pub secret: String,
+    /// The session token they must be presented with.
+    pub session_token: String,
+    /// When they expire (epoch seconds).
+    pub expires: i64,
+}
+
+impl IssuedCredentials {
+    /// New credentials that live `ttl_secs` from now.
+    pub(crate) fn generate(ttl_secs: i64) -> Self {
+        Self {
+            access_key: random_key("ASIA"),
+            secret: random_hex(20),
+            session_token: random_hex(32),
+            expires: now() + ttl_secs,
+        }
+    }
+}
+
+/// A pool's SyncTrigger mapping, with the tenant whose functions it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncTriggerMapping {
+    /// The pool's tenant.
+    pub tenant: String,
+    /// The mapping as configured (a function name, or `name:version` or `name:alias`).
+    pub mapping: String,
+}
+
+/// The identity a login resolves to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginIdentity {
+    /// The identity id.
+    pub identity_id: String,
+    /// Whether this sign-in created it.
+    pub created: bool,
+}
+
+/// What an identity or a pool holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// An identity's live datasets; a pool's sync sessions (its dataset SyncCounts summed).
+    pub count: i64,
+    /// Bytes of live records (keys and values).
+    pub bytes: i64,
+    /// When a dataset last changed (epoch seconds).
+    pub last_modified: Option<i64>,
+}
+
+/// A function version: its number and its component's digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionHead {
+    /// The version number.
+    pub version: i64,
+    /// SHA-256 of the component, hex.
+    pub digest: String,
+}
+
+/// A JavaScript function's script and the export that handles events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Script {
+    /// The script's source.
+    pub source: String,
+    /// The handler (`exports.<name>`, or `module.name`).
+    pub handler: String,
+}
+
+/// Names one dataset: the pool, the identity and the dataset's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatasetKey<'a> {
+    /// The identity pool.
+    pub pool: &'a str,
+    /// The identity.
+    pub identity: &'a str,
+    /// The dataset's name.
+    pub name: &'a str,
+}
+
+impl<'a> DatasetKey<'a> {
+    /// The dataset `name` of `identity` in `pool`.
+    pub const fn new(pool: &'a str, identity: &'a str, name: &'a str) -> Self {
+        Self { pool, identity, name }
+    }
 }
 
 /// An identity pool.
@@ -347,7 +464,8 @@ pub struct Update {
     /// The dataset SyncCount the update was computed against (the one its
     /// SyncSessionToken was issued at).
     pub expected: i64,
-    /// The records to write.
+    /// The records to write: at most one per key, as the merge produces them (PostgreSQL
+    /// refuses a second write of a key in one statement; the parity test keeps to this).
     pub writes: Vec<Write>,
     /// Device modification times (epoch milliseconds) by key.
     pub device_modified_ms: BTreeMap<String, i64>,
@@ -387,7 +505,7 @@ pub enum UpdateOutcome {
 }
 
 /// What the writer tells an update, or why the commit failed.
-pub type UpdateResult = std::result::Result<UpdateOutcome, DbError>;
+pub type UpdateResult = std::result::Result<UpdateOutcome, StoreError>;
 
 /// Now, in epoch seconds.
 pub fn now() -> i64 {
@@ -558,7 +676,7 @@ pub async fn open(database: &Database) -> Result<Arc<Store>> {
             let path = path.clone();
             let store = tokio::task::spawn_blocking(move || sqlite::Sqlite::open(&path))
                 .await
-                .map_err(|e| DbError::Other(e.to_string()))??;
+                .map_err(|e| StoreError::Other(e.to_string()))??;
             Arc::new(store)
         }
         Database::Postgres(url, connections) => Arc::new(postgres::Postgres::open(url, *connections).await?),
@@ -568,25 +686,16 @@ pub async fn open(database: &Database) -> Result<Arc<Store>> {
 /// The store, whichever backend holds it.
 pub type Store = dyn Backend;
 
-/// The store's operations. Every method is one transaction unless it says otherwise.
-#[async_trait::async_trait]
-pub trait Backend: Send + Sync {
+/// The store's operations, by concern. Every method is one transaction unless it says
+/// otherwise.
+pub trait Backend: Tenants + Identities + Datasets + Functions + Archive {
     /// Which backend this is (`sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
+}
 
-    /// Applies an update, if the dataset's SyncCount is still the update's base: in one
-    /// transaction that re-checks it, the identity (not merged away) and the dataset
-    /// limit; answers once the change is durable.
-    async fn update(&self, update: Update) -> UpdateResult;
-
-    /// Deletes a dataset: its records go, its row stays marked deleted with the SyncCount
-    /// bumped and that count kept as the deletion's. Answers the row as it was, or `None`
-    /// when there was no live dataset.
-    async fn delete_dataset(&self, pool: &str, identity: &str, name: &str, by: &str) -> Result<Option<DatasetRow>>;
-
-    /// Records an invocation (kept: the latest few per function), in the background.
-    fn submit_invocation(&self, tenant: &str, name: &str, row: InvocationRow);
-
+/// Tenants and their credentials, identity pools and OpenID Connect issuers.
+#[async_trait::async_trait]
+pub trait Tenants: Send + Sync {
     /// Sweeps expired temporary credentials and stored update answers, in the background.
     fn submit_purge(&self);
 
@@ -596,9 +705,8 @@ pub trait Backend: Send + Sync {
     /// Stores (or replaces) the root credential.
     async fn put_root_credential(&self, access_key: &str, secret: &str) -> Result<()>;
 
-    /// Creates a tenant with a developer credential: (access key, secret); `None` when
-    /// the tenant exists.
-    async fn create_tenant(&self, name: &str) -> Result<Option<(String, String)>>;
+    /// Creates a tenant with a developer credential; `None` when the tenant exists.
+    async fn create_tenant(&self, name: &str) -> Result<Option<AccessKeys>>;
 
     /// Whether the tenant exists.
     async fn tenant_exists(&self, name: &str) -> Result<bool>;
@@ -626,15 +734,14 @@ pub trait Backend: Send + Sync {
     /// identity does and has not been merged into another: they stop working at once.
     async fn credential(&self, access_key: &str) -> Result<Option<Credential>>;
 
-    /// Issues temporary credentials for an identity, marked with whether it signed in:
-    /// (access key, secret, session token, expiry).
+    /// Issues temporary credentials for an identity, marked with whether it signed in.
     async fn issue_identity_credentials(
         &self,
         pool_id: &str,
         identity_id: &str,
         authenticated: bool,
         ttl_secs: i64,
-    ) -> Result<(String, String, String, i64)>;
+    ) -> Result<IssuedCredentials>;
 
     /// The pool with `pool_id`.
     async fn pool(&self, pool_id: &str) -> Result<Option<Pool>>;
@@ -643,88 +750,31 @@ pub trait Backend: Send + Sync {
     /// order.
     async fn pools_after(&self, tenant: Option<&str>, after: &str, limit: usize) -> Result<Vec<Pool>>;
 
-    /// Every pool's SyncTrigger mapping: (tenant, mapping).
-    async fn sync_triggers(&self) -> Result<Vec<(String, String)>>;
+    /// Every pool's SyncTrigger mapping.
+    async fn sync_triggers(&self) -> Result<Vec<SyncTriggerMapping>>;
 
     /// Sets (or with `None` removes) the pool's SyncTrigger mapping.
     async fn set_sync_trigger(&self, pool_id: &str, function: Option<&str>) -> Result<()>;
 
+    /// Deletes a pool with everything in it: identities, logins, datasets, records,
+    /// credentials.
+    async fn delete_pool(&self, pool: &str) -> Result<bool>;
+
+    /// Registers (or replaces) a tenant's OpenID Connect issuer.
+    async fn put_issuer(&self, issuer: &Issuer) -> Result<()>;
+
+    /// A tenant's registered issuer.
+    async fn issuer(&self, tenant: &str, issuer: &str) -> Result<Option<Issuer>>;
+}
+
+/// Identities and their logins.
+#[async_trait::async_trait]
+pub trait Identities: Send + Sync {
     /// Creates a new identity in the pool.
     async fn create_identity(&self, pool_id: &str, region: &str) -> Result<String>;
 
     /// The pool an identity belongs to.
     async fn identity_pool(&self, identity_id: &str) -> Result<Option<String>>;
-
-    /// The version the next deploy of a function will get (if no other deploy of it
-    /// comes first).
-    async fn next_function_version(&self, tenant: &str, name: &str) -> Result<i64>;
-
-    /// Stores a new version of a tenant's function — its component, and for a JavaScript
-    /// function its script and handler; returns the version. The limits and the expected
-    /// latest version are checked in the transaction that writes.
-    async fn deploy_function(
-        &self,
-        tenant: &str,
-        name: &str,
-        digest: &str,
-        wasm: &[u8],
-        script: Option<(&str, &str)>,
-        expected_latest: Option<i64>,
-    ) -> Result<std::result::Result<i64, DeployRefused>>;
-
-    /// The limit a deploy of `tenant`'s function `name` would pass now, if any: checked
-    /// before the work of compiling (and again in the transaction that stores it).
-    async fn function_limit(&self, tenant: &str, name: &str) -> Result<Option<DeployRefused>>;
-
-    /// A JavaScript function version's script and handler.
-    async fn function_script(&self, tenant: &str, name: &str, version: i64) -> Result<Option<(String, String)>>;
-
-    /// A function version (the latest for `None`): (version, digest).
-    async fn function(&self, tenant: &str, name: &str, version: Option<i64>) -> Result<Option<(i64, String)>>;
-
-    /// The component bytes of a function version.
-    async fn function_wasm(&self, tenant: &str, name: &str, version: i64) -> Result<Option<Vec<u8>>>;
-
-    /// A tenant's functions, by name.
-    async fn functions(&self, tenant: &str) -> Result<Vec<FunctionSummary>>;
-
-    /// Every version of a function, newest first (without their bytes).
-    async fn function_versions(&self, tenant: &str, name: &str) -> Result<Vec<FunctionVersion>>;
-
-    /// The latest invocations of a function, newest first.
-    async fn invocations(&self, tenant: &str, name: &str, limit: i64) -> Result<Vec<InvocationRow>>;
-
-    /// The dataset (deleted ones included).
-    async fn dataset(&self, pool: &str, identity: &str, name: &str) -> Result<Option<DatasetRow>>;
-
-    /// Up to `limit` live datasets of the identity with names after `after`, by name.
-    async fn datasets_after(&self, pool: &str, identity: &str, after: &str, limit: usize) -> Result<Vec<DatasetRow>>;
-
-    /// Everything an update needs to decide, read in one transaction.
-    async fn snapshot(&self, pool: &str, identity: &str, name: &str) -> Result<Snapshot>;
-
-    /// One page of ListRecords, read in one transaction: records with
-    /// `last < SyncCount <= upper` after `cursor`, in (SyncCount, key) order, and the
-    /// names of datasets merged in under this one's. A first page (`upper` `None`) takes
-    /// the dataset's current SyncCount as the listing's bound.
-    async fn records_page(
-        &self,
-        dataset: (&str, &str, &str),
-        last: i64,
-        upper: Option<i64>,
-        cursor: Option<&RecordCursor>,
-        limit: usize,
-    ) -> Result<RecordPage>;
-
-    /// The stored answer of an applied update, if `idempotency` names a repeat of one.
-    async fn applied_answer(&self, idempotency: &Idempotency) -> Result<Option<Vec<RecordRow>>>;
-
-    /// (datasets, bytes, last modified) of an identity.
-    async fn identity_usage(&self, pool: &str, identity: &str) -> Result<(i64, i64, Option<i64>)>;
-
-    /// (sync sessions, bytes, last modified) of a pool; sync sessions are counted as
-    /// dataset SyncCounts summed.
-    async fn pool_usage(&self, pool: &str) -> Result<(i64, i64, Option<i64>)>;
 
     /// The identity with its logins.
     async fn identity(&self, identity_id: &str) -> Result<Option<IdentityRow>>;
@@ -743,15 +793,14 @@ pub trait Backend: Send + Sync {
     async fn login_identity(&self, pool: &str, provider: &str, subject: &str) -> Result<Option<String>>;
 
     /// The identity linked to a login, created with that login on its first use — in one
-    /// transaction, so two devices signing in at once get the same identity. Answers
-    /// (identity, whether it was created).
+    /// transaction, so two devices signing in at once get the same identity.
     async fn identity_for_login(
         &self,
         pool: &str,
         region: &str,
         provider: &str,
         subject: &str,
-    ) -> Result<(String, bool)>;
+    ) -> Result<LoginIdentity>;
 
     /// Links a login to a live identity of the pool, in one transaction that checks the
     /// identity is still live — and, with `only_if_unauthenticated`, that it still has
@@ -784,31 +833,109 @@ pub trait Backend: Send + Sync {
     /// Deletes identities (of `pool` only, when given) with their datasets, logins and
     /// credentials; answers the ids that were not found.
     async fn delete_identities(&self, pool: Option<&str>, identities: &[String]) -> Result<Vec<String>>;
+}
 
-    /// Deletes a pool with everything in it: identities, logins, datasets, records,
-    /// credentials.
-    async fn delete_pool(&self, pool: &str) -> Result<bool>;
+/// Datasets and their records.
+#[async_trait::async_trait]
+pub trait Datasets: Send + Sync {
+    /// Applies an update, if the dataset's SyncCount is still the update's base: in one
+    /// transaction that re-checks it, the identity (not merged away) and the dataset
+    /// limit; answers once the change is durable.
+    async fn update(&self, update: Update) -> UpdateResult;
 
-    /// Registers (or replaces) a tenant's OpenID Connect issuer.
-    async fn put_issuer(&self, issuer: &Issuer) -> Result<()>;
+    /// Deletes a dataset: its records go, its row stays marked deleted with the SyncCount
+    /// bumped and that count kept as the deletion's. Answers the row as it was, or `None`
+    /// when there was no live dataset.
+    async fn delete_dataset(&self, key: DatasetKey<'_>, by: &str) -> Result<Option<DatasetRow>>;
 
-    /// A tenant's registered issuer.
-    async fn issuer(&self, tenant: &str, issuer: &str) -> Result<Option<Issuer>>;
+    /// The dataset (deleted ones included).
+    async fn dataset(&self, key: DatasetKey<'_>) -> Result<Option<DatasetRow>>;
 
+    /// Up to `limit` live datasets of the identity with names after `after`, by name.
+    async fn datasets_after(&self, pool: &str, identity: &str, after: &str, limit: usize) -> Result<Vec<DatasetRow>>;
+
+    /// Everything an update needs to decide, read in one transaction.
+    async fn snapshot(&self, key: DatasetKey<'_>) -> Result<Snapshot>;
+
+    /// One page of ListRecords, read in one transaction: records with
+    /// `last < SyncCount <= upper` after `cursor`, in (SyncCount, key) order, and the
+    /// names of datasets merged in under this one's. A first page (`upper` `None`) takes
+    /// the dataset's current SyncCount as the listing's bound.
+    async fn records_page(
+        &self,
+        key: DatasetKey<'_>,
+        last: i64,
+        upper: Option<i64>,
+        cursor: Option<&RecordCursor>,
+        limit: usize,
+    ) -> Result<RecordPage>;
+
+    /// The stored answer of an applied update, if `idempotency` names a repeat of one.
+    async fn applied_answer(&self, idempotency: &Idempotency) -> Result<Option<Vec<RecordRow>>>;
+
+    /// What an identity holds: its live datasets, their bytes, when one last changed.
+    async fn identity_usage(&self, pool: &str, identity: &str) -> Result<Usage>;
+
+    /// What a pool holds: its sync sessions (dataset SyncCounts summed), bytes, when a
+    /// dataset last changed.
+    async fn pool_usage(&self, pool: &str) -> Result<Usage>;
+}
+
+/// Trigger functions and their invocations.
+#[async_trait::async_trait]
+pub trait Functions: Send + Sync {
+    /// Records an invocation (kept: the latest few per function), in the background.
+    fn submit_invocation(&self, tenant: &str, name: &str, row: InvocationRow);
+
+    /// The version the next deploy of a function will get (if no other deploy of it
+    /// comes first).
+    async fn next_function_version(&self, tenant: &str, name: &str) -> Result<i64>;
+
+    /// Stores a new version of a tenant's function — its component, and for a JavaScript
+    /// function its script and handler; returns the version. The limits and the expected
+    /// latest version are checked in the transaction that writes.
+    async fn deploy_function(
+        &self,
+        tenant: &str,
+        name: &str,
+        digest: &str,
+        wasm: &[u8],
+        script: Option<&Script>,
+        expected_latest: Option<i64>,
+    ) -> Result<std::result::Result<i64, DeployRefused>>;
+
+    /// The limit a deploy of `tenant`'s function `name` would pass now, if any: checked
+    /// before the work of compiling (and again in the transaction that stores it).
+    async fn function_limit(&self, tenant: &str, name: &str) -> Result<Option<DeployRefused>>;
+
+    /// A JavaScript function version's script and handler.
+    async fn function_script(&self, tenant: &str, name: &str, version: i64) -> Result<Option<Script>>;
+
+    /// A function version (the latest for `None`).
+    async fn function(&self, tenant: &str, name: &str, version: Option<i64>) -> Result<Option<FunctionHead>>;
+
+    /// The component bytes of a function version.
+    async fn function_wasm(&self, tenant: &str, name: &str, version: i64) -> Result<Option<Vec<u8>>>;
+
+    /// A tenant's functions, by name.
+    async fn functions(&self, tenant: &str) -> Result<Vec<FunctionSummary>>;
+
+    /// Every version of a function, newest first (without their bytes).
+    async fn function_versions(&self, tenant: &str, name: &str) -> Result<Vec<FunctionVersion>>;
+
+    /// The latest invocations of a function, newest first.
+    async fn invocations(&self, tenant: &str, name: &str, limit: i64) -> Result<Vec<InvocationRow>>;
+}
+
+/// Export and import of a whole installation or one pool.
+#[async_trait::async_trait]
+pub trait Archive: Send + Sync {
     /// Writes `scope` to `out` as JSON lines ([`export`]), from one consistent snapshot;
     /// the number of rows written.
-    async fn export(
-        &self,
-        scope: &Scope,
-        out: &mut (dyn std::io::Write + Send),
-    ) -> std::result::Result<u64, ImportError>;
+    async fn export(&self, scope: &Scope, out: &mut (dyn std::io::Write + Send)) -> Result<u64>;
 
     /// Loads a stream [`Backend::export`] wrote (by either backend). A whole installation
     /// goes only into a store with no tenants and no pools; a pool only into a store
     /// without it, under `tenant` (which must exist). All or nothing.
-    async fn import(
-        &self,
-        input: &mut (dyn std::io::BufRead + Send),
-        tenant: Option<&str>,
-    ) -> std::result::Result<Counts, ImportError>;
+    async fn import(&self, input: &mut (dyn std::io::BufRead + Send), tenant: Option<&str>) -> Result<Counts>;
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use synctrig_runtime::Runtime;
 use synctrig_server::{ApiError, functions};
-use synctrig_store::{PoolSettings, Scope, Store};
+use synctrig_store::{AccessKeys, PoolSettings, Scope, Store};
 
 /// An API error as an `anyhow` cause, keeping its name for the output.
 #[derive(Debug)]
@@ -204,7 +204,9 @@ async fn execute_with(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
                 bail!("tenant names use a-z, A-Z, 0-9, '-' and '_'");
             }
-            let Some((ak, sk)) = store.create_tenant(&name).await? else { bail!("tenant {name:?} already exists") };
+            let Some(AccessKeys { access_key: ak, secret: sk }) = store.create_tenant(&name).await? else {
+                bail!("tenant {name:?} already exists")
+            };
             json!({ "tenant": name, "accessKeyId": ak, "secretAccessKey": sk })
         }
         AdminCommand::CreatePool {

@@ -1,12 +1,7 @@
 //! Identities, the logins linked to them, merges, and the OpenID Connect issuers the
 //! operator registered. Every change that must not be seen half done is one transaction.
 
-use super::Sqlite;
-use crate::{
-    DbError, IdentityRow, Issuer, LinkOutcome, MERGED_NAME_ATTEMPTS, Merge, MergeOutcome, MergeRule, PoolSettings,
-    Result, merged_dataset_name, new_cognito_id, now,
-};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use super::*;
 
 const IDENTITY_COLUMNS: &str = "identity_id, pool_id, created, modified, merged_into, authenticated";
 
@@ -54,7 +49,7 @@ fn merged_name(tx: &Connection, pool: &str, target: &str, base: &str, source: &s
             return Ok(candidate);
         }
     }
-    Err(DbError::Other("no free name for a merged dataset".into()))
+    Err(StoreError::Other("no free name for a merged dataset".into()))
 }
 
 /// Rewrites pool settings made before schema 5 as [`PoolSettings::conformed`] keeps them.
@@ -67,7 +62,7 @@ pub(super) fn conform_pool_settings(tx: &Connection) -> Result<usize> {
     for (pool, settings) in pools {
         let Ok(parsed) = serde_json::from_str::<PoolSettings>(&settings) else { continue };
         if let Some(conformed) = parsed.conformed() {
-            let text = serde_json::to_string(&conformed).map_err(|e| DbError::Other(e.to_string()))?;
+            let text = serde_json::to_string(&conformed).map_err(|e| StoreError::Other(e.to_string()))?;
             tx.execute("UPDATE pools SET settings = ?2 WHERE pool_id = ?1", params![pool, text])?;
             changed += 1;
         }
@@ -116,14 +111,61 @@ fn live_in(tx: &Connection, pool: &str, identity: &str, unauthenticated: bool) -
 }
 
 impl Sqlite {
+    /// Names of the live datasets merged into an identity from others that were named
+    /// `<name>` there — what ListRecords of `<name>` reports as MergedDatasetNames.
+    pub fn merged_dataset_names(&self, pool: &str, identity: &str, name: &str) -> Result<Vec<String>> {
+        Self::merged_names(&self.conn(), pool, identity, name)
+    }
+
+    /// [`Sqlite::merged_dataset_names`] on `conn` (a transaction's, for one view).
+    pub(super) fn merged_names(conn: &Connection, pool: &str, identity: &str, name: &str) -> Result<Vec<String>> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT name FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND deleted = 0 AND merged_base = ?3
+             ORDER BY name",
+        )?;
+        let rows = stmt.query_map(params![pool, identity, name], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn delete_identity_in(tx: &Connection, identity: &str) -> Result<()> {
+        tx.execute("DELETE FROM records WHERE identity_id = ?1", [identity])?;
+        tx.execute("DELETE FROM datasets WHERE identity_id = ?1", [identity])?;
+        tx.execute("DELETE FROM logins WHERE identity_id = ?1", [identity])?;
+        tx.execute("DELETE FROM credentials WHERE identity_id = ?1", [identity])?;
+        tx.execute("DELETE FROM identities WHERE identity_id = ?1 OR merged_into = ?1", [identity])?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Identities for Sqlite {
+    /// Creates a new identity in the pool.
+    async fn create_identity(&self, pool_id: &str, region: &str) -> Result<String> {
+        let identity_id = new_cognito_id(region);
+        self.conn().execute(
+            "INSERT INTO identities (identity_id, pool_id, created, modified) VALUES (?1, ?2, ?3, ?3)",
+            params![identity_id, pool_id, now()],
+        )?;
+        Ok(identity_id)
+    }
+
+    /// The pool an identity belongs to.
+    async fn identity_pool(&self, identity_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT pool_id FROM identities WHERE identity_id = ?1")?
+            .query_row([identity_id], |r| r.get(0))
+            .optional()?)
+    }
+
     /// The identity with its logins.
-    pub fn identity(&self, identity_id: &str) -> Result<Option<IdentityRow>> {
+    async fn identity(&self, identity_id: &str) -> Result<Option<IdentityRow>> {
         identity_row(&self.conn(), identity_id)
     }
 
     /// Up to `limit` identities of a pool with ids after `after`, merged ones left out
     /// when `hide_disabled`.
-    pub fn identities_after(
+    async fn identities_after(
         &self,
         pool: &str,
         after: &str,
@@ -144,7 +186,7 @@ impl Sqlite {
     }
 
     /// The identity a login is linked to in a pool.
-    pub fn login_identity(&self, pool: &str, provider: &str, subject: &str) -> Result<Option<String>> {
+    async fn login_identity(&self, pool: &str, provider: &str, subject: &str) -> Result<Option<String>> {
         Ok(self
             .conn()
             .prepare_cached("SELECT identity_id FROM logins WHERE pool_id = ?1 AND provider = ?2 AND subject = ?3")?
@@ -152,16 +194,13 @@ impl Sqlite {
             .optional()?)
     }
 
-    /// The identity linked to a login, created with that login on its first use — in one
-    /// transaction, so two devices signing in at once get the same identity. Answers
-    /// (identity, whether it was created).
-    pub fn identity_for_login(
+    async fn identity_for_login(
         &self,
         pool: &str,
         region: &str,
         provider: &str,
         subject: &str,
-    ) -> Result<(String, bool)> {
+    ) -> Result<LoginIdentity> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing: Option<String> = tx
@@ -169,7 +208,7 @@ impl Sqlite {
             .query_row(params![pool, provider, subject], |r| r.get(0))
             .optional()?;
         if let Some(identity) = existing {
-            return Ok((identity, false));
+            return Ok(LoginIdentity { identity_id: identity, created: false });
         }
         let identity = new_cognito_id(region);
         let t = now();
@@ -182,13 +221,13 @@ impl Sqlite {
             params![pool, provider, subject, identity, t],
         )?;
         tx.commit()?;
-        Ok((identity, true))
+        Ok(LoginIdentity { identity_id: identity, created: true })
     }
 
     /// Links a login to a live identity of the pool, in one transaction that checks the
     /// identity is still live — and, with `only_if_unauthenticated`, that it still has
     /// never had a login, so two people cannot both link to one guest identity.
-    pub fn link_login(
+    async fn link_login(
         &self,
         pool: &str,
         provider: &str,
@@ -219,7 +258,7 @@ impl Sqlite {
 
     /// Unlinks logins of `provider` (every subject, or only `subject`) from an identity, in
     /// one transaction; answers how many were removed.
-    pub fn unlink_logins(&self, identity: &str, provider: &str, subject: Option<&str>) -> Result<usize> {
+    async fn unlink_logins(&self, identity: &str, provider: &str, subject: Option<&str>) -> Result<usize> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute(
@@ -237,7 +276,13 @@ impl Sqlite {
     /// are still live and `rule` still holds: the source's logins move to the target, its
     /// live datasets become the target's as `<name>.<source>` (records, SyncCounts and
     /// dates kept), and the source is disabled; its credentials stop working at once.
-    pub fn merge_identities(&self, pool: &str, source: &str, target: &str, rule: MergeRule) -> Result<MergeOutcome> {
+    async fn merge_identities(
+        &self,
+        pool: &str,
+        source: &str,
+        target: &str,
+        rule: MergeRule<'_>,
+    ) -> Result<MergeOutcome> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let source_unauthenticated = rule == MergeRule::SourceUnauthenticated;
@@ -301,34 +346,9 @@ impl Sqlite {
         Ok(MergeOutcome::Merged(Merge { target: target.to_owned(), datasets: moved }))
     }
 
-    /// Names of the live datasets merged into an identity from others that were named
-    /// `<name>` there — what ListRecords of `<name>` reports as MergedDatasetNames.
-    pub fn merged_dataset_names(&self, pool: &str, identity: &str, name: &str) -> Result<Vec<String>> {
-        Self::merged_names(&self.conn(), pool, identity, name)
-    }
-
-    /// [`Sqlite::merged_dataset_names`] on `conn` (a transaction's, for one view).
-    pub(super) fn merged_names(conn: &Connection, pool: &str, identity: &str, name: &str) -> Result<Vec<String>> {
-        let mut stmt = conn.prepare_cached(
-            "SELECT name FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND deleted = 0 AND merged_base = ?3
-             ORDER BY name",
-        )?;
-        let rows = stmt.query_map(params![pool, identity, name], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    fn delete_identity_in(tx: &Connection, identity: &str) -> Result<()> {
-        tx.execute("DELETE FROM records WHERE identity_id = ?1", [identity])?;
-        tx.execute("DELETE FROM datasets WHERE identity_id = ?1", [identity])?;
-        tx.execute("DELETE FROM logins WHERE identity_id = ?1", [identity])?;
-        tx.execute("DELETE FROM credentials WHERE identity_id = ?1", [identity])?;
-        tx.execute("DELETE FROM identities WHERE identity_id = ?1 OR merged_into = ?1", [identity])?;
-        Ok(())
-    }
-
     /// Deletes identities (of `pool` only, when given) with their datasets, logins and
     /// credentials; answers the ids that were not found.
-    pub fn delete_identities(&self, pool: Option<&str>, identities: &[String]) -> Result<Vec<String>> {
+    async fn delete_identities(&self, pool: Option<&str>, identities: &[String]) -> Result<Vec<String>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut missing = Vec::new();
@@ -344,49 +364,6 @@ impl Sqlite {
         }
         tx.commit()?;
         Ok(missing)
-    }
-
-    /// Deletes a pool with everything in it: identities, logins, datasets, records,
-    /// credentials.
-    pub fn delete_pool(&self, pool: &str) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for table in ["records", "datasets", "logins", "credentials", "identities"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE pool_id = ?1"), [pool])?;
-        }
-        let n = tx.execute("DELETE FROM pools WHERE pool_id = ?1", [pool])?;
-        tx.commit()?;
-        Ok(n == 1)
-    }
-
-    /// Registers (or replaces) a tenant's OpenID Connect issuer.
-    pub fn put_issuer(&self, issuer: &Issuer) -> Result<()> {
-        let audiences = serde_json::to_string(&issuer.audiences).map_err(|e| DbError::Other(e.to_string()))?;
-        self.conn().execute(
-            "INSERT OR REPLACE INTO oidc_issuers (tenant, issuer, audiences, jwks, jwks_file, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![issuer.tenant, issuer.issuer, audiences, issuer.jwks, issuer.jwks_file, now()],
-        )?;
-        Ok(())
-    }
-
-    /// A tenant's registered issuer.
-    pub fn issuer(&self, tenant: &str, issuer: &str) -> Result<Option<Issuer>> {
-        Ok(self
-            .conn()
-            .prepare_cached(
-                "SELECT tenant, issuer, audiences, jwks, jwks_file FROM oidc_issuers WHERE tenant = ?1 AND issuer = ?2",
-            )?
-            .query_row([tenant, issuer], |r| {
-                let audiences: String = r.get(2)?;
-                Ok(Issuer {
-                    tenant: r.get(0)?,
-                    issuer: r.get(1)?,
-                    audiences: serde_json::from_str(&audiences).unwrap_or_default(),
-                    jwks: r.get(3)?,
-                    jwks_file: r.get(4)?,
-                })
-            })
-            .optional()?)
     }
 }
 
@@ -409,7 +386,7 @@ mod tests {
     }
 
     fn merge(store: &Store, source: &str, target: &str) -> Vec<String> {
-        match store.merge_identities("p", source, target, MergeRule::SourceUnauthenticated).unwrap() {
+        match wait(store.merge_identities("p", source, target, MergeRule::SourceUnauthenticated)).unwrap() {
             MergeOutcome::Merged(m) => m.datasets,
             other => panic!("{other:?}"),
         }
@@ -418,10 +395,14 @@ mod tests {
     #[test]
     fn one_login_one_identity_and_merges_move_datasets() {
         let (_dir, store) = store();
-        let (a, created) = store.identity_for_login("p", "us-east-1", "issuer", "alice").unwrap();
+        let LoginIdentity { identity_id: a, created } =
+            wait(store.identity_for_login("p", "us-east-1", "issuer", "alice")).unwrap();
         assert!(created);
-        assert_eq!(store.identity_for_login("p", "us-east-1", "issuer", "alice").unwrap(), (a.clone(), false));
-        let guest = store.create_identity("p", "us-east-1").unwrap();
+        assert_eq!(
+            wait(store.identity_for_login("p", "us-east-1", "issuer", "alice")).unwrap(),
+            LoginIdentity { identity_id: a.clone(), created: false }
+        );
+        let guest = wait(store.create_identity("p", "us-east-1")).unwrap();
         dataset(&store, &guest, "game", false);
         store
             .conn()
@@ -430,23 +411,23 @@ mod tests {
         let name = format!("game.{guest}");
         assert_eq!(merge(&store, &guest, &a), vec![name.clone()]);
         assert_eq!(
-            store.merge_identities("p", &guest, &a, MergeRule::SourceUnauthenticated).unwrap(),
+            wait(store.merge_identities("p", &guest, &a, MergeRule::SourceUnauthenticated)).unwrap(),
             MergeOutcome::Changed,
             "a merged identity merges once"
         );
         assert_eq!(store.merged_dataset_names("p", &a, "game").unwrap(), vec![name.clone()]);
-        let row = store.dataset("p", &a, &name).unwrap().unwrap();
+        let row = wait(store.dataset(DatasetKey::new("p", &a, &name))).unwrap().unwrap();
         assert_eq!((row.sync_count, row.num_records), (3, 1));
-        assert_eq!(store.identity(&guest).unwrap().unwrap().merged_into.as_deref(), Some(a.as_str()));
-        assert!(store.delete_identities(Some("p"), std::slice::from_ref(&a)).unwrap().is_empty());
-        assert!(store.identity(&guest).unwrap().is_none(), "the merged-away identity goes with it");
+        assert_eq!(wait(store.identity(&guest)).unwrap().unwrap().merged_into.as_deref(), Some(a.as_str()));
+        assert!(wait(store.delete_identities(Some("p"), std::slice::from_ref(&a))).unwrap().is_empty());
+        assert!(wait(store.identity(&guest)).unwrap().is_none(), "the merged-away identity goes with it");
     }
 
     #[test]
     fn merged_names_are_valid_and_never_replace_a_dataset() {
         let (_dir, store) = store();
-        let (a, _) = store.identity_for_login("p", "us-east-1", "issuer", "alice").unwrap();
-        let guest = store.create_identity("p", "us-east-1").unwrap();
+        let a = wait(store.identity_for_login("p", "us-east-1", "issuer", "alice")).unwrap().identity_id;
+        let guest = wait(store.create_identity("p", "us-east-1")).unwrap();
         let long = "d".repeat(128);
         dataset(&store, &guest, &long, false);
         dataset(&store, &guest, "game", false);
@@ -470,15 +451,15 @@ mod tests {
             assert_eq!(synctrig_runtime::limits::dataset_name_problem(name), None, "{name}");
         }
         assert_eq!(
-            store.dataset("p", &a, &format!("old.{guest}")).unwrap().unwrap().deleted_at,
+            wait(store.dataset(DatasetKey::new("p", &a, &format!("old.{guest}")))).unwrap().unwrap().deleted_at,
             3,
             "the deletion is kept"
         );
         // Exactly the datasets that were named `game`, not `game.settings`.
         assert_eq!(store.merged_dataset_names("p", &a, "game").unwrap(), vec![format!("game.{guest}.2")]);
         // Merged on again, a dataset keeps its first name as the base: names stay bounded.
-        let (b, _) = store.identity_for_login("p", "us-east-1", "dev", "bob").unwrap();
-        let again = match store.merge_identities("p", &a, &b, MergeRule::Developer("dev")).unwrap() {
+        let b = wait(store.identity_for_login("p", "us-east-1", "dev", "bob")).unwrap().identity_id;
+        let again = match wait(store.merge_identities("p", &a, &b, MergeRule::Developer("dev"))).unwrap() {
             MergeOutcome::Merged(m) => m.datasets,
             other => panic!("{other:?}"),
         };
@@ -492,30 +473,30 @@ mod tests {
     #[test]
     fn links_and_merges_recheck_what_they_were_decided_on() {
         let (_dir, store) = store();
-        let guest = store.create_identity("p", "us-east-1").unwrap();
+        let guest = wait(store.create_identity("p", "us-east-1")).unwrap();
         // The first person links; a second one, who decided on the same unauthenticated
         // guest, does not.
-        assert_eq!(store.link_login("p", "idp", "alice", &guest, true).unwrap(), LinkOutcome::Linked);
-        assert_eq!(store.link_login("p", "idp", "mallory", &guest, true).unwrap(), LinkOutcome::Changed);
-        assert_eq!(store.link_login("p", "idp", "alice", &guest, false).unwrap(), LinkOutcome::Taken);
+        assert_eq!(wait(store.link_login("p", "idp", "alice", &guest, true)).unwrap(), LinkOutcome::Linked);
+        assert_eq!(wait(store.link_login("p", "idp", "mallory", &guest, true)).unwrap(), LinkOutcome::Changed);
+        assert_eq!(wait(store.link_login("p", "idp", "alice", &guest, false)).unwrap(), LinkOutcome::Taken);
         // Unlinking the last login leaves the identity authenticated.
-        assert_eq!(store.unlink_logins(&guest, "idp", None).unwrap(), 1);
-        let row = store.identity(&guest).unwrap().unwrap();
+        assert_eq!(wait(store.unlink_logins(&guest, "idp", None)).unwrap(), 1);
+        let row = wait(store.identity(&guest)).unwrap().unwrap();
         assert!(row.authenticated() && row.logins.is_empty());
         // An authenticated identity is no unauthenticated merge source.
-        let (other, _) = store.identity_for_login("p", "us-east-1", "idp", "bob").unwrap();
+        let other = wait(store.identity_for_login("p", "us-east-1", "idp", "bob")).unwrap().identity_id;
         assert_eq!(
-            store.merge_identities("p", &guest, &other, MergeRule::SourceUnauthenticated).unwrap(),
+            wait(store.merge_identities("p", &guest, &other, MergeRule::SourceUnauthenticated)).unwrap(),
             MergeOutcome::Changed
         );
         // Two different users of one provider are not merged by a developer.
-        let (carol, _) = store.identity_for_login("p", "us-east-1", "idp", "carol").unwrap();
+        let carol = wait(store.identity_for_login("p", "us-east-1", "idp", "carol")).unwrap().identity_id;
         assert_eq!(
-            store.merge_identities("p", &carol, &other, MergeRule::Developer("dev")).unwrap(),
+            wait(store.merge_identities("p", &carol, &other, MergeRule::Developer("dev"))).unwrap(),
             MergeOutcome::ProviderClash("idp".into())
         );
         // Nothing links to an identity that is gone.
-        assert!(store.delete_identities(None, std::slice::from_ref(&carol)).unwrap().is_empty());
-        assert_eq!(store.link_login("p", "idp", "dave", &carol, false).unwrap(), LinkOutcome::Changed);
+        assert!(wait(store.delete_identities(None, std::slice::from_ref(&carol))).unwrap().is_empty());
+        assert_eq!(wait(store.link_login("p", "idp", "dave", &carol, false)).unwrap(), LinkOutcome::Changed);
     }
 }

@@ -6,6 +6,8 @@ use std::io::BufRead;
 use synctrig_runtime::limits;
 use synctrig_runtime::merge::Write;
 
+mod parity;
+
 /// A store of each kind, and what keeps it alive.
 struct Fixture {
     store: Arc<Store>,
@@ -96,7 +98,7 @@ async fn an_update_applies_once_and_its_retry_gets_the_same_answer(store: Arc<St
     assert_eq!(retry, UpdateOutcome::Replayed(rows.clone()));
     // The same token with other patches is a conflict, not a replay.
     assert_eq!(apply(&*store, update(&p, &i, "d", 0, &[("k", Some("w"))], "t1")).await, UpdateOutcome::Conflict);
-    let row = store.dataset(&p, &i, "d").await.unwrap().unwrap();
+    let row = store.dataset(DatasetKey::new(&p, &i, "d")).await.unwrap().unwrap();
     assert_eq!((row.sync_count, row.num_records, row.data_storage), (1, 1, 2));
     let answer = Idempotency { token_hash: "t1".into(), request_hash: format!("{:?}", [("k", Some("v"))]), expires: 0 };
     assert_eq!(store.applied_answer(&answer).await.unwrap(), Some(rows.clone()));
@@ -121,7 +123,7 @@ async fn concurrent_updates_of_one_base_apply_once(store: Arc<Store>) {
         }
     }
     assert_eq!(applied, 1);
-    assert_eq!(store.dataset(&p, &i, "d").await.unwrap().unwrap().sync_count, 1);
+    assert_eq!(store.dataset(DatasetKey::new(&p, &i, "d")).await.unwrap().unwrap().sync_count, 1);
 }
 
 async fn the_dataset_limit_holds_under_concurrent_creations(store: Arc<Store>) {
@@ -140,26 +142,26 @@ async fn the_dataset_limit_holds_under_concurrent_creations(store: Arc<Store>) {
     assert_eq!(outcomes.iter().filter(|o| matches!(o, UpdateOutcome::Applied(_))).count(), 2, "{outcomes:?}");
     assert!(outcomes.iter().all(|o| matches!(o, UpdateOutcome::Applied(_) | UpdateOutcome::TooManyDatasets)));
     assert_eq!(store.datasets_after(&p, &i, "", 10).await.unwrap().len(), 2);
-    assert_eq!(store.identity_usage(&p, &i).await.unwrap().0, 2);
+    assert_eq!(store.identity_usage(&p, &i).await.unwrap().count, 2);
 }
 
 async fn a_deletion_is_remembered_after_recreation(store: Arc<Store>) {
     let (p, i) = identity(&*store).await;
     apply(&*store, update(&p, &i, "d", 0, &[("k", Some("v"))], "t1")).await;
-    let deleted = store.delete_dataset(&p, &i, "d", "me").await.unwrap().unwrap();
+    let deleted = store.delete_dataset(DatasetKey::new(&p, &i, "d"), "me").await.unwrap().unwrap();
     assert_eq!(deleted.sync_count, 1);
-    assert_eq!(store.delete_dataset(&p, &i, "d", "me").await.unwrap().map(|d| d.name), None);
-    let row = store.dataset(&p, &i, "d").await.unwrap().unwrap();
+    assert_eq!(store.delete_dataset(DatasetKey::new(&p, &i, "d"), "me").await.unwrap().map(|d| d.name), None);
+    let row = store.dataset(DatasetKey::new(&p, &i, "d")).await.unwrap().unwrap();
     assert!(row.deleted && row.deleted_at == 2 && row.sync_count == 2);
     // Recreating, even empty, is a new SyncCount; the deletion's count stays.
     assert!(matches!(apply(&*store, update(&p, &i, "d", 2, &[], "t2")).await, UpdateOutcome::Applied(_)));
-    let row = store.dataset(&p, &i, "d").await.unwrap().unwrap();
+    let row = store.dataset(DatasetKey::new(&p, &i, "d")).await.unwrap().unwrap();
     assert!(!row.deleted && row.deleted_at == 2 && row.sync_count == 3 && row.num_records == 0);
 }
 
 async fn pages_are_keyset_bounded_by_the_first_pages_count(store: Arc<Store>) {
     let (p, i) = identity(&*store).await;
-    let at = (p.as_str(), i.as_str(), "d");
+    let at = DatasetKey::new(&p, &i, "d");
     apply(&*store, update(&p, &i, "d", 0, &[("b", Some("1")), ("a", Some("2")), ("c", None)], "t1")).await;
     // A NextToken cannot raise the listing's bound past what exists.
     assert_eq!(store.records_page(at, 0, Some(999), None, 10).await.unwrap().upper, 1);
@@ -185,9 +187,9 @@ async fn a_merged_away_identity_writes_nothing(store: Arc<Store>) {
     let merged = store.merge_identities(&p, &source, &target, MergeRule::SourceUnauthenticated).await.unwrap();
     let MergeOutcome::Merged(merge) = merged else { panic!("{merged:?}") };
     assert_eq!(merge.datasets, [format!("d.{source}")]);
-    let page = store.records_page((&p, &target, "d"), 0, None, None, 10).await.unwrap();
+    let page = store.records_page(DatasetKey::new(&p, &target, "d"), 0, None, None, 10).await.unwrap();
     assert_eq!((page.merged_names, page.dataset.is_none()), (merge.datasets.clone(), true));
-    let moved = store.dataset(&p, &target, &merge.datasets[0]).await.unwrap().unwrap();
+    let moved = store.dataset(DatasetKey::new(&p, &target, &merge.datasets[0])).await.unwrap().unwrap();
     assert_eq!((moved.sync_count, moved.num_records), (1, 1));
     assert_eq!(
         apply(&*store, update(&p, &source, "d", 0, &[("k", Some("v"))], "t2")).await,
@@ -215,8 +217,8 @@ async fn first_sign_ins_at_once_make_one_identity(store: Arc<Store>) {
     for t in tasks {
         results.push(t.await.unwrap());
     }
-    assert_eq!(results.iter().filter(|(_, created)| *created).count(), 1, "{results:?}");
-    assert!(results.iter().all(|(id, _)| *id == results[0].0));
+    assert_eq!(results.iter().filter(|r| r.created).count(), 1, "{results:?}");
+    assert!(results.iter().all(|r| r.identity_id == results[0].identity_id));
     let listed = store.identities_after(&p, "", 60, true).await.unwrap();
     assert_eq!(listed.len(), 2, "the fixture's identity and bob's");
 }
@@ -238,14 +240,11 @@ async fn concurrent_deploys_get_distinct_versions_within_the_limits(store: Arc<S
         store.deploy_function("t", "f", "d", b"w", None, Some(5)).await.unwrap(),
         Err(DeployRefused::Changed { latest: 6 })
     );
-    let script = store.deploy_function("t", "f", "d2", b"w2", Some(("exports.handler=1", "index.handler")), Some(6));
-    assert_eq!(script.await.unwrap(), Ok(7));
-    assert_eq!(store.function("t", "f", None).await.unwrap(), Some((7, "d2".into())));
+    let script = script_of("exports.handler=1", "index.handler");
+    assert_eq!(store.deploy_function("t", "f", "d2", b"w2", Some(&script), Some(6)).await.unwrap(), Ok(7));
+    assert_eq!(store.function("t", "f", None).await.unwrap(), Some(FunctionHead { version: 7, digest: "d2".into() }));
     assert_eq!(store.function_wasm("t", "f", 7).await.unwrap().as_deref(), Some(&b"w2"[..]));
-    assert_eq!(
-        store.function_script("t", "f", 7).await.unwrap(),
-        Some(("exports.handler=1".into(), "index.handler".into()))
-    );
+    assert_eq!(store.function_script("t", "f", 7).await.unwrap(), Some(script));
     let versions = store.function_versions("t", "f").await.unwrap();
     assert_eq!((versions.len(), versions[0].component_bytes, versions[0].script), (7, 2, true));
     for i in 1..limits::MAX_FUNCTIONS_PER_TENANT {
@@ -261,11 +260,12 @@ async fn concurrent_deploys_get_distinct_versions_within_the_limits(store: Arc<S
 
 async fn credentials_follow_their_identity(store: Arc<Store>) {
     let (p, i) = identity(&*store).await;
-    let (ak, sk) = store.create_tenant("other").await.unwrap().unwrap();
+    let AccessKeys { access_key: ak, secret: sk } = store.create_tenant("other").await.unwrap().unwrap();
     assert!(store.create_tenant("other").await.unwrap().is_none());
     let cred = store.credential(&ak).await.unwrap().unwrap();
     assert_eq!((cred.secret, cred.principal), (sk, Principal::Developer { tenant: "other".into() }));
-    let (ak, _, token, _) = store.issue_identity_credentials(&p, &i, false, 60).await.unwrap();
+    let IssuedCredentials { access_key: ak, session_token: token, .. } =
+        store.issue_identity_credentials(&p, &i, false, 60).await.unwrap();
     let cred = store.credential(&ak).await.unwrap().unwrap();
     assert_eq!(cred.session_token, Some(token));
     assert_eq!(cred.principal, Principal::Identity { pool_id: p.clone(), identity_id: i.clone() });
@@ -285,11 +285,11 @@ async fn credentials_follow_their_identity(store: Arc<Store>) {
 
 async fn a_snapshot_holds_the_dataset_its_records_and_the_identitys_count(store: Arc<Store>) {
     let (p, i) = identity(&*store).await;
-    let empty = store.snapshot(&p, &i, "d").await.unwrap();
+    let empty = store.snapshot(DatasetKey::new(&p, &i, "d")).await.unwrap();
     assert!(empty.dataset.is_none() && empty.records.is_empty() && empty.identity_datasets == 0);
     apply(&*store, update(&p, &i, "d", 0, &[("k", Some("v")), ("gone", None)], "t1")).await;
     apply(&*store, update(&p, &i, "e", 0, &[], "t2")).await;
-    let snap = store.snapshot(&p, &i, "d").await.unwrap();
+    let snap = store.snapshot(DatasetKey::new(&p, &i, "d")).await.unwrap();
     assert_eq!(snap.sync_count(), 1);
     assert!(snap.exists());
     assert_eq!(snap.identity_datasets, 2);
@@ -297,13 +297,13 @@ async fn a_snapshot_holds_the_dataset_its_records_and_the_identitys_count(store:
     assert_eq!(snap.records.keys().collect::<Vec<_>>(), ["gone", "k"]);
     assert_eq!(snap.records["k"].device_modified_ms, Some(1_795_810_224_455));
     // A dataset with no records has its row and no record.
-    let e = store.snapshot(&p, &i, "e").await.unwrap();
+    let e = store.snapshot(DatasetKey::new(&p, &i, "e")).await.unwrap();
     assert!(e.dataset.is_some() && e.records.is_empty() && e.identity_datasets == 2);
     // Its sizes are the dataset row's: live records, and their bytes.
     apply(&*store, update(&p, &i, "d", 1, &[("\u{e9}t\u{e9}", Some("\u{2603}")), ("k", None)], "t3")).await;
     let sizes = |d: &DatasetRow| (d.num_records, d.data_storage);
-    let snap = store.snapshot(&p, &i, "d").await.unwrap();
-    let row = store.dataset(&p, &i, "d").await.unwrap().unwrap();
+    let snap = store.snapshot(DatasetKey::new(&p, &i, "d")).await.unwrap();
+    let row = store.dataset(DatasetKey::new(&p, &i, "d")).await.unwrap().unwrap();
     assert_eq!((sizes(snap.dataset.as_ref().unwrap()), sizes(&row)), ((1, 8), (1, 8)));
 }
 
@@ -356,7 +356,14 @@ async fn fill(store: &Store) -> String {
     apply(store, update(&p, &i, "d", 0, &[("k", Some("v\u{e9}\n")), ("B", Some("x")), ("gone", None)], "t1")).await;
     store.identity_for_login(&p, "us-east-1", "login.acme", "u1").await.unwrap();
     store
-        .deploy_function("acme", "f", "digest", b"\0asm\x01\xff", Some(("exports.handler = 1", "index.handler")), None)
+        .deploy_function(
+            "acme",
+            "f",
+            "digest",
+            b"\0asm\x01\xff",
+            Some(&script_of("exports.handler = 1", "index.handler")),
+            None,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -379,7 +386,7 @@ async fn export(store: &Store, scope: &Scope) -> String {
     String::from_utf8(out).unwrap()
 }
 
-async fn import(store: &Store, stream: &str, tenant: Option<&str>) -> std::result::Result<Counts, ImportError> {
+async fn import(store: &Store, stream: &str, tenant: Option<&str>) -> Result<Counts> {
     let mut input: &[u8] = stream.as_bytes();
     let input: &mut (dyn BufRead + Send) = &mut input;
     store.import(input, tenant).await
@@ -402,7 +409,7 @@ async fn sqlite_to_postgres_to_sqlite_round_trips_byte_for_byte() {
     assert_eq!(datasets.iter().map(|d| (d.sync_count, d.num_records)).collect::<Vec<_>>(), [(1, 2)]);
     assert_eq!(b.store.function_wasm("acme", "f", 1).await.unwrap().as_deref(), Some(&b"\0asm\x01\xff"[..]));
     // Not twice: the store is no longer empty.
-    assert!(matches!(import(&*b.store, &first, None).await, Err(ImportError::Refused(_))));
+    assert!(matches!(import(&*b.store, &first, None).await, Err(StoreError::Refused(_))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,7 +418,7 @@ async fn a_pool_moves_from_sqlite_to_a_tenant_on_postgres() {
     let pool = fill(&*a.store).await;
     let stream = export(&*a.store, &Scope::Pool(pool.clone())).await;
     b.store.create_tenant("other").await.unwrap();
-    assert!(matches!(import(&*b.store, &stream, Some("nobody")).await, Err(ImportError::Refused(_))));
+    assert!(matches!(import(&*b.store, &stream, Some("nobody")).await, Err(StoreError::Refused(_))));
     let counts = import(&*b.store, &stream, Some("other")).await.unwrap();
     assert!(counts.contains(&("records", 3)) && counts.contains(&("identities", 2)), "{counts:?}");
     assert_eq!(b.store.pool(&pool).await.unwrap().unwrap().tenant, "other");
@@ -484,7 +491,7 @@ async fn an_unlink_that_fails_midway_changes_nothing(
     break_identities: impl std::future::Future<Output = ()>,
 ) {
     let (p, _) = identity(store).await;
-    let (user, _) = store.identity_for_login(&p, "us-east-1", "login.acme", "ada").await.unwrap();
+    let user = store.identity_for_login(&p, "us-east-1", "login.acme", "ada").await.unwrap().identity_id;
     break_identities.await;
     assert!(store.unlink_logins(&user, "login.acme", None).await.is_err(), "the unlink fails");
     assert_eq!(store.login_identity(&p, "login.acme", "ada").await.unwrap().as_deref(), Some(user.as_str()));
@@ -550,7 +557,7 @@ async fn a_change_on_one_node_reaches_every_nodes_cache() {
     let b = postgres::Postgres::open_config(config.clone(), 2).await.unwrap();
     assert!(eventually(|| async { a.caching() && b.caching() }).await);
     let (p, i) = identity(&a).await;
-    let (key, ..) = a.issue_identity_credentials(&p, &i, false, 3600).await.unwrap();
+    let key = a.issue_identity_credentials(&p, &i, false, 3600).await.unwrap().access_key;
     // b reads, and keeps, the pool, the credential and the identity's pool.
     assert_eq!(b.pool(&p).await.unwrap().unwrap().sync_trigger, None);
     assert!(b.credential(&key).await.unwrap().is_some());
@@ -569,9 +576,9 @@ async fn a_change_on_one_node_reaches_every_nodes_cache() {
     );
     // A deploy changes a function's latest version everywhere.
     a.deploy_function("acme", "f", "d1", b"w", None, None).await.unwrap().unwrap();
-    assert_eq!(b.function("acme", "f", None).await.unwrap().map(|f| f.0), Some(1));
+    assert_eq!(b.function("acme", "f", None).await.unwrap().map(|f| f.version), Some(1));
     a.deploy_function("acme", "f", "d2", b"w", None, None).await.unwrap().unwrap();
-    assert!(eventually(|| async { b.function("acme", "f", None).await.unwrap().map(|f| f.0) == Some(2) }).await);
+    assert!(eventually(|| async { b.function("acme", "f", None).await.unwrap().map(|f| f.version) == Some(2) }).await);
     // A deleted identity's credentials stop working on every node.
     a.delete_identities(Some(&p), std::slice::from_ref(&i)).await.unwrap();
     assert!(a.credential(&key).await.unwrap().is_none());
@@ -597,4 +604,8 @@ async fn a_node_that_cannot_listen_caches_nothing() {
     assert_eq!(b.pool(&p).await.unwrap().unwrap().name, "renamed");
     raw.execute("UPDATE pools SET name = 'unannounced' WHERE pool_id = $1", &[&p]).await.unwrap();
     assert_eq!(b.pool(&p).await.unwrap().unwrap().name, "renamed");
+}
+
+fn script_of(source: &str, handler: &str) -> Script {
+    Script { source: source.into(), handler: handler.into() }
 }

@@ -2,8 +2,9 @@
 
 use super::Sqlite;
 use crate::export::{
-    Counts, ImportError, NOT_EMPTY, Reader, Scope, TABLES, Target, Value, end_line, header, pool_refused, row_line,
+    Counts, NOT_EMPTY, Reader, Scope, TABLES, Target, Value, end_line, header, pool_refused, row_line,
 };
+use crate::{Archive, Result, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 use std::io::{BufRead, Write};
@@ -35,7 +36,7 @@ pub(super) fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
 impl Sqlite {
     /// Writes `scope` to `out` as JSON lines, from one consistent snapshot; the number of
     /// rows written.
-    pub fn export(&self, scope: &Scope, out: &mut dyn Write) -> std::result::Result<u64, ImportError> {
+    pub fn export(&self, scope: &Scope, out: &mut dyn Write) -> Result<u64> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         let pool = match scope {
@@ -46,7 +47,7 @@ impl Sqlite {
             let exists: bool =
                 tx.query_row("SELECT EXISTS (SELECT 1 FROM pools WHERE pool_id = ?1)", [pool], |r| r.get(0))?;
             if !exists {
-                return Err(ImportError::Refused(format!("no identity pool {pool}")));
+                return Err(StoreError::Refused(format!("no identity pool {pool}")));
             }
         }
         writeln!(out, "{}", header(scope, schema_version(&tx)?))?;
@@ -83,11 +84,7 @@ impl Sqlite {
     }
 
     /// Loads a stream; see [`crate::Backend::import`].
-    pub fn import(
-        &self,
-        input: &mut (dyn BufRead + Send),
-        tenant: Option<&str>,
-    ) -> std::result::Result<Counts, ImportError> {
+    pub fn import(&self, input: &mut (dyn BufRead + Send), tenant: Option<&str>) -> Result<Counts> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut reader = Reader::open(input, schema_version(&tx)?, tenant)?;
@@ -98,7 +95,7 @@ impl Sqlite {
                         r.get(0)
                     })?;
                 if used {
-                    return Err(ImportError::Refused(NOT_EMPTY.into()));
+                    return Err(StoreError::Refused(NOT_EMPTY.into()));
                 }
                 // A fresh store made its own keys: the installation's replace them.
                 tx.execute("DELETE FROM meta", [])?;
@@ -120,7 +117,10 @@ impl Sqlite {
             let sql = format!("INSERT INTO {} ({}) VALUES ({placeholders})", table.name, table.columns.join(", "));
             tx.prepare_cached(&sql)
                 .and_then(|mut stmt| stmt.execute(params_from_iter(values.into_iter().map(to_sql))))
-                .map_err(|e| ImportError::Bad { line, reason: format!("cannot insert the {} row: {e}", table.name) })?;
+                .map_err(|e| StoreError::Archive {
+                    line,
+                    reason: format!("cannot insert the {} row: {e}", table.name),
+                })?;
         }
         // A stream from before schema 5 may hold merged names past 128 characters, and
         // settings with old separators.
@@ -132,12 +132,25 @@ impl Sqlite {
     }
 }
 
+#[async_trait::async_trait]
+impl Archive for Sqlite {
+    async fn export(&self, scope: &Scope, out: &mut (dyn std::io::Write + Send)) -> Result<u64> {
+        Sqlite::export(self, scope, out)
+    }
+
+    async fn import(&self, input: &mut (dyn std::io::BufRead + Send), tenant: Option<&str>) -> Result<Counts> {
+        Sqlite::import(self, input, tenant)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     use crate::sqlite::Sqlite as Store;
     use crate::sqlite::temp_store as store;
+    use crate::sqlite::wait;
+    use crate::{Identities, Tenants};
 
     fn export(store: &Store, scope: &Scope) -> Vec<u8> {
         let mut out = Vec::new();
@@ -146,9 +159,9 @@ mod tests {
     }
 
     fn fill(store: &Store) -> String {
-        store.create_tenant("acme").unwrap();
-        let pool = store.create_pool("acme", "us-east-1", "game", true, &Default::default()).unwrap().pool_id;
-        let identity = store.create_identity(&pool, "us-east-1").unwrap();
+        wait(store.create_tenant("acme")).unwrap();
+        let pool = wait(store.create_pool("acme", "us-east-1", "game", true, &Default::default())).unwrap().pool_id;
+        let identity = wait(store.create_identity(&pool, "us-east-1")).unwrap();
         let conn = store.conn();
         conn.execute(
             "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted_at)
@@ -182,7 +195,7 @@ mod tests {
             String::from_utf8(first.clone()).unwrap()
         );
         // Not twice: the store is no longer empty.
-        assert!(matches!(b.import(&mut first.as_slice(), None), Err(ImportError::Refused(_))));
+        assert!(matches!(b.import(&mut first.as_slice(), None), Err(StoreError::Refused(_))));
     }
 
     #[test]
@@ -223,11 +236,11 @@ mod tests {
         let text = String::from_utf8(stream.clone()).unwrap();
         assert!(!text.contains("\"type\":\"credentials\"") && !text.contains("\"type\":\"functions\""));
         let (_b, b) = store();
-        b.create_tenant("other").unwrap();
-        assert!(matches!(b.import(&mut stream.as_slice(), Some("nobody")), Err(ImportError::Refused(_))));
+        wait(b.create_tenant("other")).unwrap();
+        assert!(matches!(b.import(&mut stream.as_slice(), Some("nobody")), Err(StoreError::Refused(_))));
         let counts = b.import(&mut stream.as_slice(), Some("other")).unwrap();
         assert!(counts.contains(&("records", 2)) && counts.contains(&("identities", 1)));
-        let moved = b.pool(&pool).unwrap().unwrap();
+        let moved = wait(b.pool(&pool)).unwrap().unwrap();
         assert_eq!(moved.tenant, "other");
         // The same rows, but for the tenant that owns the pool now.
         let expected = text.replace("\"tenant\":\"acme\"", "\"tenant\":\"other\"");

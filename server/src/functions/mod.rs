@@ -1,104 +1,20 @@
-//! Deploying a function: a component, or a JavaScript script pre-initialised into one, is
-//! checked and loaded with exactly the configuration `serve` runs, then stored as the
-//! function's next version. `admin deploy` (and any other way to deploy) calls this.
+//! Our extension: the functions API (`/synctrig/functions`), which the console's Functions
+//! pages use — a tenant's functions, their versions and code, deploying, testing, and the
+//! invocations of each. Deploying itself is [`deploy`], which `admin deploy` calls too.
 
-use super::error::ApiError;
-use std::sync::Arc;
-use synctrig_runtime::limits;
-use synctrig_runtime::sandbox::Runtime;
-use synctrig_runtime::sandbox::js::{Code, ScriptSettings};
-use synctrig_store::{DeployRefused, Store};
+pub mod deploy;
 
-/// A deployed function version.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Deployed {
-    /// The version it got.
-    pub version: i64,
-    /// The SHA-256 of its component.
-    pub digest: String,
-    /// What a script's top level logged while it was loaded.
-    pub log: String,
-}
-
-fn refused(why: DeployRefused) -> ApiError {
-    ApiError::limit_exceeded(match why {
-        DeployRefused::Changed { latest } => {
-            return ApiError::conflict(match latest {
-                0 => "the function has no version yet".to_owned(),
-                n => format!("the function's latest version is now {n}; reload it and deploy again"),
-            });
-        }
-        DeployRefused::Functions => format!("a tenant may have at most {} functions", limits::MAX_FUNCTIONS_PER_TENANT),
-        DeployRefused::Versions => {
-            format!("a function may have at most {} versions", limits::MAX_VERSIONS_PER_FUNCTION)
-        }
-    })
-}
-
-/// Deploys `code` as the next version of `tenant`'s function `name`. `handler` is what a
-/// script's Lambda context shows (`index.handler`); `region` goes into its ARN.
-pub async fn deploy(
-    store: &Store,
-    runtime: &Arc<Runtime>,
-    region: &str,
-    (tenant, name): (&str, &str),
-    code: &Code,
-    handler: &str,
-    expected_latest: Option<i64>,
-) -> Result<Deployed, ApiError> {
-    // A deploy the limits would refuse is refused before it costs a compile.
-    if let Some(limit) = store.function_limit(tenant, name).await? {
-        return Err(refused(limit));
-    }
-    let version = store.next_function_version(tenant, name).await?;
-    if let Some(expected) = expected_latest
-        && expected != version - 1
-    {
-        return Err(refused(DeployRefused::Changed { latest: version - 1 }));
-    }
-    let settings = ScriptSettings {
-        function_name: name.to_owned(),
-        function_version: version.to_string(),
-        invoked_function_arn: format!("arn:aws:lambda:{region}:000000000000:function:{name}:{version}"),
-        memory_limit_in_mb: (runtime.config().limits.memory_bytes >> 20).to_string(),
-        deadline_ms: runtime.config().limits.deadline.as_millis() as u64,
-    };
-    // Pre-initialising and compiling block (they wait for the worker process): off the
-    // async workers.
-    let (runtime, compiled) = (runtime.clone(), code.clone());
-    let (component, log, digest) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let (component, log) = match compiled {
-            Code::Component(bytes) => (bytes, String::new()),
-            Code::Script { source, export } => {
-                let prepared = runtime.prepare_script(&source, &export, &settings)?;
-                (prepared.component, prepared.log)
-            }
-        };
-        let trigger = runtime.load(&component)?;
-        Ok((component, log, trigger.digest().to_owned()))
-    })
-    .await
-    .unwrap_or_else(|e| Err(ApiError::internal(format!("the deploy task failed: {e}"))))?;
-    let script = match code {
-        Code::Script { source, .. } => Some((source.as_str(), handler)),
-        Code::Component(_) => None,
-    };
-    let version =
-        store.deploy_function(tenant, name, &digest, &component, script, expected_latest).await?.map_err(refused)?;
-    Ok(Deployed { version, digest, log })
-}
-
-// ---- the functions API (our extension; the console's Functions pages use it) ----------
-
-use super::sync::Call;
-use super::wire::*;
-use super::{FunctionRef, api_function_name_ok};
+use crate::call::{Call, max_results};
+use crate::error::ApiError;
+use crate::triggers::{FunctionRef, api_function_name_ok};
+use crate::wire::*;
 use base64::Engine as _;
+pub use deploy::deploy;
 use std::time::Duration;
 use synctrig_runtime::SyncEvent;
 use synctrig_runtime::pipeline::stored_from_event;
-use synctrig_store::Principal;
+use synctrig_runtime::sandbox::js::Code;
+use synctrig_store::{FunctionHead, Principal};
 
 /// How long a deploy waits for another to finish before it is refused.
 const DEPLOY_WAIT: Duration = Duration::from_secs(30);
@@ -154,7 +70,7 @@ pub(super) async fn get_function_version(call: Call) -> Result<GetFunctionVersio
     let store = &call.state.store;
     let version = store.function_versions(&tenant, &name).await?.into_iter().find(|v| v.version == number);
     let version = version.ok_or_else(|| function_not_found(&format!("{name}:{number}")))?;
-    let source = store.function_script(&tenant, &name, number).await?.map(|(source, _)| source);
+    let source = store.function_script(&tenant, &name, number).await?.map(|s| s.source);
     Ok(GetFunctionVersionResponse { function_name: name, version, source })
 }
 
@@ -190,7 +106,7 @@ pub(super) async fn publish_function_version(call: Call) -> Result<PublishFuncti
         let from = request.from_version.unwrap_or_default();
         let missing = || function_not_found(&format!("{name}:{from}"));
         match state.store.function_script(&tenant, &name, from).await? {
-            Some((source, stored_handler)) => (script(source, &stored_handler)?, stored_handler),
+            Some(stored) => (script(stored.source, &stored.handler)?, stored.handler),
             None => {
                 (Code::Component(state.store.function_wasm(&tenant, &name, from).await?.ok_or_else(missing)?), handler)
             }
@@ -207,12 +123,12 @@ fn script(source: String, handler: &str) -> Result<Code, ApiError> {
 
 /// A tenant's deploy in progress; ends when dropped.
 struct TenantDeploy {
-    state: std::sync::Arc<super::AppState>,
+    state: std::sync::Arc<crate::state::AppState>,
     tenant: String,
 }
 
 impl TenantDeploy {
-    fn start(state: std::sync::Arc<super::AppState>, tenant: &str) -> Result<Self, ApiError> {
+    fn start(state: std::sync::Arc<crate::state::AppState>, tenant: &str) -> Result<Self, ApiError> {
         let started = state.deploying.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant.to_owned());
         if !started {
             return Err(ApiError::too_many_requests(
@@ -230,7 +146,7 @@ impl Drop for TenantDeploy {
 }
 
 async fn publish(
-    state: &super::AppState,
+    state: &crate::state::AppState,
     (tenant, name): (&str, &str),
     code: &Code,
     handler: &str,
@@ -256,7 +172,7 @@ pub(super) async fn test_function(call: Call) -> Result<TestFunctionResponse, Ap
         .map_err(|e| ApiError::invalid_parameter(format!("the test event is not valid: {}", e.0)))?;
     let state = call.state.clone();
     let found = state.store.function(&tenant, &name, request.version).await?;
-    let (version, digest) = found.ok_or_else(|| match request.version {
+    let FunctionHead { version, digest } = found.ok_or_else(|| match request.version {
         Some(v) => function_not_found(&format!("{name}:{v}")),
         None => function_not_found(&name),
     })?;
@@ -278,4 +194,14 @@ pub(super) async fn test_function(call: Call) -> Result<TestFunctionResponse, Ap
         fuel: outcome.stats.fuel_consumed,
         peak_memory_bytes: outcome.stats.peak_memory_bytes as u64,
     })
+}
+
+pub(crate) async fn list_trigger_invocations(call: Call) -> Result<ListTriggerInvocationsResponse, ApiError> {
+    let Principal::Developer { tenant } = &call.cred.principal else {
+        return Err(ApiError::not_authorized("trigger invocations are readable with developer credentials only"));
+    };
+    let limit = max_results(&call, 100, 100)? as i64;
+    let function = call.label(0).to_owned();
+    let invocations = call.state.store.invocations(tenant, &function, limit).await?;
+    Ok(ListTriggerInvocationsResponse { function, invocations })
 }

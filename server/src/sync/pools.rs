@@ -1,0 +1,134 @@
+//! Identity pools: usage, Cognito Events (the Sync Trigger mapping), configuration, and
+//! the operations synctrig-wasm does not implement, each answering a declared error.
+
+use super::{authorize_identity, authorize_pool};
+use crate::call::{Call, max_results, name_cursor};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::triggers::parse_function_ref;
+use crate::wire::*;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use synctrig_store::Principal;
+
+async fn pool_usage(state: &AppState, pool_id: &str) -> Result<IdentityPoolUsage, ApiError> {
+    let usage = state.store.pool_usage(pool_id).await?;
+    Ok(IdentityPoolUsage {
+        identity_pool_id: pool_id.to_owned(),
+        sync_sessions_count: usage.count,
+        data_storage: usage.bytes,
+        last_modified_date: usage.last_modified.map(Timestamp::from_secs),
+    })
+}
+
+pub(crate) async fn list_identity_pool_usage(call: Call) -> Result<ListIdentityPoolUsageResponse, ApiError> {
+    let max = max_results(&call, 60, 60)?;
+    let after = name_cursor(&call)?;
+    let tenant = match &call.cred.principal {
+        Principal::Developer { tenant } => Some(tenant.as_str()),
+        _ => None,
+    };
+    let mut pools = call.state.store.pools_after(tenant, &after, max + 1).await?;
+    let more = pools.len() > max;
+    pools.truncate(max);
+    let mut usages = Vec::with_capacity(pools.len());
+    for p in &pools {
+        usages.push(pool_usage(&call.state, &p.pool_id).await?);
+    }
+    Ok(ListIdentityPoolUsageResponse {
+        count: usages.len(),
+        next_token: more.then(|| B64.encode(&pools[pools.len() - 1].pool_id)),
+        identity_pool_usages: usages,
+        max_results: max,
+    })
+}
+
+pub(crate) async fn describe_identity_pool_usage(call: Call) -> Result<DescribeIdentityPoolUsageResponse, ApiError> {
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0)).await?;
+    Ok(DescribeIdentityPoolUsageResponse { identity_pool_usage: pool_usage(&call.state, &pool.pool_id).await? })
+}
+
+pub(crate) async fn get_cognito_events(call: Call) -> Result<GetCognitoEventsResponse, ApiError> {
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0)).await?;
+    let events = pool.sync_trigger.map(|f| ("SyncTrigger".to_owned(), f)).into_iter().collect();
+    Ok(GetCognitoEventsResponse { events })
+}
+
+pub(crate) async fn set_cognito_events(call: Call) -> Result<Empty, ApiError> {
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0)).await?;
+    let request: SetCognitoEventsRequest = call.body("SetCognitoEvents")?;
+    if let Some(other) = request.events.keys().find(|k| *k != "SyncTrigger") {
+        return Err(ApiError::invalid_parameter(format!("unknown event {other:?}; the only event is SyncTrigger")));
+    }
+    let mapping = request.events.get("SyncTrigger").filter(|v| !v.is_empty()).cloned();
+    if let Some(value) = &mapping {
+        let (name, version) = parse_function_ref(value).ok_or_else(|| {
+            ApiError::invalid_parameter(format!(
+                "SyncTrigger {value:?} is not a function name or arn:aws:lambda:<region>:<account>:function:<name>[:<version>]"
+            ))
+        })?;
+        if call.state.store.function(&pool.tenant, &name, version).await?.is_none() {
+            return Err(ApiError::invalid_parameter(format!(
+                "no function {value:?} is deployed for this identity pool's tenant"
+            )));
+        }
+    }
+    call.state.store.set_sync_trigger(&pool.pool_id, mapping.as_deref()).await?;
+    // Compile it now, in the background, rather than on the pool's next update.
+    if let Some(m) = mapping
+        && let Some(f) = call.state.resolve(&pool.tenant, &m).await?
+    {
+        call.state.triggers.prefetch(f);
+    }
+    Ok(Empty {})
+}
+
+pub(crate) async fn get_identity_pool_configuration(
+    call: Call,
+) -> Result<GetIdentityPoolConfigurationResponse, ApiError> {
+    let pool = authorize_pool(&call.state, &call.cred, call.label(0)).await?;
+    Ok(GetIdentityPoolConfigurationResponse { identity_pool_id: pool.pool_id })
+}
+
+fn not_supported(operation: &str, what: &str) -> String {
+    format!("{operation} is not supported by synctrig-wasm: {what}")
+}
+
+pub(crate) async fn set_identity_pool_configuration(call: Call) -> Result<Empty, ApiError> {
+    authorize_pool(&call.state, &call.cred, call.label(0)).await?;
+    Err(ApiError::invalid_parameter(not_supported(
+        "SetIdentityPoolConfiguration",
+        "push sync and Cognito streams are not implemented",
+    )))
+}
+
+pub(crate) async fn bulk_publish(call: Call) -> Result<Empty, ApiError> {
+    authorize_pool(&call.state, &call.cred, call.label(0)).await?;
+    Err(ApiError::invalid_parameter(not_supported("BulkPublish", "Cognito streams are not implemented")))
+}
+
+pub(crate) async fn get_bulk_publish_details(call: Call) -> Result<Empty, ApiError> {
+    authorize_pool(&call.state, &call.cred, call.label(0)).await?;
+    Err(ApiError::invalid_parameter(not_supported("GetBulkPublishDetails", "Cognito streams are not implemented")))
+}
+
+pub(crate) async fn register_device(call: Call) -> Result<Empty, ApiError> {
+    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1)).await?;
+    Err(ApiError::invalid_configuration(not_supported("RegisterDevice", "push sync is not configured for any pool")))
+}
+
+pub(crate) async fn subscribe_to_dataset(call: Call) -> Result<Empty, ApiError> {
+    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1)).await?;
+    Err(ApiError::invalid_configuration(not_supported(
+        "SubscribeToDataset",
+        "push sync is not configured for any pool",
+    )))
+}
+
+pub(crate) async fn unsubscribe_from_dataset(call: Call) -> Result<Empty, ApiError> {
+    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1)).await?;
+    Err(ApiError::invalid_configuration(not_supported(
+        "UnsubscribeFromDataset",
+        "push sync is not configured for any pool",
+    )))
+}

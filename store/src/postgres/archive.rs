@@ -1,0 +1,128 @@
+//! Export and import (the JSON-lines format of [`crate::archive`]).
+
+use super::*;
+
+#[async_trait::async_trait]
+impl Archive for Postgres {
+    async fn export(&self, scope: &Scope, out: &mut (dyn std::io::Write + Send)) -> Result<u64> {
+        let mut c = self.client().await?;
+        // One snapshot for the whole stream.
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let pool = match scope {
+            Scope::Installation => None,
+            Scope::Pool(pool) => Some(pool.as_str()),
+        };
+        if let Some(pool) = pool {
+            let exists: bool =
+                tx.query_one("SELECT EXISTS (SELECT 1 FROM pools WHERE pool_id = $1)", &[&pool]).await?.try_get(0)?;
+            if !exists {
+                return Err(StoreError::Refused(format!("no identity pool {pool}")));
+            }
+        }
+        writeln!(out, "{}", header(scope, Self::schema_version(&tx).await?))?;
+        let mut rows = 0u64;
+        for table in TABLES {
+            let condition = match (pool, table.pool_filter) {
+                (None, _) => table.filter,
+                (Some(_), Some(filter)) => filter,
+                (Some(_), None) => continue,
+            };
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {condition} ORDER BY {}",
+                table.columns.join(", "),
+                table.name,
+                table.order_by
+            );
+            let stmt = tx.prepare(&sql).await?;
+            let params: Vec<&(dyn ToSql + Sync)> = match &pool {
+                Some(pool) => vec![pool],
+                None => vec![],
+            };
+            // Streamed: a table's rows (functions' bytes among them) are never all in memory.
+            let stream = tx.query_raw(&stmt, params).await?;
+            pin_mut!(stream);
+            while let Some(row) = stream.next().await {
+                let row = row?;
+                let values = (0..table.columns.len()).map(|i| column_value(&row, i)).collect::<Result<Vec<_>>>()?;
+                writeln!(out, "{}", row_line(table, values))?;
+                rows += 1;
+            }
+        }
+        writeln!(out, "{}", end_line(rows))?;
+        out.flush()?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn import(&self, input: &mut (dyn std::io::BufRead + Send), tenant: Option<&str>) -> Result<Counts> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        // Nothing may create a tenant or a pool while the emptiness checked below holds.
+        tx.batch_execute("LOCK TABLE tenants, pools IN SHARE ROW EXCLUSIVE MODE").await?;
+        let mut reader = Reader::open(input, Self::schema_version(&tx).await?, tenant)?;
+        match &reader.target {
+            Target::Installation => {
+                let used: bool = tx
+                    .query_one("SELECT EXISTS (SELECT 1 FROM tenants) OR EXISTS (SELECT 1 FROM pools)", &[])
+                    .await?
+                    .try_get(0)?;
+                if used {
+                    return Err(StoreError::Refused(NOT_EMPTY.into()));
+                }
+                // A fresh store made its own keys: the installation's replace them.
+                tx.execute("DELETE FROM meta", &[]).await?;
+                tx.execute("DELETE FROM credentials WHERE kind = 'root'", &[]).await?;
+            }
+            Target::Pool { pool, tenant } => {
+                let ok: bool = tx
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM tenants WHERE name = $1) AND NOT EXISTS (SELECT 1 FROM pools WHERE pool_id = $2)",
+                        &[tenant, pool],
+                    )
+                    .await?
+                    .try_get(0)?;
+                if !ok {
+                    return Err(pool_refused(pool, tenant));
+                }
+            }
+        }
+        let mut statements = HashMap::new();
+        while let Some((line, table, values)) = reader.next_row()? {
+            let bad = |reason: String| StoreError::Archive { line, reason };
+            let stmt = match statements.get(table.name) {
+                Some(stmt) => stmt,
+                None => {
+                    let placeholders: Vec<String> = (1..=table.columns.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "INSERT INTO {} ({}) VALUES ({})",
+                        table.name,
+                        table.columns.join(", "),
+                        placeholders.join(", ")
+                    );
+                    let stmt = tx.prepare(&sql).await?;
+                    statements.entry(table.name).or_insert(stmt)
+                }
+            };
+            let params = values
+                .into_iter()
+                .zip(stmt.params())
+                .zip(table.columns)
+                .map(|((v, ty), column)| param(v, ty).map_err(|e| bad(format!("{}.{column}: {e}", table.name))))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+            tx.execute(stmt, &refs).await.map_err(|e| bad(format!("cannot insert the {} row: {e}", table.name)))?;
+        }
+        // A stream from before schema 5 may hold merged names past 128 characters, and
+        // settings with old separators.
+        shorten_merged_names(&tx).await?;
+        conform_pool_settings(&tx).await?;
+        let counts = reader.counts;
+        self.commit_change(tx, cache::Kinds::ALL).await?;
+        Ok(counts)
+    }
+}
