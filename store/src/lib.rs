@@ -375,6 +375,20 @@ pub enum DeployRefused {
     Versions,
 }
 
+impl DeployRefused {
+    /// The limit a deploy would pass, given the function's stored versions and the
+    /// tenant's functions: the one rule both backends apply.
+    pub(crate) fn limit(versions: i64, functions: i64) -> Option<DeployRefused> {
+        if versions as usize >= synctrig_runtime::limits::MAX_VERSIONS_PER_FUNCTION {
+            Some(DeployRefused::Versions)
+        } else if versions == 0 && functions as usize >= synctrig_runtime::limits::MAX_FUNCTIONS_PER_TENANT {
+            Some(DeployRefused::Functions)
+        } else {
+            None
+        }
+    }
+}
+
 /// A function, as a list shows it.
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "PascalCase")]

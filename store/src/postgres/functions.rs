@@ -81,13 +81,7 @@ impl Functions for Postgres {
         )
         .await?;
         let (versions, functions): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
-        Ok(if versions as usize >= limits::MAX_VERSIONS_PER_FUNCTION {
-            Some(DeployRefused::Versions)
-        } else if versions == 0 && functions as usize >= limits::MAX_FUNCTIONS_PER_TENANT {
-            Some(DeployRefused::Functions)
-        } else {
-            None
-        })
+        Ok(DeployRefused::limit(versions, functions))
     }
 
     async fn function_script(&self, tenant: &str, name: &str, version: i64) -> Result<Option<Script>> {

@@ -70,13 +70,7 @@ impl Functions for Sqlite {
                         (SELECT COUNT(DISTINCT name) FROM functions WHERE tenant = ?1)",
             )?
             .query_row(params![tenant, name], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(if versions as usize >= limits::MAX_VERSIONS_PER_FUNCTION {
-            Some(DeployRefused::Versions)
-        } else if versions == 0 && functions as usize >= limits::MAX_FUNCTIONS_PER_TENANT {
-            Some(DeployRefused::Functions)
-        } else {
-            None
-        })
+        Ok(DeployRefused::limit(versions, functions))
     }
 
     /// A JavaScript function version's script and handler.
