@@ -8,7 +8,7 @@ use super::error::ApiError;
 use crate::state::AppState;
 use crate::{auth, call, console, identity, model, routes};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Extension, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -95,8 +95,30 @@ async fn janitor(state: Arc<AppState>) {
     }
 }
 
+/// The routes and, around them, the layers every request passes (outermost first): a
+/// request id, CORS, observation (the client's address, a log span, metrics), the body
+/// (bounded, read under a deadline, reserved when large), a request slot. The console,
+/// metrics and OpenID documents have routes of their own; everything else is a call of
+/// Cognito Identity or Cognito Sync ([`api`]).
 pub(crate) fn router(state: &Arc<AppState>) -> axum::Router {
-    let app = axum::Router::new().fallback(dispatch).with_state(state.clone());
+    use axum::middleware::from_fn_with_state;
+    use axum::routing::{any, get};
+    let app = axum::Router::new()
+        // Other methods on these paths are API calls, as they were before these had routes
+        // (a signed call there is answered UnknownOperationException).
+        .route("/metrics", get(metrics).fallback(api))
+        .route("/.well-known/", get(no_document).fallback(api))
+        .route("/.well-known/{*document}", get(well_known).fallback(api))
+        .route("/console", any(console))
+        .route("/console/", any(console))
+        .route("/console/{*path}", any(console))
+        .fallback(api)
+        .layer(from_fn_with_state(state.clone(), request_slot))
+        .layer(from_fn_with_state(state.clone(), bounded_body))
+        // The body layer enforces the server's own limit; axum's default would cut at 2 MB.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(from_fn_with_state(state.clone(), observe))
+        .with_state(state.clone());
     let app = match cors_layer(&state.config.cors_origins) {
         Some(cors) => app.layer(cors),
         None => app,
@@ -104,6 +126,20 @@ pub(crate) fn router(state: &Arc<AppState>) -> axum::Router {
     // Outermost, so that what the CORS layer answers itself carries an id too.
     app.layer(axum::middleware::from_fn(with_request_id))
 }
+
+/// The operation a response answered, for the metrics and the log.
+#[derive(Clone, Copy)]
+struct Operation(&'static str);
+
+/// `response`, marked as the answer of `operation`.
+fn answered(operation: &'static str, mut response: Response) -> Response {
+    response.extensions_mut().insert(Operation(operation));
+    response
+}
+
+/// The client's address ([`client_address`]), for the layers and handlers inside.
+#[derive(Clone, Copy)]
+struct Client(IpAddr);
 
 /// A request's id, for its log lines.
 #[derive(Clone)]
@@ -162,15 +198,17 @@ fn client_address(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> IpAddr
     forwarded.and_then(|v| v.rsplit(',').next()).and_then(|a| a.trim().parse().ok()).unwrap_or(peer)
 }
 
-/// Every request comes here: bound it, route it, time it, count it.
-async fn dispatch(
+/// Every request: its client, its log span, its time and outcome counted.
+async fn observe(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
+    mut request: Request,
+    next: axum::middleware::Next,
 ) -> Response {
     let started = Instant::now();
     let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let client = client_address(&state, peer.ip(), request.headers());
+    request.extensions_mut().insert(Client(client));
     let span = tracing::info_span!(
         "request",
         id = %request_id,
@@ -179,7 +217,8 @@ async fn dispatch(
         path = %request.uri().path(),
         operation = tracing::field::Empty,
     );
-    let (operation, response) = handle(&state, client, request).instrument(span.clone()).await;
+    let response = next.run(request).instrument(span.clone()).await;
+    let operation = response.extensions().get::<Operation>().map_or("Unknown", |op| op.0);
     span.record("operation", operation);
     let status = response.status().as_u16();
     span.in_scope(|| tracing::debug!(status, "answered"));
@@ -187,29 +226,36 @@ async fn dispatch(
     response
 }
 
-async fn handle(state: &Arc<AppState>, client: IpAddr, request: Request) -> (&'static str, Response) {
+/// An error answered before routing, in the protocol of the API called.
+fn refuse(parts: &axum::http::request::Parts, e: ApiError) -> Response {
+    answered("Unknown", if is_identity_call(parts) { identity_error(e) } else { e.into_response() })
+}
+
+/// Reads the request's body, bounded: a large body is read only once its bytes are
+/// reserved, and one of unknown length may be small only, so the bodies in memory are
+/// bounded per address and in all. It is read before a request slot is taken, so slow
+/// senders hold a connection (capped per client) but never a slot.
+async fn bounded_body(
+    State(state): State<Arc<AppState>>,
+    Extension(Client(client)): Extension<Client>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
     let (parts, body) = request.into_parts();
-    // Errors before routing are answered in the protocol of the API called.
-    let json11 = is_identity_call(&parts);
-    let answer = |e: ApiError| if json11 { identity_error(e) } else { e.into_response() };
     let max = state.config.max_body_bytes;
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    // A large body is read only once its bytes are reserved; one of unknown length may
-    // be small only. So the bodies in memory are bounded per address and in all.
     let (limit, _budget) = match declared {
         Some(n) if n > max => {
             let e = ApiError::limit_exceeded(format!("request body is {n} bytes, over the limit of {max} bytes"));
-            return ("Unknown", close(answer(e)));
+            return close(refuse(&parts, e));
         }
         Some(n) if n > SMALL_BODY_BYTES => match state.admission.reserve_body(client, n) {
             Ok(permit) => (n, Some(permit)),
-            Err(e) => return ("Unknown", close(answer(e))),
+            Err(e) => return close(refuse(&parts, e)),
         },
         Some(n) => (n, None),
         None => (SMALL_BODY_BYTES, None),
     };
-    // The body is read before a request slot is taken, so slow senders hold a
-    // connection (capped per client) but never a slot.
     let body = match tokio::time::timeout(state.config.body_timeout, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(body)) => body,
         Ok(Err(_)) => {
@@ -217,23 +263,81 @@ async fn handle(state: &Arc<AppState>, client: IpAddr, request: Request) -> (&'s
                 Some(_) => "request body is longer than its Content-Length, or was cut off".to_owned(),
                 None => format!("a request body over {SMALL_BODY_BYTES} bytes needs a Content-Length header"),
             });
-            return ("Unknown", close(answer(e)));
+            return close(refuse(&parts, e));
         }
         Err(_) => {
             let secs = state.config.body_timeout.as_secs_f64();
             let e = ApiError::request_timeout(format!("the request body did not arrive within {secs} s"));
-            return ("Unknown", close(answer(e)));
+            return close(refuse(&parts, e));
         }
     };
+    // The reservation is held until the answer is made.
+    next.run(Request::from_parts(parts, axum::body::Body::from(body))).await
+}
+
+/// Takes one of the server's request slots for the rest of the request, or refuses it.
+async fn request_slot(State(state): State<Arc<AppState>>, request: Request, next: axum::middleware::Next) -> Response {
     let Ok(_slot) = state.requests.clone().try_acquire_owned() else {
-        return ("Unknown", answer(ApiError::too_many_requests("the server is at its concurrency limit; retry")));
+        let (parts, _) = request.into_parts();
+        return refuse(&parts, ApiError::too_many_requests("the server is at its concurrency limit; retry"));
     };
-    let (operation, result) = route(state, client, &parts, body).await;
-    let response = result.unwrap_or_else(|e| {
-        tracing::debug!(operation, error = e.name, message = %e.message, "request failed");
-        e.into_response()
-    });
-    (operation, response)
+    next.run(request).await
+}
+
+/// `GET /metrics`: the Prometheus text format.
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let text = state.metrics.render();
+    answered("Metrics", ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// `GET /.well-known/…`: this server's OpenID Connect issuer metadata, how anyone
+/// verifies its tokens.
+async fn well_known(State(state): State<Arc<AppState>>, Path(document): Path<String>) -> Response {
+    let found = match document.as_str() {
+        "openid-configuration" => state.oidc().map(|key| key.discovery()),
+        "jwks.json" => state.oidc().map(|key| key.jwks()),
+        _ => return no_such_document(&document),
+    };
+    answered("OpenIdConfiguration", found.map_or_else(IntoResponse::into_response, |d| axum::Json(d).into_response()))
+}
+
+async fn no_document() -> Response {
+    no_such_document("")
+}
+
+fn no_such_document(document: &str) -> Response {
+    let message = format!("no document /.well-known/{document}");
+    answered(
+        "OpenIdConfiguration",
+        ApiError { name: "ResourceNotFoundException", status: 404, message }.into_response(),
+    )
+}
+
+/// The web console ([`console`]).
+async fn console(
+    State(state): State<Arc<AppState>>,
+    Extension(Client(client)): Extension<Client>,
+    parts: axum::http::request::Parts,
+    body: Bytes,
+) -> Response {
+    let (op, result) = console::handle(&state, client, &parts.method, parts.uri.path(), &parts.headers, &body).await;
+    answered(op, result.unwrap_or_else(|e| failed(op, e)))
+}
+
+/// A call of Cognito Identity (JSON 1.1) or Cognito Sync (rest-json, SigV4).
+async fn api(
+    State(state): State<Arc<AppState>>,
+    Extension(Client(client)): Extension<Client>,
+    parts: axum::http::request::Parts,
+    body: Bytes,
+) -> Response {
+    let (op, result) = route(&state, client, &parts, body).await;
+    answered(op, result.unwrap_or_else(|e| failed(op, e)))
+}
+
+fn failed(operation: &'static str, e: ApiError) -> Response {
+    tracing::debug!(operation, error = e.name, message = %e.message, "request failed");
+    e.into_response()
 }
 
 /// Whether a request calls Cognito Identity (JSON 1.1), not Cognito Sync.
@@ -261,24 +365,6 @@ async fn route(
     body: Bytes,
 ) -> (&'static str, Result<Response, ApiError>) {
     let path = parts.uri.path();
-    if path == "/metrics" && parts.method == Method::GET {
-        let text = state.metrics.render();
-        return ("Metrics", Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()));
-    }
-    if parts.method == Method::GET && path.starts_with("/.well-known/") {
-        // This server's OpenID Connect issuer metadata: how anyone verifies its tokens.
-        let document = match path {
-            "/.well-known/openid-configuration" => state.oidc().map(|key| key.discovery()),
-            "/.well-known/jwks.json" => state.oidc().map(|key| key.jwks()),
-            _ => {
-                Err(ApiError { name: "ResourceNotFoundException", status: 404, message: format!("no document {path}") })
-            }
-        };
-        return ("OpenIdConfiguration", document.map(|d| axum::Json(d).into_response()));
-    }
-    if path == "/console" || path.starts_with("/console/") {
-        return console::handle(state, client, &parts.method, path, &parts.headers, &body).await;
-    }
     if is_identity_call(parts) {
         let (op, result) = identity::handle(state, client, parts, &body).await;
         let mut response = match result {

@@ -20,16 +20,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::json;
 use std::io::BufRead;
 
-/// A column's value, as both backends store it (integers, text, bytes, nulls; reals are
-/// read but no column holds one).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Value {
-    Null,
-    Integer(i64),
-    Real(f64),
-    Text(String),
-    Blob(Vec<u8>),
-}
+pub(crate) use crate::sql::Value;
 
 /// The stream's format name (its first line's `format`).
 pub const FORMAT: &str = "synctrig-export";

@@ -10,6 +10,7 @@
 
 pub mod export;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;

@@ -119,8 +119,8 @@ impl Archive for Postgres {
         }
         // A stream from before schema 5 may hold merged names past 128 characters, and
         // settings with old separators.
-        shorten_merged_names(&tx).await?;
-        conform_pool_settings(&tx).await?;
+        sql::identities::shorten_merged_names(&Pg(&tx)).await?;
+        sql::identities::conform_pool_settings(&Pg(&tx)).await?;
         let counts = reader.counts;
         self.commit_change(tx, cache::Kinds::ALL).await?;
         Ok(counts)

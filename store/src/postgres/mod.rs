@@ -30,6 +30,7 @@ pub mod tls;
 use super::export::{
     Counts, NOT_EMPTY, Reader, Scope, TABLES, Target, Value, end_line, header, pool_refused, row_line,
 };
+use crate::sql;
 use crate::*;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, RecyclingMethod, Transaction};
 use futures_util::{StreamExt, pin_mut};
@@ -302,20 +303,6 @@ fn record_at(r: &Row, at: usize) -> Result<Option<RecordRow>> {
     }))
 }
 
-const IDENTITY_COLUMNS: &str = "identity_id, pool_id, created, modified, merged_into, authenticated";
-
-fn identity_from_row(r: &Row) -> Result<IdentityRow> {
-    Ok(IdentityRow {
-        identity_id: r.try_get(0)?,
-        pool_id: r.try_get(1)?,
-        created: r.try_get(2)?,
-        modified: r.try_get(3)?,
-        merged_into: r.try_get(4)?,
-        ever_authenticated: r.try_get::<_, i64>(5)? != 0,
-        logins: Vec::new(),
-    })
-}
-
 /// A stored answer; this program wrote it, so it decodes (an empty answer otherwise).
 fn decode_answer(answer: &str) -> Vec<RecordRow> {
     serde_json::from_str(answer).unwrap_or_default()
@@ -350,103 +337,15 @@ async fn dataset_row(c: &impl GenericClient, pool: &str, identity: &str, name: &
 
 const LIVE_DATASETS: &str = "SELECT COUNT(*) FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND deleted = 0";
 
-const LOCK_IDENTITY: &str = "SELECT merged_into IS NULL AND pool_id = $2 AND ($3 = FALSE OR authenticated = 0)
-     FROM identities WHERE identity_id = $1 FOR UPDATE";
-
-/// Locks an identity's row for the rest of the transaction: every change to an
-/// identity's datasets, logins or existence takes this lock first. Answers whether the
-/// identity is a live (not merged) identity of `pool` — and, with `unauthenticated`,
-/// never had a login.
-async fn lock_identity(tx: &Transaction<'_>, pool: &str, identity: &str, unauthenticated: bool) -> Result<bool> {
-    let row = query_opt(tx, LOCK_IDENTITY, &[&identity, &pool, &unauthenticated]).await?;
-    Ok(match row {
-        Some(r) => r.try_get(0)?,
-        None => false,
-    })
-}
-
-async fn with_logins(c: &impl GenericClient, mut row: IdentityRow) -> Result<IdentityRow> {
-    let rows = query(
-        c,
-        "SELECT provider, subject FROM logins WHERE identity_id = $1 ORDER BY provider, subject",
-        &[&row.identity_id],
-    )
-    .await?;
-    row.logins = rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_>>()?;
-    Ok(row)
-}
-
-/// A merged dataset's name (see the SQLite store's `merged_name`).
-async fn merged_name(tx: &Transaction<'_>, pool: &str, target: &str, base: &str, source: &str) -> Result<String> {
-    for n in 1..=MERGED_NAME_ATTEMPTS {
-        let candidate = merged_dataset_name(base, source, n);
-        let taken: bool = query_one(
-            tx,
-            "SELECT EXISTS (SELECT 1 FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND name = $3)",
-            &[&pool, &target, &candidate],
-        )
-        .await?
-        .try_get(0)?;
-        if !taken {
-            return Ok(candidate);
-        }
-    }
-    Err(StoreError::Other("no free name for a merged dataset".into()))
-}
-
-/// SQLite's `conform_pool_settings`: settings made before schema 5, as
-/// [`PoolSettings::conformed`] keeps them.
-async fn conform_pool_settings(tx: &Transaction<'_>) -> Result<usize> {
-    let pools =
-        query(tx, "SELECT pool_id, settings FROM pools WHERE settings LIKE '%,%' ORDER BY pool_id", &[]).await?;
-    let mut changed = 0;
-    for row in &pools {
-        let (pool, settings): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-        let Ok(parsed) = serde_json::from_str::<PoolSettings>(&settings) else { continue };
-        if let Some(conformed) = parsed.conformed() {
-            let text = serde_json::to_string(&conformed).map_err(other)?;
-            execute(tx, "UPDATE pools SET settings = $2 WHERE pool_id = $1", &[&pool, &text]).await?;
-            changed += 1;
-        }
-    }
-    Ok(changed)
-}
-
-/// SQLite's `shorten_merged_names`: merged datasets named past the model's 128 characters
-/// take the names merges make now, their records following.
-async fn shorten_merged_names(tx: &Transaction<'_>) -> Result<usize> {
-    let long = query(
-        tx,
-        "SELECT pool_id, identity_id, name, COALESCE(merged_base, name), COALESCE(merged_from, '') FROM datasets
-         WHERE char_length(name) > $1 ORDER BY pool_id, identity_id, name",
-        &[&(limits::MAX_DATASET_NAME_CHARS as i32)],
-    )
-    .await?;
-    for row in &long {
-        let (pool, identity, name, base, source): (String, String, String, String, String) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
-        let new_name = merged_name(tx, &pool, &identity, &base, &source).await?;
-        execute(
-            tx,
-            "UPDATE datasets SET name = $4 WHERE pool_id = $1 AND identity_id = $2 AND name = $3",
-            &[&pool, &identity, &name, &new_name],
-        )
-        .await?;
-        execute(
-            tx,
-            "UPDATE records SET dataset = $4 WHERE pool_id = $1 AND identity_id = $2 AND dataset = $3",
-            &[&pool, &identity, &name, &new_name],
-        )
-        .await?;
-    }
-    Ok(long.len())
-}
-
 /// The export's value of column `i` of `row`.
 fn column_value(row: &Row, i: usize) -> Result<Value> {
     let ty = row.columns()[i].type_();
     Ok(if *ty == Type::INT8 {
         row.try_get::<_, Option<i64>>(i)?.map_or(Value::Null, Value::Integer)
+    } else if *ty == Type::INT4 {
+        row.try_get::<_, Option<i32>>(i)?.map_or(Value::Null, |i| Value::Integer(i.into()))
+    } else if *ty == Type::BOOL {
+        row.try_get::<_, Option<bool>>(i)?.map_or(Value::Null, |b| Value::Integer(b.into()))
     } else if *ty == Type::BYTEA {
         row.try_get::<_, Option<Vec<u8>>>(i)?.map_or(Value::Null, Value::Blob)
     } else if *ty == Type::TEXT {
@@ -463,10 +362,50 @@ fn param(value: Value, ty: &Type) -> std::result::Result<Box<dyn ToSql + Sync + 
         (Value::Null, t) if *t == Type::BYTEA => Box::new(None::<Vec<u8>>),
         (Value::Null, _) => Box::new(None::<String>),
         (Value::Integer(i), t) if *t == Type::INT8 => Box::new(i),
+        // Shared statements compare parameters with literals (`$3 = 0`), which PostgreSQL
+        // types as `integer`.
+        (Value::Integer(i), t) if *t == Type::INT4 => Box::new(i32::try_from(i).map_err(|e| e.to_string())?),
+        (Value::Integer(i), t) if *t == Type::BOOL => Box::new(i != 0),
         (Value::Text(s), t) if *t == Type::TEXT => Box::new(s),
         (Value::Blob(b), t) if *t == Type::BYTEA => Box::new(b),
         (v, t) => return Err(format!("{v:?} is not a {t}")),
     })
+}
+
+/// A client or transaction running the statements both backends share.
+pub(super) struct Pg<'a, C>(pub &'a C);
+
+impl<C: GenericClient + Sync> crate::sql::Db for Pg<'_, C> {
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let stmt = self.0.prepare_cached(sql).await?;
+        let bound = bind(&stmt, params)?;
+        Ok(self.0.execute(&stmt, &refs(&bound)).await?)
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>> {
+        let stmt = self.0.prepare_cached(sql).await?;
+        let bound = bind(&stmt, params)?;
+        let rows = self.0.query(&stmt, &refs(&bound)).await?;
+        rows.iter().map(|row| (0..row.len()).map(|i| column_value(row, i)).collect()).collect()
+    }
+}
+
+/// `params` as the types the server gave the statement's parameters.
+fn bind(stmt: &tokio_postgres::Statement, params: &[Value]) -> Result<Vec<Box<dyn ToSql + Sync + Send>>> {
+    if stmt.params().len() != params.len() {
+        return Err(StoreError::Other(format!(
+            "a statement takes {} parameters and was given {}",
+            stmt.params().len(),
+            params.len()
+        )));
+    }
+    params.iter().zip(stmt.params()).map(|(v, ty)| param(v.clone(), ty).map_err(StoreError::Other)).collect()
+}
+
+fn refs(bound: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    bound.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect()
 }
 
 impl Postgres {
@@ -622,7 +561,7 @@ impl Postgres {
     async fn apply_delete(&self, pool: &str, identity: &str, name: &str, by: &str) -> Result<Option<DatasetRow>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        lock_identity(&tx, pool, identity, false).await?;
+        sql::identities::lock_identity(&Pg(&tx), pool, identity, false).await?;
         let Some(row) = dataset_row(&tx, pool, identity, name).await?.filter(|d| !d.deleted) else {
             return Ok(None);
         };
@@ -700,8 +639,8 @@ async fn migrate(pool: &deadpool_postgres::Pool) -> Result<()> {
         tx.execute("INSERT INTO schema_migrations (version, applied) VALUES ($1, $2)", &[version, &now()]).await?;
     }
     if applied < SHORT_MERGED_NAMES {
-        shorten_merged_names(&tx).await?;
-        conform_pool_settings(&tx).await?;
+        sql::identities::shorten_merged_names(&Pg(&tx)).await?;
+        sql::identities::conform_pool_settings(&Pg(&tx)).await?;
     }
     tx.batch_execute(FUNCTIONS).await?;
     tx.commit().await?;

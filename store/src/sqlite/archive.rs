@@ -1,33 +1,11 @@
 //! Export and import of the SQLite store (the stream is [`crate::export`]).
 
-use super::Sqlite;
-use crate::export::{
-    Counts, NOT_EMPTY, Reader, Scope, TABLES, Target, Value, end_line, header, pool_refused, row_line,
-};
+use super::{Lite, Sqlite, from_sql};
+use crate::export::{Counts, NOT_EMPTY, Reader, Scope, TABLES, Target, end_line, header, pool_refused, row_line};
 use crate::{Archive, Result, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 use std::io::{BufRead, Write};
-
-fn from_sql(value: SqlValue) -> Value {
-    match value {
-        SqlValue::Null => Value::Null,
-        SqlValue::Integer(i) => Value::Integer(i),
-        SqlValue::Real(f) => Value::Real(f),
-        SqlValue::Text(s) => Value::Text(s),
-        SqlValue::Blob(b) => Value::Blob(b),
-    }
-}
-
-fn to_sql(value: Value) -> SqlValue {
-    match value {
-        Value::Null => SqlValue::Null,
-        Value::Integer(i) => SqlValue::Integer(i),
-        Value::Real(f) => SqlValue::Real(f),
-        Value::Text(s) => SqlValue::Text(s),
-        Value::Blob(b) => SqlValue::Blob(b),
-    }
-}
 
 pub(super) fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -115,17 +93,14 @@ impl Sqlite {
         while let Some((line, table, values)) = reader.next_row()? {
             let placeholders = vec!["?"; values.len()].join(", ");
             let sql = format!("INSERT INTO {} ({}) VALUES ({placeholders})", table.name, table.columns.join(", "));
-            tx.prepare_cached(&sql)
-                .and_then(|mut stmt| stmt.execute(params_from_iter(values.into_iter().map(to_sql))))
-                .map_err(|e| StoreError::Archive {
-                    line,
-                    reason: format!("cannot insert the {} row: {e}", table.name),
-                })?;
+            tx.prepare_cached(&sql).and_then(|mut stmt| stmt.execute(params_from_iter(values))).map_err(|e| {
+                StoreError::Archive { line, reason: format!("cannot insert the {} row: {e}", table.name) }
+            })?;
         }
         // A stream from before schema 5 may hold merged names past 128 characters, and
         // settings with old separators.
-        super::identities::shorten_merged_names(&tx)?;
-        super::identities::conform_pool_settings(&tx)?;
+        crate::sql::ready(crate::sql::identities::shorten_merged_names(&Lite(&tx)))?;
+        crate::sql::ready(crate::sql::identities::conform_pool_settings(&Lite(&tx)))?;
         let counts = reader.counts;
         tx.commit()?;
         Ok(counts)

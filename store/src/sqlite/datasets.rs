@@ -28,35 +28,28 @@ impl Datasets for Sqlite {
 
     /// The dataset (deleted ones included).
     async fn dataset(&self, DatasetKey { pool, identity, name }: DatasetKey<'_>) -> Result<Option<DatasetRow>> {
-        Self::dataset_row(&self.conn(), pool, identity, name)
+        owned!(pool, identity, name);
+        self.run(move |conn| Self::dataset_row(conn, &pool, &identity, &name)).await
     }
 
     /// Up to `limit` live datasets of the identity with names after `after`, by name.
     async fn datasets_after(&self, pool: &str, identity: &str, after: &str, limit: usize) -> Result<Vec<DatasetRow>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.pool_id = ?1 AND d.identity_id = ?2 AND d.deleted = 0
-             AND d.name > ?3 ORDER BY d.name LIMIT ?4"
-        ))?;
-        let rows = stmt.query_map(params![pool, identity, after, limit as i64], dataset_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        owned!(pool, identity, after);
+        self.run(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.pool_id = ?1 AND d.identity_id = ?2 AND d.deleted = 0
+                 AND d.name > ?3 ORDER BY d.name LIMIT ?4"
+            ))?;
+            let rows = stmt.query_map(params![pool, identity, after, limit as i64], dataset_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
     }
 
     /// Everything an update needs to decide, read in one transaction.
     async fn snapshot(&self, DatasetKey { pool, identity, name }: DatasetKey<'_>) -> Result<Snapshot> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let dataset = Self::dataset_row(&tx, pool, identity, name)?;
-        let records = {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE pool_id = ?1 AND identity_id = ?2 AND dataset = ?3"
-            ))?;
-            let rows = stmt.query_map(params![pool, identity, name], record_from_row)?;
-            rows.map(|r| r.map(|r| (r.key.clone(), r))).collect::<rusqlite::Result<_>>()?
-        };
-        let identity_datasets = Self::live_datasets(&tx, pool, identity)?;
-        tx.commit()?;
-        Ok(Snapshot { dataset, records, identity_datasets })
+        owned!(pool, identity, name);
+        self.run(move |conn| Self::read_snapshot(conn, &pool, &identity, &name)).await
     }
 
     /// One page of ListRecords, read in one transaction: records with
@@ -71,7 +64,92 @@ impl Datasets for Sqlite {
         cursor: Option<&RecordCursor>,
         limit: usize,
     ) -> Result<RecordPage> {
-        let mut conn = self.conn();
+        owned!(pool, identity, name);
+        let cursor = cursor.cloned();
+        self.run(move |conn| {
+            Self::read_page(conn, DatasetKey::new(&pool, &identity, &name), last, upper, cursor.as_ref(), limit)
+        })
+        .await
+    }
+
+    /// The stored answer of an applied update, if `idempotency` names a repeat of one.
+    async fn applied_answer(&self, idempotency: &Idempotency) -> Result<Option<Vec<RecordRow>>> {
+        let idempotency = idempotency.clone();
+        self.run(move |conn| {
+            let stored: Option<(String, String)> = conn
+                .prepare_cached("SELECT request_hash, answer FROM applied_updates WHERE token_hash = ?1")?
+                .query_row([&idempotency.token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            Ok(stored
+                .filter(|(request, _)| *request == idempotency.request_hash)
+                .map(|(_, answer)| decode_answer(&answer)))
+        })
+        .await
+    }
+
+    async fn identity_usage(&self, pool: &str, identity: &str) -> Result<Usage> {
+        owned!(pool, identity);
+        self.run(move |conn| {
+            let (count, modified): (i64, Option<i64>) = conn
+                .prepare_cached(
+                    "SELECT COUNT(*), MAX(modified) FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND deleted = 0",
+                )?
+                .query_row(params![pool, identity], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let bytes: i64 = conn
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB))), 0) FROM records
+                     WHERE pool_id = ?1 AND identity_id = ?2 AND value IS NOT NULL",
+                )?
+                .query_row(params![pool, identity], |r| r.get(0))?;
+            Ok(Usage { count, bytes, last_modified: modified })
+        })
+        .await
+    }
+
+    async fn pool_usage(&self, pool: &str) -> Result<Usage> {
+        owned!(pool);
+        self.run(move |conn| {
+            let (sessions, modified): (i64, Option<i64>) = conn
+                .prepare_cached("SELECT COALESCE(SUM(sync_count), 0), MAX(modified) FROM datasets WHERE pool_id = ?1")?
+                .query_row([&pool], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let bytes: i64 = conn
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB))), 0) FROM records
+                     WHERE pool_id = ?1 AND value IS NOT NULL",
+                )?
+                .query_row([&pool], |r| r.get(0))?;
+            Ok(Usage { count: sessions, bytes, last_modified: modified })
+        })
+        .await
+    }
+}
+
+impl Sqlite {
+    /// Everything an update needs to decide, read in one transaction.
+    fn read_snapshot(conn: &mut Connection, pool: &str, identity: &str, name: &str) -> Result<Snapshot> {
+        let tx = conn.transaction()?;
+        let dataset = Self::dataset_row(&tx, pool, identity, name)?;
+        let records = {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE pool_id = ?1 AND identity_id = ?2 AND dataset = ?3"
+            ))?;
+            let rows = stmt.query_map(params![pool, identity, name], record_from_row)?;
+            rows.map(|r| r.map(|r| (r.key.clone(), r))).collect::<rusqlite::Result<_>>()?
+        };
+        let identity_datasets = Self::live_datasets(&tx, pool, identity)?;
+        tx.commit()?;
+        Ok(Snapshot { dataset, records, identity_datasets })
+    }
+
+    /// [`Datasets::records_page`] on a reader's connection.
+    fn read_page(
+        conn: &mut Connection,
+        DatasetKey { pool, identity, name }: DatasetKey<'_>,
+        last: i64,
+        upper: Option<i64>,
+        cursor: Option<&RecordCursor>,
+        limit: usize,
+    ) -> Result<RecordPage> {
         let tx = conn.transaction()?;
         let dataset = tx
             .prepare_cached(
@@ -109,45 +187,5 @@ impl Datasets for Sqlite {
         let more = records.len() > limit;
         records.truncate(limit);
         Ok(RecordPage { dataset, upper, records, more, merged_names })
-    }
-
-    /// The stored answer of an applied update, if `idempotency` names a repeat of one.
-    async fn applied_answer(&self, idempotency: &Idempotency) -> Result<Option<Vec<RecordRow>>> {
-        let stored: Option<(String, String)> = self
-            .conn()
-            .prepare_cached("SELECT request_hash, answer FROM applied_updates WHERE token_hash = ?1")?
-            .query_row([&idempotency.token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        Ok(stored.filter(|(request, _)| *request == idempotency.request_hash).map(|(_, answer)| decode_answer(&answer)))
-    }
-
-    async fn identity_usage(&self, pool: &str, identity: &str) -> Result<Usage> {
-        let conn = self.conn();
-        let (count, modified): (i64, Option<i64>) = conn
-            .prepare_cached(
-                "SELECT COUNT(*), MAX(modified) FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND deleted = 0",
-            )?
-            .query_row(params![pool, identity], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let bytes: i64 = conn
-            .prepare_cached(
-                "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB))), 0) FROM records
-             WHERE pool_id = ?1 AND identity_id = ?2 AND value IS NOT NULL",
-            )?
-            .query_row(params![pool, identity], |r| r.get(0))?;
-        Ok(Usage { count, bytes, last_modified: modified })
-    }
-
-    async fn pool_usage(&self, pool: &str) -> Result<Usage> {
-        let conn = self.conn();
-        let (sessions, modified): (i64, Option<i64>) = conn
-            .prepare_cached("SELECT COALESCE(SUM(sync_count), 0), MAX(modified) FROM datasets WHERE pool_id = ?1")?
-            .query_row([pool], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let bytes: i64 = conn
-            .prepare_cached(
-                "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB))), 0) FROM records
-             WHERE pool_id = ?1 AND value IS NOT NULL",
-            )?
-            .query_row([pool], |r| r.get(0))?;
-        Ok(Usage { count: sessions, bytes, last_modified: modified })
     }
 }

@@ -17,14 +17,16 @@ mod functions;
 mod identities;
 mod tenants;
 
+use crate::sql::{self, Value};
 use crate::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use synctrig_runtime::limits;
 
-/// Connections for reads and occasional writes; WAL lets readers run beside the writer.
-const CONNECTIONS: usize = 4;
+/// Threads (each with its connection) for reads and occasional writes; WAL lets readers
+/// run beside the writer.
+const READERS: usize = 4;
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 256;
 
@@ -45,11 +47,26 @@ enum Job {
     Purge,
 }
 
+/// Owned copies of a call's borrowed arguments, under the same names, for work sent to
+/// a reader thread.
+macro_rules! owned {
+    ($($arg:ident),+) => { $(let $arg = $arg.to_owned();)+ };
+}
+use owned;
+
+/// Work for a reader thread, with that thread's connection.
+type Task = Box<dyn FnOnce(&mut Connection) + Send>;
+
 /// The SQLite store.
+///
+/// SQLite's calls block (on the disk, on a busy database's lock), so none runs on the
+/// async runtime's threads: updates and deletions go to the writer thread, every other
+/// call to a reader thread ([`Sqlite::run`]), and the async side only awaits the answer.
 pub struct Sqlite {
-    conns: Vec<Mutex<Connection>>,
-    next: std::sync::atomic::AtomicUsize,
+    readers: std::sync::mpsc::Sender<Task>,
     writer: Mutex<std::sync::mpsc::Sender<Job>>,
+    /// For the synchronous callers: export and import (on a thread of their own) and tests.
+    conn: Mutex<Connection>,
 }
 
 /// Makes the database file private before SQLite opens it; SQLite gives its `-wal` and
@@ -165,11 +182,68 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
     }
     if applied < SHORT_MERGED_NAMES {
-        identities::shorten_merged_names(&tx)?;
-        identities::conform_pool_settings(&tx)?;
+        sql::ready(sql::identities::shorten_merged_names(&Lite(&tx)))?;
+        sql::ready(sql::identities::conform_pool_settings(&Lite(&tx)))?;
     }
     tx.commit()?;
     Ok(())
+}
+
+/// A connection or transaction running the statements both backends share.
+pub(super) struct Lite<'a>(pub &'a Connection);
+
+impl sql::Db for Lite<'_> {
+    // An update's transaction is `IMMEDIATE`: it holds the database until it ends.
+    const FOR_UPDATE: &'static str = "";
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let mut stmt = self.0.prepare_cached(&numbered(sql))?;
+        Ok(stmt.execute(rusqlite::params_from_iter(params))? as u64)
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>> {
+        let mut stmt = self.0.prepare_cached(&numbered(sql))?;
+        let n = stmt.column_count();
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |row| {
+            (0..n).map(|i| row.get::<_, rusqlite::types::Value>(i).map(from_sql)).collect()
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// A shared statement's `$1`, `$2`, … as SQLite's `?1`, `?2`, …: SQLite numbers `$name`
+/// parameters in the order they first appear, not by their digits.
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) { '?' } else { c });
+    }
+    out
+}
+
+pub(super) fn from_sql(value: rusqlite::types::Value) -> Value {
+    use rusqlite::types::Value as V;
+    match value {
+        V::Null => Value::Null,
+        V::Integer(i) => Value::Integer(i),
+        V::Real(f) => Value::Real(f),
+        V::Text(s) => Value::Text(s),
+        V::Blob(b) => Value::Blob(b),
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::ValueRef;
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
 }
 
 const POOL_COLUMNS: &str = "pool_id, tenant, sync_trigger, name, allow_unauthenticated, settings";
@@ -249,22 +323,65 @@ impl Sqlite {
         };
         let mut conn = connect()?;
         migrate(&mut conn)?;
-        let mut conns = vec![Mutex::new(conn)];
-        for _ in 1..CONNECTIONS {
-            conns.push(Mutex::new(connect()?));
+        let spawn_failed = |e: std::io::Error| StoreError::Other(format!("cannot start a database thread: {e}"));
+        let (readers, tasks) = std::sync::mpsc::channel::<Task>();
+        let tasks = std::sync::Arc::new(Mutex::new(tasks));
+        for i in 0..READERS {
+            let (mut conn, tasks) = (connect()?, tasks.clone());
+            std::thread::Builder::new()
+                .name(format!("synctrig-reader-{i}"))
+                .spawn(move || {
+                    // Ends when the store is dropped (its sender with it).
+                    while let Ok(task) = tasks.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+                        // A task that panics drops its answer (its caller gets an error);
+                        // the thread and its connection serve on.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(&mut conn)));
+                    }
+                })
+                .map_err(spawn_failed)?;
         }
         let (tx, rx) = std::sync::mpsc::channel();
         let writer_conn = connect()?;
         std::thread::Builder::new()
             .name("synctrig-writer".into())
             .spawn(move || group_commit(writer_conn, rx))
-            .map_err(|e| StoreError::Other(e.to_string()))?;
-        Ok(Sqlite { conns, next: Default::default(), writer: Mutex::new(tx) })
+            .map_err(spawn_failed)?;
+        Ok(Sqlite { readers, writer: Mutex::new(tx), conn: Mutex::new(conn) })
     }
 
+    /// Runs `work` on a reader thread with its connection, and answers what it answers.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let task: Task = Box::new(move |conn| {
+            let _ = reply.send(work(conn));
+        });
+        let stopped = || StoreError::Other("the database reader stopped".into());
+        self.readers.send(task).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// [`Sqlite::run`] for a shared rule, in one transaction (`IMMEDIATE` when it writes).
+    async fn rule<T: Send + 'static>(
+        &self,
+        writes: bool,
+        rule: impl FnOnce(&Lite) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.run(move |conn| {
+            let behavior = if writes { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred };
+            let tx = conn.transaction_with_behavior(behavior)?;
+            let out = rule(&Lite(&tx))?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The connection of the synchronous callers.
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.conns.len();
-        self.conns[i].lock().unwrap_or_else(|e| e.into_inner())
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn submit(&self, job: Job) {
