@@ -12,7 +12,9 @@
 //! own code: they are shaped by what each engine does fastest (one server-side function
 //! call on PostgreSQL, one writer thread on SQLite).
 
+pub(crate) mod functions;
 pub(crate) mod identities;
+pub(crate) mod tenants;
 
 use crate::{Result, StoreError};
 
@@ -41,6 +43,24 @@ impl From<&String> for Value {
 
 impl From<Option<&str>> for Value {
     fn from(s: Option<&str>) -> Value {
+        s.map_or(Value::Null, Value::from)
+    }
+}
+
+impl From<&[u8]> for Value {
+    fn from(b: &[u8]) -> Value {
+        Value::Blob(b.to_vec())
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(i: Option<i64>) -> Value {
+        i.map_or(Value::Null, Value::Integer)
+    }
+}
+
+impl From<Option<&String>> for Value {
+    fn from(s: Option<&String>) -> Value {
         s.map_or(Value::Null, Value::from)
     }
 }
@@ -83,6 +103,13 @@ impl Value {
         }
     }
 
+    pub(crate) fn blob(self) -> Result<Vec<u8>> {
+        match self {
+            Value::Blob(b) => Ok(b),
+            v => Err(v.unexpected("bytes")),
+        }
+    }
+
     pub(crate) fn flag(self) -> Result<bool> {
         self.int().map(|i| i != 0)
     }
@@ -110,6 +137,11 @@ pub(crate) trait Db {
     /// `FOR UPDATE` where the backend locks rows (PostgreSQL); nothing where a write
     /// transaction already holds the whole database (SQLite's are `IMMEDIATE`).
     const FOR_UPDATE: &'static str;
+
+    /// Makes the transactions that call this with `key` take turns, on every node, until
+    /// each ends (PostgreSQL: an advisory lock). SQLite's write transactions take turns
+    /// already.
+    async fn take_turns(&self, key: &str) -> Result<()>;
 
     /// Runs a statement; answers the number of rows it changed.
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64>;

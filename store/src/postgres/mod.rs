@@ -35,7 +35,6 @@ use crate::*;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, RecyclingMethod, Transaction};
 use futures_util::{StreamExt, pin_mut};
 use std::collections::{BTreeMap, HashMap};
-use synctrig_runtime::limits;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
@@ -251,21 +250,6 @@ fn other(e: impl std::fmt::Display) -> StoreError {
     StoreError::Other(e.to_string())
 }
 
-const POOL_COLUMNS: &str = "pool_id, tenant, sync_trigger, name, allow_unauthenticated, settings";
-
-fn pool_from_row(r: &Row) -> Result<Pool> {
-    let settings: String = r.try_get(5)?;
-    Ok(Pool {
-        pool_id: r.try_get(0)?,
-        tenant: r.try_get(1)?,
-        sync_trigger: r.try_get(2)?,
-        name: r.try_get(3)?,
-        allow_unauthenticated: r.try_get::<_, i64>(4)? != 0,
-        // Written by this program from the same type.
-        settings: serde_json::from_str(&settings).unwrap_or_default(),
-    })
-}
-
 const DATASET_COLUMNS: &str = "d.name, d.sync_count, d.created, d.modified, d.modified_by, d.deleted, d.deleted_at,
     (SELECT COUNT(*) FROM records r WHERE r.pool_id = d.pool_id AND r.identity_id = d.identity_id
          AND r.dataset = d.name AND r.value IS NOT NULL),
@@ -377,6 +361,10 @@ pub(super) struct Pg<'a, C>(pub &'a C);
 
 impl<C: GenericClient + Sync> crate::sql::Db for Pg<'_, C> {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+
+    async fn take_turns(&self, key: &str) -> Result<()> {
+        self.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[Value::from(key)]).await.map(drop)
+    }
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
         let stmt = self.0.prepare_cached(sql).await?;
@@ -581,34 +569,6 @@ impl Postgres {
         .await?;
         tx.commit().await?;
         Ok(Some(row))
-    }
-
-    /// A credential as stored, if it is valid: an identity's only while the identity is
-    /// live and, unless it signed in, its pool allows unauthenticated identities.
-    async fn read_credential(&self, access_key: &str) -> Result<Option<Credential>> {
-        let c = self.client().await?;
-        let row = query_opt(
-            &c,
-            "SELECT c.secret, c.kind, c.tenant, c.pool_id, c.identity_id, c.session_token, c.expires
-             FROM credentials c LEFT JOIN identities i ON i.identity_id = c.identity_id
-             LEFT JOIN pools p ON p.pool_id = i.pool_id
-             WHERE c.access_key = $1
-             AND (c.kind != 'identity' OR (i.identity_id IS NOT NULL AND i.merged_into IS NULL
-                  AND (c.authenticated = 1 OR p.allow_unauthenticated = 1)))",
-            &[&access_key],
-        )
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let (secret, kind): (String, String) = (r.try_get(0)?, r.try_get(1)?);
-        let (tenant, pool_id, identity_id): (Option<String>, Option<String>, Option<String>) =
-            (r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
-        let principal = match (kind.as_str(), tenant, pool_id, identity_id) {
-            ("root", ..) => Principal::Root,
-            ("developer", Some(tenant), ..) => Principal::Developer { tenant },
-            ("identity", _, Some(pool_id), Some(identity_id)) => Principal::Identity { pool_id, identity_id },
-            _ => return Ok(None),
-        };
-        Ok(Some(Credential { secret, principal, session_token: r.try_get(5)?, expires: r.try_get(6)? }))
     }
 
     async fn schema_version(c: &impl GenericClient) -> Result<i64> {

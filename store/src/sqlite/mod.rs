@@ -22,7 +22,6 @@ use crate::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
-use synctrig_runtime::limits;
 
 /// Threads (each with its connection) for reads and occasional writes; WAL lets readers
 /// run beside the writer.
@@ -196,6 +195,10 @@ impl sql::Db for Lite<'_> {
     // An update's transaction is `IMMEDIATE`: it holds the database until it ends.
     const FOR_UPDATE: &'static str = "";
 
+    async fn take_turns(&self, _key: &str) -> Result<()> {
+        Ok(())
+    }
+
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
         let mut stmt = self.0.prepare_cached(&numbered(sql))?;
         Ok(stmt.execute(rusqlite::params_from_iter(params))? as u64)
@@ -245,8 +248,6 @@ impl rusqlite::ToSql for Value {
         }))
     }
 }
-
-const POOL_COLUMNS: &str = "pool_id, tenant, sync_trigger, name, allow_unauthenticated, settings";
 
 const DATASET_COLUMNS: &str = "d.name, d.sync_count, d.created, d.modified, d.modified_by, d.deleted, d.deleted_at,
     (SELECT COUNT(*) FROM records r WHERE r.pool_id = d.pool_id AND r.identity_id = d.identity_id
@@ -394,19 +395,6 @@ impl Sqlite {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.submit(Job::Update(Box::new(update), tx));
         rx
-    }
-
-    fn pool_from_row(r: &rusqlite::Row) -> rusqlite::Result<Pool> {
-        let settings: String = r.get(5)?;
-        Ok(Pool {
-            pool_id: r.get(0)?,
-            tenant: r.get(1)?,
-            sync_trigger: r.get(2)?,
-            name: r.get(3)?,
-            allow_unauthenticated: r.get::<_, i64>(4)? != 0,
-            // Written by this program from the same type.
-            settings: serde_json::from_str(&settings).unwrap_or_default(),
-        })
     }
 
     /// The dataset row with its live size.
@@ -654,6 +642,7 @@ pub(crate) fn temp_store() -> (tempfile::TempDir, Sqlite) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use synctrig_runtime::limits;
     use crate::{MergeOutcome, MergeRule, merged_dataset_name, prepare_data_dir};
     use std::collections::BTreeMap;
     use synctrig_runtime::merge::Write;
