@@ -2,8 +2,10 @@
 //! and once on PostgreSQL (`SYNCTRIG_TEST_DATABASE_URL`).
 
 use super::*;
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use synctrig_runtime::limits;
+use synctrig_runtime::merge::Dataset;
 use synctrig_runtime::merge::Write;
 
 mod parity;

@@ -6,6 +6,7 @@
 use super::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const DATASETS: [&str; 3] = ["d0", "d1", "d2"];

@@ -1,0 +1,197 @@
+//! The PostgreSQL schema: its migrations, and the server-side function UpdateRecords
+//! runs, applied at start-up under an advisory lock.
+
+use super::*;
+
+/// The advisory lock key under which migrations run (any constant; "synctrig").
+const MIGRATION_LOCK: i64 = 0x73796e6374726967;
+
+/// Schema migrations: (the schema version it brings, its SQL). Versions are the SQLite
+/// store's: version 4 is SQLite's migrations 1 to 4 in one, and the next of either
+/// backend is 5. Never edit one that has shipped: add the next.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        4,
+        r#"CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE tenants (name TEXT COLLATE "C" PRIMARY KEY, created BIGINT NOT NULL);
+    CREATE TABLE credentials (
+        access_key TEXT COLLATE "C" PRIMARY KEY, secret TEXT NOT NULL, kind TEXT NOT NULL,
+        tenant TEXT COLLATE "C", pool_id TEXT COLLATE "C", identity_id TEXT COLLATE "C", session_token TEXT,
+        expires BIGINT, authenticated BIGINT NOT NULL DEFAULT 0);
+    CREATE INDEX credentials_by_expiry ON credentials (expires) WHERE expires IS NOT NULL;
+    CREATE INDEX credentials_by_identity ON credentials (identity_id);
+    CREATE INDEX credentials_by_pool ON credentials (pool_id);
+    CREATE TABLE pools (
+        pool_id TEXT COLLATE "C" PRIMARY KEY, name TEXT NOT NULL, tenant TEXT COLLATE "C" NOT NULL,
+        sync_trigger TEXT, created BIGINT NOT NULL, allow_unauthenticated BIGINT NOT NULL DEFAULT 1,
+        settings TEXT NOT NULL DEFAULT '{}');
+    CREATE INDEX pools_by_tenant ON pools (tenant, pool_id);
+    CREATE TABLE identities (
+        identity_id TEXT COLLATE "C" PRIMARY KEY, pool_id TEXT COLLATE "C" NOT NULL, created BIGINT NOT NULL,
+        modified BIGINT NOT NULL DEFAULT 0, merged_into TEXT COLLATE "C",
+        authenticated BIGINT NOT NULL DEFAULT 0);
+    CREATE INDEX identities_by_pool ON identities (pool_id, identity_id);
+    CREATE INDEX identities_by_merged_into ON identities (merged_into) WHERE merged_into IS NOT NULL;
+    CREATE TABLE logins (
+        pool_id TEXT COLLATE "C" NOT NULL, provider TEXT COLLATE "C" NOT NULL, subject TEXT COLLATE "C" NOT NULL,
+        identity_id TEXT COLLATE "C" NOT NULL, created BIGINT NOT NULL,
+        PRIMARY KEY (pool_id, provider, subject));
+    CREATE INDEX logins_by_identity ON logins (identity_id);
+    CREATE TABLE datasets (
+        pool_id TEXT COLLATE "C" NOT NULL, identity_id TEXT COLLATE "C" NOT NULL, name TEXT COLLATE "C" NOT NULL,
+        sync_count BIGINT NOT NULL, created BIGINT NOT NULL, modified BIGINT NOT NULL,
+        modified_by TEXT NOT NULL, deleted BIGINT NOT NULL DEFAULT 0, deleted_at BIGINT NOT NULL DEFAULT 0,
+        merged_from TEXT COLLATE "C", merged_base TEXT COLLATE "C",
+        PRIMARY KEY (pool_id, identity_id, name));
+    CREATE INDEX datasets_by_identity ON datasets (identity_id);
+    CREATE TABLE records (
+        pool_id TEXT COLLATE "C" NOT NULL, identity_id TEXT COLLATE "C" NOT NULL, dataset TEXT COLLATE "C" NOT NULL,
+        key TEXT COLLATE "C" NOT NULL, value TEXT, sync_count BIGINT NOT NULL, modified BIGINT NOT NULL,
+        modified_by TEXT NOT NULL, device_modified_ms BIGINT,
+        PRIMARY KEY (pool_id, identity_id, dataset, key));
+    CREATE INDEX records_by_sync_count ON records (pool_id, identity_id, dataset, sync_count, key);
+    CREATE INDEX records_by_identity ON records (identity_id);
+    CREATE TABLE functions (
+        tenant TEXT COLLATE "C" NOT NULL, name TEXT COLLATE "C" NOT NULL, version BIGINT NOT NULL,
+        digest TEXT NOT NULL, wasm BYTEA NOT NULL, created BIGINT NOT NULL, source TEXT, handler TEXT,
+        PRIMARY KEY (tenant, name, version));
+    CREATE TABLE invocations (
+        id BIGSERIAL PRIMARY KEY, tenant TEXT COLLATE "C" NOT NULL, name TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL, at BIGINT NOT NULL, outcome TEXT NOT NULL, wall_us BIGINT NOT NULL,
+        fuel BIGINT NOT NULL, peak_memory BIGINT NOT NULL, log TEXT NOT NULL);
+    CREATE INDEX invocations_by_function ON invocations (tenant, name, id);
+    CREATE TABLE applied_updates (
+        token_hash TEXT COLLATE "C" PRIMARY KEY, request_hash TEXT NOT NULL, answer TEXT NOT NULL,
+        expires BIGINT NOT NULL);
+    CREATE INDEX applied_updates_by_expiry ON applied_updates (expires);
+    CREATE TABLE oidc_issuers (
+        tenant TEXT COLLATE "C" NOT NULL, issuer TEXT COLLATE "C" NOT NULL, audiences TEXT NOT NULL,
+        jwks TEXT NOT NULL, jwks_file TEXT, created BIGINT NOT NULL, PRIMARY KEY (tenant, issuer));"#,
+    ),
+    // 5: merged datasets' names keep to the model's 128 characters (`migrate` renames the
+    // longer ones merges made before, in Rust: a free name needs the merge's own rule).
+    (5, "-- no change of schema"),
+];
+
+/// SQLite's `SHORT_MERGED_NAMES`: the first schema whose merged names all keep to 128.
+const SHORT_MERGED_NAMES: i64 = 5;
+
+/// Server-side code, (re)created at every start-up under the migration lock. Not a schema
+/// migration: it holds no data, and an export's schema version stays SQLite's. A change
+/// to it is a new name (`_v2`), so nodes of two releases can run side by side.
+///
+/// `synctrig_update_v1` is an UpdateRecords' whole transaction in one statement (one
+/// round trip instead of four): under the identity's row lock (which every change to an
+/// identity's data takes first) it re-checks the SyncCount and the dataset limit, then
+/// writes the dataset, its records and the answer kept for retries. The rules are the
+/// SQLite store's `apply_update`.
+const FUNCTIONS: &str = r#"
+CREATE OR REPLACE FUNCTION synctrig_update_v1(
+    p_pool TEXT, p_identity TEXT, p_name TEXT, p_expected BIGINT, p_now BIGINT, p_by TEXT, p_max BIGINT,
+    p_keys TEXT[], p_values TEXT[], p_devices BIGINT[],
+    p_token_hash TEXT, p_request_hash TEXT, p_answer TEXT, p_expires BIGINT,
+    OUT outcome TEXT, OUT answer TEXT)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_live BOOLEAN;
+    v_found BOOLEAN;
+    v_count BIGINT;
+    v_deleted BIGINT;
+    v_stored_hash TEXT;
+    v_stored_answer TEXT;
+    v_writes INT := COALESCE(cardinality(p_keys), 0);
+    v_new BIGINT;
+BEGIN
+    SELECT i.merged_into IS NULL AND i.pool_id = p_pool INTO v_live
+        FROM identities i WHERE i.identity_id = p_identity FOR UPDATE;
+    IF v_live IS NOT TRUE THEN
+        outcome := 'identity_gone';
+        RETURN;
+    END IF;
+    SELECT d.sync_count, d.deleted INTO v_count, v_deleted
+        FROM datasets d WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name;
+    v_found := FOUND;
+    IF COALESCE(v_count, 0) <> p_expected THEN
+        -- A retry of an update that was applied gets the answer it had; anything else
+        -- on a stale SyncCount is a conflict.
+        SELECT a.request_hash, a.answer INTO v_stored_hash, v_stored_answer
+            FROM applied_updates a WHERE a.token_hash = p_token_hash;
+        IF FOUND AND v_stored_hash = p_request_hash THEN
+            outcome := 'replayed';
+            answer := v_stored_answer;
+        ELSE
+            outcome := 'conflict';
+        END IF;
+        RETURN;
+    END IF;
+    IF (NOT v_found OR v_deleted <> 0) AND (
+        SELECT COUNT(*) FROM datasets d
+        WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.deleted = 0) >= p_max THEN
+        outcome := 'too_many_datasets';
+        RETURN;
+    END IF;
+    -- A change, or bringing a deleted dataset back, is a new SyncCount; creating an empty
+    -- dataset is not (nothing to sync).
+    v_new := CASE WHEN v_writes = 0 AND NOT (v_found AND v_deleted <> 0) THEN p_expected ELSE p_expected + 1 END;
+    IF NOT v_found THEN
+        -- A first update creates the dataset even when it writes nothing.
+        INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted, deleted_at)
+            VALUES (p_pool, p_identity, p_name, v_new, p_now, p_now, p_by, 0, 0);
+    ELSIF v_deleted <> 0 THEN
+        -- Recreating a deleted dataset keeps counting, and keeps its deletion's count.
+        UPDATE datasets d SET sync_count = v_new, created = p_now, modified = p_now, modified_by = p_by, deleted = 0
+            WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name;
+    END IF;
+    IF v_writes > 0 THEN
+        -- The common case's three writes in one statement: the dataset's new count (unless
+        -- written above), the records, and the answer kept for retries.
+        WITH dataset AS (
+            UPDATE datasets d SET sync_count = v_new, modified = p_now, modified_by = p_by
+            WHERE v_found AND v_deleted = 0
+                AND d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name),
+        written AS (
+            INSERT INTO records AS r (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
+            SELECT p_pool, p_identity, p_name, w.k, w.v, v_new, p_now, p_by, w.d
+            FROM UNNEST(p_keys, p_values, p_devices) AS w (k, v, d)
+            ON CONFLICT (pool_id, identity_id, dataset, key) DO UPDATE SET value = EXCLUDED.value,
+                sync_count = EXCLUDED.sync_count, modified = EXCLUDED.modified,
+                modified_by = EXCLUDED.modified_by, device_modified_ms = EXCLUDED.device_modified_ms)
+        INSERT INTO applied_updates AS a (token_hash, request_hash, answer, expires)
+            VALUES (p_token_hash, p_request_hash, p_answer, p_expires)
+            ON CONFLICT (token_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash,
+                answer = EXCLUDED.answer, expires = EXCLUDED.expires;
+    END IF;
+    outcome := 'applied';
+END
+$fn$"#;
+
+pub(super) async fn migrate(pool: &deadpool_postgres::Pool) -> Result<()> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    // Taken before anything is read or created: a node starting beside another waits
+    // here, then finds the schema made.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied BIGINT NOT NULL)",
+    )
+    .await?;
+    let applied: i64 =
+        tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).await?.try_get(0)?;
+    let newest = MIGRATIONS.last().map_or(0, |m| m.0);
+    if applied > newest {
+        return Err(StoreError::Other(format!(
+            "the database's schema (version {applied}) is newer than this synctrig-wasm knows ({newest}): upgrade it"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+        tx.batch_execute(sql).await?;
+        tx.execute("INSERT INTO schema_migrations (version, applied) VALUES ($1, $2)", &[version, &now()]).await?;
+    }
+    if applied < SHORT_MERGED_NAMES {
+        sql::identities::shorten_merged_names(&Pg(&tx)).await?;
+        sql::identities::conform_pool_settings(&Pg(&tx)).await?;
+    }
+    tx.batch_execute(FUNCTIONS).await?;
+    tx.commit().await?;
+    Ok(())
+}

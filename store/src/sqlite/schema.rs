@@ -1,0 +1,104 @@
+//! The SQLite schema: its migrations, applied in order at start-up (`PRAGMA
+//! user_version` is the number applied).
+
+use super::*;
+
+/// Schema migrations, applied in order at start-up; `PRAGMA user_version` is the number
+/// applied. Never edit one that has shipped: add the next.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS credentials (
+         access_key TEXT PRIMARY KEY, secret TEXT NOT NULL, kind TEXT NOT NULL,
+         tenant TEXT, pool_id TEXT, identity_id TEXT, session_token TEXT, expires INTEGER);
+     CREATE TABLE IF NOT EXISTS pools (
+         pool_id TEXT PRIMARY KEY, name TEXT NOT NULL, tenant TEXT NOT NULL,
+         sync_trigger TEXT, created INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS identities (
+         identity_id TEXT PRIMARY KEY, pool_id TEXT NOT NULL, created INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS datasets (
+         pool_id TEXT NOT NULL, identity_id TEXT NOT NULL, name TEXT NOT NULL,
+         sync_count INTEGER NOT NULL, created INTEGER NOT NULL, modified INTEGER NOT NULL,
+         modified_by TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (pool_id, identity_id, name));
+     CREATE TABLE IF NOT EXISTS records (
+         pool_id TEXT NOT NULL, identity_id TEXT NOT NULL, dataset TEXT NOT NULL,
+         key TEXT NOT NULL, value TEXT, sync_count INTEGER NOT NULL, modified INTEGER NOT NULL,
+         modified_by TEXT NOT NULL, device_modified INTEGER,
+         PRIMARY KEY (pool_id, identity_id, dataset, key));
+     CREATE TABLE IF NOT EXISTS functions (
+         tenant TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,
+         digest TEXT NOT NULL, wasm BLOB NOT NULL, created INTEGER NOT NULL,
+         PRIMARY KEY (tenant, name, version));
+     CREATE TABLE IF NOT EXISTS invocations (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, name TEXT NOT NULL,
+         version INTEGER NOT NULL, at INTEGER NOT NULL, outcome TEXT NOT NULL,
+         wall_us INTEGER NOT NULL, fuel INTEGER NOT NULL, peak_memory INTEGER NOT NULL,
+         log TEXT NOT NULL);
+     CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations (tenant, name, id);",
+    // 2: the SyncCount of a dataset's last deletion; device times in milliseconds;
+    // stored answers of applied updates (for safe retries); keyset listing by SyncCount;
+    // expiry sweeps.
+    "ALTER TABLE datasets ADD COLUMN deleted_at INTEGER NOT NULL DEFAULT 0;
+     UPDATE datasets SET deleted_at = sync_count WHERE deleted = 1;
+     ALTER TABLE records RENAME COLUMN device_modified TO device_modified_ms;
+     UPDATE records SET device_modified_ms = device_modified_ms * 1000 WHERE device_modified_ms IS NOT NULL;
+     CREATE INDEX records_by_sync_count ON records (pool_id, identity_id, dataset, sync_count, key);
+     CREATE INDEX credentials_by_expiry ON credentials (expires) WHERE expires IS NOT NULL;
+     CREATE TABLE applied_updates (
+         token_hash TEXT PRIMARY KEY, request_hash TEXT NOT NULL, answer TEXT NOT NULL,
+         expires INTEGER NOT NULL);
+     CREATE INDEX applied_updates_by_expiry ON applied_updates (expires);",
+    // 3: JavaScript functions keep their script and handler, to be shown and deployed again.
+    "ALTER TABLE functions ADD COLUMN source TEXT;
+     ALTER TABLE functions ADD COLUMN handler TEXT;",
+    // 4: identity pools configured through Cognito Identity; logins linked to identities
+    // (an identity that ever had one stays authenticated); merged identities (disabled) and
+    // the datasets they brought, with their names before the merge; each tenant's OpenID
+    // Connect issuers (an IAM OIDC provider is an account's).
+    "ALTER TABLE pools ADD COLUMN allow_unauthenticated INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE pools ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+     CREATE INDEX pools_by_tenant ON pools (tenant, pool_id);
+     ALTER TABLE identities ADD COLUMN modified INTEGER NOT NULL DEFAULT 0;
+     UPDATE identities SET modified = created;
+     ALTER TABLE identities ADD COLUMN merged_into TEXT;
+     ALTER TABLE identities ADD COLUMN authenticated INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX identities_by_pool ON identities (pool_id, identity_id);
+     ALTER TABLE credentials ADD COLUMN authenticated INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX credentials_by_identity ON credentials (identity_id);
+     ALTER TABLE datasets ADD COLUMN merged_from TEXT;
+     ALTER TABLE datasets ADD COLUMN merged_base TEXT;
+     CREATE TABLE logins (
+         pool_id TEXT NOT NULL, provider TEXT NOT NULL, subject TEXT NOT NULL,
+         identity_id TEXT NOT NULL, created INTEGER NOT NULL,
+         PRIMARY KEY (pool_id, provider, subject));
+     CREATE INDEX logins_by_identity ON logins (identity_id);
+     CREATE TABLE oidc_issuers (
+         tenant TEXT NOT NULL, issuer TEXT NOT NULL, audiences TEXT NOT NULL, jwks TEXT NOT NULL,
+         jwks_file TEXT, created INTEGER NOT NULL, PRIMARY KEY (tenant, issuer));",
+    // 5: merged datasets' names keep to the model's 128 characters, and pool settings to the
+    // model's patterns (`migrate` renames the longer ones merges made before, in Rust: a free
+    // name needs the merge's own rule; and rewrites settings as `PoolSettings::conformed`).
+    "-- no change of schema",
+];
+
+/// The first schema version whose merged dataset names all keep to 128 characters and
+/// whose pool settings keep to the model.
+pub(super) const SHORT_MERGED_NAMES: i64 = 5;
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    // An exclusive transaction: two processes starting at once apply each migration once.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+    let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    if applied < SHORT_MERGED_NAMES {
+        sql::ready(sql::identities::shorten_merged_names(&Lite(&tx)))?;
+        sql::ready(sql::identities::conform_pool_settings(&Lite(&tx)))?;
+    }
+    tx.commit()?;
+    Ok(())
+}
