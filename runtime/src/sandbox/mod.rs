@@ -8,6 +8,8 @@
 
 mod abi;
 mod cache;
+mod engine;
+mod failure;
 mod host;
 pub mod js;
 mod logbuf;
@@ -19,6 +21,8 @@ pub use logbuf::LogBuffer;
 use crate::error::Error;
 use crate::event::SyncEvent;
 use cache::ArtifactCache;
+pub(crate) use engine::{EpochClock, PoolSettings, build_engine};
+pub(crate) use failure::{MAX_MESSAGE_BYTES, Phase, capped, classify};
 use host::{HostState, bindings};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -568,216 +572,10 @@ fn is_component(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [0x01, 0x00]
 }
 
-/// An engine with `settings`, and a pooling allocator of `pool`'s limits and instances
-/// (`None`: on-demand allocation, as the compile worker uses; compiled code is the same).
-/// The pooling allocator's shape.
-pub(crate) struct PoolSettings<'a> {
-    limits: &'a Limits,
-    instances: u32,
-    keep_resident: usize,
-}
-
-pub(crate) fn build_engine(settings: &EngineSettings, pool: Option<PoolSettings>) -> wasmtime::Result<Engine> {
-    let mut c = wasmtime::Config::new();
-    c.wasm_component_model(true)
-        .consume_fuel(settings.fuel)
-        .epoch_interruption(true)
-        .max_wasm_stack(settings.max_wasm_stack)
-        .memory_init_cow(true)
-        .parallel_compilation(true);
-    if let Some(PoolSettings { limits, instances: n, keep_resident }) = &pool {
-        let (limits, n) = (*limits, *n);
-        use crate::limits::component::{MAX_MEMORIES_PER_MODULE, MAX_TABLES_PER_MODULE};
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(n)
-            .total_core_instances(n * limits.max_instances as u32)
-            .total_memories(n * limits.max_memories as u32)
-            .total_tables(n * limits.max_tables as u32)
-            .max_memories_per_component(limits.max_memories as u32)
-            .max_tables_per_component(limits.max_tables as u32)
-            .max_memories_per_module(MAX_MEMORIES_PER_MODULE as u32)
-            .max_tables_per_module(MAX_TABLES_PER_MODULE as u32)
-            .max_core_instances_per_component(limits.max_instances as u32)
-            .max_memory_size(limits.memory_bytes)
-            .table_elements(limits.max_table_elements)
-            // Pages kept resident: back-to-back invocations reset them by copying instead
-            // of unmapping and faulting them in again.
-            .linear_memory_keep_resident(*keep_resident)
-            .table_keep_resident(16 << 10);
-        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    }
-    let engine = Engine::new(&c)?;
-    if let Some(PoolSettings { limits, .. }) = pool {
-        // Engine::new reserves the pool lazily on some platforms; instantiate a trivial
-        // component now so an address-space failure shows here, not on the first request.
-        let probe = Component::new(&engine, PROBE)?;
-        let mut store = Store::new(&engine, ());
-        store.set_epoch_deadline(u64::MAX / 2);
-        if limits.fuel.is_some() {
-            store.set_fuel(u64::MAX)?;
-        }
-        Linker::<()>::new(&engine).instantiate(&mut store, &probe)?;
-    }
-    Ok(engine)
-}
-
-/// `(component (core module (memory 1)))` in binary: a component with one memory, to try
-/// the pool's reservation (the engine needs no text parser for it).
-const PROBE: &[u8] = &[
-    0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00, // component preamble
-    0x01, 0x0d, // a core module of 13 bytes:
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // its preamble
-    0x05, 0x03, 0x01, 0x00, 0x01, // one memory of at least 1 page
-];
-
-/// The engine's epoch, advanced by one ticker thread per engine (on its own OS thread; it
-/// ends when the engine is dropped). The epoch is derived from a monotonic clock's elapsed
-/// time, not counted per sleep, so a ticker that oversleeps on a loaded machine catches up
-/// instead of drifting, and a deadline set while it lags is measured from the true time.
-struct EpochClock {
-    start: Instant,
-    tick: Duration,
-    /// Epochs the ticker has added so far (the engine's epoch; it starts at 0).
-    advanced: std::sync::atomic::AtomicU64,
-}
-
-impl EpochClock {
-    fn start(engine: &Engine, tick: Duration) -> Arc<Self> {
-        let clock = Arc::new(EpochClock {
-            start: Instant::now(),
-            tick: tick.max(Duration::from_micros(100)),
-            advanced: Default::default(),
-        });
-        let weak = engine.weak();
-        let ticker = clock.clone();
-        let spawned = std::thread::Builder::new().name("synctrig-epoch".into()).spawn(move || {
-            loop {
-                std::thread::sleep(ticker.tick);
-                let Some(engine) = weak.upgrade() else { return };
-                let due = ticker.due();
-                while ticker.advanced.load(std::sync::atomic::Ordering::Relaxed) < due {
-                    engine.increment_epoch();
-                    ticker.advanced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-        });
-        if let Err(e) = spawned {
-            tracing::error!("cannot start the epoch ticker thread: {e}; deadlines will not fire");
-        }
-        clock
-    }
-
-    /// The epoch the engine should be at now.
-    fn due(&self) -> u64 {
-        (self.start.elapsed().as_nanos() / self.tick.as_nanos()) as u64
-    }
-
-    /// Epoch ticks from the engine's current epoch until `deadline` from now: the deadline
-    /// in ticks, one more for the partial tick under way, plus however far the ticker lags.
-    fn deadline_ticks(&self, deadline: Duration) -> u64 {
-        let ticks = deadline.as_nanos().div_ceil(self.tick.as_nanos()) as u64 + 1;
-        let lag = self.due().saturating_sub(self.advanced.load(std::sync::atomic::Ordering::Relaxed));
-        ticks + lag
-    }
-}
-
-/// Where an invocation failed.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Instantiate,
-    Call,
-}
-
-/// Most bytes of a message that comes from a trigger (a reject reason, a panic message)
-/// kept in an error; the rest is cut with a marker.
-pub const MAX_MESSAGE_BYTES: usize = 4 << 10;
-
-/// `message` cut to at most `max` bytes (on a character boundary), with a marker saying
-/// how much was dropped.
-fn capped(mut message: String, max: usize) -> String {
-    if message.len() <= max {
-        return message;
-    }
-    let mut cut = max;
-    while !message.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let dropped = message.len() - cut;
-    message.truncate(cut);
-    message.push_str(&format!("… [synctrig: {dropped} more bytes truncated]"));
-    message
-}
-
-/// Turns a failed instantiate or call into the outcome that explains it.
-fn classify(e: wasmtime::Error, phase: Phase, state: &HostState, limits: &Limits) -> Error {
-    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        return Error::Exited { code: exit.0 };
-    }
-    let trap = e.downcast_ref::<Trap>().copied();
-    let log = state.log.contents();
-    match trap {
-        Some(Trap::OutOfFuel) => Error::OutOfFuel { budget: limits.fuel.unwrap_or(0) },
-        Some(Trap::Interrupt) => Error::Timeout { deadline: limits.deadline },
-        Some(Trap::StackOverflow) => Error::StackOverflow { limit: limits.max_wasm_stack },
-        // An allocator that got no memory reports it and aborts (`unreachable`): the denied
-        // memory.grow is the cause worth reporting. A denial the guest coped with does not
-        // explain a later, unrelated trap.
-        Some(Trap::UnreachableCodeReached) if state.limiter.memory_denied && log.contains("memory allocation of") => {
-            Error::MemoryLimit { limit: limits.memory_bytes }
-        }
-        Some(trap) => match panic_message(&log) {
-            Some(message) if trap == Trap::UnreachableCodeReached => {
-                Error::Panic { message: capped(message, MAX_MESSAGE_BYTES) }
-            }
-            _ => Error::Trap { message: trap.to_string() },
-        },
-        None => {
-            let message = capped(format!("{e:#}"), MAX_MESSAGE_BYTES);
-            if state.limiter.limit_hit || message.contains("resource limit exceeded") {
-                Error::InvalidOutput(format!("trigger exceeded a sandbox limit: {message}"))
-            } else if phase == Phase::Instantiate {
-                // Not the trigger's doing (e.g. the host is out of address space).
-                Error::Internal(format!("cannot instantiate the trigger: {message}"))
-            } else if matches!(
-                e.downcast_ref::<wasmtime::component::ResourceTableError>(),
-                Some(wasmtime::component::ResourceTableError::Full)
-            ) {
-                // Said in the trigger's terms, not the table's.
-                Error::HostCallFailed {
-                    message: format!(
-                        "the trigger held more than {} host resources (streams, pollables, timers) at once, \
-                         the sandbox's limit: drop each when done with it",
-                        host::MAX_RESOURCES
-                    ),
-                }
-            } else if e.downcast_ref::<wasmtime::WasmBacktrace>().is_some() {
-                // The error unwound through the guest's frames: a host function it called
-                // failed while it ran. Its own message says what; the backtrace does not.
-                Error::HostCallFailed { message: capped(e.root_cause().to_string(), MAX_MESSAGE_BYTES) }
-            } else {
-                // Raised after the guest returned: its return value could not be lifted
-                // (bad UTF-8, an out-of-range discriminant, an out-of-bounds pointer).
-                Error::InvalidOutput(format!(
-                    "trigger returned a value that does not match the WIT interface: {message}"
-                ))
-            }
-        }
-    }
-}
-
-/// The panic message Rust's default hook wrote to stderr, if any.
-fn panic_message(log: &str) -> Option<String> {
-    let at = log.find("panicked at ")?;
-    let rest = &log[at + "panicked at ".len()..];
-    // "panicked at src/lib.rs:5:5:\nmessage\nnote: ..."
-    let mut lines = rest.lines();
-    let location = lines.next()?.trim_end_matches(':');
-    let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
-    Some(format!("{} (at {location})", message.join(" ").trim()))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::engine::PROBE;
+    use super::failure::panic_message;
     use super::*;
 
     #[test]
