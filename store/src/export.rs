@@ -313,3 +313,98 @@ pub(crate) const NOT_EMPTY: &str = "an installation is imported only into an emp
 pub(crate) fn pool_refused(pool: &str, tenant: &str) -> StoreError {
     StoreError::Refused(format!("needs tenant {tenant:?} to exist and pool {pool} not to"))
 }
+
+/// An export as the chunks of its stream, read from one snapshot at the pace its consumer
+/// takes them. A failure midway ends it with the error (and without the end line, so an
+/// import refuses what was cut); a consumer that goes away ends the export.
+pub type ExportStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send>>;
+
+/// How much of an export is sent at a time.
+pub(crate) const CHUNK: usize = 64 << 10;
+
+/// The sending side of an [`ExportStream`], and the stream.
+pub(crate) fn chunk_channel() -> (tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>, ExportStream) {
+    // A few chunks in flight: the reader runs ahead of a slow client by this much only.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
+    (tx, Box::pin(stream))
+}
+
+/// What ends an export: its rows written, or the error that cut it, passed on.
+pub(crate) fn ended(exported: crate::Result<u64>) -> Option<std::io::Error> {
+    match exported {
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "export failed");
+            Some(std::io::Error::other(e.to_string()))
+        }
+    }
+}
+
+/// An export written, a chunk at a time, into a channel from a thread that may block.
+pub(crate) struct BlockingChunks {
+    pub(crate) tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+    pub(crate) buf: Vec<u8>,
+}
+
+impl std::io::Write for BlockingChunks {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
+}
+
+/// Where an export's lines go.
+pub(crate) trait Lines: Send {
+    async fn line(&mut self, line: &str) -> std::io::Result<()>;
+    async fn finish(&mut self) -> std::io::Result<()>;
+}
+
+/// Lines into a writer (`admin export`: a file or standard output).
+pub(crate) struct WriterLines<'a>(pub(crate) &'a mut (dyn std::io::Write + Send));
+
+impl Lines for WriterLines<'_> {
+    async fn line(&mut self, line: &str) -> std::io::Result<()> {
+        writeln!(self.0, "{line}")
+    }
+
+    async fn finish(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Lines into a channel, a chunk at a time, waiting while the consumer is behind.
+pub(crate) struct ChannelLines {
+    pub(crate) tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+    pub(crate) buf: Vec<u8>,
+}
+
+impl Lines for ChannelLines {
+    async fn line(&mut self, line: &str) -> std::io::Result<()> {
+        self.buf.extend_from_slice(line.as_bytes());
+        self.buf.push(b'\n');
+        if self.buf.len() >= CHUNK {
+            self.finish().await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx.send(Ok(chunk)).await.map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
+}

@@ -255,6 +255,10 @@ pub trait Archive: Send + Sync {
     /// the number of rows written.
     async fn export(&self, scope: &Scope, out: &mut (dyn std::io::Write + Send)) -> Result<u64>;
 
+    /// [`Archive::export`] as a stream of chunks ([`ExportStream`]), read at the pace its
+    /// consumer takes them — an HTTP response's body.
+    fn export_stream(self: Arc<Self>, scope: Scope) -> ExportStream;
+
     /// Loads a stream [`Backend::export`] wrote (by either backend). A whole installation
     /// goes only into a store with no tenants and no pools; a pool only into a store
     /// without it, under `tenant` (which must exist). All or nothing.

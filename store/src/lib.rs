@@ -17,7 +17,7 @@ pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
-pub use export::{Counts, FORMAT as EXPORT_FORMAT, Scope};
+pub use export::{Counts, ExportStream, FORMAT as EXPORT_FORMAT, Scope};
 pub use interface::*;
 pub use rows::*;
 

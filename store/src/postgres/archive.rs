@@ -1,10 +1,12 @@
 //! Export and import (the JSON-lines format of [`crate::archive`]).
 
 use super::*;
+use crate::export::{CHUNK, ChannelLines, Lines, WriterLines, chunk_channel, ended};
+use std::sync::Arc;
 
-#[async_trait::async_trait]
-impl Archive for Postgres {
-    async fn export(&self, scope: &Scope, out: &mut (dyn std::io::Write + Send)) -> Result<u64> {
+impl Postgres {
+    /// Writes `scope` as JSON lines to `out`, from one snapshot; the number of rows.
+    async fn export_lines(&self, scope: &Scope, out: &mut impl Lines) -> Result<u64> {
         let mut c = self.client().await?;
         // One snapshot for the whole stream.
         let tx = c
@@ -24,7 +26,7 @@ impl Archive for Postgres {
                 return Err(StoreError::Refused(format!("no identity pool {pool}")));
             }
         }
-        writeln!(out, "{}", header(scope, Self::schema_version(&tx).await?))?;
+        out.line(&header(scope, Self::schema_version(&tx).await?).to_string()).await?;
         let mut rows = 0u64;
         for table in TABLES {
             let condition = match (pool, table.pool_filter) {
@@ -49,14 +51,32 @@ impl Archive for Postgres {
             while let Some(row) = stream.next().await {
                 let row = row?;
                 let values = (0..table.columns.len()).map(|i| column_value(&row, i)).collect::<Result<Vec<_>>>()?;
-                writeln!(out, "{}", row_line(table, values))?;
+                out.line(&row_line(table, values)).await?;
                 rows += 1;
             }
         }
-        writeln!(out, "{}", end_line(rows))?;
-        out.flush()?;
+        out.line(&end_line(rows)).await?;
+        out.finish().await?;
         tx.commit().await?;
         Ok(rows)
+    }
+}
+
+#[async_trait::async_trait]
+impl Archive for Postgres {
+    async fn export(&self, scope: &Scope, out: &mut (dyn std::io::Write + Send)) -> Result<u64> {
+        self.export_lines(scope, &mut WriterLines(out)).await
+    }
+
+    fn export_stream(self: Arc<Self>, scope: Scope) -> ExportStream {
+        let (tx, stream) = chunk_channel();
+        tokio::spawn(async move {
+            let mut out = ChannelLines { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) };
+            if let Some(e) = ended(self.export_lines(&scope, &mut out).await) {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        stream
     }
 
     async fn import(&self, input: &mut (dyn std::io::BufRead + Send), tenant: Option<&str>) -> Result<Counts> {

@@ -1,11 +1,15 @@
 //! Export and import of the SQLite store (the stream is [`crate::export`]).
 
 use super::{Lite, Sqlite, from_sql};
-use crate::export::{Counts, NOT_EMPTY, Reader, Scope, TABLES, Target, end_line, header, pool_refused, row_line};
+use crate::export::{
+    BlockingChunks, CHUNK, Counts, ExportStream, NOT_EMPTY, Reader, Scope, TABLES, Target, chunk_channel, end_line,
+    ended, header, pool_refused, row_line,
+};
 use crate::{Archive, Result, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 use std::io::{BufRead, Write};
+use std::sync::Arc;
 
 pub(super) fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -15,7 +19,7 @@ impl Sqlite {
     /// Writes `scope` to `out` as JSON lines, from one consistent snapshot; the number of
     /// rows written.
     pub fn export(&self, scope: &Scope, out: &mut dyn Write) -> Result<u64> {
-        let mut conn = self.conn();
+        let mut conn = super::connect(&self.path)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         let pool = match scope {
             Scope::Installation => None,
@@ -115,6 +119,17 @@ impl Archive for Sqlite {
 
     async fn import(&self, input: &mut (dyn std::io::BufRead + Send), tenant: Option<&str>) -> Result<Counts> {
         Sqlite::import(self, input, tenant)
+    }
+
+    fn export_stream(self: Arc<Self>, scope: Scope) -> ExportStream {
+        let (tx, stream) = chunk_channel();
+        tokio::task::spawn_blocking(move || {
+            let mut out = BlockingChunks { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) };
+            if let Some(e) = ended(self.export(&scope, &mut out)) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        stream
     }
 }
 

@@ -65,8 +65,11 @@ type Task = Box<dyn FnOnce(&mut Connection) + Send>;
 pub struct Sqlite {
     readers: std::sync::mpsc::Sender<Task>,
     writer: Mutex<std::sync::mpsc::Sender<Job>>,
-    /// For the synchronous callers: export and import (on a thread of their own) and tests.
+    /// For the synchronous callers: import (on a thread of its own) and tests.
     conn: Mutex<Connection>,
+    /// The database file: an export reads from a connection of its own (it may hold its
+    /// snapshot as long as a slow client takes).
+    path: std::path::PathBuf,
 }
 
 /// Makes the database file private before SQLite opens it; SQLite gives its `-wal` and
@@ -208,21 +211,24 @@ fn keep_wal_files(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// A connection to the database at `path`, set up as every connection of the store is.
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    keep_wal_files(&conn)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // The log is truncated to this after a checkpoint that empties it.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+    Ok(conn)
+}
+
 impl Sqlite {
     /// Opens (creating if needed) the database at `path`, private to this user, and
     /// brings its schema up to date.
     pub fn open(path: &Path) -> Result<Sqlite> {
         private_file(path).map_err(|e| StoreError::Other(e.to_string()))?;
-        let connect = || -> Result<Connection> {
-            let conn = Connection::open(path)?;
-            keep_wal_files(&conn)?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(None, "synchronous", "FULL")?;
-            // The log is truncated to this after a checkpoint that empties it.
-            conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
-            Ok(conn)
-        };
+        let connect = || connect(path);
         let mut conn = connect()?;
         schema::migrate(&mut conn)?;
         let spawn_failed = |e: std::io::Error| StoreError::Other(format!("cannot start a database thread: {e}"));
@@ -248,7 +254,7 @@ impl Sqlite {
             .name("synctrig-writer".into())
             .spawn(move || group_commit(writer_conn, rx))
             .map_err(spawn_failed)?;
-        Ok(Sqlite { readers, writer: Mutex::new(tx), conn: Mutex::new(conn) })
+        Ok(Sqlite { readers, writer: Mutex::new(tx), conn: Mutex::new(conn), path: path.to_owned() })
     }
 
     /// Runs `work` on a reader thread with its connection, and answers what it answers.
