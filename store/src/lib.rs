@@ -16,6 +16,7 @@ mod sql;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
+pub mod update;
 
 pub use export::{Counts, ExportStream, FORMAT as EXPORT_FORMAT, Scope};
 pub use interface::*;

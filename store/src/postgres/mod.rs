@@ -329,9 +329,9 @@ impl Postgres {
 
     async fn apply_update(&self, u: &Update) -> Result<UpdateOutcome> {
         let t = now();
-        // Every written record is at the next SyncCount: an update that writes nothing
-        // stores no answer, so its count does not matter here.
-        let count = u.expected + 1;
+        // The records written (and the answer kept for retries) are at the SyncCount
+        // the update makes (`synctrig_update_v1` makes the same decision).
+        let count = crate::update::next_sync_count(u.expected, u.writes.len(), false);
         let written: Vec<RecordRow> = u
             .writes
             .iter()

@@ -83,8 +83,8 @@ const SHORT_MERGED_NAMES: i64 = 5;
 /// `synctrig_update_v1` is an UpdateRecords' whole transaction in one statement (one
 /// round trip instead of four): under the identity's row lock (which every change to an
 /// identity's data takes first) it re-checks the SyncCount and the dataset limit, then
-/// writes the dataset, its records and the answer kept for retries. The rules are the
-/// SQLite store's `apply_update`.
+/// writes the dataset, its records and the answer kept for retries. Its rules are
+/// [`crate::update::decide`]'s table, step for step (the parity test holds them together).
 const FUNCTIONS: &str = r#"
 CREATE OR REPLACE FUNCTION synctrig_update_v1(
     p_pool TEXT, p_identity TEXT, p_name TEXT, p_expected BIGINT, p_now BIGINT, p_by TEXT, p_max BIGINT,

@@ -19,6 +19,7 @@ mod schema;
 mod tenants;
 
 use crate::sql::{self, Value};
+use crate::update::{self, Change, Found, Step};
 use crate::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
@@ -331,57 +332,50 @@ impl Sqlite {
         let live: bool = tx
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM identities WHERE identity_id = ?1 AND pool_id = ?2 AND merged_into IS NULL)")?
             .query_row(params![identity, pool], |r| r.get(0))?;
-        if !live {
-            return Ok(UpdateOutcome::IdentityGone);
-        }
-        let current = Self::dataset_row(tx, pool, identity, name)?;
-        if current.as_ref().map_or(0, |d| d.sync_count) != u.expected {
-            let stored: Option<(String, String)> = tx
-                .prepare_cached("SELECT request_hash, answer FROM applied_updates WHERE token_hash = ?1")?
-                .query_row([&u.idempotency.token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            return Ok(match stored {
-                Some((request, answer)) if request == u.idempotency.request_hash => {
-                    UpdateOutcome::Replayed(decode_answer(&answer))
-                }
-                _ => UpdateOutcome::Conflict,
-            });
-        }
-        let creates = current.as_ref().is_none_or(|d| d.deleted);
-        if creates && Self::live_datasets(tx, pool, identity)? >= u.max_datasets {
-            return Ok(UpdateOutcome::TooManyDatasets);
-        }
+        let found = tx
+            .prepare_cached(
+                "SELECT sync_count, deleted FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3",
+            )?
+            .query_row(params![pool, identity, name], |r| {
+                Ok(Found { sync_count: r.get(0)?, deleted: r.get::<_, i64>(1)? != 0 })
+            })
+            .optional()?;
+        let full = || Ok(Self::live_datasets(tx, pool, identity)? >= u.max_datasets);
+        let (change, count) = match update::decide(live, found, u.expected, u.writes.len(), full)? {
+            Step::IdentityGone => return Ok(UpdateOutcome::IdentityGone),
+            Step::TooManyDatasets => return Ok(UpdateOutcome::TooManyDatasets),
+            Step::Stale => {
+                let stored: Option<(String, String)> = tx
+                    .prepare_cached("SELECT request_hash, answer FROM applied_updates WHERE token_hash = ?1")?
+                    .query_row([&u.idempotency.token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                return Ok(match stored {
+                    Some((request, answer)) if request == u.idempotency.request_hash => {
+                        UpdateOutcome::Replayed(decode_answer(&answer))
+                    }
+                    _ => UpdateOutcome::Conflict,
+                });
+            }
+            Step::Write { change, count } => (change, count),
+        };
         let t = now();
-        // A change, or bringing a deleted dataset back, is a new SyncCount; creating an
-        // empty dataset is not (nothing to sync).
-        let recreates = current.as_ref().is_some_and(|d| d.deleted);
-        let count = if u.writes.is_empty() && !recreates { u.expected } else { u.expected + 1 };
-        match &current {
-            Some(d) if !d.deleted => {
-                if !u.writes.is_empty() {
-                    tx.execute(
-                        "UPDATE datasets SET sync_count = ?4, modified = ?5, modified_by = ?6
-                         WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3",
-                        params![pool, identity, name, count, t, u.by],
-                    )?;
-                }
-            }
-            Some(_) => {
-                // Recreating a deleted dataset keeps counting, and keeps its deletion's count.
-                tx.execute(
-                    "UPDATE datasets SET sync_count = ?4, created = ?5, modified = ?5, modified_by = ?6, deleted = 0
-                     WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3",
-                    params![pool, identity, name, count, t, u.by],
-                )?;
-            }
-            None => {
-                // A first update creates the dataset even when it writes nothing.
-                tx.execute(
-                    "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted, deleted_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, 0, 0)",
-                    params![pool, identity, name, count, t, u.by],
-                )?;
-            }
+        let sql = match change {
+            Change::Keep => None,
+            Change::Bump => Some(
+                "UPDATE datasets SET sync_count = ?4, modified = ?5, modified_by = ?6
+                 WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3",
+            ),
+            Change::Recreate => Some(
+                "UPDATE datasets SET sync_count = ?4, created = ?5, modified = ?5, modified_by = ?6, deleted = 0
+                 WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3",
+            ),
+            Change::Create => Some(
+                "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted, deleted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, 0, 0)",
+            ),
+        };
+        if let Some(sql) = sql {
+            tx.prepare_cached(sql)?.execute(params![pool, identity, name, count, t, u.by])?;
         }
         let mut written = Vec::with_capacity(u.writes.len());
         {
