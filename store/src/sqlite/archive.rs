@@ -118,6 +118,8 @@ impl Archive for Sqlite {
     }
 
     async fn import(&self, input: &mut (dyn std::io::BufRead + Send), tenant: Option<&str>) -> Result<Counts> {
+        // On the caller's thread: only `admin import` calls it, a command of its own that
+        // serves nothing else meanwhile.
         Sqlite::import(self, input, tenant)
     }
 
