@@ -3,12 +3,13 @@
 //! operations), and the credential's session token and expiry.
 
 use super::error::ApiError;
-use crate::state::{AppState, now_secs};
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use std::time::SystemTime;
 use synctrig_sigv4::{self as sigv4, Query};
 use synctrig_store::Credential;
+use synctrig_store::now;
 
 /// Verifies the request's SigV4 signature and returns its credential.
 pub async fn authenticate(
@@ -52,7 +53,7 @@ pub async fn authenticate(
             ));
         }
     }
-    if cred.expires.is_some_and(|e| e < now_secs()) {
+    if cred.expires.is_some_and(|e| e < now()) {
         return Err(ApiError::not_authorized("The security token included in the request is expired"));
     }
     let headers = |name: &str| header_values(&parts.headers, name).unwrap_or_default();

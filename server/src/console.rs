@@ -10,7 +10,7 @@
 //! changes or the credential is deleted.
 
 use super::error::ApiError;
-use crate::state::{AppState, now_secs};
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use synctrig_sigv4::constant_time_eq;
+use synctrig_store::now;
 use synctrig_store::{Credential, Principal};
 
 /// The session cookie's name.
@@ -141,7 +142,7 @@ async fn sign_in(state: &AppState, client: IpAddr, headers: &HeaderMap, body: &B
     {
         return Err(refused());
     }
-    let expires = now_secs() + SESSION_SECS;
+    let expires = now() + SESSION_SECS;
     // The key is encoded: an operator's root key may hold any character, and a cookie's
     // value must not carry `.`, `;` or spaces.
     let value = format!(
@@ -239,7 +240,7 @@ async fn verify(state: &AppState, headers: &HeaderMap, value: &str) -> Result<(S
     let access_key = B64.decode(access_key).ok().and_then(|k| String::from_utf8(k).ok()).ok_or_else(invalid)?;
     let access_key = access_key.as_str();
     let expires: i64 = expires.parse().map_err(|_| invalid())?;
-    if expires < now_secs() {
+    if expires < now() {
         return Err(ApiError::not_authorized(format!("the console session has expired: {SIGN_IN_AGAIN}")));
     }
     let cred = state.store.credential(access_key).await?.ok_or_else(invalid)?;

@@ -203,7 +203,7 @@ impl OwnKey {
         providers: &[String],
         ttl: Duration,
     ) -> Result<String, ApiError> {
-        let iat = crate::state::now_secs();
+        let iat = synctrig_store::now();
         let mut amr = vec![if authenticated { "authenticated" } else { "unauthenticated" }.to_owned()];
         amr.extend(providers.iter().cloned());
         let claims = OwnClaims {

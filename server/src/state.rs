@@ -88,11 +88,6 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// Now, in epoch seconds.
-pub(crate) fn now_secs() -> i64 {
-    synctrig_store::now()
-}
-
 /// Everything the handlers share.
 pub struct AppState {
     pub(crate) config: ServerConfig,

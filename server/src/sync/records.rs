@@ -4,13 +4,14 @@
 use super::{authorize_identity, check_dataset_name};
 use crate::call::{Call, bad_token, max_results};
 use crate::error::ApiError;
-use crate::state::{AppState, now_secs};
+use crate::state::AppState;
 use crate::wire::*;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use synctrig_runtime::limits;
+use synctrig_store::now;
 use synctrig_store::{DatasetKey, RecordCursor};
 
 /// A SyncSessionToken: `<expires>.<dataset SyncCount>.<nonce>.<mac>`, bound to the
@@ -32,11 +33,8 @@ fn session_mac(state: &AppState, dataset: DatasetKey<'_>, session: &Session) -> 
 }
 
 fn session_token(state: &AppState, dataset: DatasetKey<'_>, sync_count: i64) -> String {
-    let session = Session {
-        expires: now_secs() + state.config.session_ttl_secs,
-        sync_count,
-        nonce: synctrig_store::random_hex(8),
-    };
+    let session =
+        Session { expires: now() + state.config.session_ttl_secs, sync_count, nonce: synctrig_store::random_hex(8) };
     let mac = session_mac(state, dataset, &session);
     format!("{}.{}.{}.{mac}", session.expires, session.sync_count, session.nonce)
 }
@@ -54,7 +52,7 @@ pub(super) fn check_session_token(state: &AppState, token: &str, dataset: Datase
         nonce: (*nonce).to_owned(),
     };
     let expected = session_mac(state, dataset, &session);
-    if !synctrig_sigv4::constant_time_eq(expected.as_bytes(), mac.as_bytes()) || session.expires < now_secs() {
+    if !synctrig_sigv4::constant_time_eq(expected.as_bytes(), mac.as_bytes()) || session.expires < now() {
         return Err(invalid());
     }
     Ok(session)

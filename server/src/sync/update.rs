@@ -5,13 +5,14 @@ use super::records::check_session_token;
 use super::{authorize_identity, check_dataset_name, principal_name};
 use crate::call::Call;
 use crate::error::ApiError;
-use crate::state::{AppState, now_secs};
+use crate::state::AppState;
 use crate::wire::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use synctrig_runtime::limits;
 use synctrig_runtime::merge::{self, EventMeta, Patch, PatchError};
+use synctrig_store::now;
 use synctrig_store::{DatasetKey, Idempotency, InvocationRow, Pool, Principal, Update, UpdateOutcome};
 
 /// The latest DeviceLastModifiedDate accepted: the end of year 9999, the last date the
@@ -195,7 +196,7 @@ async fn run_sync_trigger(
     };
     state.metrics.invocation(outcome_label, outcome.stats.wall_us as f64 / 1e6, outcome.stats.fuel_consumed);
     let row = InvocationRow {
-        at: now_secs(),
+        at: now(),
         version,
         outcome: outcome_label.to_owned(),
         wall_us: outcome.stats.wall_us as i64,

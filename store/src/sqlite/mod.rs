@@ -241,7 +241,10 @@ impl Sqlite {
                 .name(format!("synctrig-reader-{i}"))
                 .spawn(move || {
                     // Ends when the store is dropped (its sender with it).
-                    while let Ok(task) = tasks.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+                    loop {
+                        // The queue's lock only while taking a task, not while running it.
+                        let next = tasks.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok(task) = next else { break };
                         // A task that panics drops its answer (its caller gets an error);
                         // the thread and its connection serve on.
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(&mut conn)));
