@@ -8,7 +8,7 @@ use super::error::ApiError;
 use crate::state::AppState;
 use crate::{auth, call, console, identity, model, routes};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Extension, Path, Request, State};
+use axum::extract::{ConnectInfo, Extension, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -106,9 +106,9 @@ pub(crate) fn router(state: &Arc<AppState>) -> axum::Router {
     let app = axum::Router::new()
         // Other methods on these paths are API calls, as they were before these had routes
         // (a signed call there is answered UnknownOperationException).
-        .route("/metrics", get(metrics).fallback(api))
-        .route("/.well-known/", get(no_document).fallback(api))
-        .route("/.well-known/{*document}", get(well_known).fallback(api))
+        .route("/metrics", get(metrics).head(api).fallback(api))
+        .route("/.well-known/", get(no_document).head(api).fallback(api))
+        .route("/.well-known/{*document}", get(well_known).head(api).fallback(api))
         .route("/console", any(console))
         .route("/console/", any(console))
         .route("/console/{*path}", any(console))
@@ -292,11 +292,13 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// `GET /.well-known/…`: this server's OpenID Connect issuer metadata, how anyone
 /// verifies its tokens.
-async fn well_known(State(state): State<Arc<AppState>>, Path(document): Path<String>) -> Response {
-    let found = match document.as_str() {
+async fn well_known(State(state): State<Arc<AppState>>, uri: axum::http::Uri) -> Response {
+    // The name as sent, not percent-decoded: only the two exact names are documents.
+    let document = uri.path().strip_prefix("/.well-known/").unwrap_or_default();
+    let found = match document {
         "openid-configuration" => state.oidc().map(|key| key.discovery()),
         "jwks.json" => state.oidc().map(|key| key.jwks()),
-        _ => return no_such_document(&document),
+        _ => return no_such_document(document),
     };
     answered("OpenIdConfiguration", found.map_or_else(IntoResponse::into_response, |d| axum::Json(d).into_response()))
 }
