@@ -322,12 +322,48 @@ pub type ExportStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = std::i
 /// How much of an export is sent at a time.
 pub(crate) const CHUNK: usize = 64 << 10;
 
+/// How long an export waits for a consumer that takes nothing before giving up: a client
+/// that stops reading must not hold a snapshot (SQLite: the log cannot be checkpointed
+/// past it) or a pooled connection (PostgreSQL) for ever.
+pub(crate) const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The sending side of an [`ExportStream`].
+#[derive(Clone)]
+pub(crate) struct ChunkSender {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+    stall: std::time::Duration,
+}
+
+impl ChunkSender {
+    /// Sends a chunk, waiting at most `stall` for room.
+    async fn send(&self, chunk: Vec<u8>) -> std::io::Result<()> {
+        use tokio::sync::mpsc::error::SendTimeoutError;
+        match self.tx.send_timeout(Ok(chunk), self.stall).await {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Closed(_)) => Err(std::io::ErrorKind::BrokenPipe.into()),
+            Err(SendTimeoutError::Timeout(_)) => {
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the export's consumer stopped reading"))
+            }
+        }
+    }
+
+    /// Ends the stream with an error, if there is room for it at once (a consumer that
+    /// stalled sees the stream cut without its end line, which an import refuses).
+    pub(crate) fn fail(&self, e: std::io::Error) {
+        let _ = self.tx.try_send(Err(e));
+    }
+}
+
 /// The sending side of an [`ExportStream`], and the stream.
-pub(crate) fn chunk_channel() -> (tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>, ExportStream) {
+pub(crate) fn chunk_channel() -> (ChunkSender, ExportStream) {
+    chunk_channel_stalling_after(STALLED)
+}
+
+pub(crate) fn chunk_channel_stalling_after(stall: std::time::Duration) -> (ChunkSender, ExportStream) {
     // A few chunks in flight: the reader runs ahead of a slow client by this much only.
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
-    (tx, Box::pin(stream))
+    (ChunkSender { tx, stall }, Box::pin(stream))
 }
 
 /// What ends an export: its rows written, or the error that cut it, passed on.
@@ -343,8 +379,17 @@ pub(crate) fn ended(exported: crate::Result<u64>) -> Option<std::io::Error> {
 
 /// An export written, a chunk at a time, into a channel from a thread that may block.
 pub(crate) struct BlockingChunks {
-    pub(crate) tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
-    pub(crate) buf: Vec<u8>,
+    tx: ChunkSender,
+    /// The runtime the consumer runs on, to wait for room with a deadline.
+    runtime: tokio::runtime::Handle,
+    buf: Vec<u8>,
+}
+
+impl BlockingChunks {
+    /// Must be made on the runtime (it keeps a handle to it) and used off it.
+    pub(crate) fn new(tx: ChunkSender) -> Self {
+        BlockingChunks { tx, runtime: tokio::runtime::Handle::current(), buf: Vec::with_capacity(CHUNK) }
+    }
 }
 
 impl std::io::Write for BlockingChunks {
@@ -361,7 +406,7 @@ impl std::io::Write for BlockingChunks {
             return Ok(());
         }
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        self.runtime.block_on(self.tx.send(chunk))
     }
 }
 
@@ -386,8 +431,14 @@ impl Lines for WriterLines<'_> {
 
 /// Lines into a channel, a chunk at a time, waiting while the consumer is behind.
 pub(crate) struct ChannelLines {
-    pub(crate) tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
-    pub(crate) buf: Vec<u8>,
+    tx: ChunkSender,
+    buf: Vec<u8>,
+}
+
+impl ChannelLines {
+    pub(crate) fn new(tx: ChunkSender) -> Self {
+        ChannelLines { tx, buf: Vec::with_capacity(CHUNK) }
+    }
 }
 
 impl Lines for ChannelLines {
@@ -405,6 +456,49 @@ impl Lines for ChannelLines {
             return Ok(());
         }
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx.send(Ok(chunk)).await.map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        self.tx.send(chunk).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    const BRIEF: std::time::Duration = std::time::Duration::from_millis(50);
+
+    #[tokio::test]
+    async fn a_consumer_that_stops_reading_ends_the_export() {
+        let (tx, _stream) = chunk_channel_stalling_after(BRIEF);
+        let mut lines = ChannelLines::new(tx);
+        let line = "x".repeat(CHUNK);
+        // Four chunks fit in the channel; the fifth waits for a reader that never comes.
+        for _ in 0..4 {
+            lines.line(&line).await.unwrap();
+        }
+        let e = lines.line(&line).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_blocking_export_also_gives_up_on_a_stalled_consumer() {
+        let (tx, _stream) = chunk_channel_stalling_after(BRIEF);
+        let mut out = BlockingChunks::new(tx);
+        let written = tokio::task::spawn_blocking(move || {
+            let chunk = vec![b'x'; CHUNK];
+            (0..5).try_for_each(|_| out.write_all(&chunk))
+        })
+        .await
+        .unwrap();
+        assert_eq!(written.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_consumer_that_goes_away_ends_the_export_at_once() {
+        let (tx, stream) = chunk_channel_stalling_after(STALLED);
+        drop(stream);
+        let mut lines = ChannelLines::new(tx);
+        lines.line("x").await.unwrap();
+        assert_eq!(lines.finish().await.unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
     }
 }

@@ -1,7 +1,7 @@
 //! Export and import (the JSON-lines format of [`crate::archive`]).
 
 use super::*;
-use crate::export::{CHUNK, ChannelLines, Lines, WriterLines, chunk_channel, ended};
+use crate::export::{ChannelLines, Lines, WriterLines, chunk_channel, ended};
 use std::sync::Arc;
 
 impl Postgres {
@@ -71,9 +71,9 @@ impl Archive for Postgres {
     fn export_stream(self: Arc<Self>, scope: Scope) -> ExportStream {
         let (tx, stream) = chunk_channel();
         tokio::spawn(async move {
-            let mut out = ChannelLines { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) };
+            let mut out = ChannelLines::new(tx.clone());
             if let Some(e) = ended(self.export_lines(&scope, &mut out).await) {
-                let _ = tx.send(Err(e)).await;
+                tx.fail(e);
             }
         });
         stream

@@ -2,8 +2,8 @@
 
 use super::{Lite, Sqlite, from_sql};
 use crate::export::{
-    BlockingChunks, CHUNK, Counts, ExportStream, NOT_EMPTY, Reader, Scope, TABLES, Target, chunk_channel, end_line,
-    ended, header, pool_refused, row_line,
+    BlockingChunks, Counts, ExportStream, NOT_EMPTY, Reader, Scope, TABLES, Target, chunk_channel, end_line, ended,
+    header, pool_refused, row_line,
 };
 use crate::{Archive, Result, StoreError};
 use rusqlite::types::Value as SqlValue;
@@ -125,10 +125,10 @@ impl Archive for Sqlite {
 
     fn export_stream(self: Arc<Self>, scope: Scope) -> ExportStream {
         let (tx, stream) = chunk_channel();
+        let mut out = BlockingChunks::new(tx.clone());
         tokio::task::spawn_blocking(move || {
-            let mut out = BlockingChunks { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) };
             if let Some(e) = ended(self.export(&scope, &mut out)) {
-                let _ = tx.blocking_send(Err(e));
+                tx.fail(e);
             }
         });
         stream
