@@ -46,6 +46,8 @@ struct Engine {
 
 thread_local! {
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    /// The prelude's `track(promise, reason, handled)`, for the rejection tracker.
+    static TRACK: RefCell<Option<Persistent<Function<'static>>>> = const { RefCell::new(None) };
 }
 
 /// Settings baked into the snapshot at deploy (`init-script`'s JSON `settings`).
@@ -135,43 +137,73 @@ impl Guest for Component {
         runtime.set_memory_limit(HEAP_LIMIT);
         runtime.set_max_stack_size(STACK_LIMIT);
         let context = Context::full(&runtime).map_err(|e| e.to_string())?;
-        let api = context.with(|ctx| -> Result<Persistent<Object<'static>>, String> {
-            let native = Object::new(ctx.clone()).map_err(|e| e.to_string())?;
-            let log_fn = Function::new(ctx.clone(), |level: i32, message: String| {
-                let level = match level {
-                    0 => Level::Debug,
-                    2 => Level::Warn,
-                    3 => Level::Error,
-                    _ => Level::Info,
-                };
-                log(level, &message);
-            })
-            .map_err(|e| e.to_string())?;
-            native.set("log", log_fn).map_err(|e| e.to_string())?;
-            let seed = Function::new(ctx.clone(), || -> Vec<u32> {
-                (0..4).map(|_| wasip2::random::random::get_random_u64() as u32).collect()
-            })
-            .map_err(|e| e.to_string())?;
-            native.set("seed", seed).map_err(|e| e.to_string())?;
-            native
-                .set("requestId", Function::new(ctx.clone(), request_id).map_err(|e| e.to_string())?)
+        // Node's unhandledRejection: the prelude keeps the promises nothing handled.
+        runtime.set_host_promise_rejection_tracker(Some(Box::new(|ctx, promise, reason, handled| {
+            TRACK.with(|t| {
+                if let Some(track) = t.borrow().as_ref()
+                    && let Ok(track) = track.clone().restore(&ctx)
+                {
+                    let _ = track.call::<_, ()>((promise, reason, handled));
+                }
+            });
+        })));
+        let loaded = (|| -> Result<Persistent<Object<'static>>, String> {
+            let api = context.with(|ctx| -> Result<Persistent<Object<'static>>, String> {
+                let native = Object::new(ctx.clone()).map_err(|e| e.to_string())?;
+                let log_fn = Function::new(ctx.clone(), |level: i32, message: String| {
+                    let level = match level {
+                        0 => Level::Debug,
+                        2 => Level::Warn,
+                        3 => Level::Error,
+                        _ => Level::Info,
+                    };
+                    log(level, &message);
+                })
                 .map_err(|e| e.to_string())?;
-            let prelude: Function = ctx.eval(PRELUDE).catch(&ctx).map_err(caught)?;
-            let api: Object = prelude.call((ctx.globals(), native)).catch(&ctx).map_err(caught)?;
-            // The script, as a CommonJS module body: line 1 of the file is line 1 here.
-            let mut options = EvalOptions::default();
-            options.filename = Some("index.js".into());
-            options.strict = false;
-            let wrapper = format!("{WRAPPER_HEAD}{source}\n}})");
-            let wrapper: Function = ctx.eval_with_options(wrapper, options).catch(&ctx).map_err(caught)?;
-            let load: Function = api.get("load").map_err(|e| e.to_string())?;
-            let settings = settings_object(&ctx, &settings)?;
-            load.call::<_, ()>((wrapper, export, settings)).catch(&ctx).map_err(caught)?;
-            Ok(Persistent::save(&ctx, api))
-        })?;
-        // Run what the top level scheduled (promise jobs, timers), then collect, so the
-        // snapshot holds only what the script keeps.
-        drain(&runtime).map_err(|e| format!("the script's top level failed: {e}"))?;
+                native.set("log", log_fn).map_err(|e| e.to_string())?;
+                let seed = Function::new(ctx.clone(), || -> Vec<u32> {
+                    (0..4).map(|_| wasip2::random::random::get_random_u64() as u32).collect()
+                })
+                .map_err(|e| e.to_string())?;
+                native.set("seed", seed).map_err(|e| e.to_string())?;
+                native
+                    .set("requestId", Function::new(ctx.clone(), request_id).map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?;
+                let prelude: Function = ctx.eval(PRELUDE).catch(&ctx).map_err(caught)?;
+                let api: Object = prelude.call((ctx.globals(), native)).catch(&ctx).map_err(caught)?;
+                let track: Function = api.get("track").map_err(|e| e.to_string())?;
+                TRACK.with(|t| *t.borrow_mut() = Some(Persistent::save(&ctx, track)));
+                // The script, as a CommonJS module body: line 1 of the file is line 1 here.
+                let mut options = EvalOptions::default();
+                options.filename = Some("index.js".into());
+                options.strict = false;
+                let wrapper = format!("{WRAPPER_HEAD}{source}\n}})");
+                let wrapper: Function = ctx.eval_with_options(wrapper, options).catch(&ctx).map_err(caught)?;
+                let load: Function = api.get("load").map_err(|e| e.to_string())?;
+                let settings = settings_object(&ctx, &settings)?;
+                load.call::<_, ()>((wrapper, export, settings)).catch(&ctx).map_err(caught)?;
+                Ok(Persistent::save(&ctx, api))
+            })?;
+            // Run what the top level scheduled (promise jobs), then collect, so the snapshot
+            // holds only what the script keeps.
+            drain(&runtime).map_err(|e| format!("the script's top level failed: {e}"))?;
+            context.with(|ctx| -> Result<(), String> {
+                let after: Function = api.clone().restore(&ctx).map_err(|e| e.to_string())?.get("afterInit").map_err(|e| e.to_string())?;
+                match after.call::<_, Option<String>>(()).catch(&ctx).map_err(caught)? {
+                    Some(reason) => Err(format!("the script's top level failed: {reason}")),
+                    None => Ok(()),
+                }
+            })?;
+            Ok(api)
+        })();
+        // A failed load drops the runtime: nothing of it may outlive it (QuickJS asserts so).
+        let api = match loaded {
+            Ok(api) => api,
+            Err(e) => {
+                TRACK.with(|t| drop(t.borrow_mut().take()));
+                return Err(e);
+            }
+        };
         runtime.run_gc();
         runtime.set_gc_threshold(runtime.memory_usage().malloc_size as usize + GC_HEADROOM);
         ENGINE.with(|engine| *engine.borrow_mut() = Some(Engine { runtime, context, api }));
@@ -207,39 +239,110 @@ fn drain(runtime: &Runtime) -> Result<(), String> {
     }
 }
 
+/// A function of the prelude's API.
+fn api_fn<'js>(engine: &Engine, ctx: &Ctx<'js>) -> Object<'js> {
+    engine.api.clone().restore(ctx).expect("the engine's API object")
+}
+
 fn invoke(engine: &Engine, event: SyncEvent) -> Result<SyncEvent, TriggerError> {
-    let state = engine.context.with(|ctx| -> Persistent<Object<'static>> {
-        let api = engine.api.clone().restore(&ctx).expect("the engine's API object");
+    engine.context.with(|ctx| {
         let names = Names::new(&ctx).expect("atoms");
         let js_event = to_js(&ctx, &names, &event).expect("build the event object");
-        let invoke: Function = api.get("invoke").expect("invoke");
-        let state: Object = invoke.call((js_event,)).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
-        Persistent::save(&ctx, state)
+        let invoke: Function = api_fn(engine, &ctx).get("invoke").expect("invoke");
+        invoke.call::<_, ()>((js_event,)).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
     });
-    // Promise jobs (async handlers, timers) run after the handler returns, as in Node.
-    let drained = drain(&engine.runtime);
-    engine.context.with(|ctx| {
-        let state = state.restore(&ctx).expect("the invocation's state");
-        if let Ok(Some(thrown)) = state.get::<_, Option<String>>("thrown") {
-            fail(&format!("the handler threw {thrown}"));
+    // Node's event loop on the virtual clock: nextTick callbacks and promise jobs after
+    // each macrotask, then the next one, until the result is posted or nothing is left.
+    loop {
+        run_jobs(engine);
+        let posted = engine.context.with(|ctx| {
+            let after: Function = api_fn(engine, &ctx).get("afterJobs").expect("afterJobs");
+            after.call::<_, bool>(()).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)))
+        });
+        if posted {
+            break;
         }
-        let settled: bool = state.get("settled").unwrap_or(false);
-        if !settled {
-            match drained {
-                Err(e) => fail(&format!("an error escaped a callback of the handler: {e}")),
-                Ok(()) => fail(
-                    "the handler finished without calling its callback, context.done/succeed/fail, or settling the Promise it returned",
-                ),
+        let step = engine.context.with(|ctx| {
+            let step: Function = api_fn(engine, &ctx).get("step").expect("step");
+            match step.call::<_, i32>(()).catch(&ctx) {
+                Ok(n) => n,
+                Err(e) => {
+                    uncaught(&ctx, engine, &caught(e));
+                    1
+                }
             }
+        });
+        match step {
+            0 => break,
+            1 => {}
+            // The next timer is due at or after the deadline: the invocation ends as the
+            // deadline ends it (the host answers a wait that long with the timeout).
+            _ => {
+                wasip2::clocks::monotonic_clock::subscribe_duration(u64::MAX).block();
+                fail("the trigger's next timer is due after its deadline");
+            }
+        }
+    }
+    engine.context.with(|ctx| {
+        let finish: Function = api_fn(engine, &ctx).get("finish").expect("finish");
+        let state: Object = finish.call(()).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
+        if let Ok(Some(failure)) = state.get::<_, Option<String>>("failure") {
+            fail(&failure);
         }
         if let Ok(Some(error)) = state.get::<_, Option<String>>("error") {
             return Err(TriggerError::Reject(error));
         }
-        let result: Value = state.get("result").unwrap_or_else(|_| Value::new_undefined(ctx.clone()));
+        let json: String = state.get("json").unwrap_or_else(|_| "null".to_owned());
+        let result = ctx.json_parse(json).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
         let names = Names::new(&ctx).expect("atoms");
         Ok(from_js(&names, &result)
             .unwrap_or_else(|e| fail(&format!("the handler's result is not a Sync Trigger event: {e}"))))
     })
+}
+
+/// Runs nextTick callbacks, then promise jobs, until neither is left (Node's
+/// processTicksAndRejections); an error escaping one is the invocation's failure.
+fn run_jobs(engine: &Engine) {
+    loop {
+        let ticked = engine.context.with(|ctx| {
+            let ticks: Function = engine.api.clone().restore(&ctx).expect("api").get("runTicks").expect("runTicks");
+            match ticks.call::<_, bool>(()).catch(&ctx) {
+                Ok(ran) => ran,
+                Err(e) => {
+                    uncaught(&ctx, engine, &caught(e));
+                    false
+                }
+            }
+        });
+        let mut jobs = false;
+        loop {
+            match engine.runtime.execute_pending_job() {
+                Ok(true) => jobs = true,
+                Ok(false) => break,
+                Err(job) => {
+                    let text = job.0.with(|ctx| {
+                        let ex = ctx.catch();
+                        match ex.as_exception() {
+                            Some(e) => format!("{}\n{}", e.message().unwrap_or_default(), e.stack().unwrap_or_default()),
+                            None => format!("Uncaught {}", value_text(&ex)),
+                        }
+                    });
+                    engine.context.with(|ctx| uncaught(&ctx, engine, &text));
+                    jobs = true;
+                }
+            }
+        }
+        if !ticked && !jobs {
+            return;
+        }
+    }
+}
+
+/// An error escaped a callback: the invocation fails with it unless it already posted.
+fn uncaught(ctx: &Ctx<'_>, engine: &Engine, text: &str) {
+    let api = engine.api.clone().restore(ctx).expect("api");
+    let uncaught: Function = api.get("uncaught").expect("uncaught");
+    uncaught.call::<_, ()>((script_text(text),)).catch(ctx).unwrap_or_else(|e| fail(&caught(e)));
 }
 
 /// A fresh request id (`awsRequestId`), in the UUID form Lambda uses.

@@ -216,7 +216,9 @@ fn errors_reject_the_update_with_their_message() {
         ("exports.handler = (e, c, cb) => cb(new TypeError('bad type'));", "bad type"),
         ("exports.handler = async () => { throw new Error('async no'); };", "async no"),
         ("exports.handler = () => Promise.reject(new RangeError('out of range'));", "out of range"),
-        ("exports.handler = (e, c, cb) => cb({ code: 42 });", "{\"code\":42}"),
+        // Lambda's errorMessage of what is not an Error: its toString().
+        ("exports.handler = (e, c, cb) => cb({ code: 42 });", "[object Object]"),
+        ("exports.handler = (e, c) => c.fail();", "handled"),
     ] {
         assert_eq!(rejected(source), reason, "{source}");
     }
@@ -262,7 +264,7 @@ fn deploy_refuses_scripts_that_cannot_load_with_the_engines_message() {
         ("exports.handler = 5;", "index.handler is not a function"),
         (
             "const fs = require('fs');",
-            "Cannot find module 'fs': Sync Triggers run without Node modules or network access",
+            "Cannot find module 'fs': a Sync Trigger runs without I/O, network or node_modules",
         ),
         ("Promise.reject(new Error('at top level'));", ""),
     ] {
@@ -307,7 +309,7 @@ fn the_lambda_context_and_console() {
     assert!(!log.contains("eval_script"), "no frames of the engine's prelude: {log}");
     assert!(log.contains("[debug] string 36 64\n"), "{log}");
     assert!(
-        log.contains("[info] Cannot find module 'aws-sdk': Sync Triggers run without Node modules or network access"),
+        log.contains("[info] Cannot find module 'aws-sdk': a Sync Trigger runs without I/O, network or node_modules"),
         "{log}"
     );
 }

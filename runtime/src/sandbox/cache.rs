@@ -90,17 +90,47 @@ impl ArtifactCache {
         let mut mac = self.mac();
         mac.update(digest.as_bytes());
         mac.update(artifact);
-        let tag = mac.finalize().into_bytes();
-        let path = self.path(digest);
-        let tmp = temporary(&path);
+        self.write_tagged(&self.path(digest), artifact, &mac.finalize().into_bytes())
+    }
+}
+
+impl ArtifactCache {
+    fn blob_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.blob"))
+    }
+
+    /// Bytes stored under `name` by [`put_blob`](Self::put_blob) of this installation.
+    pub fn get_blob(&self, name: &str) -> Option<Vec<u8>> {
+        let mut bytes = std::fs::read(self.blob_path(name)).ok()?;
+        let at = bytes.len().checked_sub(TAG_LEN)?;
+        let mut mac = self.mac();
+        mac.update(b"blob:");
+        mac.update(name.as_bytes());
+        mac.update(&bytes[..at]);
+        mac.verify_slice(&bytes[at..]).ok()?;
+        bytes.truncate(at);
+        Some(bytes)
+    }
+
+    /// Stores bytes under `name` (a digest); failures only cost the work again later.
+    pub fn put_blob(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let mut mac = self.mac();
+        mac.update(b"blob:");
+        mac.update(name.as_bytes());
+        mac.update(bytes);
+        self.write_tagged(&self.blob_path(name), bytes, &mac.finalize().into_bytes())
+    }
+
+    fn write_tagged(&self, path: &Path, bytes: &[u8], tag: &[u8]) -> std::io::Result<()> {
+        let tmp = temporary(path);
         let mut file = {
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?
         };
-        file.write_all(artifact)?;
-        file.write_all(&tag)?;
+        file.write_all(bytes)?;
+        file.write_all(tag)?;
         file.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        std::fs::rename(&tmp, path)
     }
 }
 

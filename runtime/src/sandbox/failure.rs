@@ -36,6 +36,9 @@ pub(crate) fn classify(e: wasmtime::Error, phase: Phase, state: &HostState, limi
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return Error::Exited { code: exit.0 };
     }
+    if e.downcast_ref::<super::host::WaitPastDeadline>().is_some() {
+        return Error::Timeout { deadline: limits.deadline };
+    }
     let trap = e.downcast_ref::<Trap>().copied();
     let log = state.log.contents();
     match trap {

@@ -26,12 +26,15 @@ pub const MAX_RESOURCES: usize = 1024;
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    /// The invocation's deadline: a wait that would outlast it ends the invocation.
+    deadline: Duration,
     pub limiter: Limiter,
     pub log: LogBuffer,
 }
 
 impl HostState {
     pub fn new(limits: &Limits) -> Self {
+        let deadline = limits.deadline;
         let log = LogBuffer::new(limits.max_log_bytes);
         // Nothing ambient: no preopened directories, no environment, no arguments, no
         // network, empty stdin; stdout and stderr are the invocation's log. The wall clock
@@ -57,6 +60,7 @@ impl HostState {
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         HostState {
+            deadline,
             wasi,
             table,
             limiter: Limiter { inner: limits, peak_memory: 0, memory_denied: false, limit_hit: false },
@@ -155,7 +159,10 @@ impl HostWallClock for FrozenClock {
 
 /// The monotonic clock of a trigger: frozen at 0 for the whole invocation, and every
 /// timer is already due. Nothing a trigger does with time can block the host thread
-/// (epochs cannot interrupt a host call) or measure anything.
+/// (epochs cannot interrupt a host call) or measure anything. A wait of the deadline or
+/// longer would end in the deadline whatever the trigger did meanwhile, so it ends the
+/// invocation at once as the deadline does (the JavaScript engine's virtual clock asks
+/// for a timer due past the deadline this way).
 struct FrozenTimers;
 
 impl HasData for FrozenTimers {
@@ -163,7 +170,28 @@ impl HasData for FrozenTimers {
 }
 
 /// The view of a store that the monotonic clock's host functions get.
-struct Timers<'a>(&'a mut ResourceTable);
+struct Timers<'a>(&'a mut ResourceTable, Duration);
+
+/// The error a wait past the deadline traps with (reported as the deadline).
+#[derive(Debug)]
+pub(crate) struct WaitPastDeadline;
+
+impl std::fmt::Display for WaitPastDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the trigger waited past its deadline")
+    }
+}
+
+impl std::error::Error for WaitPastDeadline {}
+
+impl Timers<'_> {
+    fn after(&mut self, nanos: u64) -> wasmtime::Result<Resource<DynPollable>> {
+        if u128::from(nanos) >= self.1.as_nanos() {
+            return Err(wasmtime::Error::new(WaitPastDeadline));
+        }
+        due_now(self.0)
+    }
+}
 
 impl monotonic_clock::Host for Timers<'_> {
     fn now(&mut self) -> wasmtime::Result<monotonic_clock::Instant> {
@@ -174,12 +202,13 @@ impl monotonic_clock::Host for Timers<'_> {
         Ok(1_000_000_000)
     }
 
-    fn subscribe_instant(&mut self, _when: monotonic_clock::Instant) -> wasmtime::Result<Resource<DynPollable>> {
-        due_now(self.0)
+    // The clock reads 0, so an instant is also the wait until it.
+    fn subscribe_instant(&mut self, when: monotonic_clock::Instant) -> wasmtime::Result<Resource<DynPollable>> {
+        self.after(when)
     }
 
-    fn subscribe_duration(&mut self, _after: monotonic_clock::Duration) -> wasmtime::Result<Resource<DynPollable>> {
-        due_now(self.0)
+    fn subscribe_duration(&mut self, after: monotonic_clock::Duration) -> wasmtime::Result<Resource<DynPollable>> {
+        self.after(after)
     }
 }
 
@@ -213,7 +242,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     sync_io::error::add_to_linker::<HostState, HasTable>(l, |s| &mut s.table)?;
     sync_io::poll::add_to_linker::<HostState, HasTable>(l, |s| &mut s.table)?;
     sync_io::streams::add_to_linker::<HostState, HasTable>(l, |s| &mut s.table)?;
-    monotonic_clock::add_to_linker::<HostState, FrozenTimers>(l, |s| Timers(&mut s.table))?;
+    monotonic_clock::add_to_linker::<HostState, FrozenTimers>(l, |s| Timers(&mut s.table, s.deadline))?;
     clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(l, HostState::clocks)?;
     random::random::add_to_linker::<HostState, WasiRandom>(l, |s| s.wasi.random())?;
     random::insecure::add_to_linker::<HostState, WasiRandom>(l, |s| s.wasi.random())?;

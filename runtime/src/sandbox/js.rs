@@ -68,6 +68,23 @@ pub struct PreparedScript {
     pub log: String,
 }
 
+impl PreparedScript {
+    /// As kept in the cache: the log's length, the log, the component.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + self.log.len() + self.component.len());
+        out.extend_from_slice(&(self.log.len() as u64).to_le_bytes());
+        out.extend_from_slice(self.log.as_bytes());
+        out.extend_from_slice(&self.component);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let (len, rest) = bytes.split_first_chunk::<8>()?;
+        let (log, component) = rest.split_at_checked(usize::try_from(u64::from_le_bytes(*len)).ok()?)?;
+        Some(PreparedScript { component: component.to_vec(), log: String::from_utf8(log.to_vec()).ok()? })
+    }
+}
+
 /// A function's code as its author hands it over.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Code {
@@ -129,6 +146,32 @@ impl Runtime {
         if source.len() > MAX_SCRIPT_BYTES {
             return Err(refused(format!("it is {} bytes, over the limit of {MAX_SCRIPT_BYTES}", source.len())));
         }
+        let settings = serde_json::to_string(settings).map_err(|e| Error::Internal(e.to_string()))?;
+        // The snapshot depends only on the engine, the script, its handler and settings:
+        // kept by their digest, so deploying or running the same script again skips Wizer.
+        let key = {
+            let mut h = Sha256::new();
+            for part in [ENGINE, export.as_bytes(), settings.as_bytes(), source.as_bytes()] {
+                h.update((part.len() as u64).to_le_bytes());
+                h.update(part);
+            }
+            format!("script-{}", hex::encode(h.finalize()))
+        };
+        if let Some(prepared) =
+            self.cache.as_ref().and_then(|c| c.get_blob(&key)).and_then(|b| PreparedScript::decode(&b))
+        {
+            return Ok(prepared);
+        }
+        let prepared = self.snapshot_script(source, export, &settings)?;
+        if let Some(cache) = &self.cache
+            && let Err(e) = cache.put_blob(&key, &prepared.encode())
+        {
+            tracing::warn!("cannot write the script cache: {e}");
+        }
+        Ok(prepared)
+    }
+
+    fn snapshot_script(&self, source: &str, export: &str, settings: &str) -> Result<PreparedScript, Error> {
         let mut wizer = Wizer::new();
         // Kept: wasmtime-wizer 48 drops the export but not the alias that lifts it, which
         // leaves an invalid component. Nothing calls it after the snapshot.
@@ -144,9 +187,8 @@ impl Runtime {
         let init = instance
             .get_typed_func::<(&str, &str, &str), (Result<(), String>,)>(&mut store, "init-script")
             .map_err(|e| Error::Internal(format!("the engine has no init-script: {e:#}")))?;
-        let settings = serde_json::to_string(settings).map_err(|e| Error::Internal(e.to_string()))?;
         let handler = format!("index.{export}");
-        let outcome = init.call(&mut store, (source, &handler, &settings));
+        let outcome = init.call(&mut store, (source, &handler, settings));
         let log = store.data().log.contents();
         match outcome {
             Ok((Ok(()),)) => {}
