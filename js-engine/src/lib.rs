@@ -9,7 +9,9 @@
 //! `log` import, never stdout, and randomness is drawn per invocation.
 
 use rquickjs::context::EvalOptions;
-use rquickjs::{Atom, CatchResultExt, CaughtError, Context, Ctx, Function, IntoJs, Object, Persistent, Runtime, Value};
+use rquickjs::{
+    Atom, CatchResultExt, CaughtError, Context, Ctx, Function, IntoJs, Object, Persistent, Runtime, TypedArray, Value,
+};
 use std::cell::RefCell;
 
 #[allow(clippy::too_many_arguments)]
@@ -169,6 +171,15 @@ impl Guest for Component {
                 native
                     .set("requestId", Function::new(ctx.clone(), request_id).map_err(|e| e.to_string())?)
                     .map_err(|e| e.to_string())?;
+                let hash = Function::new(ctx.clone(), |alg: String, data: TypedArray<'_, u8>| {
+                    digest(&alg, None, &bytes(&data))
+                });
+                native.set("hash", hash.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+                let hmac =
+                    Function::new(ctx.clone(), |alg: String, key: TypedArray<'_, u8>, data: TypedArray<'_, u8>| {
+                        digest(&alg, Some(&bytes(&key)), &bytes(&data))
+                    });
+                native.set("hmac", hmac.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
                 let prelude: Function = ctx.eval(PRELUDE).catch(&ctx).map_err(caught)?;
                 let api: Object = prelude.call((ctx.globals(), native)).catch(&ctx).map_err(caught)?;
                 let track: Function = api.get("track").map_err(|e| e.to_string())?;
@@ -188,7 +199,12 @@ impl Guest for Component {
             // holds only what the script keeps.
             drain(&runtime).map_err(|e| format!("the script's top level failed: {e}"))?;
             context.with(|ctx| -> Result<(), String> {
-                let after: Function = api.clone().restore(&ctx).map_err(|e| e.to_string())?.get("afterInit").map_err(|e| e.to_string())?;
+                let after: Function = api
+                    .clone()
+                    .restore(&ctx)
+                    .map_err(|e| e.to_string())?
+                    .get("afterInit")
+                    .map_err(|e| e.to_string())?;
                 match after.call::<_, Option<String>>(()).catch(&ctx).map_err(caught)? {
                     Some(reason) => Err(format!("the script's top level failed: {reason}")),
                     None => Ok(()),
@@ -323,7 +339,9 @@ fn run_jobs(engine: &Engine) {
                     let text = job.0.with(|ctx| {
                         let ex = ctx.catch();
                         match ex.as_exception() {
-                            Some(e) => format!("{}\n{}", e.message().unwrap_or_default(), e.stack().unwrap_or_default()),
+                            Some(e) => {
+                                format!("{}\n{}", e.message().unwrap_or_default(), e.stack().unwrap_or_default())
+                            }
                             None => format!("Uncaught {}", value_text(&ex)),
                         }
                     });
@@ -343,6 +361,43 @@ fn uncaught(ctx: &Ctx<'_>, engine: &Engine, text: &str) {
     let api = engine.api.clone().restore(ctx).expect("api");
     let uncaught: Function = api.get("uncaught").expect("uncaught");
     uncaught.call::<_, ()>((script_text(text),)).catch(ctx).unwrap_or_else(|e| fail(&caught(e)));
+}
+
+/// A copy of a typed array's bytes.
+fn bytes(array: &TypedArray<'_, u8>) -> Vec<u8> {
+    // SAFETY: the slice is copied at once; no JavaScript runs meanwhile, so nothing can
+    // detach or resize the buffer under it.
+    unsafe { array.as_bytes() }.unwrap_or_default().to_vec()
+}
+
+/// A digest (or, with a key, an HMAC) for `require('crypto')`; the prelude names only
+/// the algorithms here.
+fn digest(alg: &str, key: Option<&[u8]>, data: &[u8]) -> Vec<u8> {
+    use hmac::{KeyInit, Mac};
+    fn run<D: hmac::digest::Digest + hmac::digest::block_api::BlockSizeUser + Clone>(
+        key: Option<&[u8]>,
+        data: &[u8],
+    ) -> Vec<u8>
+    where
+        hmac::SimpleHmac<D>: KeyInit + Mac,
+    {
+        match key {
+            None => D::digest(data).to_vec(),
+            Some(key) => {
+                let mut mac = <hmac::SimpleHmac<D> as KeyInit>::new_from_slice(key).expect("HMAC takes any key size");
+                mac.update(data);
+                mac.finalize().into_bytes().to_vec()
+            }
+        }
+    }
+    match alg {
+        "md5" => run::<md5::Md5>(key, data),
+        "sha1" => run::<sha1::Sha1>(key, data),
+        "sha224" => run::<sha2::Sha224>(key, data),
+        "sha384" => run::<sha2::Sha384>(key, data),
+        "sha512" => run::<sha2::Sha512>(key, data),
+        _ => run::<sha2::Sha256>(key, data),
+    }
 }
 
 /// A fresh request id (`awsRequestId`), in the UUID form Lambda uses.

@@ -6,11 +6,25 @@
 
   // --- util.inspect and util.format, as Node prints values -------------------------
   // Strings are quoted inside objects and for %o/%O (`quote`), bare at the top of a log line.
-  function inspect(value, depth, seen, quote) {
+  // Strings in Node's quotes: single, or double when the text holds a single quote, or
+  // backticks when it holds both.
+  function quoteString(text) {
+    const q = text.indexOf("'") === -1 ? "'" : text.indexOf('"') === -1 ? '"' : text.indexOf("`") === -1 && text.indexOf("${") === -1 ? "`" : "'";
+    const escaped = text.replace(/[\\\x00-\x1f\x7f]/g, (ch) => {
+      const named = { "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f", "\v": "\\v" }[ch];
+      return named || "\\x" + ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0");
+    });
+    return q + (q === "'" ? escaped.replace(/'/g, "\\'") : escaped) + q;
+  }
+
+  // util.inspect's layout (compact 3, breakLength 80): `ctx` carries the indentation and
+  // the depth of the last object formatted, as Node's does.
+  function inspect(value, depth, seen, quote, ctx) {
     if (depth === undefined) depth = 2;
     seen = seen || [];
+    ctx = ctx || { indent: 0, currentDepth: 0, level: 0 };
     switch (typeof value) {
-      case "string": return seen.length || quote ? "'" + value.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n") + "'" : value;
+      case "string": return seen.length || quote ? quoteString(value) : value;
       case "number": return Object.is(value, -0) ? "-0" : String(value);
       case "bigint": return String(value) + "n";
       case "boolean": case "undefined": return String(value);
@@ -22,30 +36,54 @@
     if (value instanceof Error) return value.stack ? String(value.name) + ": " + value.message + "\n" + ownFrames(value.stack) : String(value);
     if (value instanceof Date) return isNaN(value) ? "Invalid Date" : value.toISOString();
     if (value instanceof RegExp) return String(value);
+    if (typeof Buffer === "function" && value instanceof Buffer) {
+      const shown = Array.from(value.subarray(0, 50), (x) => (x < 16 ? "0" : "") + x.toString(16)).join(" ");
+      return "<Buffer" + (shown ? " " + shown : "") + (value.length > 50 ? " ... " + (value.length - 50) + " more bytes" : "") + ">";
+    }
+    const level = ctx.level;
     const nested = seen.concat([value]);
-    const item = (v) => inspect(v, depth - 1, nested);
+    const item = (v) => {
+      ctx.indent += 2;
+      ctx.level = level + 1;
+      const text = inspect(v, depth - 1, nested, true, ctx);
+      ctx.indent -= 2;
+      ctx.level = level;
+      return text;
+    };
+    const layout = (open, items, close) => {
+      const out = wrap(open, items, close, ctx, level);
+      return out;
+    };
     if (Array.isArray(value)) {
       if (depth < 0) return "[Array]";
-      if (value.length === 0) return "[]";
+      ctx.currentDepth = level;
+      if (value.length === 0) return ctx.hidden ? "[ [length]: 0 ]" : "[]";
       const items = value.slice(0, 100).map(item);
       if (value.length > 100) items.push("... " + (value.length - 100) + " more items");
-      return wrap("[", items, "]");
+      // %o shows what Node's showHidden shows of an array.
+      if (ctx.hidden) items.push("[length]: " + value.length);
+      return layout("[", items, "]");
     }
     if (value instanceof Map) {
       if (depth < 0) return "[Map]";
-      return "Map(" + value.size + ") " + wrap("{", Array.from(value, ([k, v]) => item(k) + " => " + item(v)), "}");
+      ctx.currentDepth = level;
+      if (value.size === 0) return "Map(0) {}";
+      return layout("Map(" + value.size + ") {", Array.from(value, ([k, v]) => item(k) + " => " + item(v)), "}");
     }
     if (value instanceof Set) {
       if (depth < 0) return "[Set]";
-      return "Set(" + value.size + ") " + wrap("{", Array.from(value, item), "}");
+      ctx.currentDepth = level;
+      if (value.size === 0) return "Set(0) {}";
+      return layout("Set(" + value.size + ") {", Array.from(value, item), "}");
     }
     const keys = Object.keys(value);
     const proto = Object.getPrototypeOf(value);
     const name = proto === null ? "[Object: null prototype] " : proto !== Object.prototype && proto.constructor && proto.constructor.name ? proto.constructor.name + " " : "";
     if (depth < 0) return name ? "[" + name.trim() + "]" : "[Object]";
+    ctx.currentDepth = level;
     if (keys.length === 0) return name + "{}";
-    const key = (k) => /^[A-Za-z_$][\w$]*$/.test(k) ? k : "'" + k.replace(/'/g, "\\'") + "'";
-    return name + wrap("{", keys.map((k) => key(k) + ": " + item(value[k])), "}");
+    const key = (k) => /^[A-Za-z_$][\w$]*$/.test(k) ? k : quoteString(k);
+    return layout(name + "{", keys.map((k) => key(k) + ": " + item(value[k])), "}");
   }
 
   // A stack without the frames of this prelude.
@@ -53,14 +91,40 @@
     return stack.split("\n").filter((line) => line && line.indexOf("eval_script") === -1).join("\n");
   }
 
-  function wrap(open, items, close) {
-    const oneLine = open + " " + items.join(", ") + " " + close;
-    if (oneLine.length <= 80 && items.every((i) => i.indexOf("\n") === -1)) return oneLine;
-    return open + "\n" + items.map((i) => "  " + i.replace(/\n/g, "\n  ")).join(",\n") + "\n" + close;
+  // Node's reduceToSingleString: entries on one line when the object holds no more than
+  // three levels below it and the line fits in 80 columns with Node's allowance.
+  function wrap(open, items, close, ctx, level) {
+    if (ctx && ctx.currentDepth - level < 3) {
+      let total = items.length * 2 + ctx.indent + open.length + 10;
+      if (total <= 80 && items.every((i) => i.indexOf("\n") === -1)) {
+        for (const i of items) total += i.length;
+        if (total <= 80) return open + " " + items.join(", ") + " " + close;
+      }
+    }
+    const pad = "\n" + " ".repeat(ctx ? ctx.indent : 0);
+    return open + pad + "  " + items.join("," + pad + "  ") + pad + close;
   }
 
   function stringifySafe(value) {
     try { return JSON.stringify(value); } catch (e) { return "[Circular]"; }
+  }
+
+  const numberText = (n) => (Object.is(n, -0) ? "-0" : String(n));
+  // %s as Node: numbers and BigInts as numbers, an object with a toString of its own
+  // through it, other objects inspected shallowly.
+  function formatS(arg) {
+    if (typeof arg === "string") return arg;
+    if (typeof arg === "bigint") return arg + "n";
+    if (typeof arg === "number") return numberText(arg);
+    if (typeof arg === "object" && arg !== null) {
+      if (!(arg instanceof Error)) {
+        for (let p = arg; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+          if (Object.prototype.hasOwnProperty.call(p, "toString") && p !== Array.prototype && p !== Date.prototype && p !== RegExp.prototype) return String(arg);
+        }
+      }
+      return inspect(arg, 0, [], true);
+    }
+    return String(arg);
   }
 
   function format(first, ...rest) {
@@ -78,12 +142,12 @@
       else {
         const arg = rest[i++];
         switch (spec) {
-          case "s": text = typeof arg === "string" ? arg : typeof arg === "object" && arg !== null ? inspect(arg, 1) : String(arg); break;
-          case "d": text = typeof arg === "object" ? "NaN" : String(Number(arg)); break;
-          case "i": text = typeof arg === "object" ? "NaN" : String(parseInt(arg, 10)); break;
-          case "f": text = String(parseFloat(arg)); break;
+          case "s": text = formatS(arg); break;
+          case "d": text = typeof arg === "bigint" ? arg + "n" : typeof arg === "symbol" ? "NaN" : numberText(Number(arg)); break;
+          case "i": text = typeof arg === "bigint" ? arg + "n" : typeof arg === "symbol" ? "NaN" : numberText(parseInt(arg)); break;
+          case "f": text = typeof arg === "symbol" ? "NaN" : numberText(parseFloat(arg)); break;
           case "j": text = stringifySafe(arg); break;
-          case "o": text = inspect(arg, 4, [], true); break;
+          case "o": text = inspect(arg, 4, [], true, { indent: 0, currentDepth: 0, level: 0, hidden: true }); break;
           case "O": text = inspect(arg, 2, [], true); break;
           case "c": text = ""; break;
         }
@@ -353,31 +417,558 @@
     decode(input) {
       if (input === undefined) return "";
       const b = input instanceof ArrayBuffer ? new Uint8Array(input) : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+      // WHATWG's UTF-8 decoder: one U+FFFD for each maximal invalid subpart.
       let out = "";
-      let i = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
-      while (i < b.length) {
+      let need = 0, seen = 0, cp = 0, lower = 0x80, upper = 0xbf;
+      for (let i = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0; i < b.length; i++) {
         const x = b[i];
-        let cp = 0xfffd, n = 1;
-        if (x < 0x80) cp = x;
-        else if (x >= 0xc2 && x < 0xe0 && (b[i + 1] & 0xc0) === 0x80) { cp = ((x & 31) << 6) | (b[i + 1] & 63); n = 2; }
-        else if (x >= 0xe0 && x < 0xf0 && (b[i + 1] & 0xc0) === 0x80 && (b[i + 2] & 0xc0) === 0x80) {
-          const v = ((x & 15) << 12) | ((b[i + 1] & 63) << 6) | (b[i + 2] & 63);
-          if (v >= 0x800 && (v < 0xd800 || v > 0xdfff)) { cp = v; n = 3; }
-        } else if (x >= 0xf0 && x < 0xf5 && (b[i + 1] & 0xc0) === 0x80 && (b[i + 2] & 0xc0) === 0x80 && (b[i + 3] & 0xc0) === 0x80) {
-          const v = ((x & 7) << 18) | ((b[i + 1] & 63) << 12) | ((b[i + 2] & 63) << 6) | (b[i + 3] & 63);
-          if (v >= 0x10000 && v <= 0x10ffff) { cp = v; n = 4; }
+        if (need === 0) {
+          if (x <= 0x7f) out += String.fromCharCode(x);
+          else if (x >= 0xc2 && x <= 0xdf) { need = 1; cp = x & 0x1f; }
+          else if (x >= 0xe0 && x <= 0xef) { if (x === 0xe0) lower = 0xa0; if (x === 0xed) upper = 0x9f; need = 2; cp = x & 0xf; }
+          else if (x >= 0xf0 && x <= 0xf4) { if (x === 0xf0) lower = 0x90; if (x === 0xf4) upper = 0x8f; need = 3; cp = x & 7; }
+          else out += "\uFFFD";
+          continue;
         }
-        out += String.fromCodePoint(cp);
-        i += n;
+        if (x < lower || x > upper) {
+          need = seen = cp = 0; lower = 0x80; upper = 0xbf;
+          out += "\uFFFD";
+          i--;
+          continue;
+        }
+        lower = 0x80; upper = 0xbf;
+        cp = (cp << 6) | (x & 0x3f);
+        if (++seen === need) { out += String.fromCodePoint(cp); need = seen = cp = 0; }
       }
+      if (need) out += "\uFFFD";
       return out;
     }
   }
   global.TextEncoder = TextEncoder;
   global.TextDecoder = TextDecoder;
 
+  // --- V8's wording for the errors handlers pass on as rejection reasons ---------------
+  // QuickJS words them differently; a reason built from e.message reaches the client.
+  const nativeParse = JSON.parse;
+  function jsonError(source) {
+    const text = String(source);
+    const n = text.length;
+    let i = 0;
+    const fail = (message) => { throw new SyntaxError(message); };
+    const at = (message) => fail(message + " in JSON at position " + i);
+    const unexpected = () => {
+      if (i >= n) fail("Unexpected end of JSON input");
+      if (typeof source !== "string") fail('"' + text + '" is not valid JSON');
+      const ch = String.fromCodePoint(text.codePointAt(i));
+      let shown;
+      if (n < 21) shown = '"' + text + '"';
+      else {
+        const from = Math.max(0, i - 10), to = Math.min(n, i + 10);
+        shown = (from > 0 ? '..."' : '"') + text.slice(from, to) + (to < n ? '"...' : '"');
+      }
+      fail("Unexpected token '" + ch + "', " + shown + " is not valid JSON");
+    };
+    const ws = () => { while (i < n && " \t\n\r".includes(text[i])) i++; };
+    const digit = () => i < n && text[i] >= "0" && text[i] <= "9";
+    const digits = () => { while (digit()) i++; };
+    function literal(word) {
+      for (const c of word) {
+        if (i >= n || text[i] !== c) unexpected();
+        i++;
+      }
+    }
+    function string() {
+      i++;
+      for (;;) {
+        if (i >= n) at("Unterminated string");
+        const c = text[i];
+        if (c === '"') { i++; return; }
+        if (c < " ") at("Bad control character in string literal");
+        if (c === "\\") {
+          i++;
+          if (i >= n) fail("Unexpected end of JSON input");
+          if (text[i] === "u") {
+            for (let k = 0; k < 4; k++) { i++; if (!/[0-9a-fA-F]/.test(text[i] || "")) at("Bad Unicode escape"); }
+          } else if (!'"\\/bfnrt'.includes(text[i])) at("Bad escaped character");
+        }
+        i++;
+      }
+    }
+    function number() {
+      if (text[i] === "-") { i++; if (!digit()) at("No number after minus sign"); }
+      if (text[i] === "0") { i++; if (digit()) at("Unexpected number"); } else digits();
+      if (text[i] === ".") { i++; if (!digit()) at("Unterminated fractional number"); digits(); }
+      if (text[i] === "e" || text[i] === "E") {
+        i++;
+        if (text[i] === "+" || text[i] === "-") i++;
+        if (!digit()) at("Exponent part is missing a number");
+        digits();
+      }
+    }
+    function value() {
+      ws();
+      if (i >= n) unexpected();
+      const c = text[i];
+      if (c === "{") {
+        i++; ws();
+        if (text[i] === "}") { i++; return; }
+        for (let first = true; ; first = false) {
+          ws();
+          if (text[i] !== '"') at(first ? "Expected property name or '}'" : "Expected double-quoted property name");
+          string(); ws();
+          if (text[i] !== ":") at("Expected ':' after property name");
+          i++;
+          value(); ws();
+          if (text[i] === ",") { i++; continue; }
+          if (text[i] === "}") { i++; return; }
+          at("Expected ',' or '}' after property value");
+        }
+      }
+      if (c === "[") {
+        i++; ws();
+        if (text[i] === "]") { i++; return; }
+        for (;;) {
+          value(); ws();
+          if (text[i] === ",") { i++; continue; }
+          if (text[i] === "]") { i++; return; }
+          at("Expected ',' or ']' after array element");
+        }
+      }
+      if (c === '"') return string();
+      if (c === "-" || (c >= "0" && c <= "9")) return number();
+      if (c === "t") return literal("true");
+      if (c === "f") return literal("false");
+      if (c === "n") return literal("null");
+      unexpected();
+    }
+    try {
+      value(); ws();
+      if (i < n) fail("Unexpected non-whitespace character after JSON at position " + i);
+    } catch (e) {
+      return e;
+    }
+    return null;
+  }
+  Object.defineProperty(JSON, "parse", {
+    value: { parse(text, reviver) {
+      try {
+        return nativeParse(text, reviver);
+      } catch (e) {
+        if (e instanceof SyntaxError) throw jsonError(text) || e;
+        throw e;
+      }
+    } }.parse,
+    writable: true, configurable: true,
+  });
+  for (const name of ["decodeURI", "decodeURIComponent", "encodeURI", "encodeURIComponent"]) {
+    const original = global[name];
+    Object.defineProperty(global, name, {
+      value: { [name](text) {
+        try { return original(text); } catch (e) { if (e instanceof URIError) throw new URIError("URI malformed"); throw e; }
+      } }[name],
+      writable: true, configurable: true,
+    });
+  }
+  const toISOString = RealDate.prototype.toISOString;
+  Object.defineProperty(RealDate.prototype, "toISOString", {
+    value: { toISOString() {
+      if (this instanceof RealDate && isNaN(this.getTime())) throw new RangeError("Invalid time value");
+      return toISOString.call(this);
+    } }.toISOString,
+    writable: true, configurable: true,
+  });
+  const nativeBigInt = BigInt;
+  function BigIntOf(value) {
+    if (new.target) throw new TypeError("BigInt is not a constructor");
+    try {
+      return nativeBigInt(value);
+    } catch (e) {
+      if (typeof value === "number" && !Number.isInteger(value)) throw new RangeError("The number " + value + " cannot be converted to a BigInt because it is not an integer");
+      if (typeof value === "string" && e instanceof SyntaxError) throw new SyntaxError("Cannot convert " + value + " to a BigInt");
+      throw e;
+    }
+  }
+  Object.setPrototypeOf(BigIntOf, Function.prototype);
+  BigIntOf.prototype = nativeBigInt.prototype;
+  BigIntOf.asIntN = nativeBigInt.asIntN;
+  BigIntOf.asUintN = nativeBigInt.asUintN;
+  Object.defineProperty(nativeBigInt.prototype, "constructor", { value: BigIntOf, writable: true, configurable: true });
+  Object.defineProperty(BigIntOf, "name", { value: "BigInt" });
+  Object.defineProperty(global, "BigInt", { value: BigIntOf, writable: true, configurable: true });
+
+  // --- Buffer: Node's bytes, as a Uint8Array -------------------------------------------
+  const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  function utf8Bytes(text) { return new TextEncoder().encode(text); }
+  function bytesOf(text, encoding) {
+    switch (normalEncoding(encoding)) {
+      case "utf8": return utf8Bytes(text);
+      case "hex": {
+        const out = [];
+        for (let k = 0; k + 1 < text.length; k += 2) {
+          const v = parseInt(text.slice(k, k + 2), 16);
+          if (!/^[0-9a-fA-F]{2}$/.test(text.slice(k, k + 2))) break;
+          out.push(v);
+        }
+        return Uint8Array.from(out);
+      }
+      case "base64": case "base64url": {
+        const out = [];
+        let acc = 0, bits = 0;
+        for (const ch of text) {
+          if (ch === "=") break;
+          let v = B64.indexOf(ch === "-" ? "+" : ch === "_" ? "/" : ch);
+          if (v < 0) continue;
+          acc = (acc << 6) | v; bits += 6;
+          if (bits >= 8) { bits -= 8; out.push((acc >> bits) & 255); }
+        }
+        return Uint8Array.from(out);
+      }
+      case "latin1": case "ascii": return Uint8Array.from(text, (c) => c.charCodeAt(0) & 255);
+      case "utf16le": {
+        const out = new Uint8Array(text.length * 2);
+        for (let k = 0; k < text.length; k++) { const c = text.charCodeAt(k); out[2 * k] = c & 255; out[2 * k + 1] = c >> 8; }
+        return out;
+      }
+    }
+  }
+  function textOf(bytes, encoding) {
+    switch (normalEncoding(encoding)) {
+      case "utf8": return new TextDecoder().decode(bytes);
+      case "hex": return Array.from(bytes, (x) => (x < 16 ? "0" : "") + x.toString(16)).join("");
+      case "base64": case "base64url": {
+        const url = normalEncoding(encoding) === "base64url";
+        let out = "";
+        for (let k = 0; k < bytes.length; k += 3) {
+          const n = (bytes[k] << 16) | ((bytes[k + 1] || 0) << 8) | (bytes[k + 2] || 0);
+          out += B64[(n >> 18) & 63] + B64[(n >> 12) & 63] + (k + 1 < bytes.length ? B64[(n >> 6) & 63] : url ? "" : "=") + (k + 2 < bytes.length ? B64[n & 63] : url ? "" : "=");
+        }
+        return url ? out.replace(/\+/g, "-").replace(/\//g, "_") : out;
+      }
+      case "latin1": return Array.from(bytes, (x) => String.fromCharCode(x)).join("");
+      case "ascii": return Array.from(bytes, (x) => String.fromCharCode(x & 127)).join("");
+      case "utf16le": {
+        let out = "";
+        for (let k = 0; k + 1 < bytes.length; k += 2) out += String.fromCharCode(bytes[k] | (bytes[k + 1] << 8));
+        return out;
+      }
+    }
+  }
+  function normalEncoding(encoding) {
+    const e = encoding === undefined || encoding === null ? "utf8" : String(encoding).toLowerCase();
+    switch (e) {
+      case "utf8": case "utf-8": return "utf8";
+      case "hex": return "hex";
+      case "base64": return "base64";
+      case "base64url": return "base64url";
+      case "latin1": case "binary": return "latin1";
+      case "ascii": return "ascii";
+      case "utf16le": case "utf-16le": case "ucs2": case "ucs-2": return "utf16le";
+    }
+    const err = new TypeError("Unknown encoding: " + encoding);
+    err.code = "ERR_UNKNOWN_ENCODING";
+    throw err;
+  }
+  class Buffer extends Uint8Array {
+    static from(value, encodingOrOffset, length) {
+      if (typeof value === "string") return Buffer.fromBytes(bytesOf(value, encodingOrOffset));
+      if (value instanceof ArrayBuffer) {
+        const offset = encodingOrOffset === undefined ? 0 : Number(encodingOrOffset);
+        return new Buffer(value, offset, length === undefined ? value.byteLength - offset : Number(length));
+      }
+      if (ArrayBuffer.isView(value) || Array.isArray(value) || (value && typeof value.length === "number" && typeof value !== "function")) {
+        const out = new Buffer(value.length);
+        for (let k = 0; k < value.length; k++) out[k] = Number(value[k]) & 255;
+        return out;
+      }
+      if (value && value.type === "Buffer" && Array.isArray(value.data)) return Buffer.from(value.data);
+      const err = new TypeError("The first argument must be of type string or an instance of Buffer, ArrayBuffer, or Array or an Array-like Object. Received " + (value === null ? "null" : value === undefined ? "undefined" : "type " + typeof value + " (" + String(value) + ")"));
+      err.code = "ERR_INVALID_ARG_TYPE";
+      throw err;
+    }
+    static fromBytes(bytes) { const out = new Buffer(bytes.length); out.set(bytes); return out; }
+    static alloc(size, fill, encoding) {
+      const out = new Buffer(size);
+      if (fill !== undefined) out.fill(typeof fill === "string" ? bytesOf(fill, encoding)[0] || 0 : fill);
+      return out;
+    }
+    static allocUnsafe(size) { return new Buffer(size); }
+    static isBuffer(value) { return value instanceof Buffer; }
+    static isEncoding(encoding) { try { normalEncoding(encoding); return typeof encoding === "string"; } catch (_) { return false; } }
+    static byteLength(value, encoding) { return typeof value === "string" ? bytesOf(value, encoding).length : value.byteLength; }
+    static concat(list, total) {
+      const size = total === undefined ? list.reduce((s, b) => s + b.length, 0) : total;
+      const out = Buffer.alloc(size);
+      let at = 0;
+      for (const b of list) { if (at >= size) break; out.set(b.subarray(0, size - at), at); at += b.length; }
+      return out;
+    }
+    static compare(a, b) { return a.compare(b); }
+    toString(encoding, start, end) { return textOf(this.subarray(start || 0, end === undefined ? this.length : end), encoding); }
+    toJSON() { return { type: "Buffer", data: Array.from(this) }; }
+    equals(other) { return this.compare(other) === 0; }
+    compare(other) {
+      const n = Math.min(this.length, other.length);
+      for (let k = 0; k < n; k++) if (this[k] !== other[k]) return this[k] < other[k] ? -1 : 1;
+      return this.length === other.length ? 0 : this.length < other.length ? -1 : 1;
+    }
+    slice(start, end) { return this.subarray(start, end); }
+    write(text, offset, length, encoding) {
+      if (typeof offset === "string") { encoding = offset; offset = 0; }
+      const bytes = bytesOf(text, encoding).subarray(0, length === undefined ? undefined : length);
+      const room = Math.min(bytes.length, this.length - (offset || 0));
+      this.set(bytes.subarray(0, room), offset || 0);
+      return room;
+    }
+    readUInt8(o = 0) { return this[o]; }
+    readUInt16BE(o = 0) { return (this[o] << 8) | this[o + 1]; }
+    readUInt32BE(o = 0) { return ((this[o] << 24) >>> 0) + ((this[o + 1] << 16) | (this[o + 2] << 8) | this[o + 3]); }
+    writeUInt8(v, o = 0) { this[o] = v; return o + 1; }
+    writeUInt32BE(v, o = 0) { this[o] = v >>> 24; this[o + 1] = v >>> 16; this[o + 2] = v >>> 8; this[o + 3] = v; return o + 4; }
+  }
+  Buffer.poolSize = 8192;
+  global.Buffer = Buffer;
+
+  // --- URL and URLSearchParams: the WHATWG API for the URLs handlers meet -----------------
+  const formEncode = (s) => encodeURIComponent(s).replace(/%20/g, "+").replace(/[!'()~]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
+  const formDecode = (s) => { try { return decodeURIComponent(s.replace(/\+/g, " ")); } catch (_) { return s; } };
+  class URLSearchParams {
+    constructor(init) {
+      this._list = [];
+      this._url = null;
+      if (init === undefined || init === null) return;
+      if (typeof init === "object") {
+        const entries = typeof init[Symbol.iterator] === "function" ? Array.from(init) : Object.entries(init);
+        for (const pair of entries) this._list.push([String(pair[0]), String(pair[1])]);
+        return;
+      }
+      this._parse(String(init));
+    }
+    _parse(text) {
+      this._list = [];
+      for (const part of text.replace(/^\?/, "").split("&")) {
+        if (!part) continue;
+        const at = part.indexOf("=");
+        this._list.push(at < 0 ? [formDecode(part), ""] : [formDecode(part.slice(0, at)), formDecode(part.slice(at + 1))]);
+      }
+    }
+    _changed() { if (this._url) { const s = this.toString(); this._url._search = s ? "?" + s : ""; } }
+    get size() { return this._list.length; }
+    append(k, v) { this._list.push([String(k), String(v)]); this._changed(); }
+    delete(k) { this._list = this._list.filter((p) => p[0] !== String(k)); this._changed(); }
+    get(k) { const p = this._list.find((x) => x[0] === String(k)); return p ? p[1] : null; }
+    getAll(k) { return this._list.filter((x) => x[0] === String(k)).map((x) => x[1]); }
+    has(k) { return this._list.some((x) => x[0] === String(k)); }
+    set(k, v) {
+      const key = String(k);
+      const at = this._list.findIndex((x) => x[0] === key);
+      if (at < 0) this._list.push([key, String(v)]);
+      else { this._list[at][1] = String(v); this._list = this._list.filter((x, n) => n <= at || x[0] !== key); }
+      this._changed();
+    }
+    sort() { this._list.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)); this._changed(); }
+    forEach(fn, self) { for (const [k, v] of this._list) fn.call(self, v, k, this); }
+    keys() { return this._list.map((x) => x[0])[Symbol.iterator](); }
+    values() { return this._list.map((x) => x[1])[Symbol.iterator](); }
+    entries() { return this._list.map((x) => [x[0], x[1]])[Symbol.iterator](); }
+    [Symbol.iterator]() { return this.entries(); }
+    toString() { return this._list.map(([k, v]) => formEncode(k) + "=" + formEncode(v)).join("&"); }
+  }
+  const SPECIAL = { "http:": "80", "https:": "443", "ws:": "80", "wss:": "443", "ftp:": "21", "file:": "" };
+  const invalidURL = (input) => { const e = new TypeError("Invalid URL"); e.code = "ERR_INVALID_URL"; e.input = input; return e; };
+  const pathEncode = (s) => s.replace(/[\u0000-\u0020"<>`{}\u007f-\uffff]/gu, (c) => encodeURIComponent(c));
+  const queryEncode = (s) => s.replace(/[\u0000-\u0020"#<>'\u007f-\uffff]/gu, (c) => encodeURIComponent(c));
+  const fragmentEncode = (s) => s.replace(/[\u0000-\u0020"<>`\u007f-\uffff]/gu, (c) => encodeURIComponent(c));
+  function dotSegments(path) {
+    const out = [];
+    const parts = path.split("/");
+    parts.forEach((p, k) => {
+      const last = k === parts.length - 1;
+      if (p === "." || p.toLowerCase() === "%2e") { if (last) out.push(""); }
+      else if (p === ".." || /^(\.|%2e)(\.|%2e)$/i.test(p)) { if (out.length > 1) out.pop(); if (last) out.push(""); }
+      else out.push(p);
+    });
+    return out.join("/");
+  }
+  class URL {
+    constructor(input, base) {
+      const text = String(input).replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, "").replace(/[\t\n\r]/g, "");
+      const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/s.exec(text);
+      if (m) this._parseAbsolute(m[1].toLowerCase() + ":", m[2], input);
+      else {
+        if (base === undefined) throw invalidURL(String(input));
+        const b = base instanceof URL ? base : new URL(base);
+        this._resolve(text, b, input);
+      }
+      const params = new URLSearchParams(this._search);
+      params._url = this;
+      this._params = params;
+    }
+    _parseAbsolute(protocol, rest, input) {
+      this._protocol = protocol;
+      this._username = ""; this._password = ""; this._hostname = ""; this._port = "";
+      const special = Object.prototype.hasOwnProperty.call(SPECIAL, protocol);
+      if (special) rest = rest.replace(/\\/g, "/");
+      let hashAt = rest.indexOf("#");
+      this._hash = hashAt < 0 ? "" : (hashAt === rest.length - 1 ? "" : "#" + fragmentEncode(rest.slice(hashAt + 1)));
+      if (hashAt >= 0) rest = rest.slice(0, hashAt);
+      const queryAt = rest.indexOf("?");
+      this._search = queryAt < 0 || queryAt === rest.length - 1 ? "" : "?" + queryEncode(rest.slice(queryAt + 1));
+      if (queryAt >= 0) rest = rest.slice(0, queryAt);
+      if (special || rest.startsWith("//")) {
+        rest = rest.replace(/^\/*/, special ? "" : "").replace(/^\/\//, "");
+        const slash = rest.indexOf("/");
+        let authority = slash < 0 ? rest : rest.slice(0, slash);
+        let path = slash < 0 ? "" : rest.slice(slash);
+        const atSign = authority.lastIndexOf("@");
+        if (atSign >= 0) {
+          const cred = authority.slice(0, atSign);
+          authority = authority.slice(atSign + 1);
+          const colon = cred.indexOf(":");
+          this._username = pathEncode(colon < 0 ? cred : cred.slice(0, colon));
+          this._password = colon < 0 ? "" : pathEncode(cred.slice(colon + 1));
+        }
+        const portMatch = /^(.*?)(?::(\d*))?$/.exec(authority);
+        let host = portMatch[1];
+        const port = portMatch[2] || "";
+        if (special && protocol !== "file:" && host === "") throw invalidURL(String(input));
+        if (/[\u0000\t\n\r #%/:<>?@[\\\]^|]/.test(host.replace(/^\[.*\]$/, ""))) throw invalidURL(String(input));
+        if (/[^\u0000-\u007f]/.test(host)) throw invalidURL(String(input));
+        this._hostname = special ? host.toLowerCase() : host;
+        if (port !== "" && Number(port) > 65535) throw invalidURL(String(input));
+        this._port = port === "" || (special && String(Number(port)) === SPECIAL[protocol]) ? "" : String(Number(port));
+        this._pathname = special ? dotSegments(pathEncode(path === "" ? "/" : path)) : pathEncode(path);
+        this._opaque = false;
+      } else {
+        this._pathname = pathEncode(rest);
+        this._opaque = !rest.startsWith("/");
+      }
+    }
+    _resolve(text, b, input) {
+      if (b._opaque) throw invalidURL(String(input));
+      if (text.startsWith("//") || (Object.prototype.hasOwnProperty.call(SPECIAL, b._protocol) && text.startsWith("\\\\"))) return this._parseAbsolute(b._protocol, text, input);
+      Object.assign(this, { _protocol: b._protocol, _username: b._username, _password: b._password, _hostname: b._hostname, _port: b._port, _opaque: false });
+      let rest = text;
+      const hashAt = rest.indexOf("#");
+      this._hash = hashAt < 0 || hashAt === rest.length - 1 ? "" : "#" + fragmentEncode(rest.slice(hashAt + 1));
+      if (hashAt >= 0) rest = rest.slice(0, hashAt);
+      const queryAt = rest.indexOf("?");
+      const search = queryAt < 0 ? null : queryAt === rest.length - 1 ? "" : "?" + queryEncode(rest.slice(queryAt + 1));
+      if (queryAt >= 0) rest = rest.slice(0, queryAt);
+      if (rest === "") { this._pathname = b._pathname; this._search = search === null ? b._search : search; return; }
+      this._search = search === null ? "" : search;
+      const path = rest.startsWith("/") ? rest : b._pathname.slice(0, b._pathname.lastIndexOf("/") + 1) + rest;
+      this._pathname = dotSegments(pathEncode(path));
+    }
+    get protocol() { return this._protocol; }
+    get username() { return this._username; }
+    get password() { return this._password; }
+    get hostname() { return this._hostname; }
+    get port() { return this._port; }
+    get host() { return this._hostname + (this._port ? ":" + this._port : ""); }
+    get origin() { return Object.prototype.hasOwnProperty.call(SPECIAL, this._protocol) && this._protocol !== "file:" ? this._protocol + "//" + this.host : "null"; }
+    get pathname() { return this._pathname; }
+    set pathname(v) { this._pathname = dotSegments(pathEncode((String(v).startsWith("/") ? "" : "/") + String(v))); }
+    get search() { return this._search; }
+    set search(v) { const s = String(v).replace(/^\?/, ""); this._search = s ? "?" + queryEncode(s) : ""; this._params._parse(s); }
+    get searchParams() { return this._params; }
+    get hash() { return this._hash; }
+    set hash(v) { const s = String(v).replace(/^#/, ""); this._hash = s ? "#" + fragmentEncode(s) : ""; }
+    get href() {
+      const authority = this._opaque || (this._hostname === "" && !Object.prototype.hasOwnProperty.call(SPECIAL, this._protocol) && !this._username) ? "" : "//" + (this._username ? this._username + (this._password ? ":" + this._password : "") + "@" : "") + this.host;
+      return this._protocol + authority + this._pathname + this._search + this._hash;
+    }
+    toString() { return this.href; }
+    toJSON() { return this.href; }
+    static canParse(input, base) { try { new URL(input, base); return true; } catch (_) { return false; } }
+  }
+  global.URL = URL;
+  global.URLSearchParams = URLSearchParams;
+
   // --- require: Node's built-ins that make sense without I/O ---------------------------
   const builtins = {
+    buffer: () => ({ Buffer, constants: { MAX_LENGTH: 2 ** 32 }, kMaxLength: 2 ** 32 }),
+    url: () => ({
+      URL, URLSearchParams,
+      parse(text) {
+        const u = new URL(text);
+        return { protocol: u.protocol, slashes: true, auth: u.username ? u.username + (u.password ? ":" + u.password : "") : null, host: u.host, port: u.port || null, hostname: u.hostname, hash: u.hash || null, search: u.search || null, query: u.search ? u.search.slice(1) : null, pathname: u.pathname, path: u.pathname + u.search, href: u.href };
+      },
+      format: (u) => (u instanceof URL ? u.href : String(u.href || "")),
+    }),
+    string_decoder: () => {
+      class StringDecoder {
+        constructor(encoding) { this.encoding = normalEncoding(encoding); this._rest = new Uint8Array(0); }
+        write(bytes) {
+          if (typeof bytes === "string") return bytes;
+          let all = Buffer.concat([this._rest, bytes]);
+          let cut = all.length;
+          if (this.encoding === "utf8") {
+            // Keep an incomplete sequence at the end for the next write.
+            for (let k = 1; k <= Math.min(3, all.length); k++) {
+              const x = all[all.length - k];
+              if ((x & 0xc0) === 0x80) continue;
+              const need = x >= 0xf0 ? 4 : x >= 0xe0 ? 3 : x >= 0xc0 ? 2 : 1;
+              if (need > k) cut = all.length - k;
+              break;
+            }
+          }
+          this._rest = all.subarray(cut);
+          return all.subarray(0, cut).toString(this.encoding);
+        }
+        end(bytes) { const out = (bytes ? this.write(bytes) : "") + (this._rest.length ? Buffer.from(this._rest).toString(this.encoding) : ""); this._rest = new Uint8Array(0); return out; }
+      }
+      return { StringDecoder };
+    },
+    crypto: () => {
+      const HASHES = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
+      const algorithm = (name, hmac) => {
+        const a = String(name).toLowerCase().replace(/^rsa-/, "").replace(/^sha-/, "sha");
+        if (HASHES.includes(a)) return a;
+        const e = hmac ? new TypeError("Invalid digest: " + name) : new Error("error:0308010C:digital envelope routines::unsupported");
+        e.code = hmac ? "ERR_CRYPTO_INVALID_DIGEST" : "ERR_OSSL_EVP_UNSUPPORTED";
+        throw e;
+      };
+      const bytes = (data, encoding) => {
+        if (typeof data === "string") return bytesOf(data, encoding);
+        if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+        if (data instanceof ArrayBuffer) return new Uint8Array(data);
+        const e = new TypeError('The "data" argument must be of type string or an instance of Buffer, TypedArray, or DataView. Received ' + (data === null ? "null" : typeof data));
+        e.code = "ERR_INVALID_ARG_TYPE";
+        throw e;
+      };
+      class Hash {
+        constructor(alg, key) { this._alg = alg; this._key = key; this._parts = []; this._done = false; }
+        update(data, encoding) {
+          if (this._done) { const e = new Error("Digest already called"); e.code = "ERR_CRYPTO_HASH_FINALIZED"; throw e; }
+          this._parts.push(Uint8Array.from(bytes(data, encoding)));
+          return this;
+        }
+        digest(encoding) {
+          if (this._done) { const e = new Error("Digest already called"); e.code = "ERR_CRYPTO_HASH_FINALIZED"; throw e; }
+          this._done = true;
+          const data = Buffer.concat(this._parts);
+          const out = Buffer.from(this._key === undefined ? native.hash(this._alg, data) : native.hmac(this._alg, this._key, data));
+          return encoding === undefined || encoding === "buffer" ? out : out.toString(encoding);
+        }
+        copy() { const h = new Hash(this._alg, this._key); h._parts = this._parts.slice(); return h; }
+      }
+      return {
+        createHash: (name) => new Hash(algorithm(name, false)),
+        createHmac: (name, key) => new Hash(algorithm(name, true), Uint8Array.from(bytes(key))),
+        getHashes: () => HASHES.slice(),
+        randomUUID,
+        randomBytes: (n, cb) => { const b = Buffer.from(randomBytes(n)); if (cb) { nextTick(cb, null, b); return undefined; } return b; },
+        randomInt: (min, max) => { if (max === undefined) { max = min; min = 0; } return min + Math.floor(Math.random() * (max - min)); },
+        getRandomValues: webCrypto.getRandomValues,
+        webcrypto: webCrypto,
+        timingSafeEqual: (x, y) => {
+          if (x.byteLength !== y.byteLength) { const e = new RangeError("Input buffers must have the same byte length"); e.code = "ERR_CRYPTO_TIMING_SAFE_EQUAL_LENGTH"; throw e; }
+          let d = 0;
+          for (let k = 0; k < x.byteLength; k++) d |= x[k] ^ y[k];
+          return d === 0;
+        },
+      };
+    },
     util: () => ({
       format, inspect: (v, opts) => inspect(v, opts && opts.depth !== undefined ? opts.depth : 2),
       promisify: (fn) => (...args) => new Promise((resolve, reject) => fn(...args, (err, value) => (err ? reject(err) : resolve(value)))),
