@@ -33,8 +33,9 @@ const PRELUDE: &str = include_str!("prelude.js");
 /// QuickJS's own heap limit, below the sandbox's 64 MiB linear memory, so that a script
 /// that allocates too much gets a JavaScript "out of memory" error rather than a trap.
 const HEAP_LIMIT: usize = 48 << 20;
-/// QuickJS's stack limit, within the engine's 1 MiB C stack: deep recursion is a
-/// JavaScript `RangeError`.
+/// QuickJS's stack limit, within the engine's 1 MiB C stack. QuickJS-ng ignores it on
+/// WASI (`update_stack_limit` keeps no limit under `__wasi__`), so today deep recursion
+/// ends at the sandbox's wasm stack limit, a trap, not a `RangeError` (see the README).
 const STACK_LIMIT: usize = 512 << 10;
 /// Headroom above the heap in use at the snapshot before the collector runs: a one-shot
 /// instance then rarely collects at all.
@@ -43,7 +44,38 @@ const GC_HEADROOM: usize = 16 << 20;
 struct Engine {
     runtime: Runtime,
     context: Context,
-    api: Persistent<Object<'static>>,
+    /// The API's functions the event loop calls, looked up once.
+    calls: Calls,
+}
+
+struct Calls {
+    invoke: Persistent<Function<'static>>,
+    run_ticks: Persistent<Function<'static>>,
+    after_jobs: Persistent<Function<'static>>,
+    step: Persistent<Function<'static>>,
+    uncaught: Persistent<Function<'static>>,
+    finish: Persistent<Function<'static>>,
+}
+
+impl Calls {
+    fn new<'js>(ctx: &Ctx<'js>, api: &Object<'js>) -> rquickjs::Result<Calls> {
+        let get = |name: &str| -> rquickjs::Result<Persistent<Function<'static>>> {
+            Ok(Persistent::save(ctx, api.get::<_, Function>(name)?))
+        };
+        Ok(Calls {
+            invoke: get("invoke")?,
+            run_ticks: get("runTicks")?,
+            after_jobs: get("afterJobs")?,
+            step: get("step")?,
+            uncaught: get("uncaught")?,
+            finish: get("finish")?,
+        })
+    }
+}
+
+/// One of the API's functions in this context.
+fn call<'js>(f: &Persistent<Function<'static>>, ctx: &Ctx<'js>) -> Function<'js> {
+    f.clone().restore(ctx).expect("the engine's API function")
 }
 
 thread_local! {
@@ -220,9 +252,10 @@ impl Guest for Component {
                 return Err(e);
             }
         };
+        let calls = context.with(|ctx| Calls::new(&ctx, &api.clone().restore(&ctx)?)).map_err(|e| e.to_string())?;
         runtime.run_gc();
         runtime.set_gc_threshold(runtime.memory_usage().malloc_size as usize + GC_HEADROOM);
-        ENGINE.with(|engine| *engine.borrow_mut() = Some(Engine { runtime, context, api }));
+        ENGINE.with(|engine| *engine.borrow_mut() = Some(Engine { runtime, context, calls }));
         Ok(())
     }
 
@@ -255,37 +288,27 @@ fn drain(runtime: &Runtime) -> Result<(), String> {
     }
 }
 
-/// A function of the prelude's API.
-fn api_fn<'js>(engine: &Engine, ctx: &Ctx<'js>) -> Object<'js> {
-    engine.api.clone().restore(ctx).expect("the engine's API object")
-}
-
 fn invoke(engine: &Engine, event: SyncEvent) -> Result<SyncEvent, TriggerError> {
     engine.context.with(|ctx| {
         let names = Names::new(&ctx).expect("atoms");
         let js_event = to_js(&ctx, &names, &event).expect("build the event object");
-        let invoke: Function = api_fn(engine, &ctx).get("invoke").expect("invoke");
-        invoke.call::<_, ()>((js_event,)).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
+        call(&engine.calls.invoke, &ctx).call::<_, ()>((js_event,)).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
     });
     // Node's event loop on the virtual clock: nextTick callbacks and promise jobs after
     // each macrotask, then the next one, until the result is posted or nothing is left.
     loop {
         run_jobs(engine);
         let posted = engine.context.with(|ctx| {
-            let after: Function = api_fn(engine, &ctx).get("afterJobs").expect("afterJobs");
-            after.call::<_, bool>(()).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)))
+            call(&engine.calls.after_jobs, &ctx).call::<_, bool>(()).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)))
         });
         if posted {
             break;
         }
-        let step = engine.context.with(|ctx| {
-            let step: Function = api_fn(engine, &ctx).get("step").expect("step");
-            match step.call::<_, i32>(()).catch(&ctx) {
-                Ok(n) => n,
-                Err(e) => {
-                    uncaught(&ctx, engine, &caught(e));
-                    1
-                }
+        let step = engine.context.with(|ctx| match call(&engine.calls.step, &ctx).call::<_, i32>(()).catch(&ctx) {
+            Ok(n) => n,
+            Err(e) => {
+                uncaught(&ctx, engine, &caught(e));
+                1
             }
         });
         match step {
@@ -300,8 +323,7 @@ fn invoke(engine: &Engine, event: SyncEvent) -> Result<SyncEvent, TriggerError> 
         }
     }
     engine.context.with(|ctx| {
-        let finish: Function = api_fn(engine, &ctx).get("finish").expect("finish");
-        let state: Object = finish.call(()).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
+        let state: Object = call(&engine.calls.finish, &ctx).call(()).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
         if let Ok(Some(failure)) = state.get::<_, Option<String>>("failure") {
             fail(&failure);
         }
@@ -309,10 +331,18 @@ fn invoke(engine: &Engine, event: SyncEvent) -> Result<SyncEvent, TriggerError> 
             return Err(TriggerError::Reject(error));
         }
         let json: String = state.get("json").unwrap_or_else(|_| "null".to_owned());
-        let result = ctx.json_parse(json).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
-        let names = Names::new(&ctx).expect("atoms");
-        Ok(from_js(&names, &result)
-            .unwrap_or_else(|e| fail(&format!("the handler's result is not a Sync Trigger event: {e}"))))
+        // The posted JSON is read in Rust: parsing it back into JavaScript objects and
+        // reading those cost about as much again as the stringify. JSON that serde refuses
+        // (a lone surrogate's escape) takes the engine's own parser, as before.
+        let event = match serde_json::from_str::<serde_json::Value>(&json) {
+            Ok(value) => from_json(&value),
+            Err(_) => {
+                let result = ctx.json_parse(json).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
+                let names = Names::new(&ctx).expect("atoms");
+                from_js(&names, &result)
+            }
+        };
+        Ok(event.unwrap_or_else(|e| fail(&format!("the handler's result is not a Sync Trigger event: {e}"))))
     })
 }
 
@@ -320,16 +350,14 @@ fn invoke(engine: &Engine, event: SyncEvent) -> Result<SyncEvent, TriggerError> 
 /// processTicksAndRejections); an error escaping one is the invocation's failure.
 fn run_jobs(engine: &Engine) {
     loop {
-        let ticked = engine.context.with(|ctx| {
-            let ticks: Function = engine.api.clone().restore(&ctx).expect("api").get("runTicks").expect("runTicks");
-            match ticks.call::<_, bool>(()).catch(&ctx) {
+        let ticked =
+            engine.context.with(|ctx| match call(&engine.calls.run_ticks, &ctx).call::<_, bool>(()).catch(&ctx) {
                 Ok(ran) => ran,
                 Err(e) => {
                     uncaught(&ctx, engine, &caught(e));
                     false
                 }
-            }
-        });
+            });
         let mut jobs = false;
         loop {
             match engine.runtime.execute_pending_job() {
@@ -358,9 +386,10 @@ fn run_jobs(engine: &Engine) {
 
 /// An error escaped a callback: the invocation fails with it unless it already posted.
 fn uncaught(ctx: &Ctx<'_>, engine: &Engine, text: &str) {
-    let api = engine.api.clone().restore(ctx).expect("api");
-    let uncaught: Function = api.get("uncaught").expect("uncaught");
-    uncaught.call::<_, ()>((script_text(text),)).catch(ctx).unwrap_or_else(|e| fail(&caught(e)));
+    call(&engine.calls.uncaught, ctx)
+        .call::<_, ()>((script_text(text),))
+        .catch(ctx)
+        .unwrap_or_else(|e| fail(&caught(e)));
 }
 
 /// A copy of a typed array's bytes.
@@ -510,6 +539,67 @@ fn from_js<'js>(names: &Names<'js>, result: &Value<'js>) -> Result<SyncEvent, St
         dataset_name: string_field(obj, "datasetName")?,
         records: out,
     })
+}
+
+/// [`from_js`] on the posted JSON: the same checks and the same messages.
+fn from_json(result: &serde_json::Value) -> Result<SyncEvent, String> {
+    use serde_json::Value as J;
+    let obj = result.as_object().ok_or_else(|| format!("it is {result}"))?;
+    let field = |name: &str| obj.get(name);
+    let version = field("version").unwrap_or(&J::Null);
+    let version = version
+        .as_u64()
+        .and_then(|v| u32::try_from(v).ok())
+        .or_else(|| {
+            version.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX)).map(|f| f as u32)
+        })
+        .ok_or_else(|| format!("version is {}, not a number", json_text(field("version"))))?;
+    let records = field("datasetRecords")
+        .and_then(J::as_object)
+        .ok_or_else(|| format!("datasetRecords is {}, not an object", json_text(field("datasetRecords"))))?;
+    let mut out = Vec::with_capacity(records.len());
+    for (key, value) in records {
+        let record = value
+            .as_object()
+            .ok_or_else(|| format!("datasetRecords[{key:?}] is {}, not an object", json_text(Some(value))))?;
+        let text = |field: &str| -> Result<Option<String>, String> {
+            match record.get(field) {
+                None | Some(J::Null) => Ok(None),
+                Some(J::String(s)) => Ok(Some(s.clone())),
+                Some(v) => Err(format!("datasetRecords[{key:?}].{field} is {v}, not a string or null")),
+            }
+        };
+        let op = match text("op")?.as_deref() {
+            None | Some("replace") => Op::Replace,
+            Some("remove") => Op::Remove,
+            Some(other) => {
+                return Err(format!("datasetRecords[{key:?}].op is {other:?}, not \"replace\" or \"remove\""));
+            }
+        };
+        let (old_value, new_value) = (text("oldValue")?, text("newValue")?);
+        out.push(DatasetRecord { key: key.clone(), old_value, new_value, op });
+    }
+    let string = |name: &str| -> Result<String, String> {
+        match field(name) {
+            Some(J::String(s)) => Ok(s.clone()),
+            v => Err(format!("{name} is {}, not a string", json_text(v))),
+        }
+    };
+    Ok(SyncEvent {
+        version,
+        event_type: string("eventType")?,
+        region: string("region")?,
+        identity_pool_id: string("identityPoolId")?,
+        identity_id: string("identityId")?,
+        dataset_name: string("datasetName")?,
+        records: out,
+    })
+}
+
+/// A JSON value as [`value_text`] shows it; a missing field (an `undefined` member, which
+/// JSON.stringify drops) as [`value_text`] shows `undefined`.
+fn json_text(v: Option<&serde_json::Value>) -> String {
+    v.map_or_else(|| "Undefined".to_owned(), ToString::to_string)
 }
 
 bindings::export!(Component with_types_in bindings);

@@ -1079,6 +1079,9 @@
   function load(wrapper, exportName, settings) {
     config = settings;
     setEnvironment("us-east-1");
+    // The version's own variables (the host refused reserved names); TZ, LANG, PATH may be
+    // replaced, as on Lambda.
+    Object.assign(env, settings.environment || {});
     const module = { exports: {}, id: ".", filename: "/var/task/index.js", loaded: false, children: [], paths: [] };
     wrapper.call(module.exports, module.exports, require, module, "/var/task/index.js", "/var/task");
     module.loaded = true;
@@ -1159,7 +1162,8 @@
     checkBatch = null;
     ticks = [];
     unhandled.clear();
-    setEnvironment(event.region);
+    // Set at load (the top level sees it); only the region comes with the event.
+    if (env.AWS_REGION !== event.region) { env.AWS_REGION = event.region; env.AWS_DEFAULT_REGION = event.region; }
     // As Lambda's runtime: the first of callback/done/succeed/fail (or the returned
     // Promise) counts; an error is posted at once, a result from `callback` when the event
     // loop is empty (unless callbackWaitsForEmptyEventLoop is false).

@@ -249,6 +249,17 @@ pub struct GetFunctionVersionResponse {
     pub version: synctrig_store::FunctionVersion,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// A script version's own environment variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+}
+
+/// A function version's environment variables, shaped as Lambda's `Environment`.
+#[derive(Serialize, Deserialize, Debug, Default, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub struct Environment {
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 /// Our extension: deploy the next version of a function from a script, a component
@@ -260,6 +271,9 @@ pub struct PublishFunctionVersionRequest {
     pub handler: Option<String>,
     pub component: Option<String>,
     pub from_version: Option<i64>,
+    /// A script's environment variables (Lambda's rules); with FromVersion, replaces the
+    /// earlier version's.
+    pub environment: Option<Environment>,
     /// Deploy only if this is still the latest version (0: only if the function is new);
     /// otherwise `ResourceConflictException`.
     pub expected_latest_version: Option<i64>,

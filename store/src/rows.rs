@@ -124,6 +124,8 @@ pub struct Script {
     pub source: String,
     /// The handler (`exports.<name>`, or `module.name`).
     pub handler: String,
+    /// The version's own environment variables (`process.env`).
+    pub environment: std::collections::BTreeMap<String, String>,
 }
 
 /// Names one dataset: the pool, the identity and the dataset's name.

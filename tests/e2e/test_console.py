@@ -320,6 +320,8 @@ def test_versions_publish_and_roll_back_in_the_browser(server, browser):
     editor = c.find("#code-editor")
     original = editor.get_attribute("value")
     c.d.execute_script("arguments[0].value = arguments[0].value + '\\n// v2\\n';", editor)
+    assert c.find("#function-environment").get_attribute("value") == ""
+    c.find("#function-environment").send_keys("BONUS=3")
     c.d.find_element(By.XPATH, "//button[text()='Publish new version']").click()
     c.wait(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#status .success"), "Published version 2"), 180)
     # The page is drawn again from the server: version 2 is the latest and its code is shown.
@@ -327,6 +329,7 @@ def test_versions_publish_and_roll_back_in_the_browser(server, browser):
            and "Version 2 ·" in d.find_element(By.TAG_NAME, "main").text)
     c.idle()
     assert c.find("#code-editor").get_attribute("value") == original + "\n// v2\n"
+    assert c.find("#function-environment").get_attribute("value") == "BONUS=3"
     # Roll back to 1: version 3 has version 1's code.
     c.d.find_element(By.XPATH, "//button[text()='Roll back to 1']").click()
     c.wait(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#status .success"), "Version 3 is version 1's code"), 180)
@@ -334,6 +337,7 @@ def test_versions_publish_and_roll_back_in_the_browser(server, browser):
            and "Version 3 ·" in d.find_element(By.TAG_NAME, "main").text)
     c.idle()
     assert c.find("#code-editor").get_attribute("value") == original
+    assert c.find("#function-environment").get_attribute("value") == ""  # version 1's: none
     # "Create function" with an existing name does not replace the live code.
     from conftest import guest
     c.go("#/functions")

@@ -2,8 +2,9 @@
 exactly the seed's result."""
 
 from botocore.exceptions import ClientError
+import subprocess
 import pytest
-from conftest import ROOT, records, sync
+from conftest import BIN, ROOT, env_for, records, sync
 
 SAMPLE = ROOT / "examples" / "js" / "sample-trigger.js"
 
@@ -40,3 +41,28 @@ def test_a_javascript_rejection_reaches_the_client(server, tmp_path):
     assert (err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"]) == ("InvalidParameterException", 400)
     assert err["Error"]["Message"] == "update rejected by the sync trigger: level may not go down"
     assert records(user, t.pool, identity, "game")[1]["DatasetExists"] is False
+
+
+def test_a_versions_environment_variables_are_its_process_env(server, tmp_path):
+    t = server.tenant("acme")
+    script = tmp_path / "index.js"
+    script.write_text(
+        "const table = process.env.TABLE;\n"
+        "exports.handler = async (event) => {\n"
+        "  console.log(`env ${table} ${process.env.GREETING} ${process.env.AWS_REGION} ${process.env.AWS_LAMBDA_FUNCTION_VERSION}`);\n"
+        "  return event;\n};\n"
+    )
+    deployed = server.admin("deploy", "--tenant", "acme", "--name", "envy", "--js", str(script),
+                            "--env", "TABLE=scores", "--env", "GREETING=a=b é")
+    assert deployed["version"] == 1
+    t.dev.set_cognito_events(IdentityPoolId=t.pool, Events={"SyncTrigger": "envy"})
+    identity, user = t.identity()
+    sync(user, t.pool, identity, "game", [put("level", "1")])
+    log = server.admin("invocations", "--tenant", "acme", "--name", "envy")["invocations"][0]["log"]
+    assert log == "[info] env scores a=b é us-east-1 1\n", log
+    # Lambda's rules: a reserved name or a malformed one is refused, and nothing is deployed.
+    for bad, why in [("AWS_REGION=x", "AWS_REGION is reserved"), ("1X=y", "must match"), ("AB=" + "v" * 4095, "over the limit of 4096")]:
+        out = subprocess.run([str(BIN), "admin", "--data-dir", str(server.data_dir), "deploy", "--tenant", "acme", "--name", "envy",
+                              "--js", str(script), "--env", bad], capture_output=True, text=True, env=env_for(server.data_dir))
+        assert out.returncode != 0 and why in out.stdout + out.stderr, (bad, out.stdout, out.stderr)
+    assert server.admin("deploy", "--tenant", "acme", "--name", "envy", "--js", str(script))["version"] == 2

@@ -15,6 +15,7 @@ fn settings() -> ScriptSettings {
         invoked_function_arn: "arn:aws:lambda:us-east-1:000000000000:function:test-fn:7".into(),
         memory_limit_in_mb: "64".into(),
         deadline_ms: 5000,
+        environment: Default::default(),
     }
 }
 

@@ -42,6 +42,7 @@ fn settings() -> ScriptSettings {
         invoked_function_arn: "arn:aws:lambda:us-east-1:000000000000:function:test-fn:7".into(),
         memory_limit_in_mb: "64".into(),
         deadline_ms: DEADLINE_MS,
+        environment: Default::default(),
     }
 }
 

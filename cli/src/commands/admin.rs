@@ -121,6 +121,11 @@ enum AdminCommand {
         /// The region in the function's ARN (the server's --region).
         #[arg(long, default_value = "us-east-1", value_parser = super::serve::parse_region)]
         region: String,
+        /// An environment variable of a JavaScript function's version, NAME=VALUE, in its
+        /// process.env (repeat it for more; Lambda's rules: names [a-zA-Z][a-zA-Z0-9_]+,
+        /// none of the reserved AWS_*/LAMBDA_* names, 4 KB in all).
+        #[arg(long = "env", value_name = "NAME=VALUE", value_parser = super::code::environment_variable)]
+        environment: Vec<(String, String)>,
         #[command(flatten)]
         sandbox: SandboxArgs,
     },
@@ -252,7 +257,7 @@ async fn execute_with(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
                 "openIdConnectProviderArn": format!("arn:aws:iam::000000000000:oidc-provider/{host_and_path}"),
             })
         }
-        AdminCommand::Deploy { tenant, name, code, handler, region, sandbox } => {
+        AdminCommand::Deploy { tenant, name, code, handler, region, environment, sandbox } => {
             need_tenant(&*store, &tenant).await?;
             if synctrig_server::api_function_name_ok(&name).is_none() {
                 bail!("function names use a-z, A-Z, 0-9, '-' and '_' (at most 64)");
@@ -263,7 +268,9 @@ async fn execute_with(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
             // The same configuration as `serve` (pooling allocator and all): what deploy
             // accepts, serve runs.
             let runtime = std::sync::Arc::new(Runtime::new(config)?);
-            let deployed = functions::deploy(&*store, &runtime, &region, (&tenant, &name), &code, &handler, None)
+            let environment = environment.into_iter().collect();
+            let release = functions::Release { code: &code, handler: &handler, environment: &environment };
+            let deployed = functions::deploy(&*store, &runtime, &region, (&tenant, &name), release, None)
                 .await
                 .map_err(|e| anyhow::anyhow!(ApiFailure(e)))
                 .context("the code was refused")?;

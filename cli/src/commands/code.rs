@@ -30,6 +30,15 @@ pub fn read(path: &Path, handler: &str) -> Result<Code, Error> {
     }
 }
 
+/// `--env NAME=VALUE`: a name and its value (which may hold `=`); the rules on names are
+/// checked with the others at deploy.
+pub fn environment_variable(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
+    }
+}
+
 /// The file `name` of a Lambda deployment package, read at most to the script limit (a
 /// zip bomb inflates no further).
 pub fn script_from_zip(bytes: &[u8], name: &str) -> Result<Vec<u8>, Error> {

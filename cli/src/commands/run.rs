@@ -42,6 +42,10 @@ pub struct RunArgs {
     /// Print the invocation's wall time, fuel, peak memory and log bytes on stderr.
     #[arg(long)]
     stats: bool,
+    /// An environment variable of a JavaScript trigger, NAME=VALUE, in its process.env
+    /// (repeat it for more; Lambda's rules, as `admin deploy --env`).
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = super::code::environment_variable)]
+    environment: Vec<(String, String)>,
     #[command(flatten)]
     sandbox: SandboxArgs,
 }
@@ -72,6 +76,11 @@ fn execute(args: &RunArgs) -> Result<SyncEvent, Error> {
     let input = SyncEvent::from_json_input(&json).map_err(|e| Error::InvalidEvent(e.0))?;
     let runtime = Runtime::new(args.sandbox.runtime_config())?;
     let code = super::code::read(&args.trigger, &args.handler)?;
+    if !args.environment.is_empty() && matches!(code, synctrig_runtime::sandbox::js::Code::Component(_)) {
+        return Err(Error::InvalidComponent(
+            "--env: only a JavaScript trigger has environment variables (a component has no process.env)".into(),
+        ));
+    }
     let name = args.trigger.file_stem().and_then(|s| s.to_str()).unwrap_or("trigger").to_owned();
     let settings = ScriptSettings {
         invoked_function_arn: format!("arn:aws:lambda:us-east-1:000000000000:function:{name}"),
@@ -79,6 +88,7 @@ fn execute(args: &RunArgs) -> Result<SyncEvent, Error> {
         function_version: "$LATEST".into(),
         memory_limit_in_mb: args.sandbox.memory_mib.to_string(),
         deadline_ms: args.sandbox.deadline_ms,
+        environment: args.environment.iter().cloned().collect(),
     };
     let (trigger, _, top_level_log) = super::load_code(&runtime, &code, &settings)?;
     eprint!("{top_level_log}");

@@ -21,6 +21,7 @@
 //!     invoked_function_arn: "arn:aws:lambda:us-east-1:000000000000:function:sample:1".into(),
 //!     memory_limit_in_mb: "64".into(),
 //!     deadline_ms: 5000,
+//!     environment: Default::default(),
 //! };
 //! let prepared = runtime.prepare_script(&source, &export, &settings)?;
 //! let trigger = runtime.load(&prepared.component)?;
@@ -57,6 +58,62 @@ pub struct ScriptSettings {
     pub memory_limit_in_mb: String,
     /// What `context.getRemainingTimeInMillis()` answers (the clock is frozen).
     pub deadline_ms: u64,
+    /// The function version's own environment variables, in `process.env` beside the ones
+    /// Lambda sets (checked by [`check_environment`]).
+    pub environment: std::collections::BTreeMap<String, String>,
+}
+
+/// The most bytes of environment variables (names and values) one version may have, as
+/// on Lambda.
+pub const MAX_ENVIRONMENT_BYTES: usize = 4096;
+
+/// Names Lambda sets itself and refuses in a function's configuration.
+pub const RESERVED_ENVIRONMENT: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_REGION",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "LAMBDA_RUNTIME_DIR",
+    "LAMBDA_TASK_ROOT",
+];
+
+/// Lambda's rules for a function's environment variables: names match
+/// `[a-zA-Z]([a-zA-Z0-9_])+`, none is reserved, at most 4 KB in all. The message says
+/// which rule a variable breaks.
+pub fn check_environment(environment: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    for name in environment.keys() {
+        let mut chars = name.chars();
+        let well_formed = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && name.len() >= 2
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !well_formed {
+            return Err(format!(
+                "environment variable name {name:?} must match [a-zA-Z]([a-zA-Z0-9_])+ (a letter, then letters, digits or _)"
+            ));
+        }
+        if RESERVED_ENVIRONMENT.contains(&name.as_str()) {
+            return Err(format!("environment variable {name} is reserved: the runtime sets it"));
+        }
+    }
+    let size: usize = environment.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_ENVIRONMENT_BYTES {
+        return Err(format!(
+            "the environment variables are {size} bytes, over the limit of {MAX_ENVIRONMENT_BYTES} (names and values)"
+        ));
+    }
+    Ok(())
 }
 
 /// A script made into a trigger component.
@@ -146,6 +203,7 @@ impl Runtime {
         if source.len() > MAX_SCRIPT_BYTES {
             return Err(refused(format!("it is {} bytes, over the limit of {MAX_SCRIPT_BYTES}", source.len())));
         }
+        check_environment(&settings.environment).map_err(refused)?;
         let settings = serde_json::to_string(settings).map_err(|e| Error::Internal(e.to_string()))?;
         // The snapshot depends only on the engine, the script, its handler and settings:
         // kept by their digest, so deploying or running the same script again skips Wizer.
@@ -313,5 +371,30 @@ impl wasmtime_wizer::ComponentInstanceState for StateAccess<'_> {
 
     async fn call_func_ret_f64(&mut self, instance: &str, func: &str) -> u64 {
         self.call(instance, func, |_, r: f64| r.to_bits()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn environment_follows_lambdas_rules() {
+        assert!(check_environment(&env(&[("TABLE", "scores"), ("max_level_2", ""), ("TZ", "Europe/Paris")])).is_ok());
+        for bad in ["", "A", "1ABC", "_X", "A-B", "A B", "ÄB"] {
+            let e = check_environment(&env(&[(bad, "v")])).unwrap_err();
+            assert!(e.contains("must match"), "{bad:?}: {e}");
+        }
+        let e = check_environment(&env(&[("AWS_REGION", "eu-west-1")])).unwrap_err();
+        assert!(e.contains("AWS_REGION is reserved"), "{e}");
+        let big = "x".repeat(MAX_ENVIRONMENT_BYTES - 2);
+        assert!(check_environment(&env(&[("AB", &big)])).is_ok());
+        let e = check_environment(&env(&[("ABC", &big)])).unwrap_err();
+        assert!(e.contains("4097 bytes, over the limit of 4096"), "{e}");
     }
 }

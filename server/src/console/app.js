@@ -455,6 +455,18 @@ async function codeFromForm(kind, file, handler) {
   return { Component: await fileBase64(file) };
 }
 
+/** `NAME=value` lines as Lambda's Environment.Variables; blank lines are skipped. */
+function environmentFromText(text) {
+  const vars = {};
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    const at = line.indexOf("=");
+    if (at < 1) throw new ApiError("InvalidParameterException", `environment variable line ${JSON.stringify(line)} is not NAME=value`);
+    vars[line.slice(0, at).trim()] = line.slice(at + 1);
+  }
+  return vars;
+}
+
 async function functionsPage() {
   const list = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   const out = h("div");
@@ -542,18 +554,26 @@ async function functionPage(name) {
       }
       const editor = codeEditor({ id: "code-editor", "aria-label": `Code of version ${version}` }, v.Source);
       shownEditor = editor;
+      // process.env of the version: one NAME=value per line.
+      const vars = (v.Environment && v.Environment.Variables) || {};
+      const envArea = h("textarea", { id: "function-environment", rows: 3, spellcheck: false, class: "mono", "aria-describedby": "function-environment-help" });
+      envArea.value = Object.entries(vars).map(([k, val]) => `${k}=${val}`).join("\n");
       const publish = h("button", { class: "primary", type: "button" }, "Publish new version");
       const out = h("div");
       publish.addEventListener("click", () => busy(publish, "Publishing: pre-initialising and compiling…", async () => {
         try {
-          const done = await sync("POST", `${fbase}/versions`, { Script: editor.area.value, Handler: v.Handler || "index.handler", ExpectedLatestVersion: latest.Version });
+          const Variables = environmentFromText(envArea.value);
+          const done = await sync("POST", `${fbase}/versions`, { Script: editor.area.value, Handler: v.Handler || "index.handler", Environment: { Variables }, ExpectedLatestVersion: latest.Version });
           notice(`Published version ${done.Version}.`, true);
           route();
         } catch (e) {
           out.replaceChildren(errorBox(e, editor));
         }
       }, out));
-      codeArea.replaceChildren(h("h3", {}, `Version ${version} · index.js · handler ${v.Handler}`), editor, h("div", { class: "actions" }, publish), out);
+      codeArea.replaceChildren(h("h3", {}, `Version ${version} · index.js · handler ${v.Handler}`), editor,
+        h("label", { for: "function-environment" }, "Environment variables"),
+        h("p", { class: "muted", id: "function-environment-help" }, "One NAME=value per line, in process.env of the version you publish (at most 4 KB; AWS_* and LAMBDA_* names are the runtime's)."),
+        envArea, h("div", { class: "actions" }, publish), out);
     } catch (e) {
       codeArea.replaceChildren(errorBox(e));
     }

@@ -3,6 +3,7 @@
 //! function's next version. `admin deploy` (and any other way to deploy) calls this.
 
 use crate::error::ApiError;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use synctrig_runtime::limits;
 use synctrig_runtime::sandbox::Runtime;
@@ -36,17 +37,35 @@ fn refused(why: DeployRefused) -> ApiError {
     })
 }
 
-/// Deploys `code` as the next version of `tenant`'s function `name`. `handler` is what a
-/// script's Lambda context shows (`index.handler`); `region` goes into its ARN.
+/// What a deploy makes a version of: the code, and for a script its handler (what its
+/// Lambda context shows, `index.handler`) and environment variables.
+#[derive(Debug, Clone, Copy)]
+pub struct Release<'a> {
+    pub code: &'a Code,
+    pub handler: &'a str,
+    pub environment: &'a BTreeMap<String, String>,
+}
+
+/// Deploys `release` as the next version of `tenant`'s function `name`; `region` goes into
+/// a script's ARN.
 pub async fn deploy(
     store: &Store,
     runtime: &Arc<Runtime>,
     region: &str,
     (tenant, name): (&str, &str),
-    code: &Code,
-    handler: &str,
+    Release { code, handler, environment }: Release<'_>,
     expected_latest: Option<i64>,
 ) -> Result<Deployed, ApiError> {
+    match code {
+        Code::Script { .. } => synctrig_runtime::sandbox::js::check_environment(environment)
+            .map_err(|e| ApiError::invalid_parameter(format!("Environment: {e}")))?,
+        Code::Component(_) if !environment.is_empty() => {
+            return Err(ApiError::invalid_parameter(
+                "Environment: only a JavaScript function has environment variables (a component has no process.env)",
+            ));
+        }
+        Code::Component(_) => {}
+    }
     // A deploy the limits would refuse is refused before it costs a compile.
     if let Some(limit) = store.function_limit(tenant, name).await? {
         return Err(refused(limit));
@@ -63,6 +82,7 @@ pub async fn deploy(
         invoked_function_arn: format!("arn:aws:lambda:{region}:000000000000:function:{name}:{version}"),
         memory_limit_in_mb: (runtime.config().limits.memory_bytes >> 20).to_string(),
         deadline_ms: runtime.config().limits.deadline.as_millis() as u64,
+        environment: environment.clone(),
     };
     // Pre-initialising and compiling block (they wait for the worker process): off the
     // async workers.
@@ -81,7 +101,9 @@ pub async fn deploy(
     .await
     .unwrap_or_else(|e| Err(ApiError::internal(format!("the deploy task failed: {e}"))))?;
     let script = match code {
-        Code::Script { source, .. } => Some(Script { source: source.clone(), handler: handler.to_owned() }),
+        Code::Script { source, .. } => {
+            Some(Script { source: source.clone(), handler: handler.to_owned(), environment: environment.clone() })
+        }
         Code::Component(_) => None,
     };
     let version = store

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::triggers::{FunctionRef, api_function_name_ok};
 use crate::wire::*;
 use base64::Engine as _;
-pub use deploy::deploy;
+pub use deploy::{Release, deploy};
 use std::time::Duration;
 use synctrig_runtime::SyncEvent;
 use synctrig_runtime::pipeline::stored_from_event;
@@ -70,8 +70,9 @@ pub(super) async fn get_function_version(call: Call) -> Result<GetFunctionVersio
     let store = &call.state.store;
     let version = store.function_versions(&tenant, &name).await?.into_iter().find(|v| v.version == number);
     let version = version.ok_or_else(|| function_not_found(&format!("{name}:{number}")))?;
-    let source = store.function_script(&tenant, &name, number).await?.map(|s| s.source);
-    Ok(GetFunctionVersionResponse { function_name: name, version, source })
+    let script = store.function_script(&tenant, &name, number).await?;
+    let (source, environment) = script.map(|s| (s.source, Environment { variables: s.environment })).unzip();
+    Ok(GetFunctionVersionResponse { function_name: name, version, source, environment })
 }
 
 pub(super) async fn publish_function_version(call: Call) -> Result<PublishFunctionVersionResponse, ApiError> {
@@ -93,26 +94,33 @@ pub(super) async fn publish_function_version(call: Call) -> Result<PublishFuncti
         .map_err(|_| ApiError::internal("the server is shutting down"))?;
     let expected = request.expected_latest_version;
     let handler = request.handler.unwrap_or_else(|| "index.handler".to_owned());
-    let (code, handler) = if let Some(source) = request.script {
-        (script(source, &handler)?, handler)
+    let given_environment = request.environment.map(|e| e.variables);
+    let (code, handler, environment) = if let Some(source) = request.script {
+        (script(source, &handler)?, handler, given_environment.unwrap_or_default())
     } else if let Some(b64) = request.component {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(b64.trim())
             .map_err(|e| ApiError::invalid_parameter(format!("Component is not base64: {e}")))?;
-        (Code::Component(bytes), handler)
+        (Code::Component(bytes), handler, given_environment.unwrap_or_default())
     } else {
-        // A roll back: the earlier version's code becomes the latest, deployed again so
-        // that a script's context names its new version.
+        // A roll back: the earlier version's code (and, unless given, its environment)
+        // becomes the latest, deployed again so that a script's context names its new version.
         let from = request.from_version.unwrap_or_default();
         let missing = || function_not_found(&format!("{name}:{from}"));
         match state.store.function_script(&tenant, &name, from).await? {
-            Some(stored) => (script(stored.source, &stored.handler)?, stored.handler),
+            Some(stored) => (
+                script(stored.source, &stored.handler)?,
+                stored.handler,
+                given_environment.unwrap_or(stored.environment),
+            ),
             None => {
-                (Code::Component(state.store.function_wasm(&tenant, &name, from).await?.ok_or_else(missing)?), handler)
+                let wasm = state.store.function_wasm(&tenant, &name, from).await?.ok_or_else(missing)?;
+                (Code::Component(wasm), handler, given_environment.unwrap_or_default())
             }
         }
     };
-    publish(&state, (&tenant, &name), &code, &handler, expected).await
+    let release = Release { code: &code, handler: &handler, environment: &environment };
+    publish(&state, (&tenant, &name), release, expected).await
 }
 
 /// A script's code, with the export its handler setting names.
@@ -148,13 +156,12 @@ impl Drop for TenantDeploy {
 async fn publish(
     state: &crate::state::AppState,
     (tenant, name): (&str, &str),
-    code: &Code,
-    handler: &str,
+    release: Release<'_>,
     expected_latest: Option<i64>,
 ) -> Result<PublishFunctionVersionResponse, ApiError> {
     let runtime = state.triggers.runtime().clone();
     let deployed =
-        deploy(&*state.store, &runtime, &state.config.region, (tenant, name), code, handler, expected_latest).await?;
+        deploy(&*state.store, &runtime, &state.config.region, (tenant, name), release, expected_latest).await?;
     Ok(PublishFunctionVersionResponse {
         function_name: name.to_owned(),
         version: deployed.version,

@@ -71,6 +71,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     // 5: merged datasets' names keep to the model's 128 characters (`migrate` renames the
     // longer ones merges made before, in Rust: a free name needs the merge's own rule).
     (5, "-- no change of schema"),
+    // 6: a JavaScript function version's own environment variables (a JSON object).
+    (6, "ALTER TABLE functions ADD COLUMN environment TEXT"),
 ];
 
 /// SQLite's `SHORT_MERGED_NAMES`: the first schema whose merged names all keep to 128.

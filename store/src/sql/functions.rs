@@ -46,10 +46,16 @@ pub(crate) async fn deploy_function(
         }
     }
     let (source, handler) = script.map(|s| (&s.source, &s.handler)).unzip();
+    // A JSON object, absent when there are none.
+    let environment = script
+        .filter(|s| !s.environment.is_empty())
+        .map(|s| serde_json::to_string(&s.environment))
+        .transpose()
+        .map_err(|e| StoreError::Other(e.to_string()))?;
     tx.execute(
-        "INSERT INTO functions (tenant, name, version, digest, wasm, created, source, handler)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        values![tenant, name, version, digest, wasm, now(), source, handler],
+        "INSERT INTO functions (tenant, name, version, digest, wasm, created, source, handler, environment)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        values![tenant, name, version, digest, wasm, now(), source, handler, environment.as_ref()],
     )
     .await?;
     Ok(Ok(version))
@@ -74,13 +80,20 @@ pub(crate) async fn function_limit(db: &impl Db, tenant: &str, name: &str) -> Re
 pub(crate) async fn function_script(db: &impl Db, tenant: &str, name: &str, version: i64) -> Result<Option<Script>> {
     let row = db
         .query_opt(
-            "SELECT source, handler FROM functions WHERE tenant = $1 AND name = $2 AND version = $3 AND source IS NOT NULL",
+            "SELECT source, handler, environment FROM functions
+             WHERE tenant = $1 AND name = $2 AND version = $3 AND source IS NOT NULL",
             values![tenant, name, version],
         )
         .await?;
     row.map(|row| {
-        let [source, handler] = columns(row)?;
-        Ok(Script { source: source.text()?, handler: handler.text()? })
+        let [source, handler, environment] = columns(row)?;
+        let environment = match environment.opt_text()? {
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| StoreError::Other(format!("a stored environment: {e}")))?
+            }
+            None => Default::default(),
+        };
+        Ok(Script { source: source.text()?, handler: handler.text()?, environment })
     })
     .transpose()
 }

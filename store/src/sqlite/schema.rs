@@ -81,6 +81,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // model's patterns (`migrate` renames the longer ones merges made before, in Rust: a free
     // name needs the merge's own rule; and rewrites settings as `PoolSettings::conformed`).
     "-- no change of schema",
+    // 6: a JavaScript function version's own environment variables (a JSON object).
+    "ALTER TABLE functions ADD COLUMN environment TEXT;",
 ];
 
 /// The first schema version whose merged dataset names all keep to 128 characters and

@@ -242,7 +242,8 @@ async fn concurrent_deploys_get_distinct_versions_within_the_limits(store: Arc<S
         store.deploy_function("t", "f", "d", b"w", None, Some(5)).await.unwrap(),
         Err(DeployRefused::Changed { latest: 6 })
     );
-    let script = script_of("exports.handler=1", "index.handler");
+    let mut script = script_of("exports.handler=1", "index.handler");
+    script.environment.insert("TABLE".into(), "scores \u{e9}\"".into());
     assert_eq!(store.deploy_function("t", "f", "d2", b"w2", Some(&script), Some(6)).await.unwrap(), Ok(7));
     assert_eq!(store.function("t", "f", None).await.unwrap(), Some(FunctionHead { version: 7, digest: "d2".into() }));
     assert_eq!(store.function_wasm("t", "f", 7).await.unwrap().as_deref(), Some(&b"w2"[..]));
@@ -609,5 +610,5 @@ async fn a_node_that_cannot_listen_caches_nothing() {
 }
 
 fn script_of(source: &str, handler: &str) -> Script {
-    Script { source: source.into(), handler: handler.into() }
+    Script { source: source.into(), handler: handler.into(), environment: Default::default() }
 }
