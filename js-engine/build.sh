@@ -36,6 +36,28 @@ export RQUICKJS_SYS_NO_WASI_SDK=1 CC_wasm32_wasip2="$cc" AR_wasm32_wasip2="$ar"
 # The C sources are copied under the target dir (rquickjs-sys's OUT_DIR): mapped too.
 export CFLAGS_wasm32_wasip2="-nostdlibinc -isystem $include -ffile-prefix-map=$cargo_home=/cargo -ffile-prefix-map=$here=/js-engine -ffile-prefix-map=$target_dir=/target"
 unset CARGO_TARGET_DIR CARGO_BUILD_TARGET RUSTC_WRAPPER RUSTC_WORKSPACE_WRAPPER CARGO_ENCODED_RUSTFLAGS
+# rquickjs-sys as published, with patches/ applied (the engine's Cargo.toml takes it from
+# there): the crate file is verified against its crates.io checksum first.
+sys_version=0.14.0
+sys_checksum=cee271d0eeba64f0915b846cb7ae02e16faf3dfdffdca91731101d9d30fe3423
+sys_dir="$target_dir/rquickjs-sys"
+stamp="$sys_dir/.synctrig-$sys_version-$(cat "$here"/patches/*.patch | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  crate=$(ls "$cargo_home"/registry/cache/*/rquickjs-sys-$sys_version.crate 2>/dev/null | head -1 || true)
+  if [ -z "$crate" ]; then
+    fetch="$target_dir/fetch-rquickjs-sys"
+    mkdir -p "$fetch/src"
+    printf '[package]\nname = "fetch"\nversion = "0.0.0"\nedition = "2024"\n[dependencies]\nrquickjs-sys = "=%s"\n[workspace]\n' "$sys_version" >"$fetch/Cargo.toml"
+    : >"$fetch/src/lib.rs"
+    cargo fetch --manifest-path "$fetch/Cargo.toml" >/dev/null
+    crate=$(ls "$cargo_home"/registry/cache/*/rquickjs-sys-$sys_version.crate | head -1)
+  fi
+  echo "$sys_checksum  $crate" | sha256sum --check --quiet
+  rm -rf "$sys_dir" && mkdir -p "$sys_dir"
+  tar -xzf "$crate" -C "$sys_dir" --strip-components=1
+  for p in "$here"/patches/*.patch; do patch --quiet --directory="$sys_dir" -p1 <"$p"; done
+  touch "$stamp"
+fi
 build=(--release --locked --target wasm32-wasip2 --target-dir "$target_dir")
 # Clippy with the build's own profile and flags, so QuickJS's C is compiled once for both.
 $check && (cd "$here" && cargo clippy "${build[@]}" -- -D warnings)

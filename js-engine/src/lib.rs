@@ -33,10 +33,12 @@ const PRELUDE: &str = include_str!("prelude.js");
 /// QuickJS's own heap limit, below the sandbox's 64 MiB linear memory, so that a script
 /// that allocates too much gets a JavaScript "out of memory" error rather than a trap.
 const HEAP_LIMIT: usize = 48 << 20;
-/// QuickJS's stack limit, within the engine's 1 MiB C stack. QuickJS-ng ignores it on
-/// WASI (`update_stack_limit` keeps no limit under `__wasi__`), so today deep recursion
-/// ends at the sandbox's wasm stack limit, a trap, not a `RangeError` (see the README).
-const STACK_LIMIT: usize = 512 << 10;
+/// QuickJS's stack limit, within the engine's 1 MiB C stack (in linear memory; 128 KiB
+/// left for what runs below the last check): deep recursion is a catchable `RangeError`
+/// after about 3,200 plain frames. QuickJS-ng keeps no limit on WASI as published;
+/// `patches/` restores it. The sandbox's 4 MiB wasm stack is well above what this allows
+/// JavaScript frames to use natively.
+const STACK_LIMIT: usize = 896 << 10;
 /// Headroom above the heap in use at the snapshot before the collector runs: a one-shot
 /// instance then rarely collects at all.
 const GC_HEADROOM: usize = 16 << 20;

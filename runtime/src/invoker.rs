@@ -175,7 +175,12 @@ impl Invoker {
         for i in 0..slots {
             let shared = shared.clone();
             // A worker that cannot start leaves the others; with none, run() answers an error.
-            let _ = std::thread::Builder::new().name(format!("synctrig-trigger-{i}")).spawn(move || work(&shared));
+            // With the stack wasm may use (virtual memory: only what is touched is mapped).
+            let stack = crate::sandbox::thread_stack_bytes(&shared.runtime.config().limits);
+            let _ = std::thread::Builder::new()
+                .name(format!("synctrig-trigger-{i}"))
+                .stack_size(stack)
+                .spawn(move || work(&shared));
         }
         Invoker { shared }
     }

@@ -345,9 +345,11 @@ exports.handler = async (event, context) => {
 
 #[test]
 fn runaway_scripts_meet_the_sandboxs_limits() {
-    // An infinite loop: out of fuel with the defaults ...
-    let err = outcome("exports.handler = () => { for (;;) {} };").result.unwrap_err();
-    assert_eq!(err, Error::OutOfFuel { budget: synctrig_runtime::sandbox::DEFAULT_FUEL });
+    // An infinite loop: out of fuel with the defaults (a script's budget, not a
+    // component's) ...
+    let spin = outcome("exports.handler = () => { for (;;) {} };");
+    assert_eq!(spin.result.unwrap_err(), Error::OutOfFuel { budget: synctrig_runtime::sandbox::DEFAULT_SCRIPT_FUEL });
+    assert_eq!(spin.stats.fuel_consumed, synctrig_runtime::sandbox::DEFAULT_SCRIPT_FUEL);
     // ... and past the deadline without fuel.
     let rt = rt(Limits { deadline: Duration::from_millis(300), fuel: None, ..Limits::default() });
     let trigger = prepare(&rt, "exports.handler = () => { for (;;) {} };", "handler").unwrap();
@@ -383,4 +385,42 @@ fn handlers_name_a_module_and_an_export() {
     assert_eq!(parse_handler("index.handler").unwrap(), ("index", "handler"));
     assert!(parse_handler("src/app.main").is_err());
     assert!(parse_handler("handler").is_err());
+}
+
+/// Running out of stack is a RangeError the handler catches, on a thread with less stack
+/// than the wasm stack limit too (the call then runs on a stack mapped for it), and on one
+/// made as the invoker makes its workers.
+#[test]
+fn deep_recursion_is_a_catchable_range_error() {
+    let source = "let max = 0;\n\
+        function forever(n) { if (n > max) max = n; return forever(n + 1) + 1; }\n\
+        function depth(n) { return n === 0 ? 0 : 1 + depth(n - 1); }\n\
+        exports.handler = async (event) => {\n\
+          let caught;\n\
+          try { forever(0); } catch (e) { caught = e.constructor.name + ': ' + e.message; }\n\
+          event.datasetRecords.r = { newValue: caught + ' after ' + max + ', then ' + depth(2000), op: 'replace' };\n\
+          return event;\n\
+        };";
+    let (rt, trigger) = script(source);
+    let check = |outcome: Outcome| {
+        let out = outcome.result.unwrap_or_else(|e| panic!("{e}\n{}", outcome.log)).response;
+        let text = value(&out, "r").unwrap();
+        let (head, tail) = text.split_once(" after ").unwrap();
+        assert_eq!(head, "RangeError: Maximum call stack size exceeded");
+        let (frames, depth) = tail.split_once(", then ").unwrap();
+        assert!(frames.parse::<u32>().unwrap() > 2500, "{text}");
+        assert_eq!(depth, "2000");
+    };
+    let small = std::thread::Builder::new().stack_size(256 << 10);
+    let (rt, trigger) = small
+        .spawn(move || {
+            check(run(&rt, &trigger, &seed_event()));
+            (rt, trigger)
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let worker =
+        std::thread::Builder::new().stack_size(synctrig_runtime::sandbox::thread_stack_bytes(&rt.config().limits));
+    worker.spawn(move || check(run(&rt, &trigger, &seed_event()))).unwrap().join().unwrap();
 }

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use synctrig_runtime::sandbox::{Allocation, Compiler, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES};
+use synctrig_runtime::sandbox::{Allocation, Compiler, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_SCRIPT_FUEL};
 use synctrig_runtime::{Limits, RuntimeConfig};
 
 /// synctrig-wasm: Cognito Sync datasets with Sync Triggers as sandboxed WebAssembly.
@@ -58,6 +58,10 @@ pub struct SandboxArgs {
     /// exhausts it fails with InvalidLambdaFunctionOutputException).
     #[arg(long, value_name = "UNITS", default_value_t = DEFAULT_FUEL, conflicts_with = "no_fuel")]
     pub fuel: u64,
+    /// Fuel budget of one invocation of a JavaScript trigger (QuickJS spends 50-100 wasm
+    /// instructions per JavaScript operation; the default is about 1.7 s of work).
+    #[arg(long, value_name = "UNITS", default_value_t = DEFAULT_SCRIPT_FUEL, conflicts_with = "no_fuel")]
+    pub script_fuel: u64,
     /// Turn fuel metering off; only the deadline then bounds CPU time.
     #[arg(long)]
     pub no_fuel: bool,
@@ -75,6 +79,7 @@ impl SandboxArgs {
             limits: Limits {
                 deadline: Duration::from_millis(self.deadline_ms),
                 fuel: (!self.no_fuel).then_some(self.fuel),
+                script_fuel: self.script_fuel,
                 memory_bytes: self.memory_mib << 20,
                 ..Limits::default()
             },

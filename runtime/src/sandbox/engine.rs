@@ -18,6 +18,9 @@ pub(crate) fn build_engine(settings: &EngineSettings, pool: Option<PoolSettings>
         .consume_fuel(settings.fuel)
         .epoch_interruption(true)
         .max_wasm_stack(settings.max_wasm_stack)
+        // Calls are synchronous, on the caller's stack; wasmtime refuses a wasm stack
+        // above this fiber size all the same.
+        .async_stack_size(settings.max_wasm_stack + (1 << 20))
         .memory_init_cow(true)
         .parallel_compilation(true);
     if let Some(PoolSettings { limits, instances: n, keep_resident }) = &pool {

@@ -42,7 +42,7 @@ pub(crate) fn classify(e: wasmtime::Error, phase: Phase, state: &HostState, limi
     let trap = e.downcast_ref::<Trap>().copied();
     let log = state.log.contents();
     match trap {
-        Some(Trap::OutOfFuel) => Error::OutOfFuel { budget: limits.fuel.unwrap_or(0) },
+        Some(Trap::OutOfFuel) => Error::OutOfFuel { budget: state.fuel_budget.unwrap_or(0) },
         Some(Trap::Interrupt) => Error::Timeout { deadline: limits.deadline },
         Some(Trap::StackOverflow) => Error::StackOverflow { limit: limits.max_wasm_stack },
         // An allocator that got no memory reports it and aborts (`unreachable`): the denied

@@ -30,10 +30,12 @@ pub struct HostState {
     deadline: Duration,
     pub limiter: Limiter,
     pub log: LogBuffer,
+    /// The store's fuel budget (`None`: not metered).
+    pub fuel_budget: Option<u64>,
 }
 
 impl HostState {
-    pub fn new(limits: &Limits) -> Self {
+    pub fn new(limits: &Limits, fuel_budget: Option<u64>) -> Self {
         let deadline = limits.deadline;
         let log = LogBuffer::new(limits.max_log_bytes);
         // Nothing ambient: no preopened directories, no environment, no arguments, no
@@ -65,6 +67,7 @@ impl HostState {
             table,
             limiter: Limiter { inner: limits, peak_memory: 0, memory_denied: false, limit_hit: false },
             log,
+            fuel_budget,
         }
     }
 }

@@ -230,6 +230,11 @@ impl Runtime {
     }
 
     fn snapshot_script(&self, source: &str, export: &str, settings: &str) -> Result<PreparedScript, Error> {
+        // The script's top level runs, and Wizer reads the instance back, in wasm.
+        super::with_wasm_stack(&self.config.limits, || self.snapshot_on_stack(source, export, settings))
+    }
+
+    fn snapshot_on_stack(&self, source: &str, export: &str, settings: &str) -> Result<PreparedScript, Error> {
         let mut wizer = Wizer::new();
         // Kept: wasmtime-wizer 48 drops the export but not the alias that lifts it, which
         // leaves an invalid component. Nothing calls it after the snapshot.
@@ -237,7 +242,7 @@ impl Runtime {
         let (cx, instrumented) = guarded(|| wizer.instrument_component(ENGINE))?;
         let component = self.trusted_component(&instrumented)?;
 
-        let mut store = self.new_store()?;
+        let mut store = self.new_store(true)?;
         let instance = self
             .linker
             .instantiate(&mut store, &component)

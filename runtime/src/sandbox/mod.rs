@@ -38,6 +38,14 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
 /// 0.2–1.7 s on a 2-core machine, so with the defaults fuel stops a spinning trigger and
 /// the deadline stops one that spends its time in host calls.
 pub const DEFAULT_FUEL: u64 = 2_000_000_000;
+/// The default fuel budget of one invocation of a JavaScript trigger. QuickJS spends 50–100
+/// wasm instructions on one JavaScript operation, so the same work costs a script about ten
+/// times the fuel of a Rust component: a spinning script burns 2 billion units in about
+/// 0.3 s where Lambda gave a handler the whole 5 s. 10 billion is about 1.7 s of work, 15×
+/// what the heaviest handler of the compatibility corpus needs on a full 1,024-record
+/// dataset (about 650 M), and a third of the deadline, so the deadline still ends what
+/// waits and fuel what spins (see the README's JavaScript section).
+pub const DEFAULT_SCRIPT_FUEL: u64 = 10_000_000_000;
 /// The default cap on a trigger's linear memory.
 pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
 
@@ -48,6 +56,9 @@ pub struct Limits {
     pub deadline: Duration,
     /// Fuel budget; `None` turns fuel metering off for the whole runtime.
     pub fuel: Option<u64>,
+    /// Fuel budget of a JavaScript trigger (a component of the `js-trigger` world, which a
+    /// deployed script is), when fuel is metered.
+    pub script_fuel: u64,
     /// Cap on each linear memory, in bytes.
     pub memory_bytes: usize,
     /// Most linear memories in one store.
@@ -73,13 +84,14 @@ impl Default for Limits {
         Limits {
             deadline: DEFAULT_DEADLINE,
             fuel: Some(DEFAULT_FUEL),
+            script_fuel: DEFAULT_SCRIPT_FUEL,
             memory_bytes: DEFAULT_MEMORY_BYTES,
             // A Rust component has one memory; its shim modules have a table each.
             max_memories: 1,
             max_tables: 8,
             max_table_elements: 20_000,
             max_instances: 16,
-            max_wasm_stack: 512 << 10,
+            max_wasm_stack: 4 << 20,
             // A full dataset in, rewritten out, with every stored record removed too.
             max_output_bytes: 4 << 20,
             max_output_records: 4 * crate::limits::MAX_RECORDS,
@@ -213,6 +225,8 @@ pub struct Trigger {
     handle: ComponentExportIndex,
     digest: String,
     artifact_bytes: usize,
+    /// Whether it is a JavaScript trigger (which gets the script fuel budget).
+    script: bool,
 }
 
 impl Trigger {
@@ -420,15 +434,17 @@ impl Runtime {
         let handle = component
             .get_export_index(None, "handle")
             .ok_or_else(|| Error::InvalidComponent("component does not export `handle`".into()))?;
-        Ok(Trigger { pre, handle, digest: digest.to_owned(), artifact_bytes })
+        // A pre-initialised script keeps the js-trigger world's init export.
+        let script = component.get_export_index(None, "init-script").is_some();
+        Ok(Trigger { pre, handle, digest: digest.to_owned(), artifact_bytes, script })
     }
 
     /// Instantiates once without calling, so a component that breaks a per-store limit
     /// (too many memories, tables or instances, a trapping start function) is refused at
     /// load rather than on every invocation.
     fn trial_instantiate(&self, pre: &bindings::SyncTriggerPre<HostState>) -> Result<(), Error> {
-        let mut store = self.new_store()?;
-        match pre.instantiate(&mut store) {
+        let mut store = self.new_store(false)?;
+        match with_wasm_stack(&self.config.limits, || pre.instantiate(&mut store)) {
             Ok(_) => Ok(()),
             Err(e) => match classify(e, Phase::Instantiate, store.data(), &self.config.limits) {
                 Error::Internal(m) => Err(Error::Internal(m)),
@@ -437,12 +453,14 @@ impl Runtime {
         }
     }
 
-    /// A fresh store with this runtime's limits, fuel and deadline, and an empty log.
-    fn new_store(&self) -> Result<Store<HostState>, Error> {
+    /// A fresh store with this runtime's limits, fuel (a script's budget for a `script`)
+    /// and deadline, and an empty log.
+    fn new_store(&self, script: bool) -> Result<Store<HostState>, Error> {
         let limits = &self.config.limits;
-        let mut store = Store::new(&self.engine, HostState::new(limits));
+        let budget = limits.fuel.map(|fuel| if script { limits.script_fuel } else { fuel });
+        let mut store = Store::new(&self.engine, HostState::new(limits, budget));
         store.limiter(|s| &mut s.limiter);
-        if let Some(fuel) = limits.fuel {
+        if let Some(fuel) = budget {
             store.set_fuel(fuel).map_err(internal)?;
         }
         store.set_epoch_deadline(self.epochs.deadline_ticks(self.config.limits.deadline));
@@ -490,20 +508,39 @@ impl Runtime {
     /// instantiated in it. Separate so that benchmarks can time the halves apart.
     pub fn prepare(&self, trigger: &Trigger) -> Result<Prepared, Box<Invocation>> {
         let start = Instant::now();
-        let mut store = match self.new_store() {
+        let mut store = match self.new_store(trigger.script) {
             Ok(store) => store,
             Err(e) => return Err(Box::new(Invocation { result: Err(e), stats: Stats::default(), log: String::new() })),
         };
-        match trigger.pre.instance_pre().instantiate(&mut store) {
+        match with_wasm_stack(&self.config.limits, || trigger.pre.instance_pre().instantiate(&mut store)) {
             Ok(instance) => {
                 Ok(Prepared { store, instance, handle: trigger.handle, start, config: self.config.clone() })
             }
             Err(e) => {
                 let error = classify(e, Phase::Instantiate, store.data(), &self.config.limits);
-                Err(Box::new(Prepared::finish(store, start, &self.config.limits, Err(error))))
+                Err(Box::new(Prepared::finish(store, start, Err(error))))
             }
         }
     }
+}
+
+/// Host stack beyond the wasm stack limit that a thread entering wasm keeps free: the host
+/// calls (WASI, the log) made from the deepest wasm frame run below it.
+const HOST_STACK_HEADROOM: usize = 1 << 20;
+
+/// The stack to give a thread that runs guest code under `limits`. Wasmtime lets wasm
+/// frames use `max_wasm_stack` of the stack of the thread that calls in; a thread with less
+/// would overflow its own stack (a crash) instead of trapping.
+pub fn thread_stack_bytes(limits: &Limits) -> usize {
+    limits.max_wasm_stack + 2 * HOST_STACK_HEADROOM
+}
+
+/// Runs `f`, which enters wasm, where the stack has room for the wasm stack and the host
+/// calls below it: on a thread made with [`thread_stack_bytes`] (the invoker's workers)
+/// this is one comparison; otherwise (a test's or a blocking pool's thread) `f` runs on a
+/// stack mapped for the call.
+pub(crate) fn with_wasm_stack<R>(limits: &Limits, f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(limits.max_wasm_stack + HOST_STACK_HEADROOM, thread_stack_bytes(limits), f)
 }
 
 /// A trigger instantiated in its own fresh store, ready for its one call.
@@ -524,7 +561,7 @@ impl Prepared {
             .get_typed_func::<(&SyncEvent,), abi::HandleResult>(&mut self.store, &self.handle)
             .and_then(|handle| {
                 abi::with_budget(limits.max_output_bytes, limits.max_output_records, || {
-                    handle.call(&mut self.store, (event,))
+                    with_wasm_stack(limits, || handle.call(&mut self.store, (event,)))
                 })
             });
         let result = match called {
@@ -537,16 +574,11 @@ impl Prepared {
                 None => Err(classify(e, Phase::Call, self.store.data(), limits)),
             },
         };
-        Self::finish(self.store, self.start, limits, result)
+        Self::finish(self.store, self.start, result)
     }
 
-    fn finish(
-        store: Store<HostState>,
-        start: Instant,
-        limits: &Limits,
-        result: Result<SyncEvent, Error>,
-    ) -> Invocation {
-        let fuel_consumed = match limits.fuel {
+    fn finish(store: Store<HostState>, start: Instant, result: Result<SyncEvent, Error>) -> Invocation {
+        let fuel_consumed = match store.data().fuel_budget {
             Some(budget) => budget.saturating_sub(store.get_fuel().unwrap_or(0)),
             None => 0,
         };

@@ -322,7 +322,7 @@ async fn an_older_stream_is_imported_as_schema_5_keeps_it(store: Arc<Store>) {
     let long = format!("{base}.{merged_from}");
     let stream = export(&*source.store, &Scope::Installation)
         .await
-        .replace("\"schema\":5", "\"schema\":4")
+        .replace("\"schema\":6", "\"schema\":4")
         .replace("\"name\":\"d\",", &format!("\"name\":\"{long}\","))
         .replace(
             "\"merged_from\":null,\"merged_base\":null",
