@@ -40,7 +40,7 @@ unset CARGO_TARGET_DIR CARGO_BUILD_TARGET RUSTC_WRAPPER RUSTC_WORKSPACE_WRAPPER 
 # there): the crate file is verified against its crates.io checksum first.
 sys_version=0.14.0
 sys_checksum=cee271d0eeba64f0915b846cb7ae02e16faf3dfdffdca91731101d9d30fe3423
-sys_dir="$target_dir/rquickjs-sys"
+sys_dir="$here/.patched/rquickjs-sys"
 stamp="$sys_dir/.synctrig-$sys_version-$(cat "$here"/patches/*.patch | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   crate=$(ls "$cargo_home"/registry/cache/*/rquickjs-sys-$sys_version.crate 2>/dev/null | head -1 || true)

@@ -1,7 +1,8 @@
-//! JavaScript triggers against the Rust sample, in one run: invocation latency and fuel at
-//! 10 and 1,024 records, with a pooled instance's resident memory at 512 KiB and at 2 MiB;
-//! deploy (pre-initialise and compile), load from the artifact cache, and resident memory per
-//! live instance.
+//! JavaScript triggers against the Rust sample and against Node.js, in one run: invocation
+//! latency and fuel at 10 and 1,024 records (Node.js's warm time for the same handler
+//! beside them); `synctrig-wasm run --trigger x.js` as a whole process with a warm cache
+//! (against `node` and `run` of the Rust sample); deploy (pre-initialise and compile), load
+//! from the artifact cache, and resident memory per live instance.
 //!
 //! `cargo build --release -p synctrig-wasm && cargo bench -p synctrig-tests --bench js`
 
@@ -73,25 +74,97 @@ fn resident_bytes() -> usize {
     statm.split_whitespace().nth(1).unwrap().parse::<usize>().unwrap() * 4096
 }
 
+/// Node.js's warm time for the same handler and event: (p50, p99) in µs, or `None` without
+/// `node` on the PATH.
+fn node_warm(script: &std::path::Path, input: &SyncEvent, n: usize) -> Option<(f64, f64)> {
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, input.to_json()).unwrap();
+    let harness = workspace_root().join("tests/benches/node-sample.cjs");
+    let out = std::process::Command::new("node")
+        .args([harness.as_os_str(), script.as_os_str(), event.as_os_str(), n.to_string().as_ref()])
+        .stdout(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stderr).ok()?;
+    Some((json["p50_us"].as_f64()?, json["p99_us"].as_f64()?))
+}
+
+/// The p50 wall time in ms of `program args…` as a whole process, over `n` runs after one.
+fn process_p50<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(program: &std::path::Path, args: &[S], n: usize) -> f64 {
+    let run = || {
+        let t = Instant::now();
+        let status = std::process::Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{} {args:?}", program.display());
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    run();
+    let mut times: Vec<f64> = (0..n).map(|_| run()).collect();
+    times.sort_by(|a, b| a.total_cmp(b));
+    times[n / 2]
+}
+
 fn main() {
     let cache = tempfile::tempdir().unwrap();
     let rust_bytes = std::fs::read(guest("sample_trigger")).unwrap();
     let source = sample_script();
+    let sample_path = workspace_root().join("examples/js/sample-trigger.js");
 
-    println!("| keep resident | trigger | records | p50 | p99 | fuel / call |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for keep in [512 << 10, 1 << 20, 2 << 20, 4 << 20] {
-        let rt = runtime(keep, cache.path());
-        let rust = rt.load(&rust_bytes).unwrap();
-        let js = rt.load(&rt.prepare_script(&source, "handler", &settings()).unwrap().component).unwrap();
-        for (records, n) in [(10usize, 5_000usize), (1024, 200)] {
-            let input = event(records);
-            for (name, trigger) in [("Rust sample", &rust), ("JS sample", &js)] {
-                let (p50, p99, fuel) = measure(&rt, trigger, &input, n);
-                println!("| {} KiB | {name} | {records} | {p50:.1} µs | {p99:.1} µs | {fuel} |", keep >> 10);
+    // Invocations, at the default resident memory (2 MiB), with Node.js's warm time for the
+    // same handler beside them.
+    println!("| trigger | records | p50 | p99 | fuel / call |");
+    println!("| --- | --- | --- | --- | --- |");
+    let rt = runtime(2 << 20, cache.path());
+    let rust = rt.load(&rust_bytes).unwrap();
+    let js = rt.load(&rt.prepare_script(&source, "handler", &settings()).unwrap().component).unwrap();
+    for (records, n) in [(10usize, 5_000usize), (1024, 200)] {
+        let input = event(records);
+        for (name, trigger) in [("Rust sample", &rust), ("JS sample", &js)] {
+            let (p50, p99, fuel) = measure(&rt, trigger, &input, n);
+            println!("| {name} | {records} | {p50:.1} µs | {p99:.1} µs | {fuel} |");
+        }
+        match node_warm(&sample_path, &input, n) {
+            Some((p50, p99)) => {
+                println!("| JS sample in Node.js (warm, in process) | {records} | {p50:.1} µs | {p99:.1} µs | — |")
             }
+            None => println!("| JS sample in Node.js | {records} | (no node on the PATH) | | |"),
         }
     }
+
+    // `synctrig-wasm run` as a whole process, its cache warm, against `node` running the same
+    // handler once and `run` of the Rust sample.
+    let run_cache = tempfile::tempdir().unwrap();
+    let event_file = run_cache.path().join("event.json");
+    std::fs::write(&event_file, event(10).to_json()).unwrap();
+    let bin = synctrig_bin();
+    let run_args = |trigger: &std::path::Path| -> Vec<std::ffi::OsString> {
+        ["run", "--trigger"]
+            .iter()
+            .map(Into::into)
+            .chain([trigger.as_os_str().to_owned(), "--event".into(), event_file.as_os_str().to_owned()])
+            .chain(["--cache-dir".into(), run_cache.path().as_os_str().to_owned()])
+            .collect()
+    };
+    let (js_args, rust_args) = (run_args(&sample_path), run_args(&guest("sample_trigger")));
+    let js_run = process_p50(&bin, &js_args, 10);
+    let rust_run = process_p50(&bin, &rust_args, 10);
+    let harness = workspace_root().join("tests/benches/node-sample.cjs");
+    let node_args = [harness.as_os_str(), sample_path.as_os_str(), event_file.as_os_str(), "1".as_ref()];
+    let node_run = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok()
+        .then(|| process_p50(std::path::Path::new("node"), &node_args, 10));
+    println!(
+        "whole process, p50 of 10 warm runs: `run --trigger sample-trigger.js` {js_run:.0} ms, \
+         `run` of the Rust sample {rust_run:.0} ms, node (start, require, one call) {}",
+        node_run.map_or("(no node)".to_owned(), |ms| format!("{ms:.0} ms"))
+    );
 
     // Deploy: pre-initialise the script (Wizer) and compile the snapshot in the worker. The
     // first deploy after an upgrade also compiles the instrumented engine (then cached).
