@@ -186,14 +186,18 @@ impl Guest for Component {
         let loaded = (|| -> Result<Persistent<Object<'static>>, String> {
             let api = context.with(|ctx| -> Result<Persistent<Object<'static>>, String> {
                 let native = Object::new(ctx.clone()).map_err(|e| e.to_string())?;
-                let log_fn = Function::new(ctx.clone(), |level: i32, message: String| {
+                let log_fn = Function::new(ctx.clone(), |level: i32, message: rquickjs::String<'_>| {
                     let level = match level {
                         0 => Level::Debug,
                         2 => Level::Warn,
                         3 => Level::Error,
                         _ => Level::Info,
                     };
-                    log(level, &message);
+                    // A log line never fails an update: QuickJS hands over half a surrogate
+                    // pair as its 3-byte (WTF-8) form, which becomes U+FFFD.
+                    if let Ok(text) = message.to_cstring() {
+                        log(level, &well_formed(text.as_ref()));
+                    }
                 })
                 .map_err(|e| e.to_string())?;
                 native.set("log", log_fn).map_err(|e| e.to_string())?;
@@ -392,6 +396,36 @@ fn uncaught(ctx: &Ctx<'_>, engine: &Engine, text: &str) {
         .call::<_, ()>((script_text(text),))
         .catch(ctx)
         .unwrap_or_else(|e| fail(&caught(e)));
+}
+
+/// WTF-8 (QuickJS's bytes for a string holding half a surrogate pair) as UTF-8: each lone
+/// surrogate becomes one U+FFFD, as Node.js writes it.
+fn well_formed(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return text.into();
+    }
+    let mut out = std::string::String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(text) => {
+                out.push_str(text);
+                break;
+            }
+            Err(e) => {
+                let (valid, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push('\u{FFFD}');
+                // A surrogate is ED A0..BF 80..BF; anything else skips what UTF-8 refused.
+                let skip = match bad {
+                    [0xED, 0xA0..=0xBF, 0x80..=0xBF, ..] => 3,
+                    _ => e.error_len().unwrap_or(bad.len()),
+                };
+                rest = &bad[skip..];
+            }
+        }
+    }
+    out.into()
 }
 
 /// A copy of a typed array's bytes.
