@@ -56,6 +56,9 @@ if [ ! -f "$stamp" ]; then
   rm -rf "$sys_dir" && mkdir -p "$sys_dir"
   tar -xzf "$crate" -C "$sys_dir" --strip-components=1
   for p in "$here"/patches/*.patch; do patch --quiet --directory="$sys_dir" -p1 <"$p"; done
+  # rquickjs-sys's build script does not watch the C sources: without this, changed patches
+  # would leave the last build's QuickJS in place.
+  (cd "$here" && cargo clean --quiet --release --target wasm32-wasip2 --target-dir "$target_dir" -p rquickjs-sys)
   touch "$stamp"
 fi
 build=(--release --locked --target wasm32-wasip2 --target-dir "$target_dir")

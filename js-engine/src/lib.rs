@@ -10,7 +10,7 @@
 
 use rquickjs::context::EvalOptions;
 use rquickjs::{
-    Atom, CatchResultExt, CaughtError, Context, Ctx, Function, IntoJs, Object, Persistent, Runtime, TypedArray, Value,
+    Atom, CatchResultExt, CaughtError, Context, Ctx, Function, Object, Persistent, Runtime, TypedArray, Value,
 };
 use std::cell::RefCell;
 
@@ -296,8 +296,12 @@ fn drain(runtime: &Runtime) -> Result<(), String> {
 
 fn invoke(engine: &Engine, event: SyncEvent) -> Result<SyncEvent, TriggerError> {
     engine.context.with(|ctx| {
-        let names = Names::new(&ctx).expect("atoms");
-        let js_event = to_js(&ctx, &names, &event).expect("build the event object");
+        let js_event = to_js(&ctx, &event).unwrap_or_else(|_| fail("out of memory building the event object"));
+        // Nothing this instance made is freed before it ends: it serves one invocation and
+        // is then thrown away whole, so freeing the event (thousands of objects and strings
+        // in QuickJS, as many strings in Rust) would be work for nothing.
+        std::mem::forget(js_event.clone());
+        std::mem::forget(event);
         call(&engine.calls.invoke, &ctx).call::<_, ()>((js_event,)).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
     });
     // Node's event loop on the virtual clock: nextTick callbacks and promise jobs after
@@ -340,13 +344,16 @@ fn invoke(engine: &Engine, event: SyncEvent) -> Result<SyncEvent, TriggerError> 
         // The posted JSON is read in Rust: parsing it back into JavaScript objects and
         // reading those cost about as much again as the stringify. JSON that serde refuses
         // (a lone surrogate's escape) takes the engine's own parser, as before.
-        let event = match serde_json::from_str::<serde_json::Value>(&json) {
-            Ok(value) => from_json(&value),
-            Err(_) => {
-                let result = ctx.json_parse(json).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
-                let names = Names::new(&ctx).expect("atoms");
-                from_js(&names, &result)
-            }
+        let event = match posted::read(&json) {
+            Some(event) => Ok(event),
+            None => match serde_json::from_str::<serde_json::Value>(&json) {
+                Ok(value) => from_json(&value),
+                Err(_) => {
+                    let result = ctx.json_parse(json).catch(&ctx).unwrap_or_else(|e| fail(&caught(e)));
+                    let names = Names::new(&ctx).expect("atoms");
+                    from_js(&names, &result)
+                }
+            },
         };
         Ok(event.unwrap_or_else(|e| fail(&format!("the handler's result is not a Sync Trigger event: {e}"))))
     })
@@ -472,13 +479,6 @@ fn request_id() -> String {
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
-fn optional<'js>(ctx: &Ctx<'js>, value: &Option<String>) -> rquickjs::Result<Value<'js>> {
-    match value {
-        Some(s) => s.as_str().into_js(ctx),
-        None => Ok(Value::new_null(ctx.clone())),
-    }
-}
-
 /// Property names every record has, made into atoms once per invocation rather than once
 /// per property.
 struct Names<'js> {
@@ -497,26 +497,73 @@ impl<'js> Names<'js> {
     }
 }
 
-/// The event as Node's Lambda runtime hands it over: `datasetRecords` keyed by record key.
-fn to_js<'js>(ctx: &Ctx<'js>, names: &Names<'js>, event: &SyncEvent) -> rquickjs::Result<Object<'js>> {
-    let js = Object::new(ctx.clone())?;
-    js.set("version", event.version)?;
-    js.set("eventType", event.event_type.as_str())?;
-    js.set("region", event.region.as_str())?;
-    js.set("identityPoolId", event.identity_pool_id.as_str())?;
-    js.set("identityId", event.identity_id.as_str())?;
-    js.set("datasetName", event.dataset_name.as_str())?;
-    let records = Object::new(ctx.clone())?;
-    let (replace, remove) = ("replace".into_js(ctx)?, "remove".into_js(ctx)?);
-    for r in &event.records {
-        let record = Object::new(ctx.clone())?;
-        record.set(names.old_value.clone(), optional(ctx, &r.old_value)?)?;
-        record.set(names.new_value.clone(), optional(ctx, &r.new_value)?)?;
-        record.set(names.op.clone(), if r.op == Op::Remove { remove.clone() } else { replace.clone() })?;
-        records.set(r.key.as_str(), record)?;
+/// The event as Node's Lambda runtime hands it over (what `JSON.parse` makes of it):
+/// `datasetRecords` keyed by record key, each property defined as a data property.
+///
+/// Made through QuickJS's C API: rquickjs's safe wrappers cost about a third more here (a
+/// context reference taken and dropped per value, properties set through the prototype
+/// chain's setters), for thousands of values per invocation.
+fn to_js<'js>(ctx: &Ctx<'js>, event: &SyncEvent) -> rquickjs::Result<Object<'js>> {
+    use rquickjs::qjs;
+    let c = ctx.as_raw().as_ptr();
+    let flags = qjs::JS_PROP_C_W_E as i32;
+    // SAFETY: every value made here is owned by exactly one reference: each is either
+    // handed to JS_DefinePropertyValue (which takes it, even when it fails) or wrapped in a
+    // Value that frees it; atoms made here are freed after use.
+    unsafe {
+        let text = |s: &str| qjs::JS_NewStringLen(c, s.as_ptr().cast(), s.len() as _);
+        let optional = |s: &Option<String>| s.as_deref().map_or(qjs::JS_NULL, text);
+        let define = |obj: qjs::JSValue, atom: qjs::JSAtom, value: qjs::JSValue| -> rquickjs::Result<()> {
+            if qjs::JS_IsException(value) || qjs::JS_DefinePropertyValue(c, obj, atom, value, flags) < 0 {
+                return Err(rquickjs::Error::Exception);
+            }
+            Ok(())
+        };
+        let js = Value::from_raw(ctx.clone(), qjs::JS_NewObject(c));
+        let js = js.into_object().ok_or(rquickjs::Error::Exception)?;
+        js.set("version", event.version)?;
+        js.set("eventType", event.event_type.as_str())?;
+        js.set("region", event.region.as_str())?;
+        js.set("identityPoolId", event.identity_pool_id.as_str())?;
+        js.set("identityId", event.identity_id.as_str())?;
+        js.set("datasetName", event.dataset_name.as_str())?;
+        let records = Value::from_raw(ctx.clone(), qjs::JS_NewObject(c));
+        let records = records.into_object().ok_or(rquickjs::Error::Exception)?;
+        let atom = |name: &str| qjs::JS_NewAtomLen(c, name.as_ptr().cast(), name.len() as _);
+        let (old_value, new_value, op) = (atom("oldValue"), atom("newValue"), atom("op"));
+        if [old_value, new_value, op].contains(&qjs::JS_ATOM_NULL) {
+            return Err(rquickjs::Error::Exception);
+        }
+        let replace = Value::from_raw(ctx.clone(), text("replace"));
+        let remove = Value::from_raw(ctx.clone(), text("remove"));
+        for r in &event.records {
+            let record = qjs::JS_NewObject(c);
+            if qjs::JS_IsException(record) {
+                return Err(rquickjs::Error::Exception);
+            }
+            let key = qjs::JS_NewAtomLen(c, r.key.as_ptr().cast(), r.key.len() as _);
+            let filled = (|| {
+                define(record, old_value, optional(&r.old_value))?;
+                define(record, new_value, optional(&r.new_value))?;
+                let op_value = if r.op == Op::Remove { &remove } else { &replace };
+                define(record, op, qjs::JS_DupValue(c, op_value.as_raw()))?;
+                if key == qjs::JS_ATOM_NULL {
+                    return Err(rquickjs::Error::Exception);
+                }
+                define(records.as_raw(), key, qjs::JS_DupValue(c, record))
+            })();
+            qjs::JS_FreeValue(c, record);
+            if key != qjs::JS_ATOM_NULL {
+                qjs::JS_FreeAtom(c, key);
+            }
+            filled?;
+        }
+        for atom in [old_value, new_value, op] {
+            qjs::JS_FreeAtom(c, atom);
+        }
+        js.set("datasetRecords", records)?;
+        Ok(js)
     }
-    js.set("datasetRecords", records)?;
-    Ok(js)
 }
 
 fn string_field(obj: &Object<'_>, name: &str) -> Result<String, String> {
@@ -630,6 +677,194 @@ fn from_json(result: &serde_json::Value) -> Result<SyncEvent, String> {
         dataset_name: string("datasetName")?,
         records: out,
     })
+}
+
+/// The posted JSON read straight into an event when it is one: no tree of values is built
+/// and no string is copied twice. Anything else (a field of the wrong type, a missing one)
+/// is `None`, and [`from_json`] reads the JSON again to say what is wrong, as before.
+mod posted {
+    use super::{DatasetRecord, Op, SyncEvent};
+    use serde::Deserializer;
+    use serde::de::{DeserializeSeed, Error, IgnoredAny, MapAccess, Visitor};
+    use std::fmt;
+
+    pub(super) fn read(json: &str) -> Option<SyncEvent> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let event = de.deserialize_map(EventVisitor).ok()?;
+        de.end().ok()?;
+        Some(event)
+    }
+
+    fn refused<E: Error>() -> E {
+        E::custom("not a Sync Trigger event")
+    }
+
+    struct EventVisitor;
+
+    impl<'de> Visitor<'de> for EventVisitor {
+        type Value = SyncEvent;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an event")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SyncEvent, A::Error> {
+            let mut version = None;
+            let mut records = None;
+            let [mut event_type, mut region, mut pool, mut identity, mut dataset] = [None, None, None, None, None];
+            const NAMES: &[&str] =
+                &["version", "datasetRecords", "eventType", "region", "identityPoolId", "identityId", "datasetName"];
+            while let Some(name) = map.next_key_seed(Name(NAMES))? {
+                match name {
+                    Some(0) => version = Some(map.next_value::<serde_json::Number>()?),
+                    Some(1) => records = Some(map.next_value_seed(RecordsSeed)?),
+                    Some(2) => event_type = Some(map.next_value::<String>()?),
+                    Some(3) => region = Some(map.next_value::<String>()?),
+                    Some(4) => pool = Some(map.next_value::<String>()?),
+                    Some(5) => identity = Some(map.next_value::<String>()?),
+                    Some(6) => dataset = Some(map.next_value::<String>()?),
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            let version = version.ok_or_else(refused)?;
+            let version = version
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .or_else(|| {
+                    version
+                        .as_f64()
+                        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+                        .map(|f| f as u32)
+                })
+                .ok_or_else(refused)?;
+            Ok(SyncEvent {
+                version,
+                event_type: event_type.ok_or_else(refused)?,
+                region: region.ok_or_else(refused)?,
+                identity_pool_id: pool.ok_or_else(refused)?,
+                identity_id: identity.ok_or_else(refused)?,
+                dataset_name: dataset.ok_or_else(refused)?,
+                records: records.ok_or_else(refused)?,
+            })
+        }
+    }
+
+    /// `datasetRecords`: records in the object's order.
+    struct RecordsSeed;
+
+    impl<'de> DeserializeSeed<'de> for RecordsSeed {
+        type Value = Vec<DatasetRecord>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for RecordsSeed {
+        type Value = Vec<DatasetRecord>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("records")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
+            while let Some(key) = map.next_key::<String>()? {
+                out.push(map.next_value_seed(RecordSeed(key))?);
+            }
+            Ok(out)
+        }
+    }
+
+    struct RecordSeed(String);
+
+    impl<'de> DeserializeSeed<'de> for RecordSeed {
+        type Value = DatasetRecord;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for RecordSeed {
+        type Value = DatasetRecord;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a record")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let (mut old_value, mut new_value, mut op) = (None, None, Op::Replace);
+            while let Some(name) = map.next_key_seed(Name(&["oldValue", "newValue", "op"]))? {
+                match name {
+                    Some(0) => old_value = map.next_value::<Option<String>>()?,
+                    Some(1) => new_value = map.next_value::<Option<String>>()?,
+                    Some(2) => op = map.next_value_seed(OpSeed)?,
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(DatasetRecord { key: self.0, old_value, new_value, op })
+        }
+    }
+
+    /// A member's name as its index in a list of the names wanted (`None`: another name),
+    /// read without copying it.
+    struct Name(&'static [&'static str]);
+
+    impl<'de> DeserializeSeed<'de> for Name {
+        type Value = Option<usize>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Name {
+        type Value = Option<usize>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a name")
+        }
+
+        fn visit_str<E: Error>(self, name: &str) -> Result<Self::Value, E> {
+            Ok(self.0.iter().position(|n| *n == name))
+        }
+    }
+
+    /// `op`: absent or null is `replace`.
+    struct OpSeed;
+
+    impl<'de> DeserializeSeed<'de> for OpSeed {
+        type Value = Op;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for OpSeed {
+        type Value = Op;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an op")
+        }
+
+        fn visit_unit<E: Error>(self) -> Result<Op, E> {
+            Ok(Op::Replace)
+        }
+
+        fn visit_str<E: Error>(self, op: &str) -> Result<Op, E> {
+            match op {
+                "replace" => Ok(Op::Replace),
+                "remove" => Ok(Op::Remove),
+                _ => Err(refused()),
+            }
+        }
+    }
 }
 
 /// A JSON value as [`value_text`] shows it; a missing field (an `undefined` member, which
