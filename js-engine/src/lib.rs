@@ -629,13 +629,9 @@ fn from_json(result: &serde_json::Value) -> Result<SyncEvent, String> {
     use serde_json::Value as J;
     let obj = result.as_object().ok_or_else(|| format!("it is {result}"))?;
     let field = |name: &str| obj.get(name);
-    let version = field("version").unwrap_or(&J::Null);
-    let version = version
-        .as_u64()
-        .and_then(|v| u32::try_from(v).ok())
-        .or_else(|| {
-            version.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX)).map(|f| f as u32)
-        })
+    let version = field("version")
+        .and_then(J::as_number)
+        .and_then(whole_u32)
         .ok_or_else(|| format!("version is {}, not a number", json_text(field("version"))))?;
     let records = field("datasetRecords")
         .and_then(J::as_object)
@@ -677,6 +673,13 @@ fn from_json(result: &serde_json::Value) -> Result<SyncEvent, String> {
         dataset_name: string("datasetName")?,
         records: out,
     })
+}
+
+/// A JSON number that is a whole number in `u32`'s range (`version`), as [`from_js`] reads it.
+fn whole_u32(n: &serde_json::Number) -> Option<u32> {
+    n.as_u64()
+        .and_then(|v| u32::try_from(v).ok())
+        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX)).map(|f| f as u32))
 }
 
 /// The posted JSON read straight into an event when it is one: no tree of values is built
@@ -728,17 +731,7 @@ mod posted {
                     }
                 }
             }
-            let version = version.ok_or_else(refused)?;
-            let version = version
-                .as_u64()
-                .and_then(|v| u32::try_from(v).ok())
-                .or_else(|| {
-                    version
-                        .as_f64()
-                        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
-                        .map(|f| f as u32)
-                })
-                .ok_or_else(refused)?;
+            let version = version.as_ref().and_then(super::whole_u32).ok_or_else(refused)?;
             Ok(SyncEvent {
                 version,
                 event_type: event_type.ok_or_else(refused)?,
