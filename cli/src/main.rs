@@ -4,13 +4,24 @@ mod commands;
 
 use clap::Parser;
 use std::process::ExitCode;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
 fn main() -> ExitCode {
     let cli = commands::Cli::parse();
-    // Diagnostics go to stderr (stdout carries results); RUST_LOG overrides the level.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+    // Diagnostics go to stderr (stdout carries results). RUST_LOG overrides the level:
+    // `info`, or per target, `warn,synctrig_server=debug`.
+    let default = || Targets::new().with_default(tracing::Level::WARN);
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) => v.parse::<Targets>().unwrap_or_else(|e| {
+            eprintln!("warning: RUST_LOG={v:?} is ignored ({e}); it takes `level` or `target=level,...`");
+            default()
+        }),
+        Err(_) => default(),
+    };
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
         .init();
     cli.command.run()
 }

@@ -14,7 +14,7 @@ pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod invoker;
-pub mod limits;
+pub use synctrig_core::limits;
 pub mod merge;
 pub mod pipeline;
 pub mod sandbox;

@@ -9,8 +9,7 @@ use crate::event::{EVENT_VERSION, EventRecord, Op, SYNC_TRIGGER, SyncEvent};
 use crate::limits::{self, MAX_DATASET_BYTES, MAX_RECORDS};
 use std::collections::{BTreeMap, HashSet};
 
-/// The live records of a stored dataset: key → value.
-pub type Dataset = BTreeMap<String, String>;
+pub use synctrig_core::{Dataset, Write};
 
 /// One change an app user asks for (a Cognito `RecordPatch` without its SyncCount).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,15 +19,6 @@ pub struct Patch {
     /// `Replace` stores `value`; `Remove` (or a `None` value) deletes the record.
     pub op: Op,
     /// The new value.
-    pub value: Option<String>,
-}
-
-/// What one record becomes: `Some(value)` is written, `None` is deleted (a tombstone).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Write {
-    /// The record key.
-    pub key: String,
-    /// The value written, or `None` for a deletion.
     pub value: Option<String>,
 }
 

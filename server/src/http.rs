@@ -41,6 +41,7 @@ pub async fn serve(
     // finishes its headers holds nothing for long.
     http.timer(TokioTimer::new()).header_read_timeout(state.config.header_timeout);
     let janitor = tokio::spawn(janitor(state.clone()));
+    let releases = tokio::spawn(state.releases.clone().run());
     if let Err(e) = state.prefetch_triggers().await {
         tracing::warn!("cannot list the pools' triggers to compile at start-up: {}", e.message);
     }
@@ -79,6 +80,9 @@ pub async fn serve(
     }
     drop(listener);
     janitor.abort();
+    releases.abort();
+    // What this node counted since the last write still counts.
+    state.releases.flush().await;
     if tokio::time::timeout(state.config.shutdown_grace, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still in flight after {:?}; stopping anyway", state.config.shutdown_grace);
     }

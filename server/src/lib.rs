@@ -30,6 +30,7 @@ mod identity;
 mod metrics;
 mod model;
 mod oidc;
+pub mod releases;
 mod routes;
 pub mod state;
 mod sync;

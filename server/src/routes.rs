@@ -109,6 +109,12 @@ operations! {
     PublishFunctionVersion: POST "/synctrig/functions/{FunctionName}/versions", Developer => publish_function_version;
     GetFunctionVersion: GET "/synctrig/functions/{FunctionName}/versions/{Version}", Developer => get_function_version;
     TestFunction: POST "/synctrig/functions/{FunctionName}/test", Developer => test_function;
+    ListAliases: GET "/synctrig/functions/{FunctionName}/aliases", Developer => list_aliases;
+    CreateAlias: POST "/synctrig/functions/{FunctionName}/aliases", Developer => create_alias;
+    GetAlias: GET "/synctrig/functions/{FunctionName}/aliases/{Name}", Developer => get_alias;
+    UpdateAlias: PUT "/synctrig/functions/{FunctionName}/aliases/{Name}", Developer => update_alias;
+    DeleteAlias: DELETE "/synctrig/functions/{FunctionName}/aliases/{Name}", Developer => delete_alias;
+    ListRolloutDecisions: GET "/synctrig/functions/{FunctionName}/decisions", Developer => list_rollout_decisions;
 }
 
 /// The operation a method and raw path name, with its labels decoded; `Err` when a label

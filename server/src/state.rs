@@ -5,6 +5,7 @@ use crate::admission::{Admission, AdmissionConfig};
 use crate::error::ApiError;
 use crate::metrics;
 use crate::oidc;
+use crate::releases::{self, Releases, Selected};
 use crate::triggers::{FunctionRef, Triggers, parse_function_ref};
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,6 +95,8 @@ pub struct AppState {
     pub(crate) store: Arc<Store>,
     pub(crate) invoker: Invoker,
     pub(crate) triggers: Arc<Triggers>,
+    /// Figures of the versions behind aliases, and the rollout judge.
+    pub(crate) releases: Arc<Releases>,
     pub(crate) requests: Arc<Semaphore>,
     /// Deploys from the API (the console) at once: each compiles, and a script is
     /// pre-initialised too.
@@ -125,6 +128,7 @@ impl AppState {
                 config.trigger_slots_per_pool,
                 config.trigger_queue_per_pool,
             ),
+            releases: Releases::new(store.clone()),
             requests: Arc::new(Semaphore::new(config.max_concurrent_requests)),
             deploys: Arc::new(Semaphore::new(config.compile_slots)),
             deploying: Default::default(),
@@ -152,14 +156,33 @@ impl AppState {
     }
 
     /// The function version a pool's SyncTrigger mapping names now, if it is deployed.
-    pub(crate) async fn resolve(&self, tenant: &str, mapping: &str) -> Result<Option<FunctionRef>, ApiError> {
-        let Some((name, version)) = parse_function_ref(mapping) else { return Ok(None) };
-        Ok(self.store.function(tenant, &name, version).await?.map(|f| FunctionRef {
-            tenant: tenant.to_owned(),
-            name,
-            version: f.version,
-            digest: f.digest,
-        }))
+    pub(crate) async fn select(
+        &self,
+        tenant: &str,
+        mapping: &str,
+        dataset: (&str, &str, &str),
+    ) -> Result<Option<Selected>, ApiError> {
+        let Some((name, qualifier)) = parse_function_ref(mapping) else { return Ok(None) };
+        let resolved = self.store.resolve_function(tenant, &name, &qualifier).await?;
+        Ok(resolved.map(|r| releases::select(tenant, &name, r, dataset)))
+    }
+
+    /// Every version a SyncTrigger mapping may run now: its version, and an alias's second.
+    pub(crate) async fn versions_of(&self, tenant: &str, mapping: &str) -> Result<Vec<FunctionRef>, ApiError> {
+        let Some((name, qualifier)) = parse_function_ref(mapping) else { return Ok(Vec::new()) };
+        let Some(resolved) = self.store.resolve_function(tenant, &name, &qualifier).await? else {
+            return Ok(Vec::new());
+        };
+        let candidate = resolved.alias.and_then(|a| a.candidate).map(|(head, _)| head);
+        Ok(std::iter::once(resolved.primary)
+            .chain(candidate)
+            .map(|head| FunctionRef {
+                tenant: tenant.to_owned(),
+                name: name.clone(),
+                version: head.version,
+                digest: head.digest,
+            })
+            .collect())
     }
 
     /// Starts loading every pool's trigger in the background, so that a node that lacks
@@ -167,7 +190,7 @@ impl AppState {
     /// need them.
     pub async fn prefetch_triggers(&self) -> Result<(), ApiError> {
         for trigger in self.store.sync_triggers().await? {
-            if let Some(f) = self.resolve(&trigger.tenant, &trigger.mapping).await? {
+            for f in self.versions_of(&trigger.tenant, &trigger.mapping).await? {
                 self.triggers.prefetch(f);
             }
         }

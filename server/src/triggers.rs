@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use synctrig_runtime::error::Error;
 use synctrig_runtime::sandbox::{Runtime, Trigger};
-use synctrig_store::Store;
+use synctrig_store::{Qualifier, Store};
 use tokio::sync::{Notify, Semaphore};
 
 /// How long a failed load is remembered before it is tried again.
@@ -219,8 +219,10 @@ impl Triggers {
     }
 }
 
-/// A SyncTrigger mapping: a function name or Lambda ARN, with an optional version.
-pub fn parse_function_ref(value: &str) -> Option<(String, Option<i64>)> {
+/// A SyncTrigger mapping: a function name or Lambda ARN, with an optional qualifier — a
+/// version number, an alias (Lambda's pattern: letters, digits, `-` and `_`, not all
+/// digits, at most 128) or `$LATEST`.
+pub fn parse_function_ref(value: &str) -> Option<(String, Qualifier)> {
     let rest = match value.strip_prefix("arn:aws:lambda:") {
         Some(arn) => {
             let mut parts = arn.splitn(4, ':');
@@ -232,18 +234,30 @@ pub fn parse_function_ref(value: &str) -> Option<(String, Option<i64>)> {
         }
         None => value,
     };
-    let (name, version) = match rest.split_once(':') {
-        Some((name, v)) => (name, Some(v.parse().ok().filter(|v| *v > 0)?)),
-        None => (rest, None),
+    let (name, qualifier) = match rest.split_once(':') {
+        Some((name, "$LATEST")) => (name, Qualifier::Latest),
+        Some((name, q)) if !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()) => {
+            (name, Qualifier::Version(q.parse().ok().filter(|v| *v > 0)?))
+        }
+        Some((name, alias)) => (name, Qualifier::Alias(alias_name_ok(alias)?.to_owned())),
+        None => (rest, Qualifier::Latest),
     };
     let valid =
         !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    valid.then(|| (name.to_owned(), version))
+    valid.then(|| (name.to_owned(), qualifier))
 }
 
 /// `Some(name)` when `name` is a valid function name.
 pub fn api_function_name_ok(name: &str) -> Option<&str> {
-    parse_function_ref(name).filter(|(n, v)| n == name && v.is_none()).map(|_| name)
+    parse_function_ref(name).filter(|(n, q)| n == name && *q == Qualifier::Latest).map(|_| name)
+}
+
+/// `Some(alias)` when `alias` is a valid alias name (Lambda's rules).
+pub fn alias_name_ok(alias: &str) -> Option<&str> {
+    let valid = (1..=128).contains(&alias.len())
+        && alias.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !alias.bytes().all(|b| b.is_ascii_digit());
+    valid.then_some(alias)
 }
 
 #[cfg(test)]
@@ -252,19 +266,32 @@ mod tests {
 
     #[test]
     fn function_refs() {
-        assert_eq!(parse_function_ref("sample"), Some(("sample".into(), None)));
-        assert_eq!(parse_function_ref("sample:3"), Some(("sample".into(), Some(3))));
+        let (latest, version) = (Qualifier::Latest, Qualifier::Version);
+        let alias = |a: &str| Qualifier::Alias(a.into());
+        assert_eq!(parse_function_ref("sample"), Some(("sample".into(), latest.clone())));
+        assert_eq!(parse_function_ref("sample:3"), Some(("sample".into(), version(3))));
+        assert_eq!(parse_function_ref("sample:$LATEST"), Some(("sample".into(), latest.clone())));
+        assert_eq!(parse_function_ref("sample:live"), Some(("sample".into(), alias("live"))));
+        assert_eq!(parse_function_ref("sample:v2-beta_1"), Some(("sample".into(), alias("v2-beta_1"))));
         assert_eq!(
             parse_function_ref("arn:aws:lambda:us-east-1:123456789012:function:sample"),
-            Some(("sample".into(), None))
+            Some(("sample".into(), latest))
         );
         assert_eq!(
             parse_function_ref("arn:aws:lambda:us-east-1:123456789012:function:sample:2"),
-            Some(("sample".into(), Some(2)))
+            Some(("sample".into(), version(2)))
+        );
+        assert_eq!(
+            parse_function_ref("arn:aws:lambda:us-east-1:123456789012:function:sample:live"),
+            Some(("sample".into(), alias("live")))
         );
         assert_eq!(parse_function_ref("arn:aws:lambda:us-east-1:1:layer:x"), None);
         assert_eq!(parse_function_ref("bad name"), None);
-        assert_eq!(parse_function_ref("x:latest"), None);
         assert_eq!(parse_function_ref("x:0"), None);
+        assert_eq!(parse_function_ref("x:"), None);
+        assert_eq!(parse_function_ref("x:a.b"), None);
+        assert_eq!(parse_function_ref("x:a:b"), None);
+        assert_eq!(parse_function_ref(&format!("x:{}", "a".repeat(129))), None);
+        assert_eq!(parse_function_ref("x:99999999999999999999"), None);
     }
 }

@@ -321,6 +321,90 @@ pub struct TestError {
     pub message: String,
 }
 
+/// Our extension, shaped as Lambda's: an alias's second version and its share (0 to 0.5).
+#[derive(Serialize, Deserialize, Debug, Default, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasRoutingConfig {
+    /// One entry at most: the version's number (a string, as Lambda has it) → its share.
+    #[serde(default)]
+    pub additional_version_weights: std::collections::BTreeMap<String, f64>,
+}
+
+/// Our extension: a rollout of an alias's second version: promoted after so many
+/// invocations or seconds, rolled back at once when it fails more than the primary.
+#[derive(Serialize, Deserialize, Debug, Default, Clone)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct RolloutConfig {
+    pub promote_after_invocations: Option<i64>,
+    pub promote_after_seconds: Option<i64>,
+    /// How much higher (0 to 1) the candidate's error+timeout rate may be; 0.05 unless given.
+    pub max_error_rate_increase: Option<f64>,
+    /// How much higher its reject rate may be; not judged unless given.
+    pub max_reject_rate_increase: Option<f64>,
+    /// Invocations of the candidate before it is judged; 20 unless given.
+    pub min_invocations: Option<i64>,
+}
+
+/// Our extension, shaped as Lambda's CreateAlias / UpdateAlias.
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PutAliasRequest {
+    /// CreateAlias only: the alias's name.
+    pub name: Option<String>,
+    pub function_version: Option<String>,
+    pub description: Option<String>,
+    pub routing_config: Option<AliasRoutingConfig>,
+    pub rollout: Option<RolloutConfig>,
+    /// UpdateAlias: change only if this is still the alias's revision (its epoch).
+    pub revision_id: Option<String>,
+}
+
+/// An alias as the API shows it.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasConfiguration {
+    pub name: String,
+    pub function_name: String,
+    pub function_version: String,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_config: Option<AliasRoutingConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutConfig>,
+    /// Its epoch: changes with every change of the alias.
+    pub revision_id: String,
+    /// When the current revision began (seconds).
+    pub revision_started: i64,
+    /// The figures of each version behind it in this revision.
+    pub figures: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListAliasesResponse {
+    pub aliases: Vec<AliasConfiguration>,
+}
+
+/// A rollout decision as the API shows it.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct RolloutDecision {
+    pub at: Timestamp,
+    pub alias: String,
+    pub revision_id: String,
+    pub decision: String,
+    pub primary_version: String,
+    pub candidate_version: String,
+    pub reason: String,
+    pub figures: serde_json::Value,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListRolloutDecisionsResponse {
+    pub decisions: Vec<RolloutDecision>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

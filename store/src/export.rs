@@ -38,11 +38,28 @@ pub(crate) struct Table {
     pub filter: &'static str,
     /// The condition picking one pool's rows (`$1` is the pool id), if it has any.
     pub pool_filter: Option<&'static str>,
+    /// Columns added to the stream after the table's first layout, with the schema that
+    /// added each: a stream from an older schema has none of them, and they import as null.
+    pub added: &'static [(&'static str, i64)],
+}
+
+impl Table {
+    /// The columns a stream from `schema` has for this table.
+    fn columns_of(&self, schema: i64) -> impl Iterator<Item = &'static str> + '_ {
+        self.columns.iter().copied().filter(move |c| self.added.iter().all(|(a, since)| a != c || *since <= schema))
+    }
 }
 
 pub(crate) const TABLES: &[Table] = &[
-    Table { name: "meta", columns: &["key", "value"], order_by: "key", filter: "TRUE", pool_filter: None },
-    Table { name: "tenants", columns: &["name", "created"], order_by: "name", filter: "TRUE", pool_filter: None },
+    Table { name: "meta", columns: &["key", "value"], order_by: "key", filter: "TRUE", pool_filter: None, added: &[] },
+    Table {
+        name: "tenants",
+        columns: &["name", "created"],
+        order_by: "name",
+        filter: "TRUE",
+        pool_filter: None,
+        added: &[],
+    },
     Table {
         name: "credentials",
         columns: &["access_key", "secret", "kind", "tenant"],
@@ -50,6 +67,7 @@ pub(crate) const TABLES: &[Table] = &[
         // Root and developer keys; identity credentials are temporary.
         filter: "kind IN ('root', 'developer')",
         pool_filter: None,
+        added: &[],
     },
     Table {
         name: "oidc_issuers",
@@ -57,13 +75,36 @@ pub(crate) const TABLES: &[Table] = &[
         order_by: "tenant, issuer",
         filter: "TRUE",
         pool_filter: None,
+        added: &[],
     },
     Table {
         name: "functions",
-        columns: &["tenant", "name", "version", "digest", "wasm", "created", "source", "handler"],
+        columns: &["tenant", "name", "version", "digest", "wasm", "created", "source", "handler", "environment"],
         order_by: "tenant, name, version",
         filter: "TRUE",
         pool_filter: None,
+        added: &[("environment", 6)],
+    },
+    Table {
+        name: "function_aliases",
+        columns: &[
+            "tenant",
+            "name",
+            "alias",
+            "version",
+            "candidate",
+            "weight_bp",
+            "rollout",
+            "epoch",
+            "epoch_started",
+            "description",
+            "created",
+            "modified",
+        ],
+        order_by: "tenant, name, alias",
+        filter: "TRUE",
+        pool_filter: None,
+        added: &[],
     },
     Table {
         name: "pools",
@@ -71,6 +112,7 @@ pub(crate) const TABLES: &[Table] = &[
         order_by: "pool_id",
         filter: "TRUE",
         pool_filter: Some("pool_id = $1"),
+        added: &[],
     },
     Table {
         name: "identities",
@@ -78,6 +120,7 @@ pub(crate) const TABLES: &[Table] = &[
         order_by: "identity_id",
         filter: "TRUE",
         pool_filter: Some("pool_id = $1"),
+        added: &[],
     },
     Table {
         name: "logins",
@@ -85,6 +128,7 @@ pub(crate) const TABLES: &[Table] = &[
         order_by: "pool_id, provider, subject",
         filter: "TRUE",
         pool_filter: Some("pool_id = $1"),
+        added: &[],
     },
     Table {
         name: "datasets",
@@ -104,6 +148,7 @@ pub(crate) const TABLES: &[Table] = &[
         order_by: "pool_id, identity_id, name",
         filter: "TRUE",
         pool_filter: Some("pool_id = $1"),
+        added: &[],
     },
     Table {
         name: "records",
@@ -121,6 +166,7 @@ pub(crate) const TABLES: &[Table] = &[
         order_by: "pool_id, identity_id, dataset, key",
         filter: "TRUE",
         pool_filter: Some("pool_id = $1"),
+        added: &[],
     },
 ];
 
@@ -204,6 +250,8 @@ pub(crate) struct Reader<'a> {
     total: u64,
     /// What the stream holds.
     pub target: Target,
+    /// The schema it was written from.
+    schema: i64,
     /// Rows read, per table.
     pub counts: Counts,
 }
@@ -216,8 +264,15 @@ impl<'a> Reader<'a> {
         schema: i64,
         tenant: Option<&str>,
     ) -> std::result::Result<Self, StoreError> {
-        let mut reader =
-            Reader { input, line_no: 0, buf: Vec::new(), total: 0, target: Target::Installation, counts: Vec::new() };
+        let mut reader = Reader {
+            input,
+            line_no: 0,
+            buf: Vec::new(),
+            total: 0,
+            target: Target::Installation,
+            schema,
+            counts: Vec::new(),
+        };
         let (_, header) = reader.next_line()?.ok_or_else(|| StoreError::Refused("the stream is empty".into()))?;
         if header["format"] != FORMAT || header["version"] != VERSION {
             return Err(StoreError::Refused(format!(
@@ -225,8 +280,13 @@ impl<'a> Reader<'a> {
                 header["format"], header["version"]
             )));
         }
-        if header["schema"].as_i64().is_none_or(|s| s > schema) {
-            return Err(StoreError::Refused("the stream is from a newer synctrig-wasm; upgrade this one first".into()));
+        match header["schema"].as_i64() {
+            Some(s) if s <= schema => reader.schema = s,
+            _ => {
+                return Err(StoreError::Refused(
+                    "the stream is from a newer synctrig-wasm; upgrade this one first".into(),
+                ));
+            }
         }
         reader.target = match header["scope"].as_str() {
             Some("installation") => Target::Installation,
@@ -281,12 +341,22 @@ impl<'a> Reader<'a> {
         let index = TABLES.iter().position(|t| t.name == kind).ok_or_else(|| bad(format!("unknown type {kind:?}")))?;
         let table = &TABLES[index];
         let row = item["row"].as_object().ok_or_else(|| bad("no row object".into()))?;
-        if row.len() != table.columns.len() || !table.columns.iter().all(|c| row.contains_key(*c)) {
-            return Err(bad(format!("a {kind} row has exactly the columns {}", table.columns.join(", "))));
+        let expected: Vec<&str> = table.columns_of(self.schema).collect();
+        if row.len() != expected.len() || !expected.iter().all(|c| row.contains_key(*c)) {
+            return Err(bad(format!(
+                "a {kind} row of schema {} has exactly the columns {}",
+                self.schema,
+                expected.join(", ")
+            )));
         }
         let mut values = Vec::with_capacity(table.columns.len());
         for column in table.columns {
-            values.push(from_json(&row[*column]).ok_or_else(|| bad(format!("{kind}.{column} is not a value")))?);
+            // A column the stream's schema did not have yet imports as null.
+            let value = match row.get(*column) {
+                Some(v) => from_json(v).ok_or_else(|| bad(format!("{kind}.{column} is not a value")))?,
+                None => Value::Null,
+            };
+            values.push(value);
         }
         if let Target::Pool { pool, tenant } = &self.target {
             if table.pool_filter.is_none() {

@@ -9,7 +9,7 @@ pub type Store = dyn Backend;
 
 /// The store's operations, by concern. Every method is one transaction unless it says
 /// otherwise.
-pub trait Backend: Tenants + Identities + Datasets + Functions + Archive {
+pub trait Backend: Tenants + Identities + Datasets + Functions + Releases + Archive {
     /// Which backend this is (`sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
 }
@@ -74,8 +74,15 @@ pub trait Tenants: Send + Sync {
     /// Every pool's SyncTrigger mapping.
     async fn sync_triggers(&self) -> Result<Vec<SyncTriggerMapping>>;
 
-    /// Sets (or with `None` removes) the pool's SyncTrigger mapping.
-    async fn set_sync_trigger(&self, pool_id: &str, function: Option<&str>) -> Result<()>;
+    /// Sets (or with `None` removes) the pool's SyncTrigger mapping. When it names an alias
+    /// (`(tenant, function, alias)`), only if the alias exists, checked — and held against
+    /// its deletion — in the transaction that writes; `false` when it does not.
+    async fn set_sync_trigger(
+        &self,
+        pool_id: &str,
+        mapping: Option<&str>,
+        alias: Option<(&str, &str, &str)>,
+    ) -> Result<bool>;
 
     /// Deletes a pool with everything in it: identities, logins, datasets, records,
     /// credentials.
@@ -263,4 +270,62 @@ pub trait Archive: Send + Sync {
     /// goes only into a store with no tenants and no pools; a pool only into a store
     /// without it, under `tenant` (which must exist). All or nothing.
     async fn import(&self, input: &mut (dyn std::io::BufRead + Send), tenant: Option<&str>) -> Result<Counts>;
+}
+
+/// Aliases of functions, the figures of the versions behind them, and rollouts'
+/// decisions ([`crate::releases`]).
+#[async_trait::async_trait]
+pub trait Releases: Send + Sync {
+    /// Creates or replaces an alias (as `mode` allows); its versions must exist, and
+    /// with `expected_epoch` its epoch must be that one.
+    async fn put_alias(
+        &self,
+        tenant: &str,
+        function: &str,
+        alias: &str,
+        change: &AliasChange,
+        mode: PutMode,
+        expected_epoch: Option<i64>,
+    ) -> Result<std::result::Result<Alias, AliasRefused>>;
+
+    /// Deletes an alias, unless a pool's SyncTrigger names it.
+    async fn delete_alias(
+        &self,
+        tenant: &str,
+        function: &str,
+        alias: &str,
+    ) -> Result<std::result::Result<(), AliasRefused>>;
+
+    /// One alias.
+    async fn alias(&self, tenant: &str, function: &str, alias: &str) -> Result<Option<Alias>>;
+
+    /// A function's aliases, by name.
+    async fn aliases(&self, tenant: &str, function: &str) -> Result<Vec<Alias>>;
+
+    /// Every alias with a rollout in progress: `(tenant, alias)`.
+    async fn rollouts(&self) -> Result<Vec<(String, Alias)>>;
+
+    /// What a function name and qualifier resolve to now (on every node: a change is
+    /// seen by the next sync).
+    async fn resolve_function(&self, tenant: &str, function: &str, qualifier: &Qualifier) -> Result<Option<Resolved>>;
+
+    /// Adds figures to their aliases' epochs, in one transaction.
+    async fn add_figures(&self, deltas: &[FiguresDelta]) -> Result<()>;
+
+    /// The figures of each version behind an alias in `epoch`.
+    async fn figures(&self, tenant: &str, function: &str, alias: &str, epoch: i64) -> Result<Vec<VersionFigures>>;
+
+    /// Ends a rollout with `verdict` if `decision.epoch` is still the alias's epoch;
+    /// answers the alias as it now is, or `None` when it was not.
+    async fn decide_rollout(
+        &self,
+        tenant: &str,
+        function: &str,
+        alias: &str,
+        verdict: Verdict,
+        decision: &Decision,
+    ) -> Result<Option<Alias>>;
+
+    /// A function's latest rollout decisions, newest first.
+    async fn decisions(&self, tenant: &str, function: &str, limit: i64) -> Result<Vec<Decision>>;
 }

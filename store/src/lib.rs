@@ -11,6 +11,7 @@
 pub mod export;
 mod interface;
 pub mod postgres;
+pub mod releases;
 mod rows;
 mod sql;
 pub mod sqlite;
@@ -20,6 +21,9 @@ pub mod update;
 
 pub use export::{Counts, ExportStream, FORMAT as EXPORT_FORMAT, Scope};
 pub use interface::*;
+pub use releases::{
+    Alias, AliasChange, AliasRefused, Decision, FiguresDelta, PutMode, Qualifier, Resolved, Verdict, VersionFigures,
+};
 pub use rows::*;
 
 use std::path::{Path, PathBuf};
@@ -92,7 +96,7 @@ pub fn now() -> i64 {
 /// characters of the base are kept.
 pub fn merged_dataset_name(base: &str, source: &str, attempt: usize) -> String {
     let suffix = if attempt <= 1 { format!(".{source}") } else { format!(".{source}.{attempt}") };
-    let room = synctrig_runtime::limits::MAX_DATASET_NAME_CHARS.saturating_sub(suffix.chars().count());
+    let room = synctrig_core::limits::MAX_DATASET_NAME_CHARS.saturating_sub(suffix.chars().count());
     let kept: String = base.chars().take(room).collect();
     format!("{kept}{suffix}")
 }

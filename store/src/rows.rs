@@ -4,7 +4,7 @@
 use crate::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use synctrig_runtime::merge::{Dataset, Write};
+use synctrig_core::{Dataset, Write};
 
 /// What a credential may do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -310,9 +310,9 @@ impl DeployRefused {
     /// The limit a deploy would pass, given the function's stored versions and the
     /// tenant's functions: the one rule both backends apply.
     pub(crate) fn limit(versions: i64, functions: i64) -> Option<DeployRefused> {
-        if versions as usize >= synctrig_runtime::limits::MAX_VERSIONS_PER_FUNCTION {
+        if versions as usize >= synctrig_core::limits::MAX_VERSIONS_PER_FUNCTION {
             Some(DeployRefused::Versions)
-        } else if versions == 0 && functions as usize >= synctrig_runtime::limits::MAX_FUNCTIONS_PER_TENANT {
+        } else if versions == 0 && functions as usize >= synctrig_core::limits::MAX_FUNCTIONS_PER_TENANT {
             Some(DeployRefused::Functions)
         } else {
             None

@@ -14,6 +14,7 @@
 
 pub(crate) mod functions;
 pub(crate) mod identities;
+pub(crate) mod releases;
 pub(crate) mod tenants;
 
 use crate::{Result, StoreError};
@@ -137,6 +138,9 @@ pub(crate) trait Db {
     /// `FOR UPDATE` where the backend locks rows (PostgreSQL); nothing where a write
     /// transaction already holds the whole database (SQLite's are `IMMEDIATE`).
     const FOR_UPDATE: &'static str;
+    /// `FOR SHARE` where the backend locks rows: the row cannot change or go until the
+    /// transaction ends.
+    const FOR_SHARE: &'static str;
 
     /// Makes the transactions that call this with `key` take turns, on every node, until
     /// each ends (PostgreSQL: an advisory lock). SQLite's write transactions take turns

@@ -652,3 +652,36 @@ def test_the_functions_api_is_signed_like_every_other_call(server):
         status, _, out = signed(method, path, body, creds=(other_key, other_secret))
         assert out["__type"] == "ResourceNotFoundException", (path, out)
     assert signed("GET", "/synctrig/functions", creds=(other_key, other_secret))[2]["Functions"] == []
+
+
+def test_an_alias_and_its_rollout_in_the_browser(server, browser):
+    key, secret = developer(server, "acme")
+    for _ in range(2):
+        server.admin("deploy", "--tenant", "acme", "--name", "award", "--js", str(ROOT / "examples" / "js" / "award-on-level.js"))
+    c = Console(browser, server.url)
+    c.sign_in(key, secret)
+    c.go("#/functions/award")
+    c.heading("award")
+    c.idle()
+    assert "No aliases." in c.find("#aliases").text
+    c.find("#alias-name").send_keys("live")
+    Select(c.find("#alias-version")).select_by_value("1")
+    Select(c.find("#alias-second")).select_by_value("2")
+    weight = c.find("#alias-weight")
+    weight.clear()
+    weight.send_keys("20")
+    c.find("#alias-promote").send_keys("100")
+    # Saved from the keyboard: the button has focus after a Tab from the last field.
+    c.find("#alias-margin").send_keys(Keys.TAB)
+    assert c.d.switch_to.active_element.get_attribute("id") == "alias-save"
+    ActionChains(c.d).send_keys(Keys.ENTER).perform()
+    c.wait(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#status .success"), "Alias live points to version 1"), 60)
+    c.wait(lambda d: "20% to version 2" in d.find_element(By.ID, "aliases").text)
+    c.idle()
+    assert "rolling out: promote after 100 runs" in c.find("#aliases").text
+    c.shoot("function-aliases")
+    alias = server.admin("aliases", "--tenant", "acme", "--name", "award")["aliases"][0]
+    assert alias["RoutingConfig"] == {"AdditionalVersionWeights": {"2": 0.2}} and alias["Rollout"]["PromoteAfterInvocations"] == 100
+    c.d.find_element(By.XPATH, "//button[text()='Delete live']").click()
+    c.wait(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#status .success"), "Alias live deleted"), 60)
+    assert server.admin("aliases", "--tenant", "acme", "--name", "award")["aliases"] == []

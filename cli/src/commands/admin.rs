@@ -9,7 +9,8 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use synctrig_runtime::Runtime;
-use synctrig_server::{ApiError, functions};
+use synctrig_server::ApiError;
+use synctrig_server::functions::{self, aliases};
 use synctrig_store::{AccessKeys, PoolSettings, Scope, Store};
 
 /// An API error as an `anyhow` cause, keeping its name for the output.
@@ -164,6 +165,63 @@ enum AdminCommand {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+    /// Point an alias of a function at a version (creating it if needed), optionally
+    /// sending a share of its syncs to a second version, under a rollout that promotes or
+    /// rolls back that version by itself; or delete it. A pool uses an alias by naming
+    /// `<function>:<alias>` as its SyncTrigger. Prints the alias with its figures.
+    Alias {
+        /// The owning tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The function's name.
+        #[arg(long)]
+        name: String,
+        /// The alias (letters, digits, - and _; not all digits).
+        #[arg(long)]
+        alias: String,
+        /// The version it points to.
+        #[arg(long, required_unless_present = "delete")]
+        version: Option<i64>,
+        /// A second version that takes a share of the syncs (each dataset stays with one).
+        #[arg(long, requires = "weight")]
+        canary: Option<i64>,
+        /// The second version's share, from 0 to 0.5.
+        #[arg(long, requires = "canary")]
+        weight: Option<f64>,
+        /// Roll the second version out: promote it after this many of its invocations.
+        #[arg(long, requires = "canary")]
+        promote_after_invocations: Option<i64>,
+        /// Roll the second version out: promote it after this many seconds.
+        #[arg(long, requires = "canary")]
+        promote_after_seconds: Option<i64>,
+        /// During a rollout, roll back when its error+timeout rate exceeds the primary's
+        /// by more than this (0 to 1; 0.05 unless given).
+        #[arg(long)]
+        max_error_rate_increase: Option<f64>,
+        /// During a rollout, also roll back when its reject rate exceeds the primary's by
+        /// more than this (a JavaScript trigger that throws rejects the sync).
+        #[arg(long)]
+        max_reject_rate_increase: Option<f64>,
+        /// During a rollout, invocations of the second version before it is judged (20
+        /// unless given).
+        #[arg(long)]
+        min_invocations: Option<i64>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Delete the alias instead (refused while a pool's SyncTrigger names it).
+        #[arg(long, conflicts_with_all = ["version", "canary"])]
+        delete: bool,
+    },
+    /// Print a function's aliases, each with the figures of its versions (outcomes, p50
+    /// and p99 wall time and fuel) since it last changed, and its rollouts' decisions.
+    Aliases {
+        /// The owning tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The function's name.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 pub fn run(args: AdminArgs) -> ExitCode {
@@ -308,6 +366,61 @@ async fn execute_with(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
                 store.import(&mut std::io::BufReader::new(file), tenant.as_deref()).await?
             };
             json!({ "imported": counts.into_iter().map(|(table, n)| (table.to_owned(), json!(n))).collect::<serde_json::Map<_, _>>() })
+        }
+        AdminCommand::Alias {
+            tenant,
+            name,
+            alias,
+            version,
+            canary,
+            weight,
+            promote_after_invocations,
+            promote_after_seconds,
+            max_error_rate_increase,
+            max_reject_rate_increase,
+            min_invocations,
+            description,
+            delete,
+        } => {
+            need_tenant(&*store, &tenant).await?;
+            let key = (tenant.as_str(), name.as_str(), alias.as_str());
+            if delete {
+                aliases::remove_alias(&*store, key).await.map_err(|e| anyhow::anyhow!(ApiFailure(e)))?;
+                return Ok(json!({ "deleted": alias, "function": name }));
+            }
+            let rollout = (promote_after_invocations.is_some() || promote_after_seconds.is_some()).then_some(
+                aliases::RolloutConfig {
+                    promote_after_invocations,
+                    promote_after_seconds,
+                    max_error_rate_increase,
+                    max_reject_rate_increase,
+                    min_invocations,
+                },
+            );
+            let request = aliases::PutAliasRequest {
+                function_version: version.map(|v| v.to_string()),
+                description,
+                routing_config: canary.zip(weight).map(|(v, w)| aliases::AliasRoutingConfig {
+                    additional_version_weights: [(v.to_string(), w)].into(),
+                }),
+                rollout,
+                ..Default::default()
+            };
+            let put =
+                aliases::put_alias(&*store, key, &request, None).await.map_err(|e| anyhow::anyhow!(ApiFailure(e)))?;
+            serde_json::to_value(
+                aliases::shown(&*store, &tenant, put).await.map_err(|e| anyhow::anyhow!(ApiFailure(e)))?,
+            )?
+        }
+        AdminCommand::Aliases { tenant, name } => {
+            need_tenant(&*store, &tenant).await?;
+            let failed = |e| anyhow::anyhow!(ApiFailure(e));
+            let mut shown = Vec::new();
+            for alias in store.aliases(&tenant, &name).await? {
+                shown.push(aliases::shown(&*store, &tenant, alias).await.map_err(failed)?);
+            }
+            let decisions = aliases::decisions(&*store, &tenant, &name, 20).await.map_err(failed)?;
+            json!({ "function": name, "aliases": shown, "decisions": decisions.decisions })
         }
         AdminCommand::Invocations { tenant, name, limit } => {
             need_tenant(&*store, &tenant).await?;

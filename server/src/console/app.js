@@ -602,10 +602,13 @@ async function functionPage(name) {
       h("h3", { id: "test-log-heading" }, "Log"), scrollBox({ id: "test-log", "aria-labelledby": "test-log-heading" }, r.Log || "(nothing logged)"));
   }, testOut));
 
+  const aliases = await aliasesCard(fbase, described.Versions);
+  if (token !== navToken) return;
   show(h("p", {}, link("#/functions", "← Functions")),
     h("h1", {}, name),
     h("p", {}, link(`#/invocations/${enc(name)}`, "Invocations of this function")),
     h("section", { class: "card" }, h("h2", {}, "Versions"), table(["Version", "Runtime", { title: "Digest", narrow: true }, { title: "Size", narrow: true }, "Deployed", { title: "Actions" }], rows, { label: "Versions" }), versionsOut),
+    aliases,
     h("section", { class: "card" }, h("h2", {}, "Code"), codeArea),
     h("section", { class: "card" }, h("h2", {}, "Test"),
       h("p", { class: "muted" }, "Runs the function on this event as ", h("code", {}, "synctrig-wasm run"), " does: the stored dataset is the event's oldValues; nothing is stored."),
@@ -621,6 +624,86 @@ async function functionPage(name) {
   } catch (e) {
     testOut.replaceChildren(errorBox(e));
   }
+}
+
+// ---- aliases --------------------------------------------------------------------------
+
+/** A version's figures behind an alias, in one line. */
+function figuresText(f) {
+  const ms = (us) => (us === null || us === undefined ? "–" : `${(us / 1000).toFixed(2)} ms`);
+  return `v${f.Version}: ${f.Invocations} runs (${f.Ok} ok, ${f.Rejected} rejected, ${f.Error} failed, ${f.Timeout} timed out), p50 ${ms(f.WallMicrosP50)}, p99 ${ms(f.WallMicrosP99)}`;
+}
+
+/** The function's aliases with their figures and rollouts, a form to point one, and the
+ *  decisions rollouts made. */
+async function aliasesCard(fbase, versions) {
+  const out = h("div");
+  let listed, decided;
+  try {
+    [listed, decided] = await Promise.all([sync("GET", `${fbase}/aliases`), sync("GET", `${fbase}/decisions`)]);
+  } catch (e) {
+    return h("section", { class: "card" }, h("h2", {}, "Aliases"), errorBox(e));
+  }
+  const rows = listed.Aliases.map((a) => {
+    const weights = Object.entries((a.RoutingConfig || {}).AdditionalVersionWeights || {});
+    const split = weights.length ? `${Math.round(weights[0][1] * 1000) / 10}% to version ${weights[0][0]}` : "–";
+    const after = a.Rollout ? [a.Rollout.PromoteAfterInvocations && `${a.Rollout.PromoteAfterInvocations} runs`,
+      a.Rollout.PromoteAfterSeconds && `${a.Rollout.PromoteAfterSeconds} s`].filter(Boolean) : [];
+    const rollout = a.Rollout ? `rolling out: promote after ${after.join(" or ")}` : "";
+    const remove = h("button", {
+      type: "button",
+      onclick: (ev) => busy(ev.currentTarget, `Deleting alias ${a.Name}…`, async () => {
+        await sync("DELETE", `${fbase}/aliases/${enc(a.Name)}`);
+        notice(`Alias ${a.Name} deleted.`, true);
+        route();
+      }, out),
+    }, `Delete ${a.Name}`);
+    return h("tr", {}, h("td", {}, a.Name), h("td", {}, a.FunctionVersion), h("td", {}, split, rollout ? h("div", { class: "muted" }, rollout) : null),
+      h("td", {}, a.Figures.length ? a.Figures.map((f) => h("div", {}, figuresText(f))) : h("span", { class: "muted" }, "No runs since it last changed")),
+      h("td", {}, h("div", { class: "actions" }, remove)));
+  });
+  const options = () => versions.map((v) => h("option", { value: v.Version }, `version ${v.Version}`));
+  const aliasName = h("input", { type: "text", id: "alias-name", autocomplete: "off", "aria-describedby": "alias-help" });
+  const primary = h("select", { id: "alias-version" }, options());
+  const second = h("select", { id: "alias-second" }, h("option", { value: "" }, "none"), options());
+  const weight = h("input", { type: "text", id: "alias-weight", inputmode: "decimal", value: "10" });
+  const promoteAfter = h("input", { type: "text", id: "alias-promote", inputmode: "numeric", value: "" });
+  const margin = h("input", { type: "text", id: "alias-margin", inputmode: "decimal", value: "5" });
+  const save = h("button", { class: "primary", type: "button", id: "alias-save" }, "Save alias");
+  save.addEventListener("click", () => busy(save, "Saving the alias…", async () => {
+    const body = { FunctionVersion: primary.value };
+    if (second.value) {
+      body.RoutingConfig = { AdditionalVersionWeights: { [second.value]: Number(weight.value) / 100 } };
+      if (promoteAfter.value.trim()) {
+        const pct = Number(margin.value) / 100;
+        body.Rollout = { PromoteAfterInvocations: Number(promoteAfter.value), MaxErrorRateIncrease: pct, MaxRejectRateIncrease: pct };
+      }
+    }
+    const name = aliasName.value.trim();
+    const exists = listed.Aliases.some((a) => a.Name === name);
+    const saved = exists ? await sync("PUT", `${fbase}/aliases/${enc(name)}`, body)
+      : await sync("POST", `${fbase}/aliases`, { Name: name, ...body });
+    notice(`Alias ${saved.Name} points to version ${saved.FunctionVersion}.`, true);
+    route();
+  }, out));
+  const decisions = decided.Decisions.map((d) => h("tr", {}, h("td", {}, when(d.At)), h("td", {}, d.Alias),
+    h("td", {}, h("span", { class: `badge ${d.Decision === "promoted" ? "ok" : "bad"}` }, d.Decision), ` version ${d.CandidateVersion}`),
+    h("td", {}, d.Reason)));
+  return h("section", { class: "card", id: "aliases" }, h("h2", {}, "Aliases"),
+    h("p", { class: "muted", id: "alias-help" }, "A pool whose SyncTrigger is ", h("code", {}, "function:alias"),
+      " runs the version its alias points to. A second version can take a share of the syncs (each dataset stays with one), and a rollout promotes it after so many runs or rolls it back at once when it fails more than the first."),
+    table(["Alias", "Version", "Second version", "Since it last changed", { title: "Actions" }], rows, { label: "Aliases", empty: "No aliases." }),
+    h("h3", {}, "Point an alias"),
+    h("div", { class: "grid2" },
+      h("div", {}, h("label", { for: "alias-name" }, "Alias name"), aliasName),
+      h("div", {}, h("label", { for: "alias-version" }, "Version"), primary),
+      h("div", {}, h("label", { for: "alias-second" }, "Second version"), second),
+      h("div", {}, h("label", { for: "alias-weight" }, "Its share (%, at most 50)"), weight),
+      h("div", {}, h("label", { for: "alias-promote" }, "Roll out: promote after this many runs (empty: no rollout)"), promoteAfter),
+      h("div", {}, h("label", { for: "alias-margin" }, "Roll back when it fails or rejects this many points more (%)"), margin)),
+    h("div", { class: "actions" }, save), out,
+    h("h3", {}, "Rollout decisions"),
+    table(["When", "Alias", "Decision", "Why"], decisions, { label: "Rollout decisions", empty: "No decisions yet." }));
 }
 
 // ---- invocations --------------------------------------------------------------------

@@ -2,12 +2,14 @@
 //! pages use — a tenant's functions, their versions and code, deploying, testing, and the
 //! invocations of each. Deploying itself is [`deploy`], which `admin deploy` calls too.
 
+pub mod aliases;
 pub mod deploy;
 
 use crate::call::{Call, max_results};
 use crate::error::ApiError;
 use crate::triggers::{FunctionRef, api_function_name_ok};
 use crate::wire::*;
+pub(crate) use aliases::*;
 use base64::Engine as _;
 pub use deploy::{Release, deploy};
 use std::time::Duration;

@@ -9,7 +9,7 @@ use crate::triggers::parse_function_ref;
 use crate::wire::*;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use synctrig_store::Principal;
+use synctrig_store::{Principal, Qualifier};
 
 async fn pool_usage(state: &AppState, pool_id: &str) -> Result<IdentityPoolUsage, ApiError> {
     let usage = state.store.pool_usage(pool_id).await?;
@@ -61,24 +61,35 @@ pub(crate) async fn set_cognito_events(call: Call) -> Result<Empty, ApiError> {
         return Err(ApiError::invalid_parameter(format!("unknown event {other:?}; the only event is SyncTrigger")));
     }
     let mapping = request.events.get("SyncTrigger").filter(|v| !v.is_empty()).cloned();
+    let mut alias = None;
     if let Some(value) = &mapping {
-        let (name, version) = parse_function_ref(value).ok_or_else(|| {
+        let (name, qualifier) = parse_function_ref(value).ok_or_else(|| {
             ApiError::invalid_parameter(format!(
-                "SyncTrigger {value:?} is not a function name or arn:aws:lambda:<region>:<account>:function:<name>[:<version>]"
+                "SyncTrigger {value:?} is not a function name or arn:aws:lambda:<region>:<account>:function:<name>, \
+                 optionally with :<version>, :<alias> or :$LATEST"
             ))
         })?;
-        if call.state.store.function(&pool.tenant, &name, version).await?.is_none() {
+        if call.state.store.resolve_function(&pool.tenant, &name, &qualifier).await?.is_none() {
             return Err(ApiError::invalid_parameter(format!(
                 "no function {value:?} is deployed for this identity pool's tenant"
             )));
         }
+        if let Qualifier::Alias(a) = qualifier {
+            alias = Some((name, a));
+        }
     }
-    call.state.store.set_sync_trigger(&pool.pool_id, mapping.as_deref()).await?;
+    let held = alias.as_ref().map(|(name, a)| (pool.tenant.as_str(), name.as_str(), a.as_str()));
+    if !call.state.store.set_sync_trigger(&pool.pool_id, mapping.as_deref(), held).await? {
+        return Err(ApiError::invalid_parameter(format!(
+            "the alias {:?} was deleted meanwhile",
+            mapping.unwrap_or_default()
+        )));
+    }
     // Compile it now, in the background, rather than on the pool's next update.
-    if let Some(m) = mapping
-        && let Some(f) = call.state.resolve(&pool.tenant, &m).await?
-    {
-        call.state.triggers.prefetch(f);
+    if let Some(m) = mapping {
+        for f in call.state.versions_of(&pool.tenant, &m).await? {
+            call.state.triggers.prefetch(f);
+        }
     }
     Ok(Empty {})
 }

@@ -178,14 +178,21 @@ async fn run_sync_trigger(
     patches: &[Patch],
 ) -> Result<Vec<merge::Write>, ApiError> {
     let mapping = pool.sync_trigger.clone().unwrap_or_default();
-    let f = state
-        .resolve(&pool.tenant, &mapping)
+    let dataset = (meta.identity_pool_id.as_str(), meta.identity_id.as_str(), meta.dataset_name.as_str());
+    let selected = state
+        .select(&pool.tenant, &mapping, dataset)
         .await?
         .ok_or_else(|| ApiError::internal(format!("the pool's SyncTrigger function {mapping:?} is not deployed")))?;
-    let (name, version) = (f.name.clone(), f.version);
+    let (name, version) = (selected.function.name.clone(), selected.function.version);
     // Loaded (or compiled in the background) before a slot is taken: a slot never waits
-    // on a compile.
-    let trigger = state.triggers.get(f).await?;
+    // on a compile. A version that cannot load counts against it behind an alias.
+    let trigger = match state.triggers.get(selected.function.clone()).await {
+        Ok(trigger) => trigger,
+        Err(e) => {
+            state.releases.record(&selected, e.outcome(), 0, 0);
+            return Err(e.into());
+        }
+    };
     let reservation = state.invoker.reserve(&pool.pool_id).await.map_err(ApiError::from)?;
     let input = merge::build_event(meta, &stored, patches);
     let outcome = reservation.run(trigger, stored, input).await;
@@ -195,6 +202,7 @@ async fn run_sync_trigger(
         Err(e) => e.outcome(),
     };
     state.metrics.invocation(outcome_label, outcome.stats.wall_us as f64 / 1e6, outcome.stats.fuel_consumed);
+    state.releases.record(&selected, outcome_label, outcome.stats.wall_us, outcome.stats.fuel_consumed);
     let row = InvocationRow {
         at: now(),
         version,

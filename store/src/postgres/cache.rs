@@ -19,7 +19,7 @@
 //! its read and its storing, so a read that raced a change never outlives the change's
 //! notification.
 
-use super::super::{Credential, FunctionHead, Pool};
+use super::super::{Credential, Pool, Qualifier, Resolved};
 use futures_util::future::poll_fn;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -98,7 +98,7 @@ pub(super) struct Entries {
     credentials: Slot<String, Credential>,
     pools: Slot<String, Pool>,
     identity_pools: Slot<String, String>,
-    functions: Slot<(String, String, Option<i64>), FunctionHead>,
+    functions: Slot<(String, String, Qualifier), Resolved>,
 }
 
 /// When a read began, and the generation of its kind then: what it read may be stored
@@ -133,7 +133,7 @@ macro_rules! kind {
 kind!(Credentials, 0, credentials, String, Credential);
 kind!(Pools, 1, pools, String, Pool);
 kind!(IdentityPools, 2, identity_pools, String, String);
-kind!(Functions, 3, functions, (String, String, Option<i64>), FunctionHead);
+kind!(Functions, 3, functions, (String, String, Qualifier), Resolved);
 
 impl Cache {
     pub(super) fn new() -> Cache {

@@ -43,8 +43,8 @@ impl Functions for Postgres {
     }
 
     async fn function(&self, tenant: &str, name: &str, version: Option<i64>) -> Result<Option<FunctionHead>> {
-        let read = async { rules::function(&Pg(&self.client().await?), tenant, name, version).await };
-        self.through::<cache::Functions>((tenant.to_owned(), name.to_owned(), version), read).await
+        let qualifier = version.map_or(Qualifier::Latest, Qualifier::Version);
+        Ok(self.resolve_function(tenant, name, &qualifier).await?.map(|r| r.primary))
     }
 
     async fn function_wasm(&self, tenant: &str, name: &str, version: i64) -> Result<Option<Vec<u8>>> {

@@ -24,6 +24,7 @@ mod cache;
 mod datasets;
 mod functions;
 mod identities;
+mod releases;
 mod schema;
 mod tenants;
 pub mod tls;
@@ -200,6 +201,7 @@ pub(super) struct Pg<'a, C>(pub &'a C);
 
 impl<C: GenericClient + Sync> crate::sql::Db for Pg<'_, C> {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const FOR_SHARE: &'static str = " FOR SHARE";
 
     async fn take_turns(&self, key: &str) -> Result<()> {
         self.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[Value::from(key)]).await.map(drop)

@@ -73,6 +73,33 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, "-- no change of schema"),
     // 6: a JavaScript function version's own environment variables (a JSON object).
     (6, "ALTER TABLE functions ADD COLUMN environment TEXT"),
+    // 7: aliases of functions (a share may go to a second version; a rollout judges it),
+    // the figures each version earns behind an alias per epoch, and rollouts' decisions.
+    (
+        7,
+        r#"CREATE TABLE function_aliases (
+        tenant TEXT COLLATE "C" NOT NULL, name TEXT COLLATE "C" NOT NULL, alias TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL, candidate BIGINT, weight_bp BIGINT NOT NULL DEFAULT 0, rollout TEXT,
+        epoch BIGINT NOT NULL, epoch_started BIGINT NOT NULL, description TEXT NOT NULL DEFAULT '',
+        created BIGINT NOT NULL, modified BIGINT NOT NULL,
+        PRIMARY KEY (tenant, name, alias));
+    CREATE TABLE alias_figures (
+        tenant TEXT COLLATE "C" NOT NULL, name TEXT COLLATE "C" NOT NULL, alias TEXT COLLATE "C" NOT NULL,
+        epoch BIGINT NOT NULL, version BIGINT NOT NULL, ok BIGINT NOT NULL, rejected BIGINT NOT NULL,
+        error BIGINT NOT NULL, timeout BIGINT NOT NULL,
+        PRIMARY KEY (tenant, name, alias, epoch, version));
+    CREATE TABLE alias_histograms (
+        tenant TEXT COLLATE "C" NOT NULL, name TEXT COLLATE "C" NOT NULL, alias TEXT COLLATE "C" NOT NULL,
+        epoch BIGINT NOT NULL, version BIGINT NOT NULL, metric TEXT NOT NULL, bucket BIGINT NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (tenant, name, alias, epoch, version, metric, bucket));
+    CREATE TABLE alias_decisions (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL, alias TEXT COLLATE "C" NOT NULL, at BIGINT NOT NULL,
+        epoch BIGINT NOT NULL, decision TEXT NOT NULL, primary_version BIGINT NOT NULL,
+        candidate BIGINT NOT NULL, reason TEXT NOT NULL, figures TEXT NOT NULL);
+    CREATE INDEX alias_decisions_by_function ON alias_decisions (tenant, name, id);"#,
+    ),
 ];
 
 /// SQLite's `SHORT_MERGED_NAMES`: the first schema whose merged names all keep to 128.

@@ -87,11 +87,17 @@ impl Tenants for Postgres {
         rules::sync_triggers(&Pg(&self.client().await?)).await
     }
 
-    async fn set_sync_trigger(&self, pool_id: &str, function: Option<&str>) -> Result<()> {
+    async fn set_sync_trigger(
+        &self,
+        pool_id: &str,
+        mapping: Option<&str>,
+        alias: Option<(&str, &str, &str)>,
+    ) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        rules::set_sync_trigger(&Pg(&tx), pool_id, function).await?;
-        self.commit_change(tx, cache::Kinds::POOLS).await
+        let set = rules::set_sync_trigger(&Pg(&tx), pool_id, mapping, alias).await?;
+        self.commit_change(tx, cache::Kinds::POOLS).await?;
+        Ok(set)
     }
 
     async fn delete_pool(&self, pool: &str) -> Result<bool> {

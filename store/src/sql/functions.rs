@@ -33,7 +33,7 @@ pub(crate) async fn deploy_function(
     if expected_latest.is_some_and(|e| e != version - 1) {
         return Ok(Err(DeployRefused::Changed { latest: version - 1 }));
     }
-    if version as usize > synctrig_runtime::limits::MAX_VERSIONS_PER_FUNCTION {
+    if version as usize > synctrig_core::limits::MAX_VERSIONS_PER_FUNCTION {
         return Ok(Err(DeployRefused::Versions));
     }
     if version == 1 {
@@ -41,7 +41,7 @@ pub(crate) async fn deploy_function(
             .value("SELECT COUNT(DISTINCT name) FROM functions WHERE tenant = $1", values![tenant])
             .await?
             .map_or(Ok(0), Value::int)?;
-        if functions as usize >= synctrig_runtime::limits::MAX_FUNCTIONS_PER_TENANT {
+        if functions as usize >= synctrig_core::limits::MAX_FUNCTIONS_PER_TENANT {
             return Ok(Err(DeployRefused::Functions));
         }
     }

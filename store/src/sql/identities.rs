@@ -364,7 +364,7 @@ pub(crate) async fn shorten_merged_names(tx: &impl Db) -> Result<usize> {
         .query(
             "SELECT pool_id, identity_id, name, COALESCE(merged_base, name), COALESCE(merged_from, '') FROM datasets
              WHERE length(name) > $1 ORDER BY pool_id, identity_id, name",
-            values![synctrig_runtime::limits::MAX_DATASET_NAME_CHARS as i64],
+            values![synctrig_core::limits::MAX_DATASET_NAME_CHARS as i64],
         )
         .await?;
     let renamed = long.len();

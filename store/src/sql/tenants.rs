@@ -191,10 +191,24 @@ pub(crate) async fn sync_triggers(db: &impl Db) -> Result<Vec<SyncTriggerMapping
         .collect()
 }
 
-/// Sets (or with `None` removes) the pool's SyncTrigger mapping.
-pub(crate) async fn set_sync_trigger(db: &impl Db, pool_id: &str, function: Option<&str>) -> Result<()> {
-    db.execute("UPDATE pools SET sync_trigger = $2 WHERE pool_id = $1", values![pool_id, function]).await?;
-    Ok(())
+/// Sets (or with `None` removes) the pool's SyncTrigger mapping; when it names an alias,
+/// only if the alias exists, which it then holds (FOR SHARE) against a delete until the
+/// transaction ends.
+pub(crate) async fn set_sync_trigger<D: Db>(
+    tx: &D,
+    pool_id: &str,
+    mapping: Option<&str>,
+    alias: Option<(&str, &str, &str)>,
+) -> Result<bool> {
+    if let Some((tenant, function, alias)) = alias {
+        let sql =
+            format!("SELECT 1 FROM function_aliases WHERE tenant = $1 AND name = $2 AND alias = $3{}", D::FOR_SHARE);
+        if tx.value(&sql, values![tenant, function, alias]).await?.is_none() {
+            return Ok(false);
+        }
+    }
+    tx.execute("UPDATE pools SET sync_trigger = $2 WHERE pool_id = $1", values![pool_id, mapping]).await?;
+    Ok(true)
 }
 
 /// Deletes a pool with everything in it: identities, logins, datasets, records,

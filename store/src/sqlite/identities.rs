@@ -196,7 +196,7 @@ mod tests {
             ]
         );
         for name in &moved {
-            assert_eq!(synctrig_runtime::limits::dataset_name_problem(name), None, "{name}");
+            assert_eq!(synctrig_core::limits::dataset_name_problem(name), None, "{name}");
         }
         assert_eq!(
             wait(store.dataset(DatasetKey::new("p", &a, &format!("old.{guest}")))).unwrap().unwrap().deleted_at,
@@ -213,9 +213,9 @@ mod tests {
         };
         assert!(again.contains(&format!("{}.{a}", &long[..127 - a.len()])), "{again:?}");
         for name in &again {
-            assert_eq!(synctrig_runtime::limits::dataset_name_problem(name), None, "{name}");
+            assert_eq!(synctrig_core::limits::dataset_name_problem(name), None, "{name}");
         }
-        assert!(synctrig_runtime::limits::dataset_name_problem(&"d".repeat(129)).is_some());
+        assert!(synctrig_core::limits::dataset_name_problem(&"d".repeat(129)).is_some());
     }
 
     #[test]

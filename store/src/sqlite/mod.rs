@@ -15,6 +15,7 @@ mod archive;
 mod datasets;
 mod functions;
 mod identities;
+mod releases;
 mod schema;
 mod tenants;
 
@@ -99,6 +100,7 @@ pub(super) struct Lite<'a>(pub &'a Connection);
 impl sql::Db for Lite<'_> {
     // An update's transaction is `IMMEDIATE`: it holds the database until it ends.
     const FOR_UPDATE: &'static str = "";
+    const FOR_SHARE: &'static str = "";
 
     async fn take_turns(&self, _key: &str) -> Result<()> {
         Ok(())
@@ -549,8 +551,8 @@ mod tests {
     use super::*;
     use crate::{MergeOutcome, MergeRule, merged_dataset_name, prepare_data_dir};
     use std::collections::BTreeMap;
-    use synctrig_runtime::limits;
-    use synctrig_runtime::merge::Write;
+    use synctrig_core::Write;
+    use synctrig_core::limits;
 
     type Store = Sqlite;
 
@@ -824,6 +826,6 @@ mod tests {
         assert_eq!(store.merged_dataset_names("p", "i", &base).unwrap(), vec![renamed.clone()]);
         let page = wait(store.records_page(DatasetKey::new("p", "i", &renamed), 0, None, None, 10)).unwrap();
         assert_eq!(page.records[0].value.as_deref(), Some("v"));
-        assert_eq!(synctrig_runtime::limits::dataset_name_problem(&renamed), None);
+        assert_eq!(synctrig_core::limits::dataset_name_problem(&renamed), None);
     }
 }

@@ -83,6 +83,29 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "-- no change of schema",
     // 6: a JavaScript function version's own environment variables (a JSON object).
     "ALTER TABLE functions ADD COLUMN environment TEXT;",
+    // 7: aliases of functions (a share may go to a second version; a rollout judges it),
+    // the figures each version earns behind an alias per epoch, and rollouts' decisions.
+    "CREATE TABLE function_aliases (
+         tenant TEXT NOT NULL, name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
+         candidate INTEGER, weight_bp INTEGER NOT NULL DEFAULT 0, rollout TEXT,
+         epoch INTEGER NOT NULL, epoch_started INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '',
+         created INTEGER NOT NULL, modified INTEGER NOT NULL,
+         PRIMARY KEY (tenant, name, alias));
+     CREATE TABLE alias_figures (
+         tenant TEXT NOT NULL, name TEXT NOT NULL, alias TEXT NOT NULL, epoch INTEGER NOT NULL,
+         version INTEGER NOT NULL, ok INTEGER NOT NULL, rejected INTEGER NOT NULL,
+         error INTEGER NOT NULL, timeout INTEGER NOT NULL,
+         PRIMARY KEY (tenant, name, alias, epoch, version));
+     CREATE TABLE alias_histograms (
+         tenant TEXT NOT NULL, name TEXT NOT NULL, alias TEXT NOT NULL, epoch INTEGER NOT NULL,
+         version INTEGER NOT NULL, metric TEXT NOT NULL, bucket INTEGER NOT NULL, count INTEGER NOT NULL,
+         PRIMARY KEY (tenant, name, alias, epoch, version, metric, bucket));
+     CREATE TABLE alias_decisions (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, name TEXT NOT NULL,
+         alias TEXT NOT NULL, at INTEGER NOT NULL, epoch INTEGER NOT NULL, decision TEXT NOT NULL,
+         primary_version INTEGER NOT NULL, candidate INTEGER NOT NULL, reason TEXT NOT NULL,
+         figures TEXT NOT NULL);
+     CREATE INDEX alias_decisions_by_function ON alias_decisions (tenant, name, id);",
 ];
 
 /// The first schema version whose merged dataset names all keep to 128 characters and

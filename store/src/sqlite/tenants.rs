@@ -96,10 +96,20 @@ impl Tenants for Sqlite {
         self.run(move |conn| sql::ready(rules::sync_triggers(&Lite(conn)))).await
     }
 
-    async fn set_sync_trigger(&self, pool_id: &str, function: Option<&str>) -> Result<()> {
+    async fn set_sync_trigger(
+        &self,
+        pool_id: &str,
+        mapping: Option<&str>,
+        alias: Option<(&str, &str, &str)>,
+    ) -> Result<bool> {
         owned!(pool_id);
-        let function = function.map(str::to_owned);
-        self.run(move |conn| sql::ready(rules::set_sync_trigger(&Lite(conn), &pool_id, function.as_deref()))).await
+        let mapping = mapping.map(str::to_owned);
+        let alias = alias.map(|(t, f, a)| (t.to_owned(), f.to_owned(), a.to_owned()));
+        self.rule(true, move |tx| {
+            let alias = alias.as_ref().map(|(t, f, a)| (t.as_str(), f.as_str(), a.as_str()));
+            sql::ready(rules::set_sync_trigger(tx, &pool_id, mapping.as_deref(), alias))
+        })
+        .await
     }
 
     async fn delete_pool(&self, pool: &str) -> Result<bool> {

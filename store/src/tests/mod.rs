@@ -4,9 +4,9 @@
 use super::*;
 use std::collections::BTreeMap;
 use std::io::BufRead;
-use synctrig_runtime::limits;
-use synctrig_runtime::merge::Dataset;
-use synctrig_runtime::merge::Write;
+use synctrig_core::Dataset;
+use synctrig_core::Write;
+use synctrig_core::limits;
 
 mod parity;
 
@@ -42,6 +42,8 @@ macro_rules! both {
         }
     )*};
 }
+
+mod releases;
 
 both!(
     an_update_applies_once_and_its_retry_gets_the_same_answer,
@@ -320,9 +322,7 @@ async fn an_older_stream_is_imported_as_schema_5_keeps_it(store: Arc<Store>) {
     source.store.update_pool(&pool, "game", true, &settings).await.unwrap();
     let (base, merged_from) = ("b".repeat(128), "us-east-1:0123abcd");
     let long = format!("{base}.{merged_from}");
-    let stream = export(&*source.store, &Scope::Installation)
-        .await
-        .replace("\"schema\":6", "\"schema\":4")
+    let stream = as_schema_4(&export(&*source.store, &Scope::Installation).await)
         .replace("\"name\":\"d\",", &format!("\"name\":\"{long}\","))
         .replace(
             "\"merged_from\":null,\"merged_base\":null",
@@ -344,6 +344,23 @@ async fn an_older_stream_is_imported_as_schema_5_keeps_it(store: Arc<Store>) {
     assert_eq!(settings.supported_login_providers["graph.facebook.com"], "app", "the others as they were");
 }
 
+/// A stream as schema 4 wrote it: without the columns and tables added since.
+fn as_schema_4(stream: &str) -> String {
+    let mut lines = Vec::new();
+    for line in stream.lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        match v["type"].as_str() {
+            None => v["schema"] = 4.into(),
+            Some("functions") => drop(v["row"].as_object_mut().unwrap().remove("environment")),
+            Some("function_aliases") => continue,
+            Some("end") => v["rows"] = (lines.len() - 1).into(),
+            Some(_) => {}
+        }
+        lines.push(v.to_string());
+    }
+    lines.join("\n") + "\n"
+}
+
 async fn meta_values_are_created_once(store: Arc<Store>) {
     assert_eq!(store.meta_or_insert("k", "a".into()).await.unwrap(), ("a".into(), true));
     assert_eq!(store.meta_or_insert("k", "b".into()).await.unwrap(), ("a".into(), false));
@@ -355,7 +372,7 @@ async fn fill(store: &Store) -> String {
     let mut settings = PoolSettings { developer_provider_name: Some("login.acme".into()), ..Default::default() };
     settings.supported_login_providers.insert("graph.facebook.com".into(), "app".into());
     store.update_pool(&p, "game \u{e9}", true, &settings).await.unwrap();
-    store.set_sync_trigger(&p, Some("f:1")).await.unwrap();
+    assert!(store.set_sync_trigger(&p, Some("f:1"), None).await.unwrap());
     apply(store, update(&p, &i, "d", 0, &[("k", Some("v\u{e9}\n")), ("B", Some("x")), ("gone", None)], "t1")).await;
     store.identity_for_login(&p, "us-east-1", "login.acme", "u1").await.unwrap();
     store
@@ -364,12 +381,30 @@ async fn fill(store: &Store) -> String {
             "f",
             "digest",
             b"\0asm\x01\xff",
-            Some(&script_of("exports.handler = 1", "index.handler")),
+            Some(&Script {
+                environment: [("TABLE".to_owned(), "scores \u{e9}".to_owned())].into(),
+                ..script_of("exports.handler = 1", "index.handler")
+            }),
             None,
         )
         .await
         .unwrap()
         .unwrap();
+    store.deploy_function("acme", "f", "digest2", b"\0asm\x02", None, None).await.unwrap().unwrap();
+    let rollout = crate::releases::RolloutSettings {
+        promote_after_invocations: Some(100),
+        promote_after_seconds: None,
+        error_margin_bp: 500,
+        reject_margin_bp: Some(250),
+        min_invocations: 20,
+    };
+    let live = AliasChange {
+        version: 1,
+        routing: Some(crate::releases::Routing { version: 2, weight_bp: 1_000 }),
+        rollout: Some(rollout),
+        description: "the live one \u{e9}".into(),
+    };
+    store.put_alias("acme", "f", "live", &live, PutMode::Create, None).await.unwrap().unwrap();
     store
         .put_issuer(&Issuer {
             tenant: "acme".into(),
@@ -411,6 +446,12 @@ async fn sqlite_to_postgres_to_sqlite_round_trips_byte_for_byte() {
     }
     assert_eq!(datasets.iter().map(|d| (d.sync_count, d.num_records)).collect::<Vec<_>>(), [(1, 2)]);
     assert_eq!(b.store.function_wasm("acme", "f", 1).await.unwrap().as_deref(), Some(&b"\0asm\x01\xff"[..]));
+    // A version's environment and an alias with its rollout move too.
+    let script = b.store.function_script("acme", "f", 1).await.unwrap().unwrap();
+    assert_eq!(script.environment.get("TABLE").map(String::as_str), Some("scores \u{e9}"));
+    let moved = b.store.alias("acme", "f", "live").await.unwrap().unwrap();
+    assert_eq!(moved, a.store.alias("acme", "f", "live").await.unwrap().unwrap());
+    assert_eq!(moved.rollout.map(|r| r.reject_margin_bp), Some(Some(250)));
     // Not twice: the store is no longer empty.
     assert!(matches!(import(&*b.store, &first, None).await, Err(StoreError::Refused(_))));
 }
@@ -572,7 +613,7 @@ async fn a_change_on_one_node_reaches_every_nodes_cache() {
     assert_eq!(b.pool(&p).await.unwrap().unwrap().sync_trigger, None);
     // A change through a store: the node that made it sees it at once, the others once
     // notified.
-    a.set_sync_trigger(&p, Some("sample")).await.unwrap();
+    assert!(a.set_sync_trigger(&p, Some("sample"), None).await.unwrap());
     assert_eq!(a.pool(&p).await.unwrap().unwrap().sync_trigger.as_deref(), Some("sample"));
     assert!(
         eventually(|| async { b.pool(&p).await.unwrap().unwrap().sync_trigger.as_deref() == Some("sample") }).await
@@ -582,6 +623,18 @@ async fn a_change_on_one_node_reaches_every_nodes_cache() {
     assert_eq!(b.function("acme", "f", None).await.unwrap().map(|f| f.version), Some(1));
     a.deploy_function("acme", "f", "d2", b"w", None, None).await.unwrap().unwrap();
     assert!(eventually(|| async { b.function("acme", "f", None).await.unwrap().map(|f| f.version) == Some(2) }).await);
+    // Moving an alias takes effect at the next resolution on every node.
+    let live = Qualifier::Alias("live".into());
+    let to = |version| AliasChange { version, routing: None, rollout: None, description: String::new() };
+    a.put_alias("acme", "f", "live", &to(1), PutMode::Create, None).await.unwrap().unwrap();
+    assert_eq!(b.resolve_function("acme", "f", &live).await.unwrap().map(|r| r.primary.version), Some(1));
+    a.put_alias("acme", "f", "live", &to(2), PutMode::Update, None).await.unwrap().unwrap();
+    assert!(
+        eventually(|| async {
+            b.resolve_function("acme", "f", &live).await.unwrap().map(|r| r.primary.version) == Some(2)
+        })
+        .await
+    );
     // A deleted identity's credentials stop working on every node.
     a.delete_identities(Some(&p), std::slice::from_ref(&i)).await.unwrap();
     assert!(a.credential(&key).await.unwrap().is_none());

@@ -8,7 +8,10 @@
 //! PostgreSQL database) the server uses it; `LOADGEN_NODES=N` then starts N servers on
 //! it and spreads the connections over them (`tests/bench-backends.sh` runs SQLite, one
 //! PostgreSQL node and two side by side). `LOADGEN_PHASES=alone` runs only the first
-//! phase (the quiet tenant alone), for sweeps over the concurrency.
+//! phase (the quiet tenant alone), for sweeps over the concurrency; `LOADGEN_PHASES=canary`
+//! instead alternates the quiet tenant's trigger named plainly with the same trigger
+//! behind an alias that sends 10% of the syncs to a second version (`LOADGEN_ROUNDS`
+//! rounds of each, 3 by default), for the cost of routing and release figures.
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -292,6 +295,22 @@ fn print(label: &str, r: &Report) {
     );
 }
 
+/// SetCognitoEvents: `pool`'s SyncTrigger becomes `mapping`.
+async fn set_trigger(admin: &mut Conn, root: &Creds, pool: &str, mapping: &str) {
+    let body = json!({"Events": {"SyncTrigger": mapping}}).to_string();
+    let (status, v) = admin
+        .send(
+            "POST",
+            &format!("/identitypools/{}/events", enc(pool)),
+            "",
+            &[("content-type", "application/json")],
+            Some(root),
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<usize> =
@@ -342,18 +361,49 @@ async fn main() {
     let root: Creds = (ROOT.0.into(), ROOT.1.into(), None);
     let mut admin = Conn::open(&server.addr).await;
     for (pool, function) in [(&quiet_pool, "sample"), (&noisy_pool, "spin")] {
-        let body = json!({"Events": {"SyncTrigger": function}}).to_string();
-        let (status, v) = admin
-            .send(
-                "POST",
-                &format!("/identitypools/{}/events", enc(pool)),
-                "",
-                &[("content-type", "application/json")],
-                Some(&root),
-                body.as_bytes(),
-            )
-            .await;
-        assert_eq!(status, 200, "{v}");
+        set_trigger(&mut admin, &root, pool, function).await;
+    }
+
+    if std::env::var("LOADGEN_PHASES").is_ok_and(|p| p == "canary") {
+        let sample = guest("sample_trigger");
+        server.admin(&["deploy", "--tenant", "quiet", "--name", "sample", "--wasm", sample.to_str().unwrap()]);
+        let alias = ["alias", "--tenant", "quiet", "--name", "sample", "--alias", "live", "--version", "1"];
+        server.admin(&[&alias[..], &["--canary", "2", "--weight", "0.1"]].concat());
+        let rounds: usize = std::env::var("LOADGEN_ROUNDS").ok().map_or(3, |n| n.parse().expect("LOADGEN_ROUNDS"));
+        println!(
+            "serve load test ({database}, {} node(s)): {concurrency} connections, UpdateRecords with the sample trigger, \
+             plain vs behind an alias with a 10% canary, {rounds} rounds of up to {requests} requests or {seconds} s",
+            servers.len()
+        );
+        let (mut plain, mut canary) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            for (mapping, into) in [("sample", &mut plain), ("sample:live", &mut canary)] {
+                set_trigger(&mut admin, &root, &quiet_pool, mapping).await;
+                let mut workers = Vec::new();
+                for i in 0..concurrency {
+                    workers.push(identity(&addr(i), &quiet_pool).await);
+                }
+                let r = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
+                print(if mapping == "sample" { "plain" } else { "alias, 10% canary" }, &r);
+                into.push(r);
+            }
+        }
+        let rate =
+            |rs: &[Report]| rs.iter().map(|r| r.ok as f64).sum::<f64>() / rs.iter().map(|r| r.seconds).sum::<f64>();
+        let median = |rs: &[Report], f: fn(&Report) -> f64| {
+            let mut v: Vec<f64> = rs.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "alias with a 10% canary / plain: throughput {:.3}x, p50 {:.2}x, p99 {:.2}x (medians of rounds)",
+            rate(&canary) / rate(&plain),
+            median(&canary, |r| r.p50) / median(&plain, |r| r.p50),
+            median(&canary, |r| r.p99) / median(&plain, |r| r.p99)
+        );
+        let figures = server.admin(&["aliases", "--tenant", "quiet", "--name", "sample"]);
+        println!("figures behind the alias: {}", figures["aliases"][0]["Figures"]);
+        return;
     }
 
     let mut workers = Vec::new();
