@@ -21,4 +21,4 @@ pub mod sandbox;
 
 pub use error::Error;
 pub use event::SyncEvent;
-pub use sandbox::{Invocation, Limits, Prepared, Runtime, RuntimeConfig, Stats, Trigger};
+pub use sandbox::{Entropy, Invocation, Limits, Prepared, Runtime, RuntimeConfig, Stats, Trigger};

@@ -424,3 +424,35 @@ fn deep_recursion_is_a_catchable_range_error() {
         std::thread::Builder::new().stack_size(synctrig_runtime::sandbox::thread_stack_bytes(&rt.config().limits));
     worker.spawn(move || check(run(&rt, &trigger, &seed_event()))).unwrap().join().unwrap();
 }
+
+/// A recorded invocation replays bit for bit: given the entropy it reported, the same input
+/// gives the same `Math.random`, `crypto` bytes, `Date.now()` and log; other entropy does not.
+#[test]
+fn an_invocation_replays_exactly_with_its_entropy() {
+    let (rt, trigger) = script(
+        "exports.handler = async (event) => {
+           const bytes = require('crypto').randomBytes(8).toString('hex');
+           const line = `${Math.random()} ${Math.random()} ${bytes} ${Date.now()} ${new Date().toISOString()}`;
+           console.log(line);
+           event.datasetRecords.draw = { newValue: line, op: 'replace' };
+           return event;
+         };",
+    );
+    let input = seed_event();
+    let first = rt.invoke(&trigger, &input);
+    let drawn = value(first.result.as_ref().unwrap(), "draw").unwrap();
+    let again = rt.invoke_with(&trigger, &input, first.entropy);
+    assert_eq!(value(again.result.as_ref().unwrap(), "draw").as_deref(), Some(drawn.as_str()));
+    assert_eq!((again.log.as_str(), again.entropy), (first.log.as_str(), first.entropy));
+    assert_eq!(again.result.unwrap().to_json_pretty(), first.result.unwrap().to_json_pretty(), "the whole answer");
+    // The clock is the entropy's: a recorded one, however old.
+    let old = synctrig_runtime::Entropy { clock_secs: 1_000_000_000, ..again.entropy };
+    let then = rt.invoke_with(&trigger, &input, old);
+    let then = value(then.result.as_ref().unwrap(), "draw").unwrap();
+    assert!(then.ends_with(" 1000000000000 2001-09-09T01:46:40.000Z"), "{then}");
+    assert_eq!(then.split(' ').take(3).collect::<Vec<_>>(), drawn.split(' ').take(3).collect::<Vec<_>>());
+    // Fresh entropy draws something else.
+    let other = rt.invoke(&trigger, &input);
+    assert_ne!(other.entropy, first.entropy);
+    assert_ne!(value(other.result.as_ref().unwrap(), "draw").unwrap().split(' ').next(), drawn.split(' ').next());
+}

@@ -32,19 +32,55 @@ pub struct HostState {
     pub log: LogBuffer,
     /// The store's fuel budget (`None`: not metered).
     pub fuel_budget: Option<u64>,
+    /// Its randomness and clock.
+    pub entropy: Entropy,
+}
+
+/// What makes an invocation reproducible: the seed of every random number it draws (WASI
+/// `random`, `insecure` and `insecure-seed`, and so `Math.random` and `crypto` in
+/// JavaScript) and the wall clock it sees, frozen. Drawn for each invocation unless given,
+/// and reported with it, so that an invocation run again with its entropy on the same
+/// input does exactly the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Entropy {
+    pub seed: [u8; 32],
+    /// The wall clock, whole seconds since the Unix epoch.
+    pub clock_secs: u64,
+}
+
+impl Entropy {
+    /// Fresh entropy: a seed from the thread's CSPRNG (no system call), the clock now.
+    pub fn fresh() -> Entropy {
+        let mut seed = [0u8; 32];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
+        let clock_secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
+        Entropy { seed, clock_secs }
+    }
+
+    /// One of the invocation's independent streams, by a domain byte.
+    fn stream(&self, domain: u8) -> rand::rngs::StdRng {
+        let mut seed = self.seed;
+        seed[31] ^= domain;
+        rand::SeedableRng::from_seed(seed)
+    }
 }
 
 impl HostState {
-    pub fn new(limits: &Limits, fuel_budget: Option<u64>) -> Self {
+    pub fn new(limits: &Limits, fuel_budget: Option<u64>, entropy: Entropy) -> Self {
         let deadline = limits.deadline;
         let log = LogBuffer::new(limits.max_log_bytes);
+        let insecure_seed = u128::from_le_bytes(entropy.seed[..16].try_into().unwrap_or_default())
+            ^ u128::from_le_bytes(entropy.seed[16..].try_into().unwrap_or_default());
         // Nothing ambient: no preopened directories, no environment, no arguments, no
         // network, empty stdin; stdout and stderr are the invocation's log. The wall clock
-        // is frozen at the start of the invocation.
+        // is frozen at the start of the invocation, and randomness comes from its seed.
         let wasi = WasiCtxBuilder::new()
             .stdout(LogSink(log.clone()))
             .stderr(LogSink(log.clone()))
-            .wall_clock(FrozenClock::now())
+            .wall_clock(FrozenClock(Duration::from_secs(entropy.clock_secs)))
+            .secure_random(entropy.stream(1))
+            .insecure_random(entropy.stream(2))
+            .insecure_random_seed(insecure_seed)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -66,6 +102,7 @@ impl HostState {
             wasi,
             table,
             limiter: Limiter { inner: limits, peak_memory: 0, memory_denied: false, limit_hit: false },
+            entropy,
             log,
             fuel_budget,
         }
@@ -142,13 +179,6 @@ impl ResourceLimiter for Limiter {
 /// records with the time of the update, but cannot time anything (no timing side
 /// channels) and see the same time throughout.
 struct FrozenClock(Duration);
-
-impl FrozenClock {
-    fn now() -> Self {
-        let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        FrozenClock(Duration::from_secs(since_epoch.as_secs()))
-    }
-}
 
 impl HostWallClock for FrozenClock {
     fn resolution(&self) -> Duration {

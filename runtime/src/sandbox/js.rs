@@ -242,7 +242,7 @@ impl Runtime {
         let (cx, instrumented) = guarded(|| wizer.instrument_component(ENGINE))?;
         let component = self.trusted_component(&instrumented)?;
 
-        let mut store = self.new_store(true)?;
+        let mut store = self.new_store(true, super::Entropy::fresh())?;
         let instance = self
             .linker
             .instantiate(&mut store, &component)

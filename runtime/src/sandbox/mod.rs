@@ -23,6 +23,7 @@ use crate::event::SyncEvent;
 use cache::ArtifactCache;
 pub(crate) use engine::{EpochClock, PoolSettings, build_engine};
 pub(crate) use failure::{MAX_MESSAGE_BYTES, Phase, capped, classify};
+pub use host::Entropy;
 use host::{HostState, bindings};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -214,6 +215,8 @@ pub struct Invocation {
     pub stats: Stats,
     /// The bounded log (log calls, stdout and stderr).
     pub log: String,
+    /// Its randomness and clock: given again, the same input gives the same result.
+    pub entropy: Entropy,
 }
 
 /// A loaded, checked and pre-instantiated trigger component.
@@ -443,7 +446,7 @@ impl Runtime {
     /// (too many memories, tables or instances, a trapping start function) is refused at
     /// load rather than on every invocation.
     fn trial_instantiate(&self, pre: &bindings::SyncTriggerPre<HostState>) -> Result<(), Error> {
-        let mut store = self.new_store(false)?;
+        let mut store = self.new_store(false, Entropy::fresh())?;
         match with_wasm_stack(&self.config.limits, || pre.instantiate(&mut store)) {
             Ok(_) => Ok(()),
             Err(e) => match classify(e, Phase::Instantiate, store.data(), &self.config.limits) {
@@ -455,10 +458,10 @@ impl Runtime {
 
     /// A fresh store with this runtime's limits, fuel (a script's budget for a `script`)
     /// and deadline, and an empty log.
-    fn new_store(&self, script: bool) -> Result<Store<HostState>, Error> {
+    fn new_store(&self, script: bool, entropy: Entropy) -> Result<Store<HostState>, Error> {
         let limits = &self.config.limits;
         let budget = limits.fuel.map(|fuel| if script { limits.script_fuel } else { fuel });
-        let mut store = Store::new(&self.engine, HostState::new(limits, budget));
+        let mut store = Store::new(&self.engine, HostState::new(limits, budget, entropy));
         store.limiter(|s| &mut s.limiter);
         if let Some(fuel) = budget {
             store.set_fuel(fuel).map_err(internal)?;
@@ -498,7 +501,13 @@ impl Runtime {
     /// This blocks the calling thread for up to the deadline; async callers run it on
     /// a blocking pool.
     pub fn invoke(&self, trigger: &Trigger, event: &SyncEvent) -> Invocation {
-        match self.prepare(trigger) {
+        self.invoke_with(trigger, event, Entropy::fresh())
+    }
+
+    /// [`invoke`](Self::invoke) with given randomness and clock: an invocation run again
+    /// with the entropy it reported does exactly what it did.
+    pub fn invoke_with(&self, trigger: &Trigger, event: &SyncEvent, entropy: Entropy) -> Invocation {
+        match self.prepare_with(trigger, entropy) {
             Ok(prepared) => prepared.call(event),
             Err(failed) => *failed,
         }
@@ -507,10 +516,18 @@ impl Runtime {
     /// The first half of [`invoke`](Self::invoke): a fresh store with the trigger
     /// instantiated in it. Separate so that benchmarks can time the halves apart.
     pub fn prepare(&self, trigger: &Trigger) -> Result<Prepared, Box<Invocation>> {
+        self.prepare_with(trigger, Entropy::fresh())
+    }
+
+    /// [`prepare`](Self::prepare) with given randomness and clock.
+    pub fn prepare_with(&self, trigger: &Trigger, entropy: Entropy) -> Result<Prepared, Box<Invocation>> {
         let start = Instant::now();
-        let mut store = match self.new_store(trigger.script) {
+        let mut store = match self.new_store(trigger.script, entropy) {
             Ok(store) => store,
-            Err(e) => return Err(Box::new(Invocation { result: Err(e), stats: Stats::default(), log: String::new() })),
+            Err(e) => {
+                let failed = Invocation { result: Err(e), stats: Stats::default(), log: String::new(), entropy };
+                return Err(Box::new(failed));
+            }
         };
         match with_wasm_stack(&self.config.limits, || trigger.pre.instance_pre().instantiate(&mut store)) {
             Ok(instance) => {
@@ -583,6 +600,7 @@ impl Prepared {
             None => 0,
         };
         let log = store.data().log.clone();
+        let entropy = store.data().entropy;
         let stats = Stats {
             wall_us: start.elapsed().as_micros() as u64,
             fuel_consumed,
@@ -590,7 +608,7 @@ impl Prepared {
             log_bytes: log.total_bytes(),
         };
         drop(store);
-        Invocation { result, stats, log: log.contents() }
+        Invocation { result, stats, log: log.contents(), entropy }
     }
 }
 
