@@ -359,6 +359,30 @@ pub struct PutAliasRequest {
     pub revision_id: Option<String>,
 }
 
+/// What one version earned behind an alias since it last changed, as the API shows it.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersionFiguresShown {
+    pub version: i64,
+    pub invocations: i64,
+    pub ok: i64,
+    pub rejected: i64,
+    pub error: i64,
+    pub timeout: i64,
+    pub wall_micros_p50: Option<u64>,
+    pub wall_micros_p99: Option<u64>,
+    pub fuel_p50: Option<u64>,
+    pub fuel_p99: Option<u64>,
+}
+
+/// The figures a rollout decision was made on (kept with the decision).
+#[derive(Serialize, Debug)]
+pub struct DecisionFigures {
+    pub primary: VersionFiguresShown,
+    pub candidate: VersionFiguresShown,
+    pub seconds: i64,
+}
+
 /// An alias as the API shows it.
 #[derive(Serialize, Debug)]
 #[serde(rename_all = "PascalCase")]
@@ -376,7 +400,7 @@ pub struct AliasConfiguration {
     /// When the current revision began (seconds).
     pub revision_started: i64,
     /// The figures of each version behind it in this revision.
-    pub figures: Vec<serde_json::Value>,
+    pub figures: Vec<VersionFiguresShown>,
 }
 
 #[derive(Serialize, Debug)]

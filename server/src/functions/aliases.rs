@@ -10,7 +10,7 @@ use crate::wire::*;
 use synctrig_store::releases::{MAX_ALIASES_PER_FUNCTION, MAX_WEIGHT_BP, RolloutSettings, Routing};
 use synctrig_store::{Alias, AliasChange, AliasRefused, PutMode, Store};
 
-pub use crate::wire::{AliasConfiguration, AliasRoutingConfig, PutAliasRequest, RolloutConfig};
+pub use crate::wire::{AliasConfiguration, AliasRoutingConfig, PutAliasRequest, RolloutConfig, VersionFiguresShown};
 
 /// The error margin a rollout keeps unless told otherwise (5 points).
 const DEFAULT_ERROR_MARGIN_BP: i64 = 500;

@@ -9,10 +9,11 @@
 pub mod judge;
 
 use crate::triggers::FunctionRef;
+use crate::wire::{DecisionFigures, VersionFiguresShown};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use synctrig_store::releases::{Histogram, Outcomes, Resolved};
+use synctrig_store::releases::{Outcomes, Resolved};
 use synctrig_store::{Decision, FiguresDelta, Store, VersionFigures};
 
 /// How often figures are written and rollouts judged.
@@ -161,11 +162,11 @@ impl Releases {
         let (primary, candidate) = (of(alias.version), of(routing.version));
         let running = synctrig_store::now() - alias.epoch_started;
         let Some((verdict, reason)) = judge::judge(settings, &primary, &candidate, running) else { return Ok(()) };
-        let shown = serde_json::json!({
-            "primary": shown_figures(alias.version, &primary),
-            "candidate": shown_figures(routing.version, &candidate),
-            "seconds": running,
-        });
+        let shown = DecisionFigures {
+            primary: shown_figures(alias.version, &primary),
+            candidate: shown_figures(routing.version, &candidate),
+            seconds: running,
+        };
         let decision = Decision {
             at: synctrig_store::now(),
             alias: alias.alias.clone(),
@@ -174,7 +175,7 @@ impl Releases {
             primary: alias.version,
             candidate: routing.version,
             reason: reason.clone(),
-            figures: shown.to_string(),
+            figures: serde_json::to_string(&shown).unwrap_or_default(),
         };
         let decided = self.store.decide_rollout(tenant, &alias.function, &alias.alias, verdict, &decision).await?;
         if decided.is_some() {
@@ -203,19 +204,18 @@ impl Releases {
 }
 
 /// A version's figures as the API, `admin` and the console show them.
-pub fn shown_figures(version: i64, f: &VersionFigures) -> serde_json::Value {
+pub fn shown_figures(version: i64, f: &VersionFigures) -> VersionFiguresShown {
     let Outcomes { ok, rejected, error, timeout } = f.outcomes;
-    let q = |h: &Histogram, q: f64| h.quantile(q);
-    serde_json::json!({
-        "Version": version,
-        "Invocations": f.outcomes.total(),
-        "Ok": ok,
-        "Rejected": rejected,
-        "Error": error,
-        "Timeout": timeout,
-        "WallMicrosP50": q(&f.wall_us, 0.5),
-        "WallMicrosP99": q(&f.wall_us, 0.99),
-        "FuelP50": q(&f.fuel, 0.5),
-        "FuelP99": q(&f.fuel, 0.99),
-    })
+    VersionFiguresShown {
+        version,
+        invocations: f.outcomes.total(),
+        ok,
+        rejected,
+        error,
+        timeout,
+        wall_micros_p50: f.wall_us.quantile(0.5),
+        wall_micros_p99: f.wall_us.quantile(0.99),
+        fuel_p50: f.fuel.quantile(0.5),
+        fuel_p99: f.fuel.quantile(0.99),
+    }
 }

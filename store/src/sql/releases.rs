@@ -148,11 +148,7 @@ pub(crate) async fn put_alias(
     )
     .await?;
     drop_figures_before(tx, (tenant, function, alias), epoch).await?;
-    Ok(alias_after(tx, (tenant, function, alias)).await?.ok_or(AliasRefused::Missing))
-}
-
-async fn alias_after(tx: &impl Db, (tenant, function, alias): (&str, &str, &str)) -> Result<Option<Alias>> {
-    self::alias(tx, tenant, function, alias).await
+    Ok(self::alias(tx, tenant, function, alias).await?.ok_or(AliasRefused::Missing))
 }
 
 async fn drop_figures_before(tx: &impl Db, (tenant, function, alias): (&str, &str, &str), epoch: i64) -> Result<()> {
@@ -374,7 +370,7 @@ pub(crate) async fn decide(
     )
     .await?;
     drop_figures_before(tx, (tenant, function, alias), epoch).await?;
-    alias_after(tx, (tenant, function, alias)).await
+    self::alias(tx, tenant, function, alias).await
 }
 
 /// A function's latest rollout decisions, newest first.
