@@ -16,8 +16,8 @@
 use crate::error::Error;
 use crate::event::SyncEvent;
 use crate::merge::Dataset;
-use crate::pipeline::{Outcome, run_trigger};
-use crate::sandbox::{Runtime, Stats, Trigger};
+use crate::pipeline::{Outcome, run_trigger_with};
+use crate::sandbox::{Entropy, Runtime, Stats, Trigger};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -43,6 +43,7 @@ struct Job {
     trigger: Trigger,
     stored: Dataset,
     input: SyncEvent,
+    entropy: Entropy,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -223,17 +224,22 @@ impl Drop for Invoker {
 impl Reservation {
     /// Queues the trigger step for a worker and waits for its outcome.
     pub async fn run(self, trigger: Trigger, stored: Dataset, input: SyncEvent) -> Outcome {
+        self.run_with(trigger, stored, input, Entropy::fresh()).await
+    }
+
+    /// [`run`](Self::run) with given randomness and clock (a recorded invocation's).
+    pub async fn run_with(self, trigger: Trigger, stored: Dataset, input: SyncEvent, entropy: Entropy) -> Outcome {
         let (reply, outcome) = oneshot::channel();
         {
             let mut sched = self.shared.lock();
             if sched.shutdown {
-                return failed(Error::Internal("invoker is shut down".into()));
+                return failed(Error::Internal("invoker is shut down".into()), entropy);
             }
-            sched.submit(&self.pool, Job { trigger, stored, input, reply });
+            sched.submit(&self.pool, Job { trigger, stored, input, entropy, reply });
         }
         self.shared.work.notify_one();
         let outcome =
-            outcome.await.unwrap_or_else(|_| failed(Error::Internal("trigger invocation was dropped".into())));
+            outcome.await.unwrap_or_else(|_| failed(Error::Internal("trigger invocation was dropped".into()), entropy));
         drop(self);
         outcome
     }
@@ -262,7 +268,7 @@ fn work(shared: &Shared) {
         drop(sched);
         // A request that went away (client gone) does not spend a worker.
         if !job.reply.is_closed() {
-            let outcome = run_trigger(&shared.runtime, &job.trigger, &job.stored, &job.input);
+            let outcome = run_trigger_with(&shared.runtime, &job.trigger, &job.stored, &job.input, job.entropy);
             let _ = job.reply.send(outcome);
         }
         sched = shared.lock();
@@ -274,8 +280,8 @@ fn work(shared: &Shared) {
     }
 }
 
-fn failed(e: Error) -> Outcome {
-    Outcome { result: Err(e), stats: Stats::default(), log: String::new() }
+fn failed(e: Error, entropy: Entropy) -> Outcome {
+    Outcome { result: Err(e), stats: Stats::default(), log: String::new(), entropy }
 }
 
 #[cfg(test)]

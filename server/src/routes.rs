@@ -106,6 +106,7 @@ operations! {
     ExportIdentityPool: GET "/synctrig/identitypools/{IdentityPoolId}/export", Developer => export_identity_pool as raw;
     ListFunctions: GET "/synctrig/functions", Developer => list_functions;
     DescribeFunction: GET "/synctrig/functions/{FunctionName}", Developer => describe_function;
+    DeleteFunction: DELETE "/synctrig/functions/{FunctionName}", Developer => delete_function;
     PublishFunctionVersion: POST "/synctrig/functions/{FunctionName}/versions", Developer => publish_function_version;
     GetFunctionVersion: GET "/synctrig/functions/{FunctionName}/versions/{Version}", Developer => get_function_version;
     TestFunction: POST "/synctrig/functions/{FunctionName}/test", Developer => test_function;
@@ -115,6 +116,14 @@ operations! {
     UpdateAlias: PUT "/synctrig/functions/{FunctionName}/aliases/{Name}", Developer => update_alias;
     DeleteAlias: DELETE "/synctrig/functions/{FunctionName}/aliases/{Name}", Developer => delete_alias;
     ListRolloutDecisions: GET "/synctrig/functions/{FunctionName}/decisions", Developer => list_rollout_decisions;
+    GetRecordingConfiguration: GET "/synctrig/functions/{FunctionName}/recording", Developer => get_recording_config;
+    PutRecordingConfiguration: PUT "/synctrig/functions/{FunctionName}/recording", Developer => put_recording_config;
+    ListRecordings: GET "/synctrig/functions/{FunctionName}/recordings", Developer => list_recordings;
+    DeleteRecordings: DELETE "/synctrig/functions/{FunctionName}/recordings", Developer => delete_recordings;
+    GetRecording: GET "/synctrig/functions/{FunctionName}/recordings/{RecordingId}", Developer => get_recording;
+    DeleteRecording: DELETE "/synctrig/functions/{FunctionName}/recordings/{RecordingId}", Developer => delete_recording;
+    ReplayFunction: POST "/synctrig/functions/{FunctionName}/replay", Developer => replay_function;
+    GetShadowReport: GET "/synctrig/functions/{FunctionName}/shadow", Developer => get_shadow_report;
 }
 
 /// The operation a method and raw path name, with its labels decoded; `Err` when a label

@@ -448,3 +448,192 @@ mod tests {
         assert_eq!(serde_json::to_string(&Timestamp::from_secs(1_795_810_224)).unwrap(), "1795810224");
     }
 }
+
+/// Our extension: a function's recording settings, as the API shows and takes them.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecordingConfiguration {
+    pub function_name: String,
+    /// Whether its invocations are recorded.
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_count: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age_seconds: Option<i64>,
+    /// A version run beside each recorded invocation, its result discarded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_version: Option<i64>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordingRequest {
+    /// On (with the settings below, each defaulted) or off (its recordings are deleted).
+    pub enabled: bool,
+    pub max_count: Option<i64>,
+    pub max_age_seconds: Option<i64>,
+    pub shadow_version: Option<i64>,
+}
+
+/// A recorded invocation without its event and response.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecordingSummary {
+    pub id: i64,
+    /// When it ran (epoch seconds, with milliseconds).
+    pub at: Timestamp,
+    pub identity_pool_id: String,
+    pub identity_id: String,
+    pub dataset_name: String,
+    pub version: i64,
+    pub outcome: String,
+    pub wall_micros: i64,
+    pub fuel: i64,
+    /// The shadow version's outcome, if one ran beside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_version: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_outcome: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListRecordingsResponse {
+    pub recordings: Vec<RecordingSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// One recorded invocation, whole: what a replay of it is given.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetRecordingResponse {
+    #[serde(flatten)]
+    pub summary: RecordingSummary,
+    /// The event the trigger was given (JSON).
+    pub event: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ReplayError>,
+    /// Its randomness seed (hex) and frozen clock (epoch seconds).
+    pub seed: String,
+    pub clock: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_response: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteRecordingsResponse {
+    pub deleted: u64,
+}
+
+/// Our extension: run a candidate on recorded invocations. Exactly one of Version, Script
+/// or Component names it.
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplayRequest {
+    pub version: Option<i64>,
+    pub script: Option<String>,
+    pub handler: Option<String>,
+    pub environment: Option<Environment>,
+    pub component: Option<String>,
+    /// These recordings only; otherwise the latest ones.
+    pub recording_ids: Option<Vec<i64>>,
+    /// At most this many of the latest recordings (default and most: all kept, 1,000).
+    pub max_recordings: Option<i64>,
+}
+
+/// A record of a response: its op and new value.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecordState {
+    pub op: Op,
+    pub new_value: Option<String>,
+}
+
+/// A record the recorded and the replayed responses differ on (absent from one: null).
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecordDiff {
+    pub key: String,
+    pub recorded: Option<RecordState>,
+    pub replayed: Option<RecordState>,
+}
+
+/// How a replayed run compares with the recorded one.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayResult {
+    /// The same response (or the same error).
+    Same,
+    /// Other records (see the diff), or the same outcome with another message.
+    Different,
+    /// It answered, and now it rejects the update.
+    NowRejects,
+    /// It answered or rejected, and now it fails (a trap, a timeout, an invalid answer…).
+    NowFails,
+    /// It rejected or failed, and now it answers.
+    NowSucceeds,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplayError {
+    pub name: String,
+    pub message: String,
+}
+
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplayedInvocation {
+    pub recording_id: i64,
+    pub recorded_version: i64,
+    pub result: ReplayResult,
+    pub recorded_outcome: String,
+    pub outcome: String,
+    pub fuel_delta: i64,
+    pub wall_micros_delta: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ReplayError>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<RecordDiff>,
+}
+
+#[derive(Serialize, Debug, Default, Clone, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplaySummary {
+    pub replayed: usize,
+    pub same: usize,
+    pub different: usize,
+    pub now_rejects: usize,
+    pub now_fails: usize,
+    pub now_succeeds: usize,
+    /// Not run: the replay's time budget ran out first.
+    pub skipped: usize,
+    /// Different runs whose diffs the report leaves out (it shows the first 100).
+    pub diffs_not_shown: usize,
+    /// Fuel and wall time, replayed minus recorded, summed.
+    pub fuel_delta: i64,
+    pub wall_micros_delta: i64,
+}
+
+/// What a candidate did on recorded invocations (or a shadow beside live ones).
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplayReport {
+    pub function_name: String,
+    /// What ran: `version 3`, `script`, `component <digest>`, `shadow: version 4`.
+    pub candidate: String,
+    pub summary: ReplaySummary,
+    /// Every run, oldest recording first.
+    pub invocations: Vec<ReplayedInvocation>,
+}
+
+/// Our extension: what a deleted function had.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteFunctionResponse {
+    pub function_name: String,
+    pub deleted_versions: i64,
+}

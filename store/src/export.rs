@@ -6,7 +6,8 @@
 //! bytes); its last line, `{"type": "end", "rows": <count>}`, proves it is whole. Values
 //! are JSON numbers, strings and nulls; bytes are `{"base64": "..."}`. What is not kept:
 //! identity credentials (temporary; devices get new ones), stored update answers (an
-//! hour's retries) and invocation logs.
+//! hour's retries), invocation logs and recorded invocations (a
+//! function's settings to record are kept; what it recorded is users' data for replay).
 //!
 //! Import reads the whole stream into one transaction on an empty store (or, for a pool,
 //! one absent from it): any bad line, unknown column, duplicate or truncation changes
@@ -102,6 +103,14 @@ pub(crate) const TABLES: &[Table] = &[
             "modified",
         ],
         order_by: "tenant, name, alias",
+        filter: "TRUE",
+        pool_filter: None,
+        added: &[],
+    },
+    Table {
+        name: "function_recording",
+        columns: &["tenant", "name", "max_count", "max_age_secs", "shadow_version", "modified"],
+        order_by: "tenant, name",
         filter: "TRUE",
         pool_filter: None,
         added: &[],

@@ -9,7 +9,7 @@ pub type Store = dyn Backend;
 
 /// The store's operations, by concern. Every method is one transaction unless it says
 /// otherwise.
-pub trait Backend: Tenants + Identities + Datasets + Functions + Releases + Archive {
+pub trait Backend: Tenants + Identities + Datasets + Functions + Releases + Recordings + Archive {
     /// Which backend this is (`sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
 }
@@ -74,14 +74,15 @@ pub trait Tenants: Send + Sync {
     /// Every pool's SyncTrigger mapping.
     async fn sync_triggers(&self) -> Result<Vec<SyncTriggerMapping>>;
 
-    /// Sets (or with `None` removes) the pool's SyncTrigger mapping. When it names an alias
-    /// (`(tenant, function, alias)`), only if the alias exists, checked — and held against
-    /// its deletion — in the transaction that writes; `false` when it does not.
+    /// Sets (or with `None` removes) the pool's SyncTrigger mapping. When it names a
+    /// function (`(tenant, function, alias)`), only if the function (and the alias) exists,
+    /// checked — and held against deletion — in the transaction that writes; `false` when
+    /// it does not.
     async fn set_sync_trigger(
         &self,
         pool_id: &str,
         mapping: Option<&str>,
-        alias: Option<(&str, &str, &str)>,
+        function: Option<(&str, &str, Option<&str>)>,
     ) -> Result<bool>;
 
     /// Deletes a pool with everything in it: identities, logins, datasets, records,
@@ -253,6 +254,10 @@ pub trait Functions: Send + Sync {
 
     /// The latest invocations of a function, newest first.
     async fn invocations(&self, tenant: &str, name: &str, limit: i64) -> Result<Vec<InvocationRow>>;
+
+    /// Deletes a function with its versions, aliases, figures, decisions, invocation log
+    /// and recordings, unless a pool's SyncTrigger names it; how many versions it had.
+    async fn delete_function(&self, tenant: &str, name: &str) -> Result<std::result::Result<i64, DeleteRefused>>;
 }
 
 /// Export and import of a whole installation or one pool.
@@ -328,4 +333,33 @@ pub trait Releases: Send + Sync {
 
     /// A function's latest rollout decisions, newest first.
     async fn decisions(&self, tenant: &str, function: &str, limit: i64) -> Result<Vec<Decision>>;
+}
+
+/// Recorded invocations of functions ([`crate::recordings`]).
+#[async_trait::async_trait]
+pub trait Recordings: Send + Sync {
+    /// Records an invocation in the background, if its function still records; the
+    /// function's recordings are trimmed to its count and age in the same transaction.
+    fn submit_recording(&self, tenant: &str, name: &str, recording: Recording);
+
+    /// A function's recording settings, if it records.
+    async fn recording_settings(&self, tenant: &str, name: &str) -> Result<Option<RecordingSettings>>;
+
+    /// Turns a function's recording on, changes its settings, or turns it off (`None`),
+    /// which deletes its recordings.
+    async fn set_recording(
+        &self,
+        tenant: &str,
+        name: &str,
+        settings: Option<&RecordingSettings>,
+    ) -> Result<std::result::Result<(), RecordingRefused>>;
+
+    /// A function's recordings with ids below `before`, newest first, at most `limit`.
+    async fn recordings(&self, tenant: &str, name: &str, before: Option<i64>, limit: i64) -> Result<Vec<Recording>>;
+
+    /// One recording of a function.
+    async fn recording(&self, tenant: &str, name: &str, id: i64) -> Result<Option<Recording>>;
+
+    /// Deletes one recording of a function, or all (`None`); how many went.
+    async fn delete_recordings(&self, tenant: &str, name: &str, id: Option<i64>) -> Result<u64>;
 }

@@ -11,6 +11,7 @@
 pub mod export;
 mod interface;
 pub mod postgres;
+pub mod recordings;
 pub mod releases;
 mod rows;
 mod sql;
@@ -21,6 +22,7 @@ pub mod update;
 
 pub use export::{Counts, ExportStream, FORMAT as EXPORT_FORMAT, Scope};
 pub use interface::*;
+pub use recordings::{Recording, RecordingRefused, RecordingSettings, ShadowRun};
 pub use releases::{
     Alias, AliasChange, AliasRefused, Decision, FiguresDelta, PutMode, Qualifier, Resolved, Verdict, VersionFigures,
 };
@@ -87,6 +89,11 @@ fn postgres_message(e: &tokio_postgres::Error) -> String {
 /// Now, in epoch seconds.
 pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Now, in epoch milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The name a dataset merged in from identity `source` takes at its `attempt`-th try (1,

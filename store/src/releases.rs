@@ -118,6 +118,8 @@ pub struct Resolved {
     pub primary: Head,
     /// Through an alias: its name, epoch and second version.
     pub alias: Option<AliasRoute>,
+    /// The function's recording settings, if it records.
+    pub recording: Option<crate::RecordingSettings>,
 }
 
 /// The alias a mapping went through.

@@ -292,6 +292,15 @@ impl Snapshot {
     }
 }
 
+/// Why a function was not deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeleteRefused {
+    /// It has no version.
+    Missing,
+    /// A pool's SyncTrigger names it (plainly, with a version or alias, or as an ARN).
+    InUse { pool: String },
+}
+
 /// Why a deploy is refused: a limit it would pass, or a newer version than the deployer saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeployRefused {

@@ -14,6 +14,7 @@
 
 pub(crate) mod functions;
 pub(crate) mod identities;
+pub(crate) mod recordings;
 pub(crate) mod releases;
 pub(crate) mod tenants;
 

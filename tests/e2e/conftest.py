@@ -15,9 +15,15 @@ import signal
 import subprocess
 from pathlib import Path
 
+import urllib.error
+import urllib.request
+
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("SYNCTRIG_BIN", ROOT / "target" / "debug" / "synctrig-wasm"))
@@ -182,3 +188,18 @@ def sync(client, pool, identity, dataset, patches):
 def records(client, pool, identity, dataset, last=0):
     out = client.list_records(IdentityPoolId=pool, IdentityId=identity, DatasetName=dataset, LastSyncCount=last)
     return {r["Key"]: (r.get("Value"), r["SyncCount"]) for r in out["Records"]}, out
+
+
+def api(t, method, path, body=None, credentials=None):
+    """A signed call of the functions API, as the tenant's developer unless other
+    credentials are given: (status, JSON)."""
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    request = AWSRequest(method=method, url=f"{t.server.url}{path}", data=data, headers=headers)
+    SigV4Auth(credentials or Credentials(t.key, t.secret), "cognito-sync", "us-east-1").add_auth(request)
+    req = urllib.request.Request(request.url, data=data, headers=dict(request.headers), method=method)
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")

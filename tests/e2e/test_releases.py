@@ -2,17 +2,11 @@
 move at the next sync, a split that keeps each dataset on one version, and a canary that
 rolls itself back."""
 
-import json
 import time
-import urllib.error
-import urllib.request
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from conftest import Server, new_database, records, share_database, sync
+from conftest import Server, api, new_database, records, share_database, sync
 
 # Each version says which version served the sync; `failing` rejects the datasets whose
 # number is a multiple of five (a fifth of them).
@@ -23,20 +17,6 @@ SERVED_BY = """exports.handler = async (event) => {{
 }};
 """
 FAILING = "if (Number(event.datasetName.split('-')[1]) % 5 === 0) throw new Error('canary bug');"
-
-
-def api(t, method, path, body=None):
-    """A signed call of the functions API as the tenant's developer: (status, JSON)."""
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if data is not None else {}
-    request = AWSRequest(method=method, url=f"{t.server.url}{path}", data=data, headers=headers)
-    SigV4Auth(Credentials(t.key, t.secret), "cognito-sync", "us-east-1").add_auth(request)
-    req = urllib.request.Request(request.url, data=data, headers=dict(request.headers), method=method)
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
 
 
 def deploy(t, tmp_path, function, failing=False):

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use synctrig_runtime::Runtime;
 use synctrig_server::ApiError;
+use synctrig_server::functions::recordings::{self, PutRecordingRequest, ReplayRequest};
 use synctrig_server::functions::{self, aliases};
 use synctrig_store::{AccessKeys, PoolSettings, Scope, Store};
 
@@ -153,6 +154,17 @@ enum AdminCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Delete a function with all it has — every version, its aliases with their figures
+    /// and decisions, its invocation log, its recording settings and recordings. Refused
+    /// while a pool's SyncTrigger names it.
+    DeleteFunction {
+        /// The owning tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The function's name.
+        #[arg(long)]
+        name: String,
+    },
     /// Print a function's latest invocations: outcome, wall time, fuel, memory, log.
     Invocations {
         /// The owning tenant.
@@ -169,6 +181,7 @@ enum AdminCommand {
     /// sending a share of its syncs to a second version, under a rollout that promotes or
     /// rolls back that version by itself; or delete it. A pool uses an alias by naming
     /// `<function>:<alias>` as its SyncTrigger. Prints the alias with its figures.
+    #[command(disable_version_flag = true)]
     Alias {
         /// The owning tenant.
         #[arg(long)]
@@ -221,6 +234,82 @@ enum AdminCommand {
         /// The function's name.
         #[arg(long)]
         name: String,
+    },
+    /// Turn recording of a function's invocations on (or change its settings), or off,
+    /// which deletes what it recorded. A recording keeps the event, the response or
+    /// error, the randomness seed and clock, so `admin replay` can run it again bit for
+    /// bit; with --shadow-version, that version also runs on each recorded invocation
+    /// (off the sync's path, its result discarded) and the recording keeps its answer.
+    Recording {
+        /// The owning tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The function's name.
+        #[arg(long)]
+        name: String,
+        /// The most invocations kept (1 to 1,000; 1,000 unless given).
+        #[arg(long)]
+        max_count: Option<i64>,
+        /// The oldest a recording is kept, in seconds (60 to 30 days; 7 days unless given).
+        #[arg(long)]
+        max_age_seconds: Option<i64>,
+        /// A version to run beside each recorded invocation (its answer is only recorded).
+        #[arg(long)]
+        shadow_version: Option<i64>,
+        /// Turn recording off and delete the function's recordings.
+        #[arg(long, conflicts_with_all = ["max_count", "max_age_seconds", "shadow_version"])]
+        off: bool,
+    },
+    /// Print a function's recorded invocations, newest first (without their events).
+    Recordings {
+        /// The owning tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The function's name.
+        #[arg(long)]
+        name: String,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Run a candidate — a deployed version, or code not yet deployed — on a function's
+    /// recorded invocations with their recorded randomness and clock, and print how each
+    /// compares: the same result, different records (a per-record diff), now rejects,
+    /// now fails, now succeeds, with fuel and time deltas and a summary. Writes nothing.
+    #[command(disable_version_flag = true)]
+    Replay {
+        /// The owning tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The function's name.
+        #[arg(long)]
+        name: String,
+        /// The candidate: this deployed version.
+        #[arg(long, required_unless_present = "code", conflicts_with = "code")]
+        version: Option<i64>,
+        /// The candidate: this code (.wasm, .js or .zip), as `admin deploy` takes it.
+        #[arg(long, value_name = "FILE")]
+        code: Option<PathBuf>,
+        /// The handler of a JavaScript candidate: <module>.<export>.
+        #[arg(long, default_value = "index.handler")]
+        handler: String,
+        /// An environment variable of a JavaScript candidate, NAME=VALUE (repeat for more).
+        #[arg(long = "env", value_name = "NAME=VALUE", value_parser = super::code::environment_variable)]
+        environment: Vec<(String, String)>,
+        /// The region in a script's ARN (the server's --region).
+        #[arg(long, default_value = "us-east-1", value_parser = super::serve::parse_region)]
+        region: String,
+        /// Only this recording (repeat for more); otherwise the latest ones.
+        #[arg(long = "recording", value_name = "ID", conflicts_with = "max_recordings")]
+        recordings: Vec<i64>,
+        /// At most this many of the latest recordings (1 to 1,000).
+        #[arg(long)]
+        max_recordings: Option<i64>,
+        /// Stop starting runs after this many seconds (those left are reported skipped).
+        #[arg(long, default_value_t = 600)]
+        budget_seconds: u64,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
     },
 }
 
@@ -411,6 +500,78 @@ async fn execute_with(args: AdminArgs) -> anyhow::Result<serde_json::Value> {
             serde_json::to_value(
                 aliases::shown(&*store, &tenant, put).await.map_err(|e| anyhow::anyhow!(ApiFailure(e)))?,
             )?
+        }
+        AdminCommand::Recording { tenant, name, max_count, max_age_seconds, shadow_version, off } => {
+            need_tenant(&*store, &tenant).await?;
+            let request = PutRecordingRequest { enabled: !off, max_count, max_age_seconds, shadow_version };
+            let shown = recordings::set_recording(&*store, (&tenant, &name), &request)
+                .await
+                .map_err(|e| anyhow::anyhow!(ApiFailure(e)))?;
+            serde_json::to_value(shown)?
+        }
+        AdminCommand::DeleteFunction { tenant, name } => {
+            need_tenant(&*store, &tenant).await?;
+            let versions =
+                functions::delete(&*store, (&tenant, &name)).await.map_err(|e| anyhow::anyhow!(ApiFailure(e)))?;
+            json!({ "tenant": tenant, "deleted": name, "versions": versions })
+        }
+        AdminCommand::Recordings { tenant, name, limit } => {
+            need_tenant(&*store, &tenant).await?;
+            let rows = store.recordings(&tenant, &name, None, limit.clamp(1, 1_000)).await?;
+            let rows: Vec<_> = rows.iter().map(recordings::summary).collect();
+            json!({ "function": name, "recordings": rows })
+        }
+        AdminCommand::Replay {
+            tenant,
+            name,
+            version,
+            code,
+            handler,
+            environment,
+            region,
+            recordings: ids,
+            max_recordings,
+            budget_seconds,
+            sandbox,
+        } => {
+            need_tenant(&*store, &tenant).await?;
+            let request = ReplayRequest {
+                version,
+                recording_ids: (!ids.is_empty()).then_some(ids),
+                max_recordings,
+                ..ReplayRequest::default()
+            };
+            let selection = request.selection().map_err(|e| anyhow::anyhow!(ApiFailure(e)))?;
+            let candidate = match (version, code) {
+                (Some(v), _) => recordings::Candidate::Version(v),
+                (None, Some(path)) => {
+                    recordings::Candidate::Code(super::code::read(&path, &handler)?, environment.into_iter().collect())
+                }
+                (None, None) => bail!("give --version or --code"),
+            };
+            let mut config = sandbox.runtime_config();
+            config.cache_dir.get_or_insert_with(|| args.data_dir.join("artifacts"));
+            // The limits `serve` runs triggers with.
+            let runtime = std::sync::Arc::new(Runtime::new(config)?);
+            let key = (tenant.as_str(), name.as_str());
+            let loader = runtime.clone();
+            let store_ref = store.clone();
+            let loaded = recordings::load_candidate(&*store, &runtime, &region, key, candidate, async move |f| {
+                let wasm = store_ref.function_wasm(&f.tenant, &f.name, f.version).await?.unwrap_or_default();
+                tokio::task::spawn_blocking(move || loader.load(&wasm))
+                    .await
+                    .map_err(|e| ApiError::internal(e.to_string()))?
+                    .map_err(ApiError::from)
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!(ApiFailure(e)))?;
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let invoker = synctrig_runtime::invoker::Invoker::new(runtime.clone(), cores, cores, 64);
+            let budget = std::time::Duration::from_secs(budget_seconds);
+            let report = recordings::replay(&*store, &invoker, "replay", key, loaded, selection, cores, budget)
+                .await
+                .map_err(|e| anyhow::anyhow!(ApiFailure(e)))?;
+            serde_json::to_value(report)?
         }
         AdminCommand::Aliases { tenant, name } => {
             need_tenant(&*store, &tenant).await?;

@@ -121,3 +121,13 @@ fn worker_compiler() -> Compiler {
         }
     }
 }
+
+#[cfg(test)]
+mod cli_tests {
+    /// Every subcommand's arguments are well formed (clap checks them only when the
+    /// subcommand is parsed, so a clash would otherwise panic in front of its user).
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

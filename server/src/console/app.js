@@ -602,19 +602,31 @@ async function functionPage(name) {
       h("h3", { id: "test-log-heading" }, "Log"), scrollBox({ id: "test-log", "aria-labelledby": "test-log-heading" }, r.Log || "(nothing logged)"));
   }, testOut));
 
-  const aliases = await aliasesCard(fbase, described.Versions);
+  const [aliases, recording] = await Promise.all([aliasesCard(fbase, described.Versions), recordingCard(name, fbase, described.Versions)]);
   if (token !== navToken) return;
+  const deleteOut = h("div");
+  const deleteButton = h("button", { type: "button", id: "function-delete" }, `Delete ${name}`);
+  deleteButton.addEventListener("click", () => busy(deleteButton, `Deleting ${name}…`, async () => {
+    if (!window.confirm(`Delete ${name} with every version, alias, invocation and recording?`)) return;
+    const done = await sync("DELETE", fbase);
+    notice(`Deleted ${name} (${done.DeletedVersions} versions).`, true);
+    location.hash = "#/functions";
+  }, deleteOut));
   show(h("p", {}, link("#/functions", "← Functions")),
     h("h1", {}, name),
     h("p", {}, link(`#/invocations/${enc(name)}`, "Invocations of this function")),
     h("section", { class: "card" }, h("h2", {}, "Versions"), table(["Version", "Runtime", { title: "Digest", narrow: true }, { title: "Size", narrow: true }, "Deployed", { title: "Actions" }], rows, { label: "Versions" }), versionsOut),
     aliases,
+    recording,
     h("section", { class: "card" }, h("h2", {}, "Code"), codeArea),
     h("section", { class: "card" }, h("h2", {}, "Test"),
       h("p", { class: "muted" }, "Runs the function on this event as ", h("code", {}, "synctrig-wasm run"), " does: the stored dataset is the event's oldValues; nothing is stored."),
       h("label", { for: "test-version" }, "Version"), versionSelect,
       h("label", { for: "test-event" }, "Event"), eventEditor,
-      h("div", { class: "actions" }, testButton), testOut));
+      h("div", { class: "actions" }, testButton), testOut),
+    h("section", { class: "card" }, h("h2", {}, "Delete"),
+      h("p", { class: "muted" }, "Deletes every version, alias, invocation and recording of the function. A pool's SyncTrigger must name another function first."),
+      h("div", { class: "actions" }, deleteButton), deleteOut));
   viewCode(latest.Version);
   try {
     const r = await fetch("/console/sample-event.json");
@@ -704,6 +716,121 @@ async function aliasesCard(fbase, versions) {
     h("div", { class: "actions" }, save), out,
     h("h3", {}, "Rollout decisions"),
     table(["When", "Alias", "Decision", "Why"], decisions, { label: "Rollout decisions", empty: "No decisions yet." }));
+}
+
+// ---- recording, replay and shadow ---------------------------------------------------
+
+/** Whether the function records its invocations (and runs a shadow version beside them),
+ *  with a form to change it and the way to the replay page. */
+async function recordingCard(name, fbase, versions) {
+  const out = h("div");
+  let config;
+  try {
+    config = await sync("GET", `${fbase}/recording`);
+  } catch (e) {
+    return h("section", { class: "card" }, h("h2", {}, "Recording and replay"), errorBox(e));
+  }
+  const enabled = h("input", { type: "checkbox", id: "recording-enabled" });
+  enabled.checked = config.Enabled;
+  const maxCount = h("input", { type: "text", id: "recording-count", inputmode: "numeric", value: String(config.MaxCount || 1000) });
+  const maxDays = h("input", { type: "text", id: "recording-days", inputmode: "decimal", value: String((config.MaxAgeSeconds || 7 * 86400) / 86400) });
+  const shadow = h("select", { id: "recording-shadow" }, h("option", { value: "" }, "none"),
+    versions.map((v) => h("option", { value: v.Version }, `version ${v.Version}`)));
+  shadow.value = config.ShadowVersion ? String(config.ShadowVersion) : "";
+  const save = h("button", { class: "primary", type: "button", id: "recording-save" }, "Save recording settings");
+  save.addEventListener("click", () => busy(save, "Saving…", async () => {
+    const body = enabled.checked
+      ? { Enabled: true, MaxCount: Number(maxCount.value), MaxAgeSeconds: Math.round(Number(maxDays.value) * 86400) }
+      : { Enabled: false };
+    if (enabled.checked && shadow.value) body.ShadowVersion = Number(shadow.value);
+    const saved = await sync("PUT", `${fbase}/recording`, body);
+    notice(saved.Enabled ? `Recording the last ${saved.MaxCount} invocations of ${name}.` : `Recording is off; ${name}'s recordings are deleted.`, true);
+    route();
+  }, out));
+  const state = config.Enabled
+    ? `On: the last ${config.MaxCount} invocations, kept ${config.MaxAgeSeconds / 86400} days${config.ShadowVersion ? `; version ${config.ShadowVersion} runs in the shadow` : ""}.`
+    : "Off: nothing is recorded.";
+  return h("section", { class: "card", id: "recording" }, h("h2", {}, "Recording and replay"),
+    h("p", { class: "muted", id: "recording-help" }, "A recording keeps a sync's event, the trigger's answer, its random seed and clock, so a candidate can be replayed on it bit for bit. Recordings hold your users' data: only you see them, and turning recording off deletes them."),
+    h("p", { id: "recording-state" }, state),
+    h("div", { class: "grid2" },
+      h("div", {}, h("label", { class: "check" }, enabled, " Record invocations")),
+      h("div", {}, h("label", { for: "recording-count" }, "Keep the last (at most 1,000)"), maxCount),
+      h("div", {}, h("label", { for: "recording-days" }, "Keep for (days, at most 30)"), maxDays),
+      h("div", {}, h("label", { for: "recording-shadow" }, "Shadow version (its answers are only compared)"), shadow)),
+    h("div", { class: "actions" }, save, link(`#/replay/${enc(name)}`, "Recordings and replay")), out);
+}
+
+/** A replay (or shadow) report: the summary, then each run with its diff. */
+function reportView(r) {
+  const s = r.Summary;
+  const figure = (value, label) => h("div", { class: "figure" }, h("div", { class: "value" }, String(value)), h("div", { class: "name" }, label));
+  const badge = { Same: "ok", Different: "warn", NowRejects: "bad", NowFails: "bad", NowSucceeds: "ok" };
+  const words = { Same: "same", Different: "different", NowRejects: "now rejects", NowFails: "now fails", NowSucceeds: "now succeeds" };
+  const state = (x) => (x ? `${x.Op} ${x.NewValue === null ? "null" : JSON.stringify(x.NewValue)}` : "(absent)");
+  const rows = r.Invocations.map((i) => h("tr", {}, h("td", {}, i.RecordingId), h("td", {}, `v${i.RecordedVersion}: ${i.RecordedOutcome}`),
+    h("td", {}, h("span", { class: `badge ${badge[i.Result]}` }, words[i.Result]), i.Error ? h("div", { class: "muted" }, `${i.Error.Name}: ${i.Error.Message}`) : null),
+    h("td", {}, i.FuelDelta.toLocaleString("en")), h("td", { class: "hide-narrow" }, `${(i.WallMicrosDelta / 1000).toFixed(2)} ms`)));
+  const diffs = r.Invocations.filter((i) => i.Diff).map((i) => h("div", { class: "diff" },
+    h("h4", {}, `Recording ${i.RecordingId}`),
+    table(["Key", "Recorded", "Replayed"], i.Diff.map((d) => h("tr", {}, h("td", { class: "mono" }, d.Key),
+      h("td", { class: "mono" }, state(d.Recorded)), h("td", { class: "mono" }, state(d.Replayed)))), { label: `Records that differ in recording ${i.RecordingId}` })));
+  return h("div", { id: "replay-report" },
+    h("p", {}, `Candidate: ${r.Candidate}.`),
+    h("div", { class: "figures" }, figure(s.Replayed, "Replayed"), figure(s.Same, "Same"), figure(s.Different, "Different"),
+      figure(s.NowRejects, "Now reject"), figure(s.NowFails, "Now fail"), figure(s.NowSucceeds, "Now succeed"),
+      figure(s.FuelDelta.toLocaleString("en"), "Fuel Δ")),
+    s.Skipped ? h("p", { class: "muted" }, `${s.Skipped} not replayed: the replay's time ran out.`) : null,
+    table(["Recording", "Recorded", "Now", "Fuel Δ", { title: "Time Δ", narrow: true }], rows, { label: "Replayed invocations", empty: "No recordings to replay." }),
+    diffs.length ? h("h3", {}, "What differs") : null, ...diffs,
+    s.DiffsNotShown ? h("p", { class: "muted" }, `${s.DiffsNotShown} more differ; the first 100 are shown.`) : null);
+}
+
+async function replayPage(name) {
+  const token = navToken;
+  const fbase = `/synctrig/functions/${enc(name)}`;
+  let described, listed;
+  try {
+    [described, listed] = await Promise.all([sync("GET", fbase), sync("GET", `${fbase}/recordings?maxResults=20`)]);
+  } catch (e) {
+    if (token !== navToken) return;
+    show(h("h1", {}, `Replay ${name}`), errorBox(e), h("p", {}, link(`#/functions/${enc(name)}`, "Back to the function")));
+    return;
+  }
+  if (token !== navToken) return;
+  const out = h("div", { "aria-live": "polite" });
+  const candidate = h("select", { id: "replay-candidate" },
+    described.Versions.map((v) => h("option", { value: v.Version }, `version ${v.Version}`)), h("option", { value: "script" }, "a script not yet deployed"));
+  const script = h("textarea", { id: "replay-script", rows: 8, spellcheck: false, class: "mono" });
+  const scriptBox = h("div", { hidden: true }, h("label", { for: "replay-script" }, "Script (index.handler)"), script);
+  candidate.addEventListener("change", () => { scriptBox.hidden = candidate.value !== "script"; });
+  const run = h("button", { class: "primary", type: "button", id: "replay-run" }, "Replay");
+  run.addEventListener("click", () => busy(run, "Replaying the recordings in the sandbox…", async () => {
+    const body = candidate.value === "script" ? { Script: script.value } : { Version: Number(candidate.value) };
+    out.replaceChildren(reportView(await sync("POST", `${fbase}/replay`, body)));
+  }, out));
+  const shadowButton = h("button", { type: "button", id: "shadow-report" }, "Shadow report");
+  shadowButton.addEventListener("click", () => busy(shadowButton, "Comparing the shadow's answers…", async () => {
+    out.replaceChildren(reportView(await sync("GET", `${fbase}/shadow`)));
+  }, out));
+  const removeAll = h("button", { type: "button", id: "recordings-delete" }, "Delete all recordings");
+  removeAll.addEventListener("click", () => busy(removeAll, "Deleting…", async () => {
+    const done = await sync("DELETE", `${fbase}/recordings`);
+    notice(`${done.Deleted} recordings deleted.`, true);
+    route();
+  }, out));
+  const rows = listed.Recordings.map((r) => h("tr", {}, h("td", {}, r.Id), h("td", {}, when(r.At)),
+    h("td", { class: "mono hide-narrow" }, r.IdentityId), h("td", {}, r.DatasetName), h("td", {}, `v${r.Version}: ${r.Outcome}`),
+    h("td", { class: "hide-narrow" }, r.ShadowVersion ? `v${r.ShadowVersion}: ${r.ShadowOutcome}` : "–")));
+  show(h("p", {}, link(`#/functions/${enc(name)}`, `← ${name}`)),
+    h("h1", {}, `Replay ${name}`),
+    h("section", { class: "card" }, h("h2", {}, "Run a candidate on the recordings"),
+      h("p", { class: "muted" }, "Each recorded sync runs again with its own random seed and clock; nothing is written. The report says, per sync, whether the candidate answers the same, changes other records, or now rejects or fails."),
+      h("label", { for: "replay-candidate" }, "Candidate"), candidate, scriptBox,
+      h("div", { class: "actions" }, run, shadowButton), out),
+    h("section", { class: "card" }, h("h2", {}, "Latest recordings"),
+      table(["Id", "When", { title: "Identity", narrow: true }, "Dataset", "Ran", { title: "Shadow", narrow: true }], rows, { label: "Latest recordings", empty: "Nothing recorded: turn recording on on the function's page." }),
+      h("div", { class: "actions" }, removeAll)));
 }
 
 // ---- invocations --------------------------------------------------------------------
@@ -867,6 +994,9 @@ async function route() {
     case "functions":
       if (session.Principal === "root") return tenantOnly("Functions");
       return parts[1] ? functionPage(parts[1]) : functionsPage();
+    case "replay":
+      if (session.Principal === "root") return tenantOnly("Replay");
+      return replayPage(parts[1]);
     case "invocations":
       if (session.Principal === "root") return tenantOnly("Invocations");
       return invocationsPage(parts[1], params);

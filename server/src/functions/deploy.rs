@@ -6,8 +6,8 @@ use crate::error::ApiError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use synctrig_runtime::limits;
-use synctrig_runtime::sandbox::Runtime;
 use synctrig_runtime::sandbox::js::{Code, ScriptSettings};
+use synctrig_runtime::sandbox::{Runtime, Trigger};
 use synctrig_store::{DeployRefused, Script, Store};
 
 /// A deployed function version.
@@ -46,16 +46,23 @@ pub struct Release<'a> {
     pub environment: &'a BTreeMap<String, String>,
 }
 
-/// Deploys `release` as the next version of `tenant`'s function `name`; `region` goes into
-/// a script's ARN.
-pub async fn deploy(
-    store: &Store,
+/// Code made ready to run: its component (a script's pre-initialised), the trigger loaded
+/// from it, and what a script's top level logged.
+pub struct Built {
+    pub component: Vec<u8>,
+    pub trigger: Trigger,
+    pub log: String,
+}
+
+/// Checks `release` and makes it ready to run as `version` of `tenant`'s function `name`
+/// (a script sees that version and `region` in its Lambda context), without storing it.
+pub async fn build(
     runtime: &Arc<Runtime>,
     region: &str,
-    (tenant, name): (&str, &str),
-    Release { code, handler, environment }: Release<'_>,
-    expected_latest: Option<i64>,
-) -> Result<Deployed, ApiError> {
+    name: &str,
+    version: i64,
+    Release { code, environment, .. }: Release<'_>,
+) -> Result<Built, ApiError> {
     match code {
         Code::Script { .. } => synctrig_runtime::sandbox::js::check_environment(environment)
             .map_err(|e| ApiError::invalid_parameter(format!("Environment: {e}")))?,
@@ -65,16 +72,6 @@ pub async fn deploy(
             ));
         }
         Code::Component(_) => {}
-    }
-    // A deploy the limits would refuse is refused before it costs a compile.
-    if let Some(limit) = store.function_limit(tenant, name).await? {
-        return Err(refused(limit));
-    }
-    let version = store.next_function_version(tenant, name).await?;
-    if let Some(expected) = expected_latest
-        && expected != version - 1
-    {
-        return Err(refused(DeployRefused::Changed { latest: version - 1 }));
     }
     let settings = ScriptSettings {
         function_name: name.to_owned(),
@@ -87,7 +84,7 @@ pub async fn deploy(
     // Pre-initialising and compiling block (they wait for the worker process): off the
     // async workers.
     let (runtime, compiled) = (runtime.clone(), code.clone());
-    let (component, log, digest) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+    tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let (component, log) = match compiled {
             Code::Component(bytes) => (bytes, String::new()),
             Code::Script { source, export } => {
@@ -96,14 +93,40 @@ pub async fn deploy(
             }
         };
         let trigger = runtime.load(&component)?;
-        Ok((component, log, trigger.digest().to_owned()))
+        Ok(Built { component, trigger, log })
     })
     .await
-    .unwrap_or_else(|e| Err(ApiError::internal(format!("the deploy task failed: {e}"))))?;
-    let script = match code {
-        Code::Script { source, .. } => {
-            Some(Script { source: source.clone(), handler: handler.to_owned(), environment: environment.clone() })
-        }
+    .unwrap_or_else(|e| Err(ApiError::internal(format!("the build task failed: {e}"))))
+}
+
+/// Deploys `release` as the next version of `tenant`'s function `name`; `region` goes into
+/// a script's ARN.
+pub async fn deploy(
+    store: &Store,
+    runtime: &Arc<Runtime>,
+    region: &str,
+    (tenant, name): (&str, &str),
+    release: Release<'_>,
+    expected_latest: Option<i64>,
+) -> Result<Deployed, ApiError> {
+    // A deploy the limits would refuse is refused before it costs a compile.
+    if let Some(limit) = store.function_limit(tenant, name).await? {
+        return Err(refused(limit));
+    }
+    let version = store.next_function_version(tenant, name).await?;
+    if let Some(expected) = expected_latest
+        && expected != version - 1
+    {
+        return Err(refused(DeployRefused::Changed { latest: version - 1 }));
+    }
+    let Built { component, trigger, log } = build(runtime, region, name, version, release).await?;
+    let digest = trigger.digest().to_owned();
+    let script = match release.code {
+        Code::Script { source, .. } => Some(Script {
+            source: source.clone(),
+            handler: release.handler.to_owned(),
+            environment: release.environment.clone(),
+        }),
         Code::Component(_) => None,
     };
     let version = store

@@ -4,6 +4,7 @@
 
 pub mod aliases;
 pub mod deploy;
+pub mod recordings;
 
 use crate::call::{Call, max_results};
 use crate::error::ApiError;
@@ -12,6 +13,7 @@ use crate::wire::*;
 pub(crate) use aliases::*;
 use base64::Engine as _;
 pub use deploy::{Release, deploy};
+pub(crate) use recordings::*;
 use std::time::Duration;
 use synctrig_runtime::SyncEvent;
 use synctrig_runtime::pipeline::stored_from_event;
@@ -82,7 +84,7 @@ pub(super) async fn publish_function_version(call: Call) -> Result<PublishFuncti
     let state = call.state.clone();
     // One deploy per tenant at a time, refused at once rather than queued: a tenant cannot
     // hold more than one of the server's deploy slots, nor wait in line for them.
-    let _tenant_deploy = TenantDeploy::start(call.state.clone(), &tenant)?;
+    let _tenant_deploy = TenantTurn::start(call.state.clone(), &tenant, "another deploy of this tenant")?;
     let request: PublishFunctionVersionRequest = call.body("PublishFunctionVersion")?;
     let given = [request.script.is_some(), request.component.is_some(), request.from_version.is_some()];
     if given.iter().filter(|g| **g).count() != 1 {
@@ -90,10 +92,7 @@ pub(super) async fn publish_function_version(call: Call) -> Result<PublishFuncti
             "give exactly one of Script (JavaScript source), Component (base64 .wasm) or FromVersion",
         ));
     }
-    let _permit = tokio::time::timeout(DEPLOY_WAIT, state.deploys.clone().acquire_owned())
-        .await
-        .map_err(|_| ApiError::too_many_requests("other deploys are compiling; retry"))?
-        .map_err(|_| ApiError::internal("the server is shutting down"))?;
+    let _permit = compile_permit(&state).await?;
     let expected = request.expected_latest_version;
     let handler = request.handler.unwrap_or_else(|| "index.handler".to_owned());
     let given_environment = request.environment.map(|e| e.variables);
@@ -131,28 +130,42 @@ fn script(source: String, handler: &str) -> Result<Code, ApiError> {
     Ok(Code::Script { export: export.to_owned(), source })
 }
 
-/// A tenant's deploy in progress; ends when dropped.
-struct TenantDeploy {
+/// A tenant's turn at something it may do once at a time (a deploy, a replay); ends when
+/// dropped.
+pub(crate) struct TenantTurn {
     state: std::sync::Arc<crate::state::AppState>,
-    tenant: String,
+    key: String,
 }
 
-impl TenantDeploy {
-    fn start(state: std::sync::Arc<crate::state::AppState>, tenant: &str) -> Result<Self, ApiError> {
-        let started = state.deploying.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant.to_owned());
+impl TenantTurn {
+    /// The turn under `key`, or `TooManyRequestsException` naming `what` holds it.
+    pub(crate) fn start(
+        state: std::sync::Arc<crate::state::AppState>,
+        key: &str,
+        what: &str,
+    ) -> Result<Self, ApiError> {
+        let started = state.deploying.lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_owned());
         if !started {
-            return Err(ApiError::too_many_requests(
-                "another deploy of this tenant is in progress; retry when it ends",
-            ));
+            return Err(ApiError::too_many_requests(format!("{what} is in progress; retry when it ends")));
         }
-        Ok(TenantDeploy { state, tenant: tenant.to_owned() })
+        Ok(TenantTurn { state, key: key.to_owned() })
     }
 }
 
-impl Drop for TenantDeploy {
+impl Drop for TenantTurn {
     fn drop(&mut self) {
-        self.state.deploying.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.tenant);
+        self.state.deploying.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.key);
     }
+}
+
+/// One of the server's compile slots, waited for at most [`DEPLOY_WAIT`].
+pub(crate) async fn compile_permit(
+    state: &crate::state::AppState,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    tokio::time::timeout(DEPLOY_WAIT, state.deploys.clone().acquire_owned())
+        .await
+        .map_err(|_| ApiError::too_many_requests("other deploys are compiling; retry"))?
+        .map_err(|_| ApiError::internal("the server is shutting down"))
 }
 
 async fn publish(
@@ -203,6 +216,25 @@ pub(super) async fn test_function(call: Call) -> Result<TestFunctionResponse, Ap
         fuel: outcome.stats.fuel_consumed,
         peak_memory_bytes: outcome.stats.peak_memory_bytes as u64,
     })
+}
+
+/// Deletes a function and everything it has, unless a pool's SyncTrigger names it.
+pub async fn delete(store: &synctrig_store::Store, (tenant, name): (&str, &str)) -> Result<i64, ApiError> {
+    match store.delete_function(tenant, name).await? {
+        Ok(versions) => Ok(versions),
+        Err(synctrig_store::DeleteRefused::Missing) => Err(function_not_found(name)),
+        Err(synctrig_store::DeleteRefused::InUse { pool }) => Err(ApiError::conflict(format!(
+            "identity pool {pool}'s SyncTrigger names function {name:?}; map another one first"
+        ))),
+    }
+}
+
+pub(super) async fn delete_function(call: Call) -> Result<DeleteFunctionResponse, ApiError> {
+    let (tenant, name) = (tenant(&call)?, function_name(&call)?);
+    // Not beside a deploy of the tenant's.
+    let _turn = TenantTurn::start(call.state.clone(), &tenant, "a deploy of this tenant")?;
+    let versions = delete(&*call.state.store, (&tenant, &name)).await?;
+    Ok(DeleteFunctionResponse { function_name: name, deleted_versions: versions })
 }
 
 pub(crate) async fn list_trigger_invocations(call: Call) -> Result<ListTriggerInvocationsResponse, ApiError> {

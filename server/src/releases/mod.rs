@@ -7,6 +7,7 @@
 //! decision per epoch through, so two nodes judging at once decide once.
 
 pub mod judge;
+pub mod replay;
 
 use crate::triggers::FunctionRef;
 use crate::wire::{DecisionFigures, VersionFiguresShown};
@@ -14,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use synctrig_store::releases::{Outcomes, Resolved};
-use synctrig_store::{Decision, FiguresDelta, Store, VersionFigures};
+use synctrig_store::{Decision, FiguresDelta, RecordingSettings, Store, VersionFigures};
 
 /// How often figures are written and rollouts judged.
 pub const JUDGE_EVERY: Duration = Duration::from_secs(1);
@@ -24,6 +25,8 @@ pub const JUDGE_EVERY: Duration = Duration::from_secs(1);
 pub struct Selected {
     pub function: FunctionRef,
     pub via: Option<Via>,
+    /// The function's recording settings, if it records.
+    pub recording: Option<RecordingSettings>,
 }
 
 /// An alias a sync went through: its epoch, and whether it took the second version.
@@ -42,14 +45,16 @@ pub fn select(tenant: &str, function: &str, resolved: Resolved, dataset: (&str, 
         version: head.version,
         digest: head.digest,
     };
+    let recording = resolved.recording;
     let Some(route) = resolved.alias else {
-        return Selected { function: reference(resolved.primary), via: None };
+        return Selected { function: reference(resolved.primary), via: None, recording };
     };
     let (head, candidate) = match route.candidate {
         Some((head, weight_bp)) if judge::routes_to_candidate(function, dataset, weight_bp) => (head, true),
         _ => (resolved.primary, false),
     };
-    Selected { function: reference(head), via: Some(Via { alias: route.alias, epoch: route.epoch, candidate }) }
+    let via = Some(Via { alias: route.alias, epoch: route.epoch, candidate });
+    Selected { function: reference(head), via, recording }
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -61,7 +61,7 @@ pub(crate) async fn set_cognito_events(call: Call) -> Result<Empty, ApiError> {
         return Err(ApiError::invalid_parameter(format!("unknown event {other:?}; the only event is SyncTrigger")));
     }
     let mapping = request.events.get("SyncTrigger").filter(|v| !v.is_empty()).cloned();
-    let mut alias = None;
+    let mut named = None;
     if let Some(value) = &mapping {
         let (name, qualifier) = parse_function_ref(value).ok_or_else(|| {
             ApiError::invalid_parameter(format!(
@@ -74,14 +74,16 @@ pub(crate) async fn set_cognito_events(call: Call) -> Result<Empty, ApiError> {
                 "no function {value:?} is deployed for this identity pool's tenant"
             )));
         }
-        if let Qualifier::Alias(a) = qualifier {
-            alias = Some((name, a));
-        }
+        let alias = match qualifier {
+            Qualifier::Alias(a) => Some(a),
+            _ => None,
+        };
+        named = Some((name, alias));
     }
-    let held = alias.as_ref().map(|(name, a)| (pool.tenant.as_str(), name.as_str(), a.as_str()));
+    let held = named.as_ref().map(|(name, a)| (pool.tenant.as_str(), name.as_str(), a.as_deref()));
     if !call.state.store.set_sync_trigger(&pool.pool_id, mapping.as_deref(), held).await? {
         return Err(ApiError::invalid_parameter(format!(
-            "the alias {:?} was deleted meanwhile",
+            "the function or alias {:?} was deleted meanwhile",
             mapping.unwrap_or_default()
         )));
     }

@@ -5,15 +5,22 @@ use super::records::check_session_token;
 use super::{authorize_identity, check_dataset_name, principal_name};
 use crate::call::Call;
 use crate::error::ApiError;
+use crate::releases::replay::{self, Answer};
 use crate::state::AppState;
+use crate::triggers::FunctionRef;
 use crate::wire::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use synctrig_runtime::SyncEvent;
 use synctrig_runtime::limits;
 use synctrig_runtime::merge::{self, EventMeta, Patch, PatchError};
-use synctrig_store::now;
-use synctrig_store::{DatasetKey, Idempotency, InvocationRow, Pool, Principal, Update, UpdateOutcome};
+use synctrig_runtime::pipeline::{Outcome, stored_from_event};
+use synctrig_runtime::sandbox::Entropy;
+use synctrig_store::{
+    DatasetKey, Idempotency, InvocationRow, Pool, Principal, Recording, ShadowRun, Update, UpdateOutcome,
+};
+use synctrig_store::{now, now_ms};
 
 /// The latest DeviceLastModifiedDate accepted: the end of year 9999, the last date the
 /// SDKs can represent.
@@ -195,6 +202,8 @@ async fn run_sync_trigger(
     };
     let reservation = state.invoker.reserve(&pool.pool_id).await.map_err(ApiError::from)?;
     let input = merge::build_event(meta, &stored, patches);
+    // A recorded invocation keeps its event; a shadow version runs on it afterwards.
+    let recorded = selected.recording.as_ref().map(|settings| (settings.shadow_version, input.clone()));
     let outcome = reservation.run(trigger, stored, input).await;
 
     let outcome_label = match &outcome.result {
@@ -203,6 +212,9 @@ async fn run_sync_trigger(
     };
     state.metrics.invocation(outcome_label, outcome.stats.wall_us as f64 / 1e6, outcome.stats.fuel_consumed);
     state.releases.record(&selected, outcome_label, outcome.stats.wall_us, outcome.stats.fuel_consumed);
+    if let Some((shadow, input)) = recorded {
+        record(state, &pool.tenant, &name, version, &outcome, input, shadow);
+    }
     let row = InvocationRow {
         at: now(),
         version,
@@ -214,4 +226,70 @@ async fn run_sync_trigger(
     };
     state.store.submit_invocation(&pool.tenant, &name, row);
     outcome.result.map(|applied| applied.writes).map_err(ApiError::from)
+}
+
+/// Records an invocation — after running the shadow version on its input and entropy,
+/// off the update's path, if one is set (its result goes into the recording only).
+fn record(
+    state: &Arc<AppState>,
+    tenant: &str,
+    name: &str,
+    version: i64,
+    outcome: &Outcome,
+    input: SyncEvent,
+    shadow: Option<i64>,
+) {
+    let live = Answer::of(outcome);
+    let (seed, clock_secs) = replay::entropy_columns(&outcome.entropy);
+    let mut recording = Recording {
+        id: 0,
+        at_ms: now_ms(),
+        pool: input.identity_pool_id.clone(),
+        identity: input.identity_id.clone(),
+        dataset: input.dataset_name.clone(),
+        version,
+        outcome: live.outcome,
+        input: input.to_json(),
+        output: live.output,
+        error: live.error,
+        seed,
+        clock_secs,
+        wall_us: live.wall_us,
+        fuel: live.fuel,
+        shadow: None,
+    };
+    let Some(shadow) = shadow.filter(|v| *v != version) else {
+        state.store.submit_recording(tenant, name, recording);
+        return;
+    };
+    let (state, tenant, name, entropy) = (state.clone(), tenant.to_owned(), name.to_owned(), outcome.entropy);
+    tokio::spawn(async move {
+        recording.shadow = shadow_run(&state, (&tenant, &name, shadow), input, entropy).await;
+        state.store.submit_recording(&tenant, &name, recording);
+    });
+}
+
+/// The shadow version's run on a live invocation's input, in the pool's share; none when
+/// the share is taken (a shadow never delays or throttles live traffic) or it cannot load.
+async fn shadow_run(
+    state: &AppState,
+    (tenant, name, version): (&str, &str, i64),
+    input: SyncEvent,
+    entropy: Entropy,
+) -> Option<ShadowRun> {
+    // The place in the pool's queue first: a shadow that would wait costs nothing more.
+    let reservation = state.invoker.reserve(&input.identity_pool_id).await.ok()?;
+    let head = state.store.function(tenant, name, Some(version)).await.ok()??;
+    let function = FunctionRef { tenant: tenant.to_owned(), name: name.to_owned(), version, digest: head.digest };
+    let trigger = state.triggers.get(function).await.ok()?;
+    let stored = stored_from_event(&input);
+    let answer = Answer::of(&reservation.run_with(trigger, stored, input, entropy).await);
+    Some(ShadowRun {
+        version,
+        outcome: answer.outcome,
+        output: answer.output,
+        error: answer.error,
+        wall_us: answer.wall_us,
+        fuel: answer.fuel,
+    })
 }

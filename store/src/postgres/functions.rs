@@ -68,4 +68,14 @@ impl Functions for Postgres {
         }
         rules::invocations(&Pg(&self.client().await?), tenant, name, limit).await
     }
+
+    async fn delete_function(&self, tenant: &str, name: &str) -> Result<std::result::Result<i64, DeleteRefused>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let deleted = rules::delete_function(&Pg(&tx), tenant, name).await?;
+        if deleted.is_ok() {
+            self.commit_change(tx, cache::Kinds::FUNCTIONS).await?;
+        }
+        Ok(deleted)
+    }
 }

@@ -24,6 +24,7 @@ mod cache;
 mod datasets;
 mod functions;
 mod identities;
+mod recordings;
 mod releases;
 mod schema;
 mod tenants;
@@ -57,6 +58,11 @@ enum Background {
         tenant: String,
         name: String,
         row: InvocationRow,
+    },
+    Recording {
+        tenant: String,
+        name: String,
+        recording: Box<Recording>,
     },
     Purge,
     /// Answered once every job queued before it is written (or failed).
@@ -436,6 +442,7 @@ async fn write_batch(pool: &deadpool_postgres::Pool, batch: Vec<Background>) -> 
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let mut functions = std::collections::BTreeSet::new();
+    let mut recorded = std::collections::BTreeSet::new();
     // Dropped, so answered, when the batch is done whichever way.
     let mut _flushed = Vec::new();
     for job in batch {
@@ -460,8 +467,13 @@ async fn write_batch(pool: &deadpool_postgres::Pool, batch: Vec<Background>) -> 
                 .await?;
                 functions.insert((tenant, name));
             }
+            Background::Recording { tenant, name, recording } => {
+                sql::recordings::add(&Pg(&tx), &tenant, &name, &recording).await?;
+                recorded.insert((tenant, name));
+            }
             Background::Purge => {
                 let t = now();
+                sql::recordings::sweep(&Pg(&tx), now_ms()).await?;
                 execute(&tx, "DELETE FROM credentials WHERE expires IS NOT NULL AND expires < $1", &[&t]).await?;
                 execute(&tx, "DELETE FROM applied_updates WHERE expires < $1", &[&t]).await?;
             }
@@ -476,6 +488,9 @@ async fn write_batch(pool: &deadpool_postgres::Pool, batch: Vec<Background>) -> 
             &[&tenant, &name, &KEEP_INVOCATIONS],
         )
         .await?;
+    }
+    for (tenant, name) in recorded {
+        sql::recordings::trim(&Pg(&tx), &tenant, &name).await?;
     }
     tx.commit().await?;
     Ok(())

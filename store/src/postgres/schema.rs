@@ -100,6 +100,24 @@ const MIGRATIONS: &[(i64, &str)] = &[
         candidate BIGINT NOT NULL, reason TEXT NOT NULL, figures TEXT NOT NULL);
     CREATE INDEX alias_decisions_by_function ON alias_decisions (tenant, name, id);"#,
     ),
+    // 8: functions' recording settings and their recorded invocations (with a shadow
+    // version's run beside each, if one ran).
+    (
+        8,
+        r#"CREATE TABLE function_recording (
+        tenant TEXT COLLATE "C" NOT NULL, name TEXT COLLATE "C" NOT NULL, max_count BIGINT NOT NULL,
+        max_age_secs BIGINT NOT NULL, shadow_version BIGINT, modified BIGINT NOT NULL,
+        PRIMARY KEY (tenant, name));
+    CREATE TABLE recordings (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL, at_ms BIGINT NOT NULL, pool_id TEXT COLLATE "C" NOT NULL,
+        identity_id TEXT NOT NULL, dataset TEXT NOT NULL, version BIGINT NOT NULL, outcome TEXT NOT NULL,
+        input TEXT NOT NULL, output TEXT, error TEXT, seed TEXT NOT NULL, clock_secs BIGINT NOT NULL,
+        wall_us BIGINT NOT NULL, fuel BIGINT NOT NULL, shadow_version BIGINT, shadow_outcome TEXT,
+        shadow_output TEXT, shadow_error TEXT, shadow_wall_us BIGINT, shadow_fuel BIGINT);
+    CREATE INDEX recordings_by_function ON recordings (tenant, name, id);
+    CREATE INDEX recordings_by_pool ON recordings (pool_id);"#,
+    ),
 ];
 
 /// SQLite's `SHORT_MERGED_NAMES`: the first schema whose merged names all keep to 128.

@@ -91,11 +91,11 @@ impl Tenants for Postgres {
         &self,
         pool_id: &str,
         mapping: Option<&str>,
-        alias: Option<(&str, &str, &str)>,
+        function: Option<(&str, &str, Option<&str>)>,
     ) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let set = rules::set_sync_trigger(&Pg(&tx), pool_id, mapping, alias).await?;
+        let set = rules::set_sync_trigger(&Pg(&tx), pool_id, mapping, function).await?;
         self.commit_change(tx, cache::Kinds::POOLS).await?;
         Ok(set)
     }

@@ -203,3 +203,58 @@ pub(crate) async fn invocations(db: &impl Db, tenant: &str, name: &str, limit: i
         })
         .collect()
 }
+
+/// The function a SyncTrigger mapping names: `[arn:aws:lambda:<region>:<account>:function:]<name>[:<qualifier>]`.
+pub(crate) fn mapped_function(mapping: &str) -> &str {
+    let rest = match mapping.strip_prefix("arn:aws:lambda:") {
+        Some(arn) => arn.splitn(4, ':').nth(3).unwrap_or(""),
+        None => mapping,
+    };
+    rest.split(':').next().unwrap_or("")
+}
+
+/// Deletes a function with all it has: its versions, aliases and their figures and
+/// decisions, invocation log, recording settings and recordings — unless a pool's
+/// SyncTrigger names it. Answers how many versions it had.
+pub(crate) async fn delete_function<D: Db>(
+    tx: &D,
+    tenant: &str,
+    name: &str,
+) -> Result<std::result::Result<i64, DeleteRefused>> {
+    // Not beside a deploy of the tenant's or a change of one of the function's aliases.
+    tx.take_turns(&format!("deploy/{tenant}")).await?;
+    tx.take_turns(&format!("alias/{tenant}/{name}")).await?;
+    // Its versions locked first: a SetCognitoEvents naming it holds one FOR SHARE until it
+    // commits, so the pools read next show its mapping, and one that comes later finds
+    // no version.
+    let sql = format!("SELECT version FROM functions WHERE tenant = $1 AND name = $2{}", D::FOR_UPDATE);
+    let versions = tx.query(&sql, values![tenant, name]).await?.len() as i64;
+    if versions == 0 {
+        return Ok(Err(DeleteRefused::Missing));
+    }
+    let pools = tx
+        .query(
+            "SELECT pool_id, sync_trigger FROM pools WHERE tenant = $1 AND sync_trigger IS NOT NULL ORDER BY pool_id",
+            values![tenant],
+        )
+        .await?;
+    for row in pools {
+        let [pool, mapping] = columns(row)?;
+        if mapped_function(&mapping.text()?) == name {
+            return Ok(Err(DeleteRefused::InUse { pool: pool.text()? }));
+        }
+    }
+    for table in [
+        "functions",
+        "function_aliases",
+        "alias_figures",
+        "alias_histograms",
+        "alias_decisions",
+        "invocations",
+        "function_recording",
+        "recordings",
+    ] {
+        tx.execute(&format!("DELETE FROM {table} WHERE tenant = $1 AND name = $2"), values![tenant, name]).await?;
+    }
+    Ok(Ok(versions))
+}

@@ -208,11 +208,18 @@ pub(crate) async fn resolve(
     function: &str,
     qualifier: &Qualifier,
 ) -> Result<Option<Resolved>> {
-    let alias = match qualifier {
-        Qualifier::Latest => return Ok(functions::function(db, tenant, function, None).await?.map(plain)),
-        Qualifier::Version(v) => return Ok(functions::function(db, tenant, function, Some(*v)).await?.map(plain)),
-        Qualifier::Alias(alias) => alias,
+    let mut resolved = match qualifier {
+        Qualifier::Latest => functions::function(db, tenant, function, None).await?.map(plain),
+        Qualifier::Version(v) => functions::function(db, tenant, function, Some(*v)).await?.map(plain),
+        Qualifier::Alias(alias) => resolve_alias(db, tenant, function, alias).await?,
     };
+    if let Some(r) = &mut resolved {
+        r.recording = super::recordings::settings(db, tenant, function).await?;
+    }
+    Ok(resolved)
+}
+
+async fn resolve_alias(db: &impl Db, tenant: &str, function: &str, alias: &str) -> Result<Option<Resolved>> {
     let row = db
         .query_opt(
             "SELECT a.version, p.digest, a.epoch, a.candidate, c.digest, a.weight_bp
@@ -220,7 +227,7 @@ pub(crate) async fn resolve(
              JOIN functions p ON p.tenant = a.tenant AND p.name = a.name AND p.version = a.version
              LEFT JOIN functions c ON c.tenant = a.tenant AND c.name = a.name AND c.version = a.candidate
              WHERE a.tenant = $1 AND a.name = $2 AND a.alias = $3",
-            values![tenant, function, alias.as_str()],
+            values![tenant, function, alias],
         )
         .await?;
     let Some(row) = row else { return Ok(None) };
@@ -231,12 +238,13 @@ pub(crate) async fn resolve(
     };
     Ok(Some(Resolved {
         primary: Head { version: version.int()?, digest: digest.text()? },
-        alias: Some(AliasRoute { alias: alias.clone(), epoch: epoch.int()?, candidate }),
+        alias: Some(AliasRoute { alias: alias.to_owned(), epoch: epoch.int()?, candidate }),
+        recording: None,
     }))
 }
 
 fn plain(primary: Head) -> Resolved {
-    Resolved { primary, alias: None }
+    Resolved { primary, alias: None, recording: None }
 }
 
 /// Adds nodes' figures to their aliases' epochs; figures of an epoch that has ended are

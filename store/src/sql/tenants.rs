@@ -198,13 +198,23 @@ pub(crate) async fn set_sync_trigger<D: Db>(
     tx: &D,
     pool_id: &str,
     mapping: Option<&str>,
-    alias: Option<(&str, &str, &str)>,
+    function: Option<(&str, &str, Option<&str>)>,
 ) -> Result<bool> {
-    if let Some((tenant, function, alias)) = alias {
-        let sql =
-            format!("SELECT 1 FROM function_aliases WHERE tenant = $1 AND name = $2 AND alias = $3{}", D::FOR_SHARE);
-        if tx.value(&sql, values![tenant, function, alias]).await?.is_none() {
+    // The function (and alias) it names, held until this commits: a deletion waits, then
+    // sees the mapping; or came first, and then they are gone.
+    if let Some((tenant, function, alias)) = function {
+        let sql = format!("SELECT 1 FROM functions WHERE tenant = $1 AND name = $2 LIMIT 1{}", D::FOR_SHARE);
+        if tx.value(&sql, values![tenant, function]).await?.is_none() {
             return Ok(false);
+        }
+        if let Some(alias) = alias {
+            let sql = format!(
+                "SELECT 1 FROM function_aliases WHERE tenant = $1 AND name = $2 AND alias = $3{}",
+                D::FOR_SHARE
+            );
+            if tx.value(&sql, values![tenant, function, alias]).await?.is_none() {
+                return Ok(false);
+            }
         }
     }
     tx.execute("UPDATE pools SET sync_trigger = $2 WHERE pool_id = $1", values![pool_id, mapping]).await?;
@@ -216,7 +226,7 @@ pub(crate) async fn set_sync_trigger<D: Db>(
 pub(crate) async fn delete_pool(tx: &impl Db, pool: &str) -> Result<bool> {
     // Identities first: where rows are locked, deleting them waits for updates in flight,
     // and the deletes that follow see what those wrote.
-    for table in ["identities", "records", "datasets", "logins", "credentials"] {
+    for table in ["identities", "records", "datasets", "logins", "credentials", "recordings"] {
         tx.execute(&format!("DELETE FROM {table} WHERE pool_id = $1"), values![pool]).await?;
     }
     Ok(tx.execute("DELETE FROM pools WHERE pool_id = $1", values![pool]).await? == 1)

@@ -67,4 +67,9 @@ impl Functions for Sqlite {
         owned!(tenant, name);
         self.run(move |conn| sql::ready(rules::invocations(&Lite(conn), &tenant, &name, limit))).await
     }
+
+    async fn delete_function(&self, tenant: &str, name: &str) -> Result<std::result::Result<i64, DeleteRefused>> {
+        owned!(tenant, name);
+        self.rule(true, move |tx| sql::ready(rules::delete_function(tx, &tenant, &name))).await
+    }
 }

@@ -15,6 +15,7 @@ mod archive;
 mod datasets;
 mod functions;
 mod identities;
+mod recordings;
 mod releases;
 mod schema;
 mod tenants;
@@ -45,6 +46,11 @@ enum Job {
         tenant: String,
         name: String,
         row: InvocationRow,
+    },
+    Recording {
+        tenant: String,
+        name: String,
+        recording: Box<Recording>,
     },
     Purge,
 }
@@ -432,7 +438,7 @@ impl Sqlite {
         let t = now();
         tx.execute("DELETE FROM credentials WHERE expires IS NOT NULL AND expires < ?1", [t])?;
         tx.execute("DELETE FROM applied_updates WHERE expires < ?1", [t])?;
-        Ok(())
+        sql::ready(sql::recordings::sweep(&Lite(tx), now_ms()))
     }
 }
 
@@ -458,6 +464,7 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
         let outcome = (|| -> Result<()> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut functions = std::collections::BTreeSet::new();
+            let mut recorded = std::collections::BTreeSet::new();
             let savepoint = |f: &mut dyn FnMut() -> Result<()>| -> Result<Result<()>> {
                 tx.execute_batch("SAVEPOINT one_job")?;
                 let result = f();
@@ -493,6 +500,12 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                         )?;
                         functions.insert((tenant.clone(), name.clone()));
                     }
+                    Job::Recording { tenant, name, recording } => {
+                        // Under a savepoint: a recording that cannot be written spoils no update.
+                        let _ =
+                            savepoint(&mut || sql::ready(sql::recordings::add(&Lite(&tx), tenant, name, recording)))?;
+                        recorded.insert((tenant.clone(), name.clone()));
+                    }
                     Job::Purge => Sqlite::purge(&tx)?,
                 }
             }
@@ -502,6 +515,9 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                          SELECT id FROM invocations WHERE tenant = ?1 AND name = ?2 ORDER BY id DESC LIMIT 1 OFFSET ?3)",
                     params![tenant, name, KEEP_INVOCATIONS],
                 )?;
+            }
+            for (tenant, name) in recorded {
+                sql::ready(sql::recordings::trim(&Lite(&tx), &tenant, &name))?;
             }
             tx.commit()?;
             Ok(())
@@ -524,7 +540,7 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                     };
                     let _ = reply.send(answer);
                 }
-                Job::Invocation { .. } | Job::Purge => {}
+                Job::Invocation { .. } | Job::Recording { .. } | Job::Purge => {}
             }
         }
     }

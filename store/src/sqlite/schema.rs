@@ -106,6 +106,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
          primary_version INTEGER NOT NULL, candidate INTEGER NOT NULL, reason TEXT NOT NULL,
          figures TEXT NOT NULL);
      CREATE INDEX alias_decisions_by_function ON alias_decisions (tenant, name, id);",
+    // 8: functions' recording settings and their recorded invocations (with a shadow
+    // version's run beside each, if one ran).
+    "CREATE TABLE function_recording (
+         tenant TEXT NOT NULL, name TEXT NOT NULL, max_count INTEGER NOT NULL,
+         max_age_secs INTEGER NOT NULL, shadow_version INTEGER, modified INTEGER NOT NULL,
+         PRIMARY KEY (tenant, name));
+     CREATE TABLE recordings (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, name TEXT NOT NULL,
+         at_ms INTEGER NOT NULL, pool_id TEXT NOT NULL, identity_id TEXT NOT NULL, dataset TEXT NOT NULL,
+         version INTEGER NOT NULL, outcome TEXT NOT NULL, input TEXT NOT NULL, output TEXT, error TEXT,
+         seed TEXT NOT NULL, clock_secs INTEGER NOT NULL, wall_us INTEGER NOT NULL, fuel INTEGER NOT NULL,
+         shadow_version INTEGER, shadow_outcome TEXT, shadow_output TEXT, shadow_error TEXT,
+         shadow_wall_us INTEGER, shadow_fuel INTEGER);
+     CREATE INDEX recordings_by_function ON recordings (tenant, name, id);
+     CREATE INDEX recordings_by_pool ON recordings (pool_id);",
 ];
 
 /// The first schema version whose merged dataset names all keep to 128 characters and

@@ -100,14 +100,14 @@ impl Tenants for Sqlite {
         &self,
         pool_id: &str,
         mapping: Option<&str>,
-        alias: Option<(&str, &str, &str)>,
+        function: Option<(&str, &str, Option<&str>)>,
     ) -> Result<bool> {
         owned!(pool_id);
         let mapping = mapping.map(str::to_owned);
-        let alias = alias.map(|(t, f, a)| (t.to_owned(), f.to_owned(), a.to_owned()));
+        let function = function.map(|(t, f, a)| (t.to_owned(), f.to_owned(), a.map(str::to_owned)));
         self.rule(true, move |tx| {
-            let alias = alias.as_ref().map(|(t, f, a)| (t.as_str(), f.as_str(), a.as_str()));
-            sql::ready(rules::set_sync_trigger(tx, &pool_id, mapping.as_deref(), alias))
+            let function = function.as_ref().map(|(t, f, a)| (t.as_str(), f.as_str(), a.as_deref()));
+            sql::ready(rules::set_sync_trigger(tx, &pool_id, mapping.as_deref(), function))
         })
         .await
     }

@@ -43,6 +43,7 @@ macro_rules! both {
     )*};
 }
 
+mod recordings;
 mod releases;
 
 both!(

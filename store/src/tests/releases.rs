@@ -127,11 +127,14 @@ async fn an_alias_moves_keeps_its_figures_per_epoch_and_a_rollout_is_decided_onc
 async fn an_alias_a_pool_names_is_not_deleted(store: Arc<Store>) {
     let (pool, _) = identity(&*store).await;
     store.deploy_function("acme", "f", "d1", b"w", None, None).await.unwrap().unwrap();
-    assert!(!store.set_sync_trigger(&pool, Some("f:live"), Some(("acme", "f", "live"))).await.unwrap(), "no alias yet");
+    assert!(
+        !store.set_sync_trigger(&pool, Some("f:live"), Some(("acme", "f", Some("live")))).await.unwrap(),
+        "no alias yet"
+    );
     assert_eq!(store.pool(&pool).await.unwrap().unwrap().sync_trigger, None);
     store.put_alias("acme", "f", "live", &change(1, None, false), PutMode::Create, None).await.unwrap().unwrap();
     let arn = "arn:aws:lambda:us-east-1:123456789012:function:f:live";
-    assert!(store.set_sync_trigger(&pool, Some(arn), Some(("acme", "f", "live"))).await.unwrap());
+    assert!(store.set_sync_trigger(&pool, Some(arn), Some(("acme", "f", Some("live")))).await.unwrap());
     assert_eq!(store.delete_alias("acme", "f", "live").await.unwrap(), Err(AliasRefused::InUse { pool: pool.clone() }));
     assert!(store.set_sync_trigger(&pool, Some("f"), None).await.unwrap());
     assert_eq!(store.delete_alias("acme", "f", "live").await.unwrap(), Ok(()));

@@ -8,10 +8,12 @@
 //! PostgreSQL database) the server uses it; `LOADGEN_NODES=N` then starts N servers on
 //! it and spreads the connections over them (`tests/bench-backends.sh` runs SQLite, one
 //! PostgreSQL node and two side by side). `LOADGEN_PHASES=alone` runs only the first
-//! phase (the quiet tenant alone), for sweeps over the concurrency; `LOADGEN_PHASES=canary`
-//! instead alternates the quiet tenant's trigger named plainly with the same trigger
-//! behind an alias that sends 10% of the syncs to a second version (`LOADGEN_ROUNDS`
-//! rounds of each, 3 by default), for the cost of routing and release figures.
+//! phase (the quiet tenant alone), for sweeps over the concurrency; `LOADGEN_PHASES=releases`
+//! (or `canary`) instead alternates the quiet tenant's trigger named plainly, the same
+//! trigger behind an alias that sends 10% of the syncs to a second version, and the plain
+//! trigger with every invocation recorded (`LOADGEN_ROUNDS` rounds of each, 3 by default),
+//! for the cost of routing, release figures and recording; then it times a replay of the
+//! 1,000 recordings kept.
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -364,7 +366,7 @@ async fn main() {
         set_trigger(&mut admin, &root, pool, function).await;
     }
 
-    if std::env::var("LOADGEN_PHASES").is_ok_and(|p| p == "canary") {
+    if std::env::var("LOADGEN_PHASES").is_ok_and(|p| p == "canary" || p == "releases") {
         let sample = guest("sample_trigger");
         server.admin(&["deploy", "--tenant", "quiet", "--name", "sample", "--wasm", sample.to_str().unwrap()]);
         let alias = ["alias", "--tenant", "quiet", "--name", "sample", "--alias", "live", "--version", "1"];
@@ -372,20 +374,34 @@ async fn main() {
         let rounds: usize = std::env::var("LOADGEN_ROUNDS").ok().map_or(3, |n| n.parse().expect("LOADGEN_ROUNDS"));
         println!(
             "serve load test ({database}, {} node(s)): {concurrency} connections, UpdateRecords with the sample trigger, \
-             plain vs behind an alias with a 10% canary, {rounds} rounds of up to {requests} requests or {seconds} s",
+             plain vs behind an alias with a 10% canary vs recording every invocation, {rounds} rounds of up to \
+             {requests} requests or {seconds} s",
             servers.len()
         );
-        let (mut plain, mut canary) = (Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            for (mapping, into) in [("sample", &mut plain), ("sample:live", &mut canary)] {
+        let recording = ["recording", "--tenant", "quiet", "--name", "sample"];
+        // (label, SyncTrigger, recorded)
+        let variants =
+            [("plain", "sample", false), ("alias, 10% canary", "sample:live", false), ("recording on", "sample", true)];
+        let mut reports: Vec<Vec<Report>> = variants.iter().map(|_| Vec::new()).collect();
+        for round in 0..rounds {
+            for ((label, mapping, recorded), into) in variants.iter().zip(&mut reports) {
+                // A connection of its own each time: an idle one is closed after 10 s.
+                let mut admin = Conn::open(&server.addr).await;
                 set_trigger(&mut admin, &root, &quiet_pool, mapping).await;
+                if *recorded {
+                    server.admin(&recording);
+                }
                 let mut workers = Vec::new();
                 for i in 0..concurrency {
                     workers.push(identity(&addr(i), &quiet_pool).await);
                 }
                 let r = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
-                print(if mapping == "sample" { "plain" } else { "alias, 10% canary" }, &r);
+                print(label, &r);
                 into.push(r);
+                // Off deletes the recordings; the last round's are kept for the replay below.
+                if *recorded && round + 1 < rounds {
+                    server.admin(&[&recording[..], &["--off"]].concat());
+                }
             }
         }
         let rate =
@@ -395,14 +411,44 @@ async fn main() {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
-        println!(
-            "alias with a 10% canary / plain: throughput {:.3}x, p50 {:.2}x, p99 {:.2}x (medians of rounds)",
-            rate(&canary) / rate(&plain),
-            median(&canary, |r| r.p50) / median(&plain, |r| r.p50),
-            median(&canary, |r| r.p99) / median(&plain, |r| r.p99)
-        );
+        for (i, (label, _, _)) in variants.iter().enumerate().skip(1) {
+            println!(
+                "{label} / plain: throughput {:.3}x, p50 {:.2}x, p99 {:.2}x (medians of rounds)",
+                rate(&reports[i]) / rate(&reports[0]),
+                median(&reports[i], |r| r.p50) / median(&reports[0], |r| r.p50),
+                median(&reports[i], |r| r.p99) / median(&reports[0], |r| r.p99)
+            );
+        }
         let figures = server.admin(&["aliases", "--tenant", "quiet", "--name", "sample"]);
         println!("figures behind the alias: {}", figures["aliases"][0]["Figures"]);
+
+        // The replay rate: version 2 on the 1,000 recordings kept, through the API.
+        let dev: Creds = (
+            quiet["accessKeyId"].as_str().unwrap().to_owned(),
+            quiet["secretAccessKey"].as_str().unwrap().to_owned(),
+            None,
+        );
+        let body = json!({"Version": 2, "MaxRecordings": 1000}).to_string();
+        let mut admin = Conn::open(&server.addr).await;
+        let started = Instant::now();
+        let (status, report) = admin
+            .send(
+                "POST",
+                "/synctrig/functions/sample/replay",
+                "",
+                &[("content-type", "application/json")],
+                Some(&dev),
+                body.as_bytes(),
+            )
+            .await;
+        let took = started.elapsed().as_secs_f64();
+        assert_eq!(status, 200, "{report}");
+        let replayed = report["Summary"]["Replayed"].as_u64().unwrap_or(0);
+        println!(
+            "replay of version 2 on {replayed} recordings: {took:.2} s, {:.0} invocations/s; summary {}",
+            replayed as f64 / took,
+            report["Summary"]
+        );
         return;
     }
 
