@@ -133,14 +133,6 @@ pub(crate) async fn list_recordings(call: Call) -> Result<ListRecordingsResponse
     Ok(ListRecordingsResponse { recordings, next_token })
 }
 
-fn error_of(json: Option<&str>) -> Option<ReplayError> {
-    let value: serde_json::Value = serde_json::from_str(json?).ok()?;
-    Some(ReplayError {
-        name: value.get("__type")?.as_str()?.to_owned(),
-        message: value.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_owned(),
-    })
-}
-
 pub(crate) async fn get_recording(call: Call) -> Result<GetRecordingResponse, ApiError> {
     let (tenant, name) = (tenant(&call)?, function_name(&call)?);
     let id = recording_id(call.label(1))?;
@@ -150,7 +142,7 @@ pub(crate) async fn get_recording(call: Call) -> Result<GetRecordingResponse, Ap
         summary: summary(&r),
         event: r.input.clone(),
         response: r.output.clone(),
-        error: error_of(r.error.as_deref()),
+        error: replay::error_of(r.error.as_deref()),
         seed: r.seed.clone(),
         clock: r.clock_secs,
         shadow_response: r.shadow.and_then(|s| s.output),

@@ -89,8 +89,9 @@ pub fn diff(recorded: &str, replayed: &str) -> Vec<RecordDiff> {
         .collect()
 }
 
-fn error_of(a: &Answer) -> Option<ReplayError> {
-    let json: serde_json::Value = serde_json::from_str(a.error.as_deref()?).ok()?;
+/// An error as a run keeps it (`{"__type", "message"}` JSON), as the API shows it.
+pub fn error_of(error: Option<&str>) -> Option<ReplayError> {
+    let json: serde_json::Value = serde_json::from_str(error?).ok()?;
     Some(ReplayError {
         name: json.get("__type")?.as_str()?.to_owned(),
         message: json.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_owned(),
@@ -127,7 +128,7 @@ pub fn compare(id: i64, recorded_version: i64, recorded: &Answer, now: &Answer) 
         outcome: now.outcome.clone(),
         fuel_delta: now.fuel - recorded.fuel,
         wall_micros_delta: now.wall_us - recorded.wall_us,
-        error: if now.outcome == "ok" { None } else { error_of(now) },
+        error: if now.outcome == "ok" { None } else { error_of(now.error.as_deref()) },
         diff: changed,
     }
 }
