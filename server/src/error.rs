@@ -40,6 +40,8 @@ constructors! {
     invalid_configuration => "InvalidConfigurationException", 400;
     unknown_operation => "UnknownOperationException", 400;
     request_timeout => "RequestTimeoutException", 408;
+    duplicate_request => "DuplicateRequestException", 400;
+    already_streamed => "AlreadyStreamedException", 400;
 }
 
 impl From<synctrig_runtime::Error> for ApiError {

@@ -42,6 +42,9 @@ pub async fn serve(
     http.timer(TokioTimer::new()).header_read_timeout(state.config.header_timeout);
     let janitor = tokio::spawn(janitor(state.clone()));
     let releases = tokio::spawn(state.releases.clone().run());
+    let publisher = state.config.broker.clone().map(|broker| {
+        tokio::spawn(crate::streams::publisher::run(state.store.clone(), broker, state.stream_metrics.clone()))
+    });
     if let Err(e) = state.prefetch_triggers().await {
         tracing::warn!("cannot list the pools' triggers to compile at start-up: {}", e.message);
     }
@@ -81,6 +84,10 @@ pub async fn serve(
     drop(listener);
     janitor.abort();
     releases.abort();
+    if let Some(publisher) = publisher {
+        // What it did not publish stays in the outbox, for the next round of any node.
+        publisher.abort();
+    }
     // What this node counted since the last write still counts.
     state.releases.flush().await;
     if tokio::time::timeout(state.config.shutdown_grace, graceful.shutdown()).await.is_err() {
@@ -290,7 +297,10 @@ async fn request_slot(State(state): State<Arc<AppState>>, request: Request, next
 
 /// `GET /metrics`: the Prometheus text format.
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let text = state.metrics.render();
+    let mut text = state.metrics.render();
+    if state.config.broker.is_some() {
+        state.stream_metrics.render(&mut text);
+    }
     answered("Metrics", ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

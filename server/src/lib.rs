@@ -33,6 +33,7 @@ mod oidc;
 pub mod releases;
 mod routes;
 pub mod state;
+pub mod streams;
 mod sync;
 pub mod triggers;
 mod wire;

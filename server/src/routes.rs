@@ -6,7 +6,7 @@ use crate::archive::export_identity_pool;
 use crate::call::Call;
 use crate::error::ApiError;
 use crate::functions::*;
-use crate::sync::{datasets::*, pools::*, records::*, update::*};
+use crate::sync::{datasets::*, pools::*, records::*, streams::*, update::*};
 use axum::http::Method;
 use serde::Serialize;
 use std::future::Future;

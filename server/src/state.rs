@@ -56,6 +56,12 @@ pub struct ServerConfig {
     /// The URL clients reach this server at: the issuer (`iss`) of the OpenID Connect
     /// tokens it signs. By default `http://<the address it listens on>`.
     pub public_url: Option<String>,
+    /// The NATS JetStream broker Cognito Streams and push sync publish to; without it,
+    /// neither can be turned on.
+    pub broker: Option<crate::streams::BrokerConfig>,
+    /// Most outbox entries (changes not yet published) one pool holds; past it the pool's
+    /// streaming is disabled, with the reason.
+    pub outbox_max: i64,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +87,8 @@ impl Default for ServerConfig {
             credentials_ttl_secs: 3600,
             session_ttl_secs: 3600,
             public_url: None,
+            broker: None,
+            outbox_max: synctrig_store::streams::DEFAULT_OUTBOX_MAX,
         }
     }
 }
@@ -105,6 +113,8 @@ pub struct AppState {
     pub(crate) deploying: std::sync::Mutex<std::collections::HashSet<String>>,
     pub(crate) admission: Arc<Admission>,
     pub(crate) metrics: metrics::Metrics,
+    /// The publisher's figures (outbox depth, publish lag, failures).
+    pub(crate) stream_metrics: Arc<crate::streams::StreamMetrics>,
     pub(crate) session_key: Vec<u8>,
     /// This server's token-signing key, set once its address is known.
     pub(crate) oidc: std::sync::OnceLock<oidc::OwnKey>,
@@ -114,6 +124,7 @@ impl AppState {
     /// State over an open store and a runtime.
     pub async fn new(config: ServerConfig, store: Arc<Store>, runtime: Arc<Runtime>) -> Result<Arc<Self>, ApiError> {
         let (key, _) = store.meta_or_insert("session_key", synctrig_store::random_hex(32)).await?;
+        store.set_outbox_max(config.outbox_max);
         Ok(Arc::new(AppState {
             triggers: Triggers::new(
                 runtime.clone(),
@@ -134,6 +145,7 @@ impl AppState {
             deploying: Default::default(),
             admission: Admission::new(config.admission.clone()),
             metrics: metrics::Metrics::default(),
+            stream_metrics: Default::default(),
             session_key: key.into_bytes(),
             oidc: std::sync::OnceLock::new(),
             store,

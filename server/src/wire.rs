@@ -209,11 +209,83 @@ pub struct GetCognitoEventsResponse {
 #[derive(Serialize, Debug)]
 pub struct Empty {}
 
-/// `GetIdentityPoolConfiguration`'s answer: push sync and streams are not configured.
+/// `CognitoStreams`, as the model shapes it; `DisabledReason` (answers only) says why the
+/// service turned streaming off.
+#[derive(Serialize, Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct CognitoStreams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streaming_status: Option<String>,
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+}
+
+/// `PushSync`, as the model shapes it.
+#[derive(Serialize, Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct PushSync {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_arns: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct SetIdentityPoolConfigurationRequest {
+    #[serde(default)]
+    pub push_sync: Option<PushSync>,
+    #[serde(default)]
+    pub cognito_streams: Option<CognitoStreams>,
+}
+
+/// `GetIdentityPoolConfiguration`'s and `SetIdentityPoolConfiguration`'s answer.
 #[derive(Serialize, Debug)]
 #[serde(rename_all = "PascalCase")]
-pub struct GetIdentityPoolConfigurationResponse {
+pub struct IdentityPoolConfigurationResponse {
     pub identity_pool_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push_sync: Option<PushSync>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cognito_streams: Option<CognitoStreams>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct BulkPublishResponse {
+    pub identity_pool_id: String,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetBulkPublishDetailsResponse {
+    pub identity_pool_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulk_publish_start_time: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulk_publish_complete_time: Option<Timestamp>,
+    pub bulk_publish_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_message: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegisterDeviceRequest {
+    #[serde(default)]
+    pub platform: Option<String>,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegisterDeviceResponse {
+    pub device_id: String,
 }
 
 /// Our extension: a function's recent trigger invocations.

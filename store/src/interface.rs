@@ -9,7 +9,7 @@ pub type Store = dyn Backend;
 
 /// The store's operations, by concern. Every method is one transaction unless it says
 /// otherwise.
-pub trait Backend: Tenants + Identities + Datasets + Functions + Releases + Recordings + Archive {
+pub trait Backend: Tenants + Identities + Datasets + Functions + Releases + Recordings + Streams + Archive {
     /// Which backend this is (`sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
 }
@@ -362,4 +362,84 @@ pub trait Recordings: Send + Sync {
 
     /// Deletes one recording of a function, or all (`None`); how many went.
     async fn delete_recordings(&self, tenant: &str, name: &str, id: Option<i64>) -> Result<u64>;
+}
+
+/// Cognito Streams and push sync ([`crate::streams`]): pools' configuration, the outbox
+/// committed changes leave through, devices and subscriptions, bulk publishes.
+#[async_trait::async_trait]
+pub trait Streams: Send + Sync {
+    /// Sets the bound of each pool's outbox (entries not yet published).
+    fn set_outbox_max(&self, max: i64);
+
+    /// A pool's configuration of streams and push sync.
+    async fn pool_configuration(&self, pool: &str) -> Result<streams::PoolConfiguration>;
+
+    /// Changes a pool's streams settings (when given) and push settings (when given), in
+    /// one transaction that checks the stream name is not another tenant's.
+    async fn set_pool_configuration(
+        &self,
+        tenant: &str,
+        pool: &str,
+        streams: Option<&streams::StreamsChange>,
+        push: Option<&streams::PushSettings>,
+    ) -> Result<std::result::Result<streams::PoolConfiguration, streams::ConfigurationRefused>>;
+
+    /// Takes (or keeps) a lease for `holder` for `ttl_ms`; whether it has it.
+    async fn take_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool>;
+
+    /// The oldest outbox entries, in the order they were written.
+    async fn outbox(&self, limit: i64) -> Result<Vec<streams::OutboxEntry>>;
+
+    /// Removes published outbox entries; how many were removed.
+    async fn outbox_done(&self, ids: &[i64]) -> Result<u64>;
+
+    /// How many entries wait in the outbox, in all.
+    async fn outbox_depth(&self) -> Result<i64>;
+
+    /// Registers a device of an identity; its DeviceId (the same for the same token).
+    async fn register_device(&self, pool: &str, identity: &str, platform: &str, token: &str) -> Result<String>;
+
+    /// Subscribes (`on`) a device of an identity to one of its datasets, or unsubscribes it.
+    async fn subscribe(
+        &self,
+        identity: &str,
+        dataset: &str,
+        device: &str,
+        on: bool,
+    ) -> Result<std::result::Result<(), streams::SubscriptionRefused>>;
+
+    /// The devices subscribed to a dataset of an identity.
+    async fn subscribers(&self, identity: &str, dataset: &str) -> Result<Vec<streams::Device>>;
+
+    /// Starts a pool's bulk publish, unless the pool does not stream or the last one is
+    /// in progress or succeeded less than a day ago.
+    async fn start_bulk_publish(
+        &self,
+        pool: &str,
+    ) -> Result<std::result::Result<streams::BulkPublish, streams::BulkRefused>>;
+
+    /// A pool's last bulk publish.
+    async fn bulk_publish(&self, pool: &str) -> Result<Option<streams::BulkPublish>>;
+
+    /// Every bulk publish in progress.
+    async fn bulk_publishes_in_progress(&self) -> Result<Vec<streams::BulkPublish>>;
+
+    /// Moves a bulk publish (the one started at `started_ms`) past `cursor`, and ends it
+    /// when `end` is given; whether it was still in progress.
+    async fn advance_bulk_publish(
+        &self,
+        pool: &str,
+        started_ms: i64,
+        cursor: Option<&(String, String)>,
+        end: Option<std::result::Result<(), String>>,
+    ) -> Result<bool>;
+
+    /// Up to `limit` live datasets of a pool after `after` (identity, name), with their
+    /// records, read in one transaction.
+    async fn bulk_page(
+        &self,
+        pool: &str,
+        after: Option<&(String, String)>,
+        limit: i64,
+    ) -> Result<Vec<streams::DatasetState>>;
 }

@@ -16,6 +16,7 @@ pub mod releases;
 mod rows;
 mod sql;
 pub mod sqlite;
+pub mod streams;
 #[cfg(test)]
 mod tests;
 pub mod update;

@@ -430,6 +430,8 @@ pub struct Update {
     /// Identifies a retry of this very request: a hash of its SyncSessionToken and one of
     /// its patches, and when the token expires.
     pub idempotency: Idempotency,
+    /// The device that writes (the request's DeviceId): push sync does not tell it.
+    pub device_id: Option<String>,
 }
 
 /// What makes a repeated UpdateRecords recognisable.

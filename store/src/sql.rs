@@ -16,6 +16,7 @@ pub(crate) mod functions;
 pub(crate) mod identities;
 pub(crate) mod recordings;
 pub(crate) mod releases;
+pub(crate) mod streams;
 pub(crate) mod tenants;
 
 use crate::{Result, StoreError};

@@ -11,8 +11,11 @@ data dir; tests/run-all.sh runs the suite both ways."""
 import json
 import os
 import secrets
+import shutil
 import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import urllib.error
@@ -164,6 +167,93 @@ class Tenant:
         identity_id = ident.get_id(IdentityPoolId=self.pool)["IdentityId"]
         c = ident.get_credentials_for_identity(IdentityId=identity_id)["Credentials"]
         return identity_id, self.server.client("cognito-sync", c["AccessKeyId"], c["SecretKey"], c["SessionToken"])
+
+
+class Broker:
+    """A throwaway NATS server with JetStream (Debian's nats-server): its store in a temp
+    dir, on a free port; can be stopped, killed and started again on the same port and store."""
+
+    def __init__(self, directory):
+        assert shutil.which("nats-server"), "the streams tests need nats-server (tests/install-system-packages.sh)"
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["nats-server", "-js", "-sd", str(self.dir / "store"), "-a", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "server.log", "a"),
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as c:
+                    if c.recv(4).startswith(b"INFO"):
+                        return self
+            except OSError:
+                pass
+            assert time.monotonic() < deadline and self.proc.poll() is None, (self.dir / "server.log").read_text()
+            time.sleep(0.05)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+    def count(self, stream):
+        """How many messages the JetStream stream holds (0 when it does not exist)."""
+        import asyncio
+
+        import nats
+        from nats.js.errors import NotFoundError
+
+        async def read():
+            nc = await nats.connect(self.url)
+            try:
+                return (await nc.jetstream().stream_info(stream)).state.messages
+            except NotFoundError:
+                return 0
+            finally:
+                await nc.close()
+
+        return asyncio.run(read())
+
+    def messages(self, stream):
+        """Every message the JetStream stream holds, in its order: (subject, Nats-Msg-Id, JSON)."""
+        import asyncio
+
+        import nats
+        from nats.js.errors import NotFoundError
+
+        async def read():
+            nc = await nats.connect(self.url)
+            try:
+                js = nc.jetstream()
+                try:
+                    info = await js.stream_info(stream)
+                except NotFoundError:
+                    return []
+                out = []
+                for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                    m = await js.get_msg(stream, seq)
+                    out.append((m.subject, (m.headers or {}).get("Nats-Msg-Id"), json.loads(m.data)))
+                return out
+            finally:
+                await nc.close()
+
+        return asyncio.run(read())
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path / "nats").start()
+    yield b
+    b.stop(signal.SIGKILL)
 
 
 def pytest_configure(config):

@@ -117,7 +117,89 @@ pub struct ServeArgs {
     #[arg(long)]
     compile_concurrency: Option<usize>,
     #[command(flatten)]
+    streams: StreamArgs,
+    #[command(flatten)]
     sandbox: SandboxArgs,
+}
+
+/// Cognito Streams and push sync: the NATS JetStream broker they publish to.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Cognito Streams and push sync (NATS JetStream)")]
+struct StreamArgs {
+    /// The NATS server Cognito Streams and push sync publish to, with JetStream enabled:
+    /// nats://HOST:4222 (tls://… for TLS; comma-separated URLs of a cluster; user and
+    /// password may be in the URL). Without it, neither can be turned on.
+    #[arg(long = "nats", value_name = "URL", env = "SYNCTRIG_NATS_URL", hide_env_values = true)]
+    url: Option<String>,
+    /// A NATS credentials file (the JWT and NKey seed of a decentralised-auth user).
+    #[arg(long = "nats-credentials", value_name = "FILE", env = "SYNCTRIG_NATS_CREDENTIALS")]
+    credentials: Option<PathBuf>,
+    /// A token, for a NATS server that authenticates with one.
+    #[arg(long = "nats-token", value_name = "TOKEN", env = "SYNCTRIG_NATS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// CA certificates (PEM) that sign the NATS server's certificate; TLS is then required.
+    #[arg(long = "nats-ca-file", value_name = "FILE", env = "SYNCTRIG_NATS_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// Require TLS to the NATS server (verified against the system's roots unless
+    /// --nats-ca-file names others).
+    #[arg(long = "nats-tls")]
+    require_tls: bool,
+    /// The first token of every subject published: records go on
+    /// PREFIX.streams.<StreamName>.<IdentityPoolId>, push messages on
+    /// PREFIX.push.<IdentityPoolId>.<Platform>.
+    #[arg(long = "nats-subject-prefix", value_name = "PREFIX", default_value = "synctrig", value_parser = parse_subject_token)]
+    subject_prefix: String,
+    /// The JetStream stream push messages go to (created if absent).
+    #[arg(long = "nats-push-stream", value_name = "NAME", default_value = "SYNCTRIG_PUSH", value_parser = parse_subject_token)]
+    push_stream: String,
+    /// How long a stream this server creates keeps messages, in seconds (0: for ever).
+    #[arg(long = "stream-max-age-secs", value_name = "SECS", default_value_t = 24 * 3600)]
+    max_age_secs: u64,
+    /// Most bytes a stream this server creates keeps; the oldest go first (-1: no limit).
+    #[arg(long = "stream-max-bytes", value_name = "BYTES", default_value_t = -1, allow_negative_numbers = true)]
+    max_bytes: i64,
+    /// Replicas of each stream this server creates (on a clustered broker).
+    #[arg(long = "stream-replicas", value_name = "N", default_value_t = 1)]
+    replicas: usize,
+    /// How long JetStream remembers a message id to drop a second copy, in seconds: the
+    /// longest outage of this server's publishing after which nothing is stored twice.
+    #[arg(long = "stream-duplicate-window-secs", value_name = "SECS", default_value_t = 600)]
+    duplicate_window_secs: u64,
+    /// Most changes not yet published one identity pool keeps (while the broker is
+    /// unreachable); past it the pool's StreamingStatus becomes DISABLED with a
+    /// DisabledReason, and updates go on.
+    #[arg(long = "stream-outbox-max", value_name = "N", default_value_t = synctrig_store::streams::DEFAULT_OUTBOX_MAX,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    outbox_max: i64,
+}
+
+impl StreamArgs {
+    fn broker(&self) -> Option<synctrig_server::streams::BrokerConfig> {
+        let url = self.url.clone()?;
+        Some(synctrig_server::streams::BrokerConfig {
+            url,
+            credentials_file: self.credentials.clone(),
+            token: self.token.clone(),
+            user_password: None,
+            ca_file: self.ca_file.clone(),
+            require_tls: self.require_tls,
+            subject_prefix: self.subject_prefix.clone(),
+            push_stream: self.push_stream.clone(),
+            max_age: Duration::from_secs(self.max_age_secs),
+            max_bytes: self.max_bytes,
+            replicas: self.replicas.max(1),
+            duplicate_window: Duration::from_secs(self.duplicate_window_secs.max(1)),
+        })
+    }
+}
+
+/// A subject token or stream name: letters, digits, `-` and `_`.
+fn parse_subject_token(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} must be letters, digits, '-' and '_'"))
+    }
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -242,6 +324,8 @@ async fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
         trigger_queue_per_pool: args.trigger_queue_per_pool,
         trigger_memory_bytes: args.trigger_memory_mib << 20,
         compile_slots: args.compile_concurrency.unwrap_or(defaults.compile_slots).max(1),
+        broker: args.streams.broker(),
+        outbox_max: args.streams.outbox_max,
         ..defaults
     };
     let database = store.kind();

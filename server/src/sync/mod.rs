@@ -6,6 +6,7 @@
 pub mod datasets;
 pub mod pools;
 pub mod records;
+pub mod streams;
 pub mod update;
 
 use crate::error::ApiError;

@@ -1,7 +1,6 @@
-//! Identity pools: usage, Cognito Events (the Sync Trigger mapping), configuration, and
-//! the operations synctrig-wasm does not implement, each answering a declared error.
+//! Identity pools: usage and Cognito Events (the Sync Trigger mapping).
 
-use super::{authorize_identity, authorize_pool};
+use super::authorize_pool;
 use crate::call::{Call, max_results, name_cursor};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -94,54 +93,4 @@ pub(crate) async fn set_cognito_events(call: Call) -> Result<Empty, ApiError> {
         }
     }
     Ok(Empty {})
-}
-
-pub(crate) async fn get_identity_pool_configuration(
-    call: Call,
-) -> Result<GetIdentityPoolConfigurationResponse, ApiError> {
-    let pool = authorize_pool(&call.state, &call.cred, call.label(0)).await?;
-    Ok(GetIdentityPoolConfigurationResponse { identity_pool_id: pool.pool_id })
-}
-
-fn not_supported(operation: &str, what: &str) -> String {
-    format!("{operation} is not supported by synctrig-wasm: {what}")
-}
-
-pub(crate) async fn set_identity_pool_configuration(call: Call) -> Result<Empty, ApiError> {
-    authorize_pool(&call.state, &call.cred, call.label(0)).await?;
-    Err(ApiError::invalid_parameter(not_supported(
-        "SetIdentityPoolConfiguration",
-        "push sync and Cognito streams are not implemented",
-    )))
-}
-
-pub(crate) async fn bulk_publish(call: Call) -> Result<Empty, ApiError> {
-    authorize_pool(&call.state, &call.cred, call.label(0)).await?;
-    Err(ApiError::invalid_parameter(not_supported("BulkPublish", "Cognito streams are not implemented")))
-}
-
-pub(crate) async fn get_bulk_publish_details(call: Call) -> Result<Empty, ApiError> {
-    authorize_pool(&call.state, &call.cred, call.label(0)).await?;
-    Err(ApiError::invalid_parameter(not_supported("GetBulkPublishDetails", "Cognito streams are not implemented")))
-}
-
-pub(crate) async fn register_device(call: Call) -> Result<Empty, ApiError> {
-    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1)).await?;
-    Err(ApiError::invalid_configuration(not_supported("RegisterDevice", "push sync is not configured for any pool")))
-}
-
-pub(crate) async fn subscribe_to_dataset(call: Call) -> Result<Empty, ApiError> {
-    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1)).await?;
-    Err(ApiError::invalid_configuration(not_supported(
-        "SubscribeToDataset",
-        "push sync is not configured for any pool",
-    )))
-}
-
-pub(crate) async fn unsubscribe_from_dataset(call: Call) -> Result<Empty, ApiError> {
-    authorize_identity(&call.state, &call.cred, call.label(0), call.label(1)).await?;
-    Err(ApiError::invalid_configuration(not_supported(
-        "UnsubscribeFromDataset",
-        "push sync is not configured for any pool",
-    )))
 }

@@ -136,6 +136,7 @@ pub(crate) async fn update_records(call: Call) -> Result<UpdateRecordsResponse, 
         by: principal_name(&call.cred),
         max_datasets: limits::MAX_DATASETS_PER_IDENTITY,
         idempotency,
+        device_id: request.device_id.clone(),
     };
     let outcome = state.store.update(update).await?;
     match outcome {

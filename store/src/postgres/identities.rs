@@ -84,7 +84,15 @@ impl Identities for Postgres {
     ) -> Result<MergeOutcome> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let outcome = rules::merge_identities(&Pg(&tx), pool, source, target, rule).await?;
+        let outcome = rules::merge_identities(
+            &Pg(&tx),
+            pool,
+            source,
+            target,
+            rule,
+            self.outbox_max.load(std::sync::atomic::Ordering::Relaxed),
+        )
+        .await?;
         if matches!(outcome, MergeOutcome::Merged(_)) {
             // A merged identity's credentials and pool entry are gone on every node.
             self.commit_change(tx, cache::Kinds::CREDENTIALS.and(cache::Kinds::IDENTITY_POOLS)).await?;

@@ -27,6 +27,7 @@ mod identities;
 mod recordings;
 mod releases;
 mod schema;
+mod streams;
 mod tenants;
 pub mod tls;
 
@@ -76,6 +77,8 @@ pub struct Postgres {
     cache: std::sync::Arc<cache::Cache>,
     /// Dropped with the store, which stops the cache's listener.
     _stop_listener: tokio::sync::oneshot::Sender<()>,
+    /// The bound of each pool's outbox ([`Streams::set_outbox_max`]).
+    outbox_max: std::sync::atomic::AtomicI64,
 }
 
 /// `url` with its password hidden, for logs.
@@ -287,7 +290,13 @@ impl Postgres {
         let cache = std::sync::Arc::new(cache::Cache::new());
         let (stop_listener, stop) = tokio::sync::oneshot::channel();
         tokio::spawn(cache.clone().listen(listener_config, tls, stop));
-        Ok(Postgres { pool, background: tx, cache, _stop_listener: stop_listener })
+        Ok(Postgres {
+            pool,
+            background: tx,
+            cache,
+            _stop_listener: stop_listener,
+            outbox_max: std::sync::atomic::AtomicI64::new(crate::streams::DEFAULT_OUTBOX_MAX),
+        })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
@@ -338,7 +347,7 @@ impl Postgres {
     async fn apply_update(&self, u: &Update) -> Result<UpdateOutcome> {
         let t = now();
         // The records written (and the answer kept for retries) are at the SyncCount
-        // the update makes (`synctrig_update_v1` makes the same decision).
+        // the update makes (`synctrig_update_v2` makes the same decision).
         let count = crate::update::next_sync_count(u.expected, u.writes.len(), false);
         let written: Vec<RecordRow> = u
             .writes
@@ -358,12 +367,15 @@ impl Postgres {
         let answer = serde_json::to_string(&written).unwrap_or_default();
         let max = i64::try_from(u.max_datasets).unwrap_or(i64::MAX);
         let i = &u.idempotency;
+        let outbox_max = self.outbox_max.load(std::sync::atomic::Ordering::Relaxed);
+        let slot = crate::streams::outbox_slot(&u.identity);
         // One statement, so one round trip and its own transaction: the function locks the
         // identity, re-checks the SyncCount and the dataset limit, and writes.
         let c = self.client().await?;
         let row = query_one(
             &c,
-            "SELECT outcome, answer FROM synctrig_update_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "SELECT outcome, answer FROM synctrig_update_v2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                 $15, $16, $17, $18, $19)",
             &[
                 &u.pool,
                 &u.identity,
@@ -379,6 +391,11 @@ impl Postgres {
                 &i.request_hash,
                 &answer,
                 &i.expires,
+                &u.device_id,
+                &slot,
+                &crate::streams::slot_bound(outbox_max),
+                &sql::streams::outbox_full_reason(outbox_max),
+                &now_ms(),
             ],
         )
         .await?;
@@ -389,7 +406,7 @@ impl Postgres {
             "conflict" => UpdateOutcome::Conflict,
             "too_many_datasets" => UpdateOutcome::TooManyDatasets,
             "identity_gone" => UpdateOutcome::IdentityGone,
-            other => return Err(StoreError::Other(format!("synctrig_update_v1 answered {other:?}"))),
+            other => return Err(StoreError::Other(format!("synctrig_update_v2 answered {other:?}"))),
         })
     }
 
@@ -414,6 +431,16 @@ impl Postgres {
             &[&pool, &identity, &name, &now(), &by],
         )
         .await?;
+        let change = crate::streams::Change {
+            pool_id: pool,
+            identity_id: identity,
+            dataset: name,
+            sync_count: row.sync_count + 1,
+            kind: crate::streams::ChangeKind::Delete,
+            records_json: "[]",
+            device_id: None,
+        };
+        sql::streams::enqueue(&Pg(&tx), &change, self.outbox_max.load(std::sync::atomic::Ordering::Relaxed)).await?;
         tx.commit().await?;
         Ok(Some(row))
     }

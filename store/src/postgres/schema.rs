@@ -118,6 +118,40 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX recordings_by_function ON recordings (tenant, name, id);
     CREATE INDEX recordings_by_pool ON recordings (pool_id);"#,
     ),
+    // 9: Cognito Streams and push sync: pools' configuration, the outbox of committed
+    // changes (counted in slots per pool), devices and their subscriptions, bulk
+    // publishes, and the publisher's lease.
+    (
+        9,
+        r#"CREATE TABLE pool_streams (
+        pool_id TEXT COLLATE "C" PRIMARY KEY, stream_name TEXT COLLATE "C", stream_role TEXT,
+        streaming BIGINT NOT NULL DEFAULT 0, disabled_reason TEXT, push_arns TEXT, push_role TEXT,
+        modified BIGINT NOT NULL);
+    CREATE INDEX pool_streams_by_name ON pool_streams (stream_name);
+    CREATE TABLE outbox (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, pool_id TEXT COLLATE "C" NOT NULL,
+        identity_id TEXT COLLATE "C" NOT NULL, dataset TEXT COLLATE "C" NOT NULL, sync_count BIGINT NOT NULL,
+        kind TEXT NOT NULL, records TEXT NOT NULL, at_ms BIGINT NOT NULL, stream_name TEXT,
+        push BIGINT NOT NULL, device_id TEXT, slot BIGINT NOT NULL);
+    CREATE INDEX outbox_by_pool ON outbox (pool_id);
+    CREATE TABLE outbox_depth (
+        pool_id TEXT COLLATE "C" NOT NULL, slot BIGINT NOT NULL, depth BIGINT NOT NULL, PRIMARY KEY (pool_id, slot));
+    CREATE TABLE devices (
+        device_id TEXT COLLATE "C" PRIMARY KEY, pool_id TEXT COLLATE "C" NOT NULL,
+        identity_id TEXT COLLATE "C" NOT NULL, platform TEXT NOT NULL, token TEXT NOT NULL,
+        registered BIGINT NOT NULL);
+    CREATE INDEX devices_by_identity ON devices (identity_id, platform, token);
+    CREATE INDEX devices_by_pool ON devices (pool_id);
+    CREATE TABLE subscriptions (
+        identity_id TEXT COLLATE "C" NOT NULL, dataset TEXT COLLATE "C" NOT NULL,
+        device_id TEXT COLLATE "C" NOT NULL, PRIMARY KEY (identity_id, dataset, device_id));
+    CREATE INDEX subscriptions_by_device ON subscriptions (device_id);
+    CREATE TABLE bulk_publish (
+        pool_id TEXT COLLATE "C" PRIMARY KEY, status TEXT NOT NULL, started_ms BIGINT NOT NULL,
+        completed_ms BIGINT, failure TEXT, cursor_identity TEXT COLLATE "C", cursor_dataset TEXT COLLATE "C",
+        stream_name TEXT NOT NULL);
+    CREATE TABLE leases (name TEXT COLLATE "C" PRIMARY KEY, holder TEXT NOT NULL, expires_ms BIGINT NOT NULL);"#,
+    ),
 ];
 
 /// SQLite's `SHORT_MERGED_NAMES`: the first schema whose merged names all keep to 128.
@@ -207,6 +241,120 @@ BEGIN
             VALUES (p_token_hash, p_request_hash, p_answer, p_expires)
             ON CONFLICT (token_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash,
                 answer = EXCLUDED.answer, expires = EXCLUDED.expires;
+    END IF;
+    outcome := 'applied';
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION synctrig_update_v2(
+    p_pool TEXT, p_identity TEXT, p_name TEXT, p_expected BIGINT, p_now BIGINT, p_by TEXT, p_max BIGINT,
+    p_keys TEXT[], p_values TEXT[], p_devices BIGINT[],
+    p_token_hash TEXT, p_request_hash TEXT, p_answer TEXT, p_expires BIGINT,
+    p_device TEXT, p_slot BIGINT, p_slot_bound BIGINT, p_full_reason TEXT, p_now_ms BIGINT,
+    OUT outcome TEXT, OUT answer TEXT)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_live BOOLEAN;
+    v_found BOOLEAN;
+    v_count BIGINT;
+    v_deleted BIGINT;
+    v_stored_hash TEXT;
+    v_stored_answer TEXT;
+    v_writes INT := COALESCE(cardinality(p_keys), 0);
+    v_new BIGINT;
+    v_stream TEXT;
+    v_push BOOLEAN;
+    v_rows BIGINT;
+BEGIN
+    SELECT i.merged_into IS NULL AND i.pool_id = p_pool INTO v_live
+        FROM identities i WHERE i.identity_id = p_identity FOR UPDATE;
+    IF v_live IS NOT TRUE THEN
+        outcome := 'identity_gone';
+        RETURN;
+    END IF;
+    SELECT d.sync_count, d.deleted INTO v_count, v_deleted
+        FROM datasets d WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name;
+    v_found := FOUND;
+    IF COALESCE(v_count, 0) <> p_expected THEN
+        -- A retry of an update that was applied gets the answer it had; anything else
+        -- on a stale SyncCount is a conflict.
+        SELECT a.request_hash, a.answer INTO v_stored_hash, v_stored_answer
+            FROM applied_updates a WHERE a.token_hash = p_token_hash;
+        IF FOUND AND v_stored_hash = p_request_hash THEN
+            outcome := 'replayed';
+            answer := v_stored_answer;
+        ELSE
+            outcome := 'conflict';
+        END IF;
+        RETURN;
+    END IF;
+    IF (NOT v_found OR v_deleted <> 0) AND (
+        SELECT COUNT(*) FROM datasets d
+        WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.deleted = 0) >= p_max THEN
+        outcome := 'too_many_datasets';
+        RETURN;
+    END IF;
+    -- A change, or bringing a deleted dataset back, is a new SyncCount; creating an empty
+    -- dataset is not (nothing to sync).
+    v_new := CASE WHEN v_writes = 0 AND NOT (v_found AND v_deleted <> 0) THEN p_expected ELSE p_expected + 1 END;
+    IF NOT v_found THEN
+        -- A first update creates the dataset even when it writes nothing.
+        INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted, deleted_at)
+            VALUES (p_pool, p_identity, p_name, v_new, p_now, p_now, p_by, 0, 0);
+    ELSIF v_deleted <> 0 THEN
+        -- Recreating a deleted dataset keeps counting, and keeps its deletion's count.
+        UPDATE datasets d SET sync_count = v_new, created = p_now, modified = p_now, modified_by = p_by, deleted = 0
+            WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name;
+    END IF;
+    IF v_writes > 0 THEN
+        -- The common case's three writes in one statement: the dataset's new count (unless
+        -- written above), the records, and the answer kept for retries.
+        WITH dataset AS (
+            UPDATE datasets d SET sync_count = v_new, modified = p_now, modified_by = p_by
+            WHERE v_found AND v_deleted = 0
+                AND d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name),
+        written AS (
+            INSERT INTO records AS r (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
+            SELECT p_pool, p_identity, p_name, w.k, w.v, v_new, p_now, p_by, w.d
+            FROM UNNEST(p_keys, p_values, p_devices) AS w (k, v, d)
+            ON CONFLICT (pool_id, identity_id, dataset, key) DO UPDATE SET value = EXCLUDED.value,
+                sync_count = EXCLUDED.sync_count, modified = EXCLUDED.modified,
+                modified_by = EXCLUDED.modified_by, device_modified_ms = EXCLUDED.device_modified_ms)
+        INSERT INTO applied_updates AS a (token_hash, request_hash, answer, expires)
+            VALUES (p_token_hash, p_request_hash, p_answer, p_expires)
+            ON CONFLICT (token_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash,
+                answer = EXCLUDED.answer, expires = EXCLUDED.expires;
+    END IF;
+    IF v_new <> p_expected THEN
+        -- The outbox entry of a streaming (or push-syncing) pool, in this transaction:
+        -- sql::streams::enqueue's rule, step for step.
+        SELECT CASE WHEN s.streaming = 1 THEN s.stream_name END,
+               s.push_arns IS NOT NULL AND s.push_arns <> '[]'
+            INTO v_stream, v_push FROM pool_streams s WHERE s.pool_id = p_pool;
+        IF FOUND AND (v_stream IS NOT NULL OR v_push) THEN
+            UPDATE outbox_depth o SET depth = o.depth + 1
+                WHERE o.pool_id = p_pool AND o.slot = p_slot AND o.depth < p_slot_bound;
+            GET DIAGNOSTICS v_rows = ROW_COUNT;
+            IF v_rows = 0 THEN
+                INSERT INTO outbox_depth (pool_id, slot, depth) VALUES (p_pool, p_slot, 1)
+                    ON CONFLICT (pool_id, slot) DO NOTHING;
+                GET DIAGNOSTICS v_rows = ROW_COUNT;
+                IF v_rows = 0 THEN
+                    UPDATE outbox_depth o SET depth = o.depth + 1
+                        WHERE o.pool_id = p_pool AND o.slot = p_slot AND o.depth < p_slot_bound;
+                    GET DIAGNOSTICS v_rows = ROW_COUNT;
+                END IF;
+            END IF;
+            IF v_rows = 1 THEN
+                INSERT INTO outbox (pool_id, identity_id, dataset, sync_count, kind, records, at_ms, stream_name,
+                        push, device_id, slot)
+                    VALUES (p_pool, p_identity, p_name, v_new, 'update', p_answer, p_now_ms, v_stream,
+                        CASE WHEN v_push THEN 1 ELSE 0 END, p_device, p_slot);
+            ELSE
+                UPDATE pool_streams s SET streaming = 0, disabled_reason = p_full_reason
+                    WHERE s.pool_id = p_pool AND s.streaming = 1;
+            END IF;
+        END IF;
     END IF;
     outcome := 'applied';
 END

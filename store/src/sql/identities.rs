@@ -4,6 +4,7 @@
 //! clash), so a decision made on a stale read changes nothing.
 
 use super::{Db, Value, columns, values};
+use crate::streams::{Change, ChangeKind};
 use crate::*;
 
 const IDENTITY_COLUMNS: &str = "identity_id, pool_id, created, modified, merged_into, authenticated";
@@ -236,6 +237,7 @@ pub(crate) async fn merge_identities(
     source: &str,
     target: &str,
     rule: MergeRule<'_>,
+    outbox_max: i64,
 ) -> Result<MergeOutcome> {
     if source == target {
         return Ok(MergeOutcome::Changed);
@@ -268,15 +270,15 @@ pub(crate) async fn merge_identities(
     let t = now();
     let names = tx
         .query(
-            "SELECT name, COALESCE(merged_base, name) FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND deleted = 0
-             ORDER BY name",
+            "SELECT name, COALESCE(merged_base, name), sync_count FROM datasets
+             WHERE pool_id = $1 AND identity_id = $2 AND deleted = 0 ORDER BY name",
             values![pool, source],
         )
         .await?;
     let mut moved = Vec::new();
     for row in names {
-        let [name, base] = columns(row)?;
-        let (name, base) = (name.text()?, base.text()?);
+        let [name, base, sync_count] = columns(row)?;
+        let (name, base, sync_count) = (name.text()?, base.text()?, sync_count.int()?);
         let new_name = merged_name(tx, pool, target, &base, source).await?;
         tx.execute(
             "UPDATE datasets SET identity_id = $3, name = $4, merged_from = $2, merged_base = $6
@@ -289,6 +291,24 @@ pub(crate) async fn merge_identities(
             values![pool, source, target, &new_name, &name],
         )
         .await?;
+        // The stream sees the dataset leave the source and arrive, as it stands, at the target.
+        let records = super::streams::dataset_records(tx, pool, target, &new_name).await?;
+        let records = serde_json::to_string(&records).map_err(|e| StoreError::Other(e.to_string()))?;
+        for (identity, dataset, kind, records) in [
+            (source, name.as_str(), ChangeKind::MergedOut, "[]"),
+            (target, new_name.as_str(), ChangeKind::MergedIn, records.as_str()),
+        ] {
+            let change = Change {
+                pool_id: pool,
+                identity_id: identity,
+                dataset,
+                sync_count,
+                kind,
+                records_json: records,
+                device_id: None,
+            };
+            super::streams::enqueue(tx, &change, outbox_max).await?;
+        }
         moved.push(new_name);
     }
     // What the source had deleted goes with it.
@@ -297,6 +317,8 @@ pub(crate) async fn merge_identities(
     let had_logins =
         tx.execute("UPDATE logins SET identity_id = $2 WHERE identity_id = $1", values![source, target]).await? > 0;
     tx.execute("DELETE FROM credentials WHERE identity_id = $1", values![source]).await?;
+    // Its devices register again, as the identity they now sign in as.
+    super::streams::forget_identity(tx, source).await?;
     tx.execute(
         "UPDATE identities SET merged_into = $2, modified = $3 WHERE identity_id = $1",
         values![source, target, t],
@@ -328,6 +350,7 @@ pub(crate) async fn delete_identities<D: Db>(tx: &D, pool: Option<&str>, identit
                 for table in ["records", "datasets", "logins", "credentials"] {
                     tx.execute(&format!("DELETE FROM {table} WHERE identity_id = $1"), values![id]).await?;
                 }
+                super::streams::forget_identity(tx, id).await?;
                 tx.execute("DELETE FROM identities WHERE identity_id = $1 OR merged_into = $1", values![id]).await?;
             }
             _ => missing.push(id.clone()),

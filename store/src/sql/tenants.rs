@@ -229,6 +229,7 @@ pub(crate) async fn delete_pool(tx: &impl Db, pool: &str) -> Result<bool> {
     for table in ["identities", "records", "datasets", "logins", "credentials", "recordings"] {
         tx.execute(&format!("DELETE FROM {table} WHERE pool_id = $1"), values![pool]).await?;
     }
+    super::streams::forget_pool(tx, pool).await?;
     Ok(tx.execute("DELETE FROM pools WHERE pool_id = $1", values![pool]).await? == 1)
 }
 

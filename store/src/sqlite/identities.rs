@@ -101,9 +101,10 @@ impl Identities for Sqlite {
             MergeRule::Developer(provider) => Some(provider.to_owned()),
             MergeRule::SourceUnauthenticated => None,
         };
+        let outbox_max = self.outbox_max.load(std::sync::atomic::Ordering::Relaxed);
         self.rule(true, move |tx| {
             let rule = developer.as_deref().map_or(MergeRule::SourceUnauthenticated, MergeRule::Developer);
-            sql::ready(rules::merge_identities(tx, &pool, &source, &target, rule))
+            sql::ready(rules::merge_identities(tx, &pool, &source, &target, rule, outbox_max))
         })
         .await
     }

@@ -18,6 +18,7 @@ mod identities;
 mod recordings;
 mod releases;
 mod schema;
+mod streams;
 mod tenants;
 
 use crate::sql::{self, Value};
@@ -78,6 +79,8 @@ pub struct Sqlite {
     /// The database file: an export reads from a connection of its own (it may hold its
     /// snapshot as long as a slow client takes).
     path: std::path::PathBuf,
+    /// The bound of each pool's outbox ([`Streams::set_outbox_max`]), read by the writer.
+    outbox_max: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Makes the database file private before SQLite opens it; SQLite gives its `-wal` and
@@ -262,11 +265,13 @@ impl Sqlite {
         }
         let (tx, rx) = std::sync::mpsc::channel();
         let writer_conn = connect()?;
+        let outbox_max = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(crate::streams::DEFAULT_OUTBOX_MAX));
+        let writer_outbox_max = outbox_max.clone();
         std::thread::Builder::new()
             .name("synctrig-writer".into())
-            .spawn(move || group_commit(writer_conn, rx))
+            .spawn(move || group_commit(writer_conn, rx, &writer_outbox_max))
             .map_err(spawn_failed)?;
-        Ok(Sqlite { readers, writer: Mutex::new(tx), conn: Mutex::new(conn), path: path.to_owned() })
+        Ok(Sqlite { readers, writer: Mutex::new(tx), conn: Mutex::new(conn), path: path.to_owned(), outbox_max })
     }
 
     /// Runs `work` on a reader thread with its connection, and answers what it answers.
@@ -336,7 +341,7 @@ impl Sqlite {
     /// Applies one update inside the writer's transaction, if the dataset's SyncCount is
     /// still `expected`; otherwise answers a repeat of an applied update with its stored
     /// answer, and anything else with a conflict.
-    fn apply_update(tx: &Connection, u: &Update) -> Result<UpdateOutcome> {
+    fn apply_update(tx: &Connection, u: &Update, outbox_max: i64) -> Result<UpdateOutcome> {
         let (pool, identity, name) = (u.pool.as_str(), u.identity.as_str(), u.name.as_str());
         // Checked in the transaction: a merge moves the identity's datasets away, and a
         // write landing after it would be left on a disabled identity.
@@ -407,17 +412,36 @@ impl Sqlite {
                 });
             }
         }
+        let answer = serde_json::to_string(&written).unwrap_or_default();
         if !written.is_empty() {
-            let answer = serde_json::to_string(&written).unwrap_or_default();
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO applied_updates (token_hash, request_hash, answer, expires) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![u.idempotency.token_hash, u.idempotency.request_hash, answer, u.idempotency.expires])?;
         }
+        if count != u.expected {
+            let change = crate::streams::Change {
+                pool_id: pool,
+                identity_id: identity,
+                dataset: name,
+                sync_count: count,
+                kind: crate::streams::ChangeKind::Update,
+                records_json: &answer,
+                device_id: u.device_id.as_deref(),
+            };
+            sql::ready(sql::streams::enqueue(&Lite(tx), &change, outbox_max))?;
+        }
         Ok(UpdateOutcome::Applied(written))
     }
 
-    fn apply_delete(tx: &Connection, pool: &str, identity: &str, name: &str, by: &str) -> Result<Option<DatasetRow>> {
+    fn apply_delete(
+        tx: &Connection,
+        pool: &str,
+        identity: &str,
+        name: &str,
+        by: &str,
+        outbox_max: i64,
+    ) -> Result<Option<DatasetRow>> {
         let Some(row) = Self::dataset_row(tx, pool, identity, name)?.filter(|d| !d.deleted) else {
             return Ok(None);
         };
@@ -431,6 +455,16 @@ impl Sqlite {
              WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3",
             params![pool, identity, name, now(), by],
         )?;
+        let change = crate::streams::Change {
+            pool_id: pool,
+            identity_id: identity,
+            dataset: name,
+            sync_count: row.sync_count + 1,
+            kind: crate::streams::ChangeKind::Delete,
+            records_json: "[]",
+            device_id: None,
+        };
+        sql::ready(sql::streams::enqueue(&Lite(tx), &change, outbox_max))?;
         Ok(Some(row))
     }
 
@@ -451,8 +485,9 @@ impl Backend for Sqlite {
 /// The writer thread: takes every queued job, applies them in one transaction (each
 /// under its own savepoint, so one failing job spoils no other), commits once — one
 /// fsync for the batch — and only then answers.
-fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
+fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, outbox_max: &std::sync::atomic::AtomicI64) {
     while let Ok(first) = jobs.recv() {
+        let outbox_max = outbox_max.load(std::sync::atomic::Ordering::Relaxed);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH
             && let Ok(job) = jobs.try_recv()
@@ -479,7 +514,7 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                     Job::Update(update, _) => {
                         let mut answer = None;
                         let done = savepoint(&mut || {
-                            answer = Some(Sqlite::apply_update(&tx, update)?);
+                            answer = Some(Sqlite::apply_update(&tx, update, outbox_max)?);
                             Ok(())
                         })?;
                         updates.push(done.and_then(|()| answer.ok_or_else(|| StoreError::Other("no answer".into()))));
@@ -487,7 +522,7 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                     Job::Delete { pool, identity, name, by, .. } => {
                         let mut answer = None;
                         let done = savepoint(&mut || {
-                            answer = Some(Sqlite::apply_delete(&tx, pool, identity, name, by)?);
+                            answer = Some(Sqlite::apply_delete(&tx, pool, identity, name, by, outbox_max)?);
                             Ok(())
                         })?;
                         deletes.push(done.and_then(|()| answer.ok_or_else(|| StoreError::Other("no answer".into()))));
@@ -601,6 +636,7 @@ mod tests {
                 request_hash: format!("{writes:?}"),
                 expires: now() + 60,
             },
+            device_id: None,
         }
     }
 

@@ -121,6 +121,33 @@ pub(super) const MIGRATIONS: &[&str] = &[
          shadow_wall_us INTEGER, shadow_fuel INTEGER);
      CREATE INDEX recordings_by_function ON recordings (tenant, name, id);
      CREATE INDEX recordings_by_pool ON recordings (pool_id);",
+    // 9: Cognito Streams and push sync: pools' configuration, the outbox of committed
+    // changes (counted in slots per pool), devices and their subscriptions, bulk
+    // publishes, and the publisher's lease.
+    "CREATE TABLE pool_streams (
+         pool_id TEXT PRIMARY KEY, stream_name TEXT, stream_role TEXT, streaming INTEGER NOT NULL DEFAULT 0,
+         disabled_reason TEXT, push_arns TEXT, push_role TEXT, modified INTEGER NOT NULL);
+     CREATE INDEX pool_streams_by_name ON pool_streams (stream_name);
+     CREATE TABLE outbox (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, pool_id TEXT NOT NULL, identity_id TEXT NOT NULL,
+         dataset TEXT NOT NULL, sync_count INTEGER NOT NULL, kind TEXT NOT NULL, records TEXT NOT NULL,
+         at_ms INTEGER NOT NULL, stream_name TEXT, push INTEGER NOT NULL, device_id TEXT, slot INTEGER NOT NULL);
+     CREATE INDEX outbox_by_pool ON outbox (pool_id);
+     CREATE TABLE outbox_depth (
+         pool_id TEXT NOT NULL, slot INTEGER NOT NULL, depth INTEGER NOT NULL, PRIMARY KEY (pool_id, slot));
+     CREATE TABLE devices (
+         device_id TEXT PRIMARY KEY, pool_id TEXT NOT NULL, identity_id TEXT NOT NULL, platform TEXT NOT NULL,
+         token TEXT NOT NULL, registered INTEGER NOT NULL);
+     CREATE INDEX devices_by_identity ON devices (identity_id, platform, token);
+     CREATE INDEX devices_by_pool ON devices (pool_id);
+     CREATE TABLE subscriptions (
+         identity_id TEXT NOT NULL, dataset TEXT NOT NULL, device_id TEXT NOT NULL,
+         PRIMARY KEY (identity_id, dataset, device_id));
+     CREATE INDEX subscriptions_by_device ON subscriptions (device_id);
+     CREATE TABLE bulk_publish (
+         pool_id TEXT PRIMARY KEY, status TEXT NOT NULL, started_ms INTEGER NOT NULL, completed_ms INTEGER,
+         failure TEXT, cursor_identity TEXT, cursor_dataset TEXT, stream_name TEXT NOT NULL);
+     CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms INTEGER NOT NULL);",
 ];
 
 /// The first schema version whose merged dataset names all keep to 128 characters and

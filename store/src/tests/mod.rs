@@ -45,6 +45,7 @@ macro_rules! both {
 
 mod recordings;
 mod releases;
+mod streams;
 
 both!(
     an_update_applies_once_and_its_retry_gets_the_same_answer,
@@ -87,6 +88,7 @@ fn update(
         by: "me".into(),
         max_datasets: 2,
         idempotency: Idempotency { token_hash: token.into(), request_hash: format!("{writes:?}"), expires: now() + 60 },
+        device_id: None,
     }
 }
 
