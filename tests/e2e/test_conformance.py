@@ -28,7 +28,7 @@ import pytest
 from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import HTTPClientError
-from conftest import ROOT, Server
+from conftest import ROOT, Broker, Server
 from test_identities import DEV_PROVIDER, OWN
 
 SEED = int(os.environ.get("SYNCTRIG_CONFORMANCE_SEED", "20260"))
@@ -37,8 +37,7 @@ MODELS = ROOT / "server" / "src" / "models"
 SERVICES = {s: json.loads((MODELS / f"{s}-2014-06-30.json").read_text()) for s in ("cognito-sync", "cognito-identity")}
 SYNC, IDENTITY = SERVICES
 UNSUPPORTED = {
-    "BulkPublish", "GetBulkPublishDetails", "SetIdentityPoolConfiguration", "RegisterDevice", "SubscribeToDataset",
-    "UnsubscribeFromDataset", "GetIdentityPoolRoles", "SetIdentityPoolRoles", "GetPrincipalTagAttributeMap",
+    "GetIdentityPoolRoles", "SetIdentityPoolRoles", "GetPrincipalTagAttributeMap",
     "SetPrincipalTagAttributeMap", "ListTagsForResource", "TagResource", "UntagResource",
 }
 # Operations that delete or change what their other cases name: those get a fresh pool each.
@@ -468,6 +467,7 @@ class Fixture:
         creds = env.server.admin("create-tenant", tenant)
         self.env, self.key, self.secret = env, creds["accessKeyId"], creds["secretAccessKey"]
         self.dev = {s: Api(env, s, self.key, self.secret) for s in SERVICES}
+        self.tenant = tenant
         self.refresh()
 
     def refresh(self):
@@ -484,6 +484,13 @@ class Fixture:
             patches = [{"Op": "replace", "Key": k, "Value": "v", "SyncCount": 0} for k in ("k1", "k2")]
             self.dev[SYNC].ok("UpdateRecords", IdentityPoolId=self.pool, IdentityId=identity, DatasetName="profile",
                               SyncSessionToken=token, RecordPatches=patches)
+        # Streams and push sync on (a stream name belongs to one tenant), a device per identity.
+        self.dev[SYNC].ok("SetIdentityPoolConfiguration", IdentityPoolId=self.pool,
+                          CognitoStreams={"StreamName": f"conformance-{self.tenant}", "StreamingStatus": "ENABLED"},
+                          PushSync={"ApplicationArns": ["arn:aws:sns:us-east-1:123456789012:app/GCM/conformance"]})
+        self.devices = {identity: self.dev[SYNC].ok("RegisterDevice", IdentityPoolId=self.pool, IdentityId=identity,
+                                                    Platform="GCM", Token=f"token-{identity}")["DeviceId"]
+                        for identity in (self.user, self.guest)}
 
     def session_token(self, params):
         names = {k: params[k] for k in ("IdentityPoolId", "IdentityId", "DatasetName") if k in params}
@@ -514,6 +521,7 @@ class Fixture:
             "SupportedLoginProviders": {"accounts.google.com": "app.apps.googleusercontent.com"},
             "CognitoIdentityProviders": [{"ProviderName": f"cognito-idp.us-east-1.amazonaws.com/us-east-1_{op}", "ClientId": "app"}],
             "RecordPatches": [{"Op": "replace", "Key": f"key-{rng.randrange(10**6)}", "Value": "v", "SyncCount": 0}],
+            "DeviceId": self.devices[identity], "Platform": "GCM", "Token": f"token-{rng.randrange(10**6)}",
             **dict.fromkeys(["OpenIdConnectProviderARNs", "SamlProviderARNs", "CustomRoleArn", "AccountId", "PrincipalTags"], OMIT),
         }
 
@@ -564,9 +572,12 @@ def env(tmp_path_factory, request):
     session.get_component("data_loader").search_paths.insert(0, str(models))
     if not request.config.pluginmanager.has_plugin("conformance-summary"):
         request.config.pluginmanager.register(Summary(), "conformance-summary")
-    server = Server(tmp_path_factory.mktemp("conformance") / "data", extra_args=SERVE_ARGS).start()
+    # With a broker, so that the streams and push operations can succeed.
+    broker = Broker(tmp_path_factory.mktemp("nats")).start()
+    server = Server(tmp_path_factory.mktemp("conformance") / "data", extra_args=SERVE_ARGS + ["--nats", broker.url]).start()
     yield SimpleNamespace(server=server, session=session)
     server.stop(signal.SIGKILL)
+    broker.stop(signal.SIGKILL)
 
 
 def shown(value):

@@ -10,6 +10,7 @@ critical accessibility violation."""
 import json
 import os
 import shutil
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +26,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import ROOT, records, sync
+from conftest import ROOT, Server, records, sync
 
 SHOTS = Path(os.environ.get("SYNCTRIG_SCREENSHOTS", ROOT / "target" / "console-screenshots"))
 AXE = ROOT / "tests" / "js" / "node_modules" / "axe-core" / "axe.min.js"
@@ -746,3 +747,64 @@ def test_recording_and_a_replay_with_its_diffs_in_the_browser(server, browser, t
     c.find("#recordings-delete").send_keys(Keys.ENTER)
     c.wait(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#status .success"), "2 recordings deleted"), 60)
     c.wait(lambda d: "Nothing recorded" in d.find_element(By.TAG_NAME, "main").text)
+
+
+def test_cognito_streams_and_push_sync_in_the_browser(tmp_path, browser, broker):
+    """Edit identity pool → Cognito Streams and Push synchronization, with the keyboard: a
+    bad stream name gets the API's error and changes nothing; the saved settings are what
+    boto3 reads; a sync reaches the stream; Bulk publish starts and shows its status."""
+    server = Server(tmp_path / "data", ["--nats", broker.url]).start()
+    try:
+        t = server.tenant("acme")
+        c = Console(browser, server.url)
+        c.sign_in(t.key, t.secret)
+        c.go(f"#/pools/{t.pool}?edit=1")
+        c.heading("acme-pool")
+        c.idle()
+        c.find("#cognito-streams summary").send_keys(Keys.ENTER)
+        assert "Not started" in c.find("#bulk-state").text
+        name = c.find("#stream-name")
+        name.send_keys("bad.name")
+        c.d.find_element(By.ID, "stream-enabled").send_keys(Keys.SPACE)
+        c.d.find_element(By.XPATH, "//button[text()='Save Changes']").send_keys(Keys.ENTER)
+        assert "InvalidParameterException" in c.find("#edit-pool .error").text
+        assert "CognitoStreams" not in t.dev.get_identity_pool_configuration(IdentityPoolId=t.pool)
+        name.clear()
+        name.send_keys("game-changes")
+        c.find("#push-sync summary").send_keys(Keys.ENTER)
+        arn = "arn:aws:sns:us-east-1:123456789012:app/GCM/game"
+        c.find("#push-arns").send_keys(arn)
+        c.shoot("edit-identity-pool-streams")
+        c.d.find_element(By.XPATH, "//button[text()='Save Changes']").send_keys(Keys.ENTER)
+        assert "Saved" in c.find("#status .success").text
+        got = t.dev.get_identity_pool_configuration(IdentityPoolId=t.pool)
+        assert got["CognitoStreams"] == {"StreamName": "game-changes", "StreamingStatus": "ENABLED"}, got
+        assert got["PushSync"]["ApplicationArns"] == [arn]
+
+        identity, user = t.identity()
+        sync(user, t.pool, identity, "game", [{"Op": "replace", "Key": "level", "Value": "3", "SyncCount": 0}])
+        deadline = time.monotonic() + 30
+        while broker.count("game-changes") < 1:
+            assert time.monotonic() < deadline, "the sync never reached the stream"
+            time.sleep(0.2)
+
+        # A second tab shows the saved settings; Bulk publish from there.
+        c.d.switch_to.new_window("tab")
+        c.go(f"#/pools/{t.pool}?edit=1")
+        c.heading("acme-pool")
+        c.idle()
+        c.find("#cognito-streams summary").click()
+        assert c.find("#stream-name").get_attribute("value") == "game-changes"
+        assert c.d.find_element(By.ID, "stream-enabled").is_selected()
+        c.find("#bulk-publish").send_keys(Keys.ENTER)
+        assert "Bulk publish started" in c.find("#status .success").text
+        assert any(s in c.find("#bulk-state").text for s in ("In progress", "Succeeded"))
+        # Once a day: a second start gets the model's error, shown on the page.
+        deadline = time.monotonic() + 30
+        while t.dev.get_bulk_publish_details(IdentityPoolId=t.pool)["BulkPublishStatus"] != "SUCCEEDED":
+            assert time.monotonic() < deadline, "the bulk publish never finished"
+            time.sleep(0.2)
+        c.find("#bulk-publish").click()
+        assert "AlreadyStreamedException" in c.find("#cognito-streams .error").text
+    finally:
+        server.stop(signal.SIGKILL)

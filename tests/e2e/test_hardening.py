@@ -592,18 +592,20 @@ def test_absent_members_are_omitted_and_errors_name_their_operation(server):
     target, headers, _ = sign(server, "GET", f"/identitypools/{enc(t.pool)}/identities/{enc(identity)}", creds=dev_creds(t))
     status, _, body = send(server, "GET", target, headers)
     assert status == 200 and "LastModifiedDate" not in body["IdentityUsage"], body
+    # Without a broker: push sync is not configured; nothing was bulk published.
     calls = {
-        "GetBulkPublishDetails": lambda: t.dev.get_bulk_publish_details(IdentityPoolId=t.pool),
         "SubscribeToDataset": lambda: t.dev.subscribe_to_dataset(IdentityPoolId=t.pool, IdentityId=identity, DatasetName="d", DeviceId="dev"),
         "UnsubscribeFromDataset": lambda: t.dev.unsubscribe_from_dataset(IdentityPoolId=t.pool, IdentityId=identity, DatasetName="d", DeviceId="dev"),
         "RegisterDevice": lambda: t.dev.register_device(IdentityPoolId=t.pool, IdentityId=identity, Platform="GCM", Token="x"),
-        "SetIdentityPoolConfiguration": lambda: t.dev.set_identity_pool_configuration(IdentityPoolId=t.pool),
     }
     for name, call in calls.items():
         with pytest.raises(ClientError) as e:
             call()
         code, status, message = error_of(e)
-        assert message.startswith(f"{name} is not supported"), (name, message)
+        assert (code, status) == ("InvalidConfigurationException", 400), (name, code, status, message)
+        assert "push sync is not configured" in message, (name, message)
+    details = t.dev.get_bulk_publish_details(IdentityPoolId=t.pool)
+    assert details["BulkPublishStatus"] == "NOT_STARTED" and "BulkPublishStartTime" not in details, details
     config = t.dev.get_identity_pool_configuration(IdentityPoolId=t.pool)
     assert config["IdentityPoolId"] == t.pool and "PushSync" not in config
     ident = server.client("cognito-identity", "u", "u")

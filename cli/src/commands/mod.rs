@@ -23,7 +23,8 @@ pub struct Cli {
 /// What to do.
 #[derive(Subcommand)]
 pub enum Command {
-    Serve(serve::ServeArgs),
+    // Boxed: serve has many more flags than the other commands.
+    Serve(Box<serve::ServeArgs>),
     Run(run::RunArgs),
     Admin(admin::AdminArgs),
     /// The compile worker: reads a component on stdin, writes its compiled artifact on
@@ -39,7 +40,7 @@ pub enum Command {
 impl Command {
     pub fn run(self) -> ExitCode {
         match self {
-            Command::Serve(args) => serve::run(args),
+            Command::Serve(args) => serve::run(*args),
             Command::Run(args) => run::run(args),
             Command::Admin(args) => admin::run(args),
             Command::Compile { settings } => synctrig_runtime::sandbox::worker::main(&settings),

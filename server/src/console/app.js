@@ -324,6 +324,59 @@ async function poolPage(poolId, params) {
   const events = h("details", { id: "cognito-events" }, h("summary", {}, "Cognito Events"),
     h("p", { class: "muted" }, "The Sync Trigger runs on every update of a dataset in this pool and may change, remove or add records before they are stored."),
     h("label", { for: "sync-trigger" }, "Sync Trigger"), trigger);
+  // Cognito Streams and push sync (SetIdentityPoolConfiguration): saved only when changed.
+  const streamName = h("input", { id: "stream-name", type: "text", maxlength: "128", autocomplete: "off" });
+  const streamRole = h("input", { id: "stream-role", type: "text", maxlength: "2048", autocomplete: "off", placeholder: "arn:aws:iam::123456789012:role/…" });
+  const streaming = h("input", { id: "stream-enabled", type: "checkbox" });
+  const streamState = h("p", { id: "stream-state", class: "muted", "aria-live": "polite" });
+  const bulkOut = h("div");
+  const bulkState = h("p", { id: "bulk-state", "aria-live": "polite" });
+  const bulkButton = h("button", { type: "button", id: "bulk-publish" }, "Start bulk publish");
+  const pushArns = h("textarea", { id: "push-arns", rows: "3", spellcheck: "false", placeholder: "arn:aws:sns:us-east-1:123456789012:app/GCM/MyApp" });
+  const pushRole = h("input", { id: "push-role", type: "text", maxlength: "2048", autocomplete: "off" });
+  let configured = null;
+  const configBody = () => {
+    const streams = { StreamingStatus: streaming.checked ? "ENABLED" : "DISABLED" };
+    if (streamName.value.trim()) streams.StreamName = streamName.value.trim();
+    if (streamRole.value.trim()) streams.RoleArn = streamRole.value.trim();
+    const push = { ApplicationArns: pushArns.value.split("\n").map((l) => l.trim()).filter(Boolean) };
+    if (pushRole.value.trim()) push.RoleArn = pushRole.value.trim();
+    return { CognitoStreams: streams, PushSync: push };
+  };
+  const showConfig = (c) => {
+    const s = c.CognitoStreams || {};
+    streamName.value = s.StreamName || "";
+    streamRole.value = s.RoleArn || "";
+    streaming.checked = s.StreamingStatus === "ENABLED";
+    streamState.textContent = s.DisabledReason ? `Streaming was turned off: ${s.DisabledReason}` : "";
+    pushArns.value = ((c.PushSync || {}).ApplicationArns || []).join("\n");
+    pushRole.value = (c.PushSync || {}).RoleArn || "";
+    configured = JSON.stringify(configBody());
+  };
+  const showBulk = (d) => {
+    const status = { NOT_STARTED: "Not started", IN_PROGRESS: "In progress", SUCCEEDED: "Succeeded", FAILED: "Failed" }[d.BulkPublishStatus] || d.BulkPublishStatus;
+    bulkState.replaceChildren("Bulk publish: ", h("strong", {}, status),
+      d.BulkPublishStartTime ? ` (started ${when(d.BulkPublishStartTime)}` : "",
+      d.BulkPublishCompleteTime ? `, completed ${when(d.BulkPublishCompleteTime)})` : d.BulkPublishStartTime ? ")" : "",
+      d.FailureMessage ? ` — ${d.FailureMessage}` : "");
+  };
+  bulkButton.addEventListener("click", () => busy(bulkButton, "Starting the bulk publish…", async () => {
+    await sync("POST", `${base}/bulkpublish`);
+    showBulk(await sync("POST", `${base}/getBulkPublishDetails`));
+    notice("Bulk publish started: every dataset of this pool is published to its stream as it stands.");
+  }, bulkOut));
+  const streamsSection = h("details", { id: "cognito-streams" }, h("summary", {}, "Cognito Streams"),
+    h("p", { class: "muted" }, "Every committed change of a dataset in this pool is published, once and in order, to this JetStream stream on the server's NATS broker. The broker's own credentials replace the role; a role ARN entered here is kept."),
+    h("label", { for: "stream-name" }, "Stream name"), streamName,
+    h("label", { for: "stream-role" }, "Role ARN (optional)"), streamRole,
+    h("label", { class: "inline", for: "stream-enabled" }, streaming, "Enable streaming"), streamState,
+    h("h3", {}, "Bulk publish"),
+    h("p", { class: "muted" }, "Publishes every dataset of the pool as it stands, at most once a day."),
+    bulkState, h("div", { class: "actions" }, bulkButton), bulkOut);
+  const pushSection = h("details", { id: "push-sync" }, h("summary", {}, "Push synchronization"),
+    h("p", { class: "muted" }, "After a change, each other device of the identity subscribed to the dataset gets a push message on the server's NATS broker, for a push gateway to deliver."),
+    h("label", { for: "push-arns" }, "Platform application ARNs (one per line; none turns push sync off)"), pushArns,
+    h("label", { for: "push-role" }, "Role ARN (optional)"), pushRole);
   edit.append(h("h2", {}, "Edit identity pool"), h("form", {
     onsubmit: async (ev) => {
       ev.preventDefault();
@@ -336,14 +389,20 @@ async function poolPage(poolId, params) {
           await sync("POST", `${base}/events`, { Events: { SyncTrigger: trigger.value } });
           current = trigger.value;
         }
+        if (JSON.stringify(configBody()) !== configured) {
+          showConfig(await sync("POST", `${base}/configuration`, configBody()));
+        }
         notice(trigger.value ? `Saved: the Sync Trigger is ${trigger.value}.` : "Saved: no Sync Trigger.");
       }, editOut);
     },
   }, h("label", { class: "inline", for: "edit-unauth" }, unauth, "Enable access to unauthenticated identities"),
-  events, h("div", { class: "actions" }, save), editOut));
+  events, streamsSection, pushSection, h("div", { class: "actions" }, save), editOut));
   try {
-    const [{ Events }, fns] = await Promise.all([sync("GET", `${base}/events`), functionNames()]);
+    const [{ Events }, fns, config, bulk] = await Promise.all([sync("GET", `${base}/events`), functionNames(),
+      sync("GET", `${base}/configuration`), sync("POST", `${base}/getBulkPublishDetails`)]);
     current = Events.SyncTrigger || "";
+    showConfig(config);
+    showBulk(bulk);
     // "latest" for every function, and its ten newest fixed versions.
     const versions = await Promise.all(fns.map((f) => sync("GET", `/synctrig/functions/${enc(f.Name)}`).catch((e) => e)));
     fns.forEach((f, i) => {

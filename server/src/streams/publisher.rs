@@ -1,12 +1,13 @@
 //! The publisher: drains the outbox to NATS JetStream, and runs bulk publishes.
 //!
 //! One node at a time publishes (a lease in the database, renewed every round); any node
-//! may take over when the holder stops. Each round publishes the oldest entry of each
-//! dataset among the oldest entries, waits for JetStream's acknowledgements, and only
-//! then removes what was acknowledged: an entry is published at least once, and its
-//! message id (pool/identity/dataset/SyncCount) makes JetStream drop a second copy, so
-//! it is stored once. A dataset's next entry goes only after its previous one was
-//! acknowledged, so each dataset's changes are stored in SyncCount order.
+//! may take over when the holder stops. Each round reads the oldest entries and sends
+//! them in waves: a wave sends the next entry of every dataset at once and waits for
+//! JetStream's acknowledgements, so a dataset's next change goes only after its previous
+//! one was stored (each dataset's changes are stored in SyncCount order). What was
+//! acknowledged is removed at the end of the round: an entry is published at least once,
+//! and its message id (pool/identity/dataset/SyncCount) makes JetStream drop a second
+//! copy, so it is stored once.
 
 use super::record::{self, Message};
 use std::collections::{HashMap, HashSet};
@@ -23,6 +24,9 @@ const BULK_ROUND: i64 = 100;
 /// How long the lease lasts unless renewed; a stopped holder is replaced after it.
 const LEASE_MS: i64 = 15_000;
 const LEASE: &str = "stream-publisher";
+/// The pause after a round that found few entries: the publish lag it adds is small, and
+/// each round costs reads and a write whatever it sends.
+const GATHER: Duration = Duration::from_millis(20);
 
 /// The broker and how streams are kept there (`serve --nats …`).
 #[derive(Clone, Debug)]
@@ -135,18 +139,42 @@ impl Broker {
         self.client.server_info().max_payload.max(4096)
     }
 
-    /// Publishes messages and waits for every acknowledgement; how many were new.
-    async fn publish(&self, messages: Vec<Message>) -> Result<(), Error> {
-        let mut acks = Vec::with_capacity(messages.len());
-        for m in messages {
-            let publish =
-                async_nats::jetstream::message::PublishMessage::build().payload(m.payload.into()).message_id(m.id);
-            acks.push(self.jetstream.send_publish(m.subject, publish).await?);
+    /// Publishes each group's messages, all at once, then waits for their
+    /// acknowledgements: whether every message of each group was acknowledged (a failed
+    /// send fails its group and every later one).
+    async fn publish(&self, groups: Vec<Vec<Message>>) -> Vec<bool> {
+        let mut acks = Vec::with_capacity(groups.len());
+        let mut sending = true;
+        for group in groups {
+            let mut pending = Vec::with_capacity(group.len());
+            for m in group {
+                if !sending {
+                    break;
+                }
+                let publish =
+                    async_nats::jetstream::message::PublishMessage::build().payload(m.payload.into()).message_id(m.id);
+                match self.jetstream.send_publish(m.subject, publish).await {
+                    Ok(ack) => pending.push(ack),
+                    Err(e) => {
+                        tracing::debug!("publish failed: {e}");
+                        sending = false;
+                    }
+                }
+            }
+            acks.push((sending, pending));
         }
-        for ack in acks {
-            ack.await?;
+        let mut out = Vec::with_capacity(acks.len());
+        for (sent, pending) in acks {
+            let mut ok = sent;
+            for ack in pending {
+                if let Err(e) = ack.await {
+                    tracing::debug!("publish not acknowledged: {e}");
+                    ok = false;
+                }
+            }
+            out.push(ok);
         }
-        Ok(())
+        out
     }
 }
 
@@ -218,59 +246,94 @@ impl StreamMetrics {
     }
 }
 
+/// What the publisher keeps between rounds.
+struct Publisher {
+    /// This node's name on the lease.
+    holder: String,
+    broker: Option<Broker>,
+    /// When the lease, held, is to be renewed (a third into its term).
+    renew_at: Option<tokio::time::Instant>,
+    /// When the outbox's depth is to be read again for the metrics.
+    depth_at: tokio::time::Instant,
+    /// When to look for bulk publishes in progress again.
+    bulks_at: tokio::time::Instant,
+}
+
 /// Drains the outbox and runs bulk publishes until the task is dropped.
 pub async fn run(store: Arc<Store>, config: BrokerConfig, metrics: Arc<StreamMetrics>) {
-    let holder = synctrig_store::random_hex(8);
-    let mut broker: Option<Broker> = None;
+    let now = tokio::time::Instant::now();
+    let mut p =
+        Publisher { holder: synctrig_store::random_hex(8), broker: None, renew_at: None, depth_at: now, bulks_at: now };
     let mut backoff = Duration::from_millis(100);
     loop {
-        match round(&*store, &config, &holder, &mut broker, &metrics).await {
-            Ok(busy) => {
+        match round(&*store, &config, &mut p, &metrics).await {
+            Ok(sent) => {
                 backoff = Duration::from_millis(100);
-                if !busy {
+                // Nothing to send: look again shortly. A little: a moment to gather more,
+                // which costs far less per change than a round for a few.
+                if sent == 0 {
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                } else if sent < ROUND as usize / 8 {
+                    tokio::time::sleep(GATHER).await;
                 }
             }
             Err(e) => {
                 tracing::warn!("publishing to the broker failed (retrying in {backoff:?}): {e}");
                 metrics.with(|f| f.failures += 1);
+                p.renew_at = None;
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
         metrics.with(|f| {
-            f.connected =
-                broker.as_ref().is_some_and(|b| b.client.connection_state() == async_nats::connection::State::Connected)
+            f.connected = p
+                .broker
+                .as_ref()
+                .is_some_and(|b| b.client.connection_state() == async_nats::connection::State::Connected)
         });
     }
 }
 
-/// One round: the lease, a batch of the outbox, then a page of a bulk publish; whether
-/// there was work.
+/// One round: the lease, a batch of the outbox, then a page of a bulk publish; how many
+/// entries and datasets it sent.
 async fn round(
     store: &Store,
     config: &BrokerConfig,
-    holder: &str,
-    broker: &mut Option<Broker>,
+    p: &mut Publisher,
     metrics: &StreamMetrics,
-) -> Result<bool, Error> {
-    if let Ok(depth) = store.outbox_depth().await {
-        metrics.with(|f| f.outbox_depth = depth);
+) -> Result<usize, Error> {
+    let now = tokio::time::Instant::now();
+    if now >= p.depth_at {
+        if let Ok(depth) = store.outbox_depth().await {
+            metrics.with(|f| f.outbox_depth = depth);
+        }
+        p.depth_at = now + Duration::from_secs(1);
     }
-    if !store.take_lease(LEASE, holder, LEASE_MS).await? {
-        // Another node publishes; take over if it stops.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        return Ok(false);
+    // The lease is renewed a third into its term, not every round: a renewal is a write.
+    if p.renew_at.is_none_or(|at| now >= at) {
+        if !store.take_lease(LEASE, &p.holder, LEASE_MS).await? {
+            // Another node publishes; take over if it stops.
+            p.renew_at = None;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            return Ok(0);
+        }
+        p.renew_at = Some(now + Duration::from_millis(LEASE_MS as u64 / 3));
     }
     let entries = store.outbox(ROUND).await?;
-    let bulks = if (entries.len() as i64) < ROUND { store.bulk_publishes_in_progress().await? } else { Vec::new() };
+    // Bulk publishes go beside the changes, looked for once a second.
+    let bulks = if (entries.len() as i64) < ROUND && now >= p.bulks_at {
+        p.bulks_at = now + Duration::from_secs(1);
+        store.bulk_publishes_in_progress().await?
+    } else {
+        Vec::new()
+    };
     if entries.is_empty() && bulks.is_empty() {
-        return Ok(false);
+        return Ok(0);
     }
-    if broker.is_none() {
-        *broker = Some(connect(config).await?);
+    if p.broker.is_none() {
+        p.broker = Some(connect(config).await?);
     }
-    let Some(b) = broker.as_mut() else { return Ok(false) };
+    let Some(b) = p.broker.as_mut() else { return Ok(0) };
     let result = async {
         drain(store, config, b, &entries, metrics).await?;
         if let Some(bulk) = bulks.first() {
@@ -283,10 +346,17 @@ async fn round(
         // Streams may have been deleted by the operator: check them again next time.
         b.ensured.clear();
     }
-    result.map(|()| true)
+    // A bulk publish page counts as a full round: go on at once, with the next page.
+    if !bulks.is_empty() {
+        p.bulks_at = now;
+    }
+    result.map(|()| if bulks.is_empty() { entries.len() } else { ROUND as usize })
 }
 
-/// Publishes the first entry of each dataset among `entries`; removes what was acknowledged.
+/// Publishes `entries` (the oldest of the outbox) in waves: each wave sends the next
+/// entry of every dataset at once and waits for the acknowledgements, so a dataset's
+/// entry goes only after its previous one was stored, and a dataset whose entry failed
+/// sends nothing more this round. Removes what was acknowledged.
 async fn drain(
     store: &Store,
     config: &BrokerConfig,
@@ -294,52 +364,85 @@ async fn drain(
     entries: &[OutboxEntry],
     metrics: &StreamMetrics,
 ) -> Result<(), Error> {
-    let mut seen = HashSet::new();
-    let firsts: Vec<&OutboxEntry> =
-        entries.iter().filter(|e| seen.insert((&e.pool_id, &e.identity_id, &e.dataset))).collect();
-    let prefix = &config.subject_prefix;
-    let max_payload = b.max_payload();
+    // Each dataset's entries, oldest first.
+    let mut chains: Vec<Vec<&OutboxEntry>> = Vec::new();
+    let mut chain_of: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for e in entries {
+        let key = (e.pool_id.as_str(), e.identity_id.as_str(), e.dataset.as_str());
+        let i = *chain_of.entry(key).or_insert_with(|| {
+            chains.push(Vec::new());
+            chains.len() - 1
+        });
+        chains[i].push(e);
+    }
     // Each pool's push applications, read once per round.
-    let mut applications: HashMap<&str, Vec<String>> = HashMap::new();
-    let mut outcome = Ok(());
+    let mut applications: HashMap<String, Vec<String>> = HashMap::new();
     let mut done = Vec::new();
-    for chunk in firsts.chunks(64) {
-        let mut messages = Vec::new();
-        for e in chunk {
-            if let Some(stream) = &e.stream_name {
-                b.ensure(config, stream, record::stream_subjects(prefix, stream)).await?;
-                messages.extend(record::entry_messages(prefix, stream, e, max_payload));
-            }
-            if e.push
-                && matches!(
-                    e.kind,
-                    synctrig_store::streams::ChangeKind::Update | synctrig_store::streams::ChangeKind::Delete
-                )
-            {
-                let devices = store.subscribers(&e.identity_id, &e.dataset).await?;
-                if !devices.is_empty() {
-                    if !applications.contains_key(e.pool_id.as_str()) {
-                        let pool = store.pool_configuration(&e.pool_id).await?;
-                        applications.insert(&e.pool_id, pool.push.map(|p| p.application_arns).unwrap_or_default());
-                    }
-                    b.ensure(config, &config.push_stream, record::push_subjects(prefix)).await?;
-                    let arns = applications.get(e.pool_id.as_str()).map_or(&[][..], Vec::as_slice);
-                    messages.extend(record::push_messages(prefix, e, &devices, arns));
-                }
-            }
+    let mut failed = false;
+    let mut stopped = vec![false; chains.len()];
+    let waves = chains.iter().map(Vec::len).max().unwrap_or(0);
+    for wave in 0..waves {
+        let mut sent = Vec::new();
+        let mut groups = Vec::new();
+        for (i, chain) in chains.iter().enumerate() {
+            let Some(e) = chain.get(wave).filter(|_| !stopped[i]) else { continue };
+            groups.push(messages(store, config, b, e, &mut applications).await?);
+            sent.push((i, *e));
         }
-        if let Err(e) = b.publish(messages).await {
-            outcome = Err(e);
-            break;
-        }
+        let acknowledged = b.publish(groups).await;
         let now = synctrig_store::now_ms();
-        for e in chunk {
-            metrics.lag(now - e.at_ms);
-            done.push(e.id);
+        for ((i, e), ok) in sent.into_iter().zip(acknowledged) {
+            if ok {
+                metrics.lag(now - e.at_ms);
+                done.push(e.id);
+            } else {
+                stopped[i] = true;
+                failed = true;
+            }
+        }
+        if failed {
+            // The broker is failing: keep what was stored, retry the rest after a pause.
+            break;
         }
     }
     store.outbox_done(&done).await?;
-    outcome
+    if failed {
+        return Err("the broker did not acknowledge every message (retried)".into());
+    }
+    Ok(())
+}
+
+/// The messages of one outbox entry: its stream record (in parts if large) and a push
+/// message per subscribed device.
+async fn messages(
+    store: &Store,
+    config: &BrokerConfig,
+    b: &mut Broker,
+    e: &OutboxEntry,
+    applications: &mut HashMap<String, Vec<String>>,
+) -> Result<Vec<Message>, Error> {
+    let prefix = &config.subject_prefix;
+    let max_payload = b.max_payload();
+    let mut out = Vec::new();
+    if let Some(stream) = &e.stream_name {
+        b.ensure(config, stream, record::stream_subjects(prefix, stream)).await?;
+        out.extend(record::entry_messages(prefix, stream, e, max_payload));
+    }
+    if e.push
+        && matches!(e.kind, synctrig_store::streams::ChangeKind::Update | synctrig_store::streams::ChangeKind::Delete)
+    {
+        let devices = store.subscribers(&e.identity_id, &e.dataset).await?;
+        if !devices.is_empty() {
+            if !applications.contains_key(&e.pool_id) {
+                let pool = store.pool_configuration(&e.pool_id).await?;
+                applications.insert(e.pool_id.clone(), pool.push.map(|p| p.application_arns).unwrap_or_default());
+            }
+            b.ensure(config, &config.push_stream, record::push_subjects(prefix)).await?;
+            let arns = applications.get(&e.pool_id).map_or(&[][..], Vec::as_slice);
+            out.extend(record::push_messages(prefix, e, &devices, arns));
+        }
+    }
+    Ok(out)
 }
 
 /// Sends one page of a bulk publish; ends it when every dataset was sent.
@@ -359,11 +462,13 @@ async fn bulk_round(
     let prefix = &config.subject_prefix;
     b.ensure(config, &bulk.stream_name, record::stream_subjects(prefix, &bulk.stream_name)).await?;
     let max_payload = b.max_payload();
-    let messages = page
+    let groups: Vec<Vec<Message>> = page
         .iter()
-        .flat_map(|d| record::bulk_messages(prefix, &bulk.stream_name, &bulk.pool_id, d, bulk.started_ms, max_payload))
+        .map(|d| record::bulk_messages(prefix, &bulk.stream_name, &bulk.pool_id, d, bulk.started_ms, max_payload))
         .collect();
-    b.publish(messages).await?;
+    if !b.publish(groups).await.into_iter().all(|ok| ok) {
+        return Err("the broker did not acknowledge every message of a bulk publish page (retried)".into());
+    }
     let cursor = page.last().map(|d| (d.identity_id.clone(), d.name.clone()));
     let end = ((page.len() as i64) < BULK_ROUND).then_some(Ok(()));
     store.advance_bulk_publish(&bulk.pool_id, bulk.started_ms, cursor.as_ref(), end).await?;

@@ -198,7 +198,9 @@ fn split(record: StreamRecord<'_>, subject: &str, id: &str, max_payload: usize) 
             size = frame;
         }
         size += n;
-        groups.last_mut().map(|g| g.push(r));
+        if let Some(g) = groups.last_mut() {
+            g.push(r);
+        }
     }
     let parts = groups.len();
     groups

@@ -12,6 +12,9 @@ use synctrig_store::streams::{
     BulkRefused, ConfigurationRefused, PoolConfiguration, PushSettings, StreamsChange, SubscriptionRefused,
 };
 
+/// The longest push token kept (APNs tokens are 64 characters, FCM's about 160).
+const MAX_TOKEN_BYTES: usize = 4096;
+
 /// What to configure for streams and push sync to work.
 fn no_broker(what: &str) -> String {
     format!(
@@ -59,7 +62,7 @@ pub(crate) async fn set_identity_pool_configuration(call: Call) -> Result<Identi
                 let push_stream = broker.map_or("SYNCTRIG_PUSH", |b| b.push_stream.as_str());
                 if !valid_stream_name(name, push_stream) {
                     return Err(ApiError::invalid_parameter(format!(
-                        "StreamName {name:?} cannot name a JetStream stream: no spaces, '.', '*', '>', '/' or '\\\\', \
+                        "StreamName {name:?} cannot name a JetStream stream: no spaces, '.', '*', '>', '/' or '\\', \
                          and not {push_stream:?} (the push stream)"
                     )));
                 }
@@ -151,8 +154,10 @@ pub(crate) async fn register_device(call: Call) -> Result<RegisterDeviceResponse
     let (Some(platform), Some(token)) = (request.platform, request.token) else {
         return Err(ApiError::invalid_parameter("RegisterDevice needs Platform and Token"));
     };
-    if token.is_empty() || token.len() > 4096 {
-        return Err(ApiError::invalid_parameter("Token must be 1 to 4096 bytes"));
+    // The model bounds no token, but every push message carries it: a bound far above any
+    // push service's tokens keeps each message well under the broker's largest.
+    if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+        return Err(ApiError::invalid_parameter(format!("Token must be 1 to {MAX_TOKEN_BYTES} bytes")));
     }
     let device_id = call.state.store.register_device(&pool, call.label(1), &platform, &token).await?;
     Ok(RegisterDeviceResponse { device_id })

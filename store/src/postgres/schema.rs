@@ -140,7 +140,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         device_id TEXT COLLATE "C" PRIMARY KEY, pool_id TEXT COLLATE "C" NOT NULL,
         identity_id TEXT COLLATE "C" NOT NULL, platform TEXT NOT NULL, token TEXT NOT NULL,
         registered BIGINT NOT NULL);
-    CREATE INDEX devices_by_identity ON devices (identity_id, platform, token);
+    CREATE INDEX devices_by_identity ON devices (identity_id);
     CREATE INDEX devices_by_pool ON devices (pool_id);
     CREATE TABLE subscriptions (
         identity_id TEXT COLLATE "C" NOT NULL, dataset TEXT COLLATE "C" NOT NULL,

@@ -204,10 +204,9 @@ pub(crate) async fn outbox(db: &impl Db, limit: i64) -> Result<Vec<OutboxEntry>>
 pub(crate) async fn outbox_done(tx: &impl Db, ids: &[i64]) -> Result<u64> {
     let mut freed = std::collections::BTreeMap::<(String, i64), i64>::new();
     for &id in ids {
-        let row = tx.query_opt("SELECT pool_id, slot FROM outbox WHERE id = $1", values![id]).await?;
+        let row = tx.query_opt("DELETE FROM outbox WHERE id = $1 RETURNING pool_id, slot", values![id]).await?;
         let Some(row) = row else { continue };
         let [pool, slot] = columns(row)?;
-        tx.execute("DELETE FROM outbox WHERE id = $1", values![id]).await?;
         *freed.entry((pool.text()?, slot.int()?)).or_default() += 1;
     }
     let mut n = 0;

@@ -138,7 +138,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE TABLE devices (
          device_id TEXT PRIMARY KEY, pool_id TEXT NOT NULL, identity_id TEXT NOT NULL, platform TEXT NOT NULL,
          token TEXT NOT NULL, registered INTEGER NOT NULL);
-     CREATE INDEX devices_by_identity ON devices (identity_id, platform, token);
+     CREATE INDEX devices_by_identity ON devices (identity_id);
      CREATE INDEX devices_by_pool ON devices (pool_id);
      CREATE TABLE subscriptions (
          identity_id TEXT NOT NULL, dataset TEXT NOT NULL, device_id TEXT NOT NULL,

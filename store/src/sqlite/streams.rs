@@ -33,7 +33,8 @@ impl Streams for Sqlite {
 
     async fn take_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool> {
         owned!(name, holder);
-        self.rule(true, move |tx| sql::ready(rules::lease(tx, &name, &holder, ttl_ms))).await
+        // Through the writer: renewed every round, beside a busy writer.
+        self.write(move |tx| sql::ready(rules::lease(tx, &name, &holder, ttl_ms))).await
     }
 
     async fn outbox(&self, limit: i64) -> Result<Vec<OutboxEntry>> {
@@ -42,7 +43,7 @@ impl Streams for Sqlite {
 
     async fn outbox_done(&self, ids: &[i64]) -> Result<u64> {
         let ids = ids.to_vec();
-        self.rule(true, move |tx| sql::ready(rules::outbox_done(tx, &ids))).await
+        self.write(move |tx| sql::ready(rules::outbox_done(tx, &ids))).await
     }
 
     async fn outbox_depth(&self) -> Result<i64> {

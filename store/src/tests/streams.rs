@@ -79,10 +79,8 @@ async fn committed_changes_leave_through_the_outbox_in_order_and_a_full_outbox_d
     store.outbox_done(&ids).await.unwrap();
     store.set_outbox_max(OUTBOX_SLOTS * 2);
     let writer = store.create_identity(&pool, "us-east-1").await.unwrap();
-    let mut count = 0;
-    for n in 0..5 {
-        apply(&*store, update(&pool, &writer, "full", count, &[("k", Some(&n.to_string()))], &format!("f{n}"))).await;
-        count += 1;
+    for n in 0..5i64 {
+        apply(&*store, update(&pool, &writer, "full", n, &[("k", Some(&n.to_string()))], &format!("f{n}"))).await;
     }
     let config = store.pool_configuration(&pool).await.unwrap().streams.unwrap();
     assert!(!config.enabled);

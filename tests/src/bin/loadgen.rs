@@ -13,7 +13,10 @@
 //! trigger behind an alias that sends 10% of the syncs to a second version, and the plain
 //! trigger with every invocation recorded (`LOADGEN_ROUNDS` rounds of each, 3 by default),
 //! for the cost of routing, release figures and recording; then it times a replay of the
-//! 1,000 recordings kept.
+//! 1,000 recordings kept. `LOADGEN_PHASES=streams` starts a throwaway `nats-server -js`
+//! beside the server and alternates the quiet tenant's pool with Cognito Streams disabled
+//! and enabled (`LOADGEN_ROUNDS` rounds of each, in ABBA order), then reports the throughput and p99
+//! ratios and the publish lag (commit to the broker's acknowledgement) from `/metrics`.
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -36,7 +39,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(data: &Path) -> Server {
+    fn start(data: &Path, extra: &[String]) -> Server {
         // LOADGEN_SERVER_BIN runs another build (e.g. the previous commit's, for before/after).
         let bin = std::env::var_os("LOADGEN_SERVER_BIN")
             .map(PathBuf::from)
@@ -49,6 +52,7 @@ impl Server {
             .args(["--identity-rate-per-client", "100000"])
             // Extra serve flags for experiments, e.g. LOADGEN_SERVE_ARGS="--trigger-slots-per-pool 2".
             .args(std::env::var("LOADGEN_SERVE_ARGS").unwrap_or_default().split_whitespace())
+            .args(extra)
             .env("SYNCTRIG_ROOT_ACCESS_KEY_ID", ROOT.0)
             .env("SYNCTRIG_ROOT_SECRET_ACCESS_KEY", ROOT.1)
             .env("RUST_LOG", "error")
@@ -148,6 +152,164 @@ impl Conn {
 
 fn enc(id: &str) -> String {
     id.replace(':', "%3A")
+}
+
+/// A throwaway NATS server with JetStream: a temp store, a free port.
+struct Broker {
+    child: Child,
+    url: String,
+}
+
+impl Broker {
+    fn start(dir: &Path) -> Broker {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server (tests/install-system-packages.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Broker { child, url: format!("nats://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The server's `/metrics` text.
+async fn metrics(addr: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET /metrics HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+/// A metric's value (the first line that names it exactly).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The publish-lag histogram's cumulative buckets: (upper bound in seconds, count).
+fn lag_buckets(text: &str) -> Vec<(f64, f64)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("synctrig_stream_publish_lag_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (le, count) = rest.split_once("\"} ")?;
+            Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// SetIdentityPoolConfiguration: `pool`'s stream `loadgen`, enabled or disabled.
+async fn set_streaming(admin: &mut Conn, root: &Creds, pool: &str, on: bool) {
+    let status = if on { "ENABLED" } else { "DISABLED" };
+    let body = json!({"CognitoStreams": {"StreamName": "loadgen", "StreamingStatus": status}}).to_string();
+    let (code, v) = admin
+        .send(
+            "POST",
+            &format!("/identitypools/{}/configuration", enc(pool)),
+            "",
+            &[("content-type", "application/json")],
+            Some(root),
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+}
+
+/// Streams disabled vs enabled, alternating rounds on the quiet pool; then the ratios and
+/// the publish lag.
+async fn streams_phase(
+    servers: &[Server],
+    pool: &str,
+    requests: usize,
+    concurrency: usize,
+    seconds: u64,
+    database: &str,
+) {
+    let rounds: usize = std::env::var("LOADGEN_ROUNDS").ok().map_or(3, |n| n.parse().expect("LOADGEN_ROUNDS"));
+    println!(
+        "serve load test ({database}, {} node(s)): {concurrency} connections, UpdateRecords with the sample trigger, \
+         Cognito Streams disabled vs enabled (a local nats-server -js), {rounds} rounds of up to {requests} requests \
+         or {seconds} s",
+        servers.len()
+    );
+    let root: Creds = (ROOT.0.into(), ROOT.1.into(), None);
+    let addr = &servers[0].addr;
+    let mut reports: [Vec<Report>; 2] = [Vec::new(), Vec::new()];
+    let mut drains = Vec::new();
+    let before = lag_buckets(&metrics(addr).await);
+    // ABBA order: the store grows as the run goes, which must not favour either side.
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [false, true] } else { [true, false] };
+        for on in order {
+            let into = &mut reports[usize::from(on)];
+            let mut admin = Conn::open(addr).await;
+            set_streaming(&mut admin, &root, pool, on).await;
+            let mut workers = Vec::new();
+            for i in 0..concurrency {
+                workers.push(identity(&servers[i % servers.len()].addr, pool).await);
+            }
+            let r = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
+            print(if on { "streams enabled" } else { "streams disabled (baseline)" }, &r);
+            into.push(r);
+            if on {
+                // How long the outbox takes to empty once the load stops.
+                let started = Instant::now();
+                loop {
+                    let m = metrics(addr).await;
+                    if metric(&m, "synctrig_stream_outbox_depth") == 0.0 {
+                        break;
+                    }
+                    assert!(started.elapsed() < Duration::from_secs(120), "the outbox did not drain");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                drains.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+    }
+    let text = metrics(addr).await;
+    let rate = |rs: &[Report]| rs.iter().map(|r| r.ok as f64).sum::<f64>() / rs.iter().map(|r| r.seconds).sum::<f64>();
+    let median = |rs: &[Report], f: fn(&Report) -> f64| {
+        let mut v: Vec<f64> = rs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "streams enabled / disabled: throughput {:.3}x, p50 {:.2}x, p99 {:.2}x (medians of rounds)",
+        rate(&reports[1]) / rate(&reports[0]),
+        median(&reports[1], |r| r.p50) / median(&reports[0], |r| r.p50),
+        median(&reports[1], |r| r.p99) / median(&reports[0], |r| r.p99)
+    );
+    let after = lag_buckets(&text);
+    let delta: Vec<(f64, f64)> =
+        after.iter().map(|&(le, n)| (le, n - before.iter().find(|b| b.0 == le).map_or(0.0, |b| b.1))).collect();
+    let total = delta.last().map_or(0.0, |b| b.1);
+    let quantile = |q: f64| delta.iter().find(|b| b.1 >= total * q).map_or(f64::NAN, |b| b.0 * 1e3);
+    println!(
+        "published {} entries ({} failed rounds); publish lag p50 <= {} ms, p99 <= {} ms (histogram bounds); \
+         outbox empty {:.0} ms after each enabled round's load stopped (worst)",
+        metric(&text, "synctrig_stream_published_total"),
+        metric(&text, "synctrig_stream_publish_failures_total"),
+        quantile(0.5),
+        quantile(0.99),
+        drains.iter().cloned().fold(0.0, f64::max)
+    );
 }
 
 struct Worker {
@@ -326,8 +488,11 @@ async fn main() {
     let nodes: usize = std::env::var("LOADGEN_NODES").ok().map_or(1, |n| n.parse().expect("LOADGEN_NODES: a number"));
     let database = std::env::var("SYNCTRIG_DATABASE_URL").map_or("sqlite", |_| "postgres");
     assert!(nodes == 1 || database == "postgres", "several nodes need SYNCTRIG_DATABASE_URL (one PostgreSQL database)");
+    let phases = std::env::var("LOADGEN_PHASES").unwrap_or_default();
+    let broker = (phases == "streams").then(|| Broker::start(&data.path().join("nats")));
+    let extra: Vec<String> = broker.iter().flat_map(|b| ["--nats".to_owned(), b.url.clone()]).collect();
     let servers: Vec<Server> =
-        (0..nodes.max(1)).map(|i| Server::start(&data.path().join(format!("node{i}")))).collect();
+        (0..nodes.max(1)).map(|i| Server::start(&data.path().join(format!("node{i}")), &extra)).collect();
     let server = &servers[0];
     // Worker `i` talks to node `i % nodes`.
     let addr = |i: usize| servers[i % servers.len()].addr.clone();
@@ -366,7 +531,11 @@ async fn main() {
         set_trigger(&mut admin, &root, pool, function).await;
     }
 
-    if std::env::var("LOADGEN_PHASES").is_ok_and(|p| p == "canary" || p == "releases") {
+    if broker.is_some() {
+        streams_phase(&servers, &quiet_pool, requests, concurrency, seconds, database).await;
+        return;
+    }
+    if phases == "canary" || phases == "releases" {
         let sample = guest("sample_trigger");
         server.admin(&["deploy", "--tenant", "quiet", "--name", "sample", "--wasm", sample.to_str().unwrap()]);
         let alias = ["alias", "--tenant", "quiet", "--name", "sample", "--alias", "live", "--version", "1"];
