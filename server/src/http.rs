@@ -93,16 +93,26 @@ pub async fn serve(
     if tokio::time::timeout(state.config.shutdown_grace, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still in flight after {:?}; stopping anyway", state.config.shutdown_grace);
     }
+    // The next start then reads no log.
+    if let Err(e) = state.store.checkpoint().await {
+        tracing::warn!("cannot checkpoint the database's log at shutdown: {e}");
+    }
     Ok(())
 }
 
-/// Sweeps expired credentials, stored update answers and idle rate-limit state.
+/// Sweeps expired credentials, stored update answers and idle rate-limit state, and
+/// keeps the database's log short.
 async fn janitor(state: Arc<AppState>) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
     loop {
         every.tick().await;
         state.store.submit_purge();
         state.admission.sweep();
+        match state.store.checkpoint().await {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!("the database's log is in use: checkpointed next time"),
+            Err(e) => tracing::warn!("cannot checkpoint the database's log: {e}"),
+        }
     }
 }
 

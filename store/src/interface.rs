@@ -20,6 +20,10 @@ pub trait Tenants: Send + Sync {
     /// Sweeps expired temporary credentials and stored update answers, in the background.
     fn submit_purge(&self);
 
+    /// Moves SQLite's write-ahead log into the database and empties it (on a schedule,
+    /// and at shutdown); whether it could. PostgreSQL manages its own log.
+    async fn checkpoint(&self) -> Result<bool>;
+
     /// The meta value under `key`, stored as `value` if there was none; and whether it was.
     async fn meta_or_insert(&self, key: &str, value: String) -> Result<(String, bool)>;
 
@@ -199,8 +203,9 @@ pub trait Datasets: Send + Sync {
         limit: usize,
     ) -> Result<RecordPage>;
 
-    /// The stored answer of an applied update, if `idempotency` names a repeat of one.
-    async fn applied_answer(&self, idempotency: &Idempotency) -> Result<Option<Vec<RecordRow>>>;
+    /// The stored answer of the dataset's last applied update, if `idempotency` names a
+    /// repeat of it.
+    async fn applied_answer(&self, key: DatasetKey<'_>, idempotency: &Idempotency) -> Result<Option<Vec<RecordRow>>>;
 
     /// What an identity holds: its live datasets, their bytes, when one last changed.
     async fn identity_usage(&self, pool: &str, identity: &str) -> Result<Usage>;

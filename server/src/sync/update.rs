@@ -85,7 +85,7 @@ pub(crate) async fn update_records(call: Call) -> Result<UpdateRecordsResponse, 
     if snapshot.sync_count() != session.sync_count {
         // Either a retry of an update that was applied (answered as then), or a push on
         // a stale session: the client must pull what changed first.
-        if let Some(answer) = state.store.applied_answer(&idempotency).await? {
+        if let Some(answer) = state.store.applied_answer(dataset, &idempotency).await? {
             return Ok(UpdateRecordsResponse { records: answer.iter().map(Record::from).collect() });
         }
         return Err(stale_session(name, session.sync_count, snapshot.sync_count()));

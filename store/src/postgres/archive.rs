@@ -111,6 +111,9 @@ impl Archive for Postgres {
                 }
             }
         }
+        // The usage triggers stand aside for the rows below (this transaction only); the
+        // usage is counted once at the end.
+        tx.batch_execute("SET LOCAL synctrig.bulk_load = 'on'").await?;
         let mut statements = HashMap::new();
         while let Some((line, table, values)) = reader.next_row()? {
             let bad = |reason: String| StoreError::Archive { line, reason };
@@ -141,8 +144,36 @@ impl Archive for Postgres {
         // settings with old separators.
         sql::identities::shorten_merged_names(&Pg(&tx)).await?;
         sql::identities::conform_pool_settings(&Pg(&tx)).await?;
+        tx.batch_execute("SET LOCAL synctrig.bulk_load = 'off'").await?;
+        let only: Option<String> = match &reader.target {
+            Target::Installation => None,
+            Target::Pool { pool, .. } => Some(pool.clone()),
+        };
+        recount_usage(&tx, only.as_deref()).await?;
         let counts = reader.counts;
         self.commit_change(tx, cache::Kinds::ALL).await?;
         Ok(counts)
     }
+}
+
+/// Counts the usage of one pool (or of all) again from its datasets and records, as the
+/// triggers of schema 11 keep it.
+async fn recount_usage(tx: &tokio_postgres::Transaction<'_>, pool: Option<&str>) -> Result<()> {
+    tx.execute("DELETE FROM pool_usage WHERE $1::TEXT IS NULL OR pool_id = $1", &[&pool]).await?;
+    tx.execute(
+        "INSERT INTO pool_usage (pool_id, slot, sync_sessions, modified)
+         SELECT pool_id, hashtext(identity_id) & 31, SUM(sync_count), MAX(modified) FROM datasets
+         WHERE $1::TEXT IS NULL OR pool_id = $1 GROUP BY 1, 2",
+        &[&pool],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO pool_usage (pool_id, slot, bytes)
+         SELECT pool_id, hashtext(identity_id) & 31, SUM(octet_length(key) + octet_length(value)) FROM records
+         WHERE value IS NOT NULL AND ($1::TEXT IS NULL OR pool_id = $1) GROUP BY 1, 2
+         ON CONFLICT (pool_id, slot) DO UPDATE SET bytes = EXCLUDED.bytes",
+        &[&pool],
+    )
+    .await?;
+    Ok(())
 }

@@ -119,12 +119,17 @@ impl Datasets for Postgres {
         Ok(RecordPage { dataset, upper, records, more, merged_names })
     }
 
-    async fn applied_answer(&self, idempotency: &Idempotency) -> Result<Option<Vec<RecordRow>>> {
+    async fn applied_answer(
+        &self,
+        DatasetKey { pool, identity, name }: DatasetKey<'_>,
+        idempotency: &Idempotency,
+    ) -> Result<Option<Vec<RecordRow>>> {
         let c = self.client().await?;
         let stored = query_opt(
             &c,
-            "SELECT request_hash, answer FROM applied_updates WHERE token_hash = $1",
-            &[&idempotency.token_hash],
+            "SELECT request_hash, answer FROM update_answers
+             WHERE pool_id = $1 AND identity_id = $2 AND dataset = $3 AND token_hash = $4",
+            &[&pool, &identity, &name, &idempotency.token_hash],
         )
         .await?;
         let Some(r) = stored else { return Ok(None) };
@@ -150,10 +155,9 @@ impl Datasets for Postgres {
         let c = self.client().await?;
         let r = query_one(
             &c,
-            "SELECT (SELECT COALESCE(SUM(sync_count), 0)::BIGINT FROM datasets WHERE pool_id = $1),
-                    (SELECT MAX(modified) FROM datasets WHERE pool_id = $1),
-                    (SELECT COALESCE(SUM(octet_length(key) + octet_length(value)), 0)::BIGINT FROM records
-                     WHERE pool_id = $1 AND value IS NOT NULL)",
+            // Kept by the triggers of schema 11, in 32 slots.
+            "SELECT COALESCE(SUM(sync_sessions), 0)::BIGINT, MAX(modified), COALESCE(SUM(bytes), 0)::BIGINT
+             FROM pool_usage WHERE pool_id = $1",
             &[&pool],
         )
         .await?;

@@ -502,6 +502,8 @@ async fn write_batch(pool: &deadpool_postgres::Pool, batch: Vec<Background>) -> 
                 let t = now();
                 sql::recordings::sweep(&Pg(&tx), now_ms()).await?;
                 execute(&tx, "DELETE FROM credentials WHERE expires IS NOT NULL AND expires < $1", &[&t]).await?;
+                execute(&tx, "DELETE FROM update_answers WHERE expires < $1", &[&t]).await?;
+                // Written by nodes of the previous release (synctrig_update_v1) only.
                 execute(&tx, "DELETE FROM applied_updates WHERE expires < $1", &[&t]).await?;
             }
             Background::Flush(done) => _flushed.push(done),

@@ -152,6 +152,92 @@ const MIGRATIONS: &[(i64, &str)] = &[
         stream_name TEXT NOT NULL);
     CREATE TABLE leases (name TEXT COLLATE "C" PRIMARY KEY, holder TEXT NOT NULL, expires_ms BIGINT NOT NULL);"#,
     ),
+    // 10: the answer of a dataset's last applied update, one per dataset (a retry can only
+    // be of the latest: any later update makes its token stale), instead of one per update.
+    // applied_updates stays for nodes of the previous release (synctrig_update_v1) until
+    // its answers expire.
+    (
+        10,
+        r#"CREATE TABLE update_answers (
+        pool_id TEXT COLLATE "C" NOT NULL, identity_id TEXT COLLATE "C" NOT NULL, dataset TEXT COLLATE "C" NOT NULL,
+        token_hash TEXT NOT NULL, request_hash TEXT NOT NULL, answer TEXT NOT NULL, expires BIGINT NOT NULL,
+        PRIMARY KEY (pool_id, identity_id, dataset));
+    CREATE INDEX update_answers_by_expiry ON update_answers (expires);"#,
+    ),
+    // 11: each pool's usage (SyncSessionsCount, DataStorage, last change) kept by triggers
+    // in the transactions that change datasets and records, in 32 slots by identity so
+    // that concurrent updates of one pool seldom wait on the same counter row.
+    (
+        11,
+        r#"CREATE TABLE pool_usage (
+        pool_id TEXT COLLATE "C" NOT NULL, slot BIGINT NOT NULL, sync_sessions BIGINT NOT NULL DEFAULT 0,
+        bytes BIGINT NOT NULL DEFAULT 0, modified BIGINT, PRIMARY KEY (pool_id, slot));
+    INSERT INTO pool_usage (pool_id, slot, sync_sessions, modified)
+        SELECT pool_id, hashtext(identity_id) & 31, SUM(sync_count), MAX(modified) FROM datasets GROUP BY 1, 2;
+    INSERT INTO pool_usage (pool_id, slot, bytes)
+        SELECT pool_id, hashtext(identity_id) & 31, SUM(octet_length(key) + octet_length(value)) FROM records
+        WHERE value IS NOT NULL GROUP BY 1, 2
+        ON CONFLICT (pool_id, slot) DO UPDATE SET bytes = EXCLUDED.bytes;
+    CREATE FUNCTION synctrig_usage_add(p_pool TEXT, p_identity TEXT, p_sessions BIGINT, p_bytes BIGINT, p_modified BIGINT)
+    RETURNS void LANGUAGE sql AS $fn$
+        INSERT INTO pool_usage AS u (pool_id, slot, sync_sessions, bytes, modified)
+            VALUES (p_pool, hashtext(p_identity) & 31, p_sessions, p_bytes, p_modified)
+            ON CONFLICT (pool_id, slot) DO UPDATE SET sync_sessions = u.sync_sessions + EXCLUDED.sync_sessions,
+                bytes = u.bytes + EXCLUDED.bytes, modified = GREATEST(u.modified, EXCLUDED.modified)
+    $fn$;
+    CREATE FUNCTION synctrig_datasets_usage() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+        -- An import counts once at its end (every row's upsert of one counter is slow).
+        IF current_setting('synctrig.bulk_load', true) = 'on' THEN
+            RETURN NULL;
+        END IF;
+        IF TG_OP = 'UPDATE' AND OLD.pool_id = NEW.pool_id AND OLD.identity_id = NEW.identity_id THEN
+            PERFORM synctrig_usage_add(NEW.pool_id, NEW.identity_id, NEW.sync_count - OLD.sync_count, 0, NEW.modified);
+            RETURN NULL;
+        END IF;
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            PERFORM synctrig_usage_add(OLD.pool_id, OLD.identity_id, -OLD.sync_count, 0, NULL);
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            PERFORM synctrig_usage_add(NEW.pool_id, NEW.identity_id, NEW.sync_count, 0, NEW.modified);
+        END IF;
+        RETURN NULL;
+    END
+    $fn$;
+    CREATE FUNCTION synctrig_records_usage() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    DECLARE
+        v_old BIGINT := 0;
+        v_new BIGINT := 0;
+    BEGIN
+        IF current_setting('synctrig.bulk_load', true) = 'on' THEN
+            RETURN NULL;
+        END IF;
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            v_old := COALESCE(octet_length(OLD.key) + octet_length(OLD.value), 0);
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            v_new := COALESCE(octet_length(NEW.key) + octet_length(NEW.value), 0);
+        END IF;
+        IF TG_OP = 'UPDATE' AND OLD.pool_id = NEW.pool_id AND OLD.identity_id = NEW.identity_id THEN
+            IF v_new <> v_old THEN
+                PERFORM synctrig_usage_add(NEW.pool_id, NEW.identity_id, 0, v_new - v_old, NULL);
+            END IF;
+            RETURN NULL;
+        END IF;
+        IF v_old <> 0 THEN
+            PERFORM synctrig_usage_add(OLD.pool_id, OLD.identity_id, 0, -v_old, NULL);
+        END IF;
+        IF v_new <> 0 THEN
+            PERFORM synctrig_usage_add(NEW.pool_id, NEW.identity_id, 0, v_new, NULL);
+        END IF;
+        RETURN NULL;
+    END
+    $fn$;
+    CREATE TRIGGER datasets_usage AFTER INSERT OR UPDATE OR DELETE ON datasets
+        FOR EACH ROW EXECUTE FUNCTION synctrig_datasets_usage();
+    CREATE TRIGGER records_usage AFTER INSERT OR UPDATE OR DELETE ON records
+        FOR EACH ROW EXECUTE FUNCTION synctrig_records_usage();"#,
+    ),
 ];
 
 /// SQLite's `SHORT_MERGED_NAMES`: the first schema whose merged names all keep to 128.
@@ -279,7 +365,8 @@ BEGIN
         -- A retry of an update that was applied gets the answer it had; anything else
         -- on a stale SyncCount is a conflict.
         SELECT a.request_hash, a.answer INTO v_stored_hash, v_stored_answer
-            FROM applied_updates a WHERE a.token_hash = p_token_hash;
+            FROM update_answers a WHERE a.pool_id = p_pool AND a.identity_id = p_identity AND a.dataset = p_name
+                AND a.token_hash = p_token_hash;
         IF FOUND AND v_stored_hash = p_request_hash THEN
             outcome := 'replayed';
             answer := v_stored_answer;
@@ -320,10 +407,10 @@ BEGIN
             ON CONFLICT (pool_id, identity_id, dataset, key) DO UPDATE SET value = EXCLUDED.value,
                 sync_count = EXCLUDED.sync_count, modified = EXCLUDED.modified,
                 modified_by = EXCLUDED.modified_by, device_modified_ms = EXCLUDED.device_modified_ms)
-        INSERT INTO applied_updates AS a (token_hash, request_hash, answer, expires)
-            VALUES (p_token_hash, p_request_hash, p_answer, p_expires)
-            ON CONFLICT (token_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash,
-                answer = EXCLUDED.answer, expires = EXCLUDED.expires;
+        INSERT INTO update_answers AS a (pool_id, identity_id, dataset, token_hash, request_hash, answer, expires)
+            VALUES (p_pool, p_identity, p_name, p_token_hash, p_request_hash, p_answer, p_expires)
+            ON CONFLICT (pool_id, identity_id, dataset) DO UPDATE SET token_hash = EXCLUDED.token_hash,
+                request_hash = EXCLUDED.request_hash, answer = EXCLUDED.answer, expires = EXCLUDED.expires;
     END IF;
     IF v_new <> p_expected THEN
         -- The outbox entry of a streaming (or push-syncing) pool, in this transaction:

@@ -11,6 +11,11 @@ impl Tenants for Postgres {
         let _ = self.background.try_send(Background::Purge);
     }
 
+    async fn checkpoint(&self) -> Result<bool> {
+        // PostgreSQL checkpoints its own log.
+        Ok(true)
+    }
+
     async fn meta_or_insert(&self, key: &str, value: String) -> Result<(String, bool)> {
         rules::meta_or_insert(&Pg(&self.client().await?), key, &value).await
     }

@@ -94,6 +94,10 @@ impl Sqlite {
                 }
             }
         }
+        // The usage triggers stand aside for the rows below (the transaction holds the
+        // database's write lock, so no other write goes by without them); the usage is
+        // counted once at the end, and they are made again before the commit.
+        tx.execute_batch(super::schema::DROP_USAGE_TRIGGERS)?;
         while let Some((line, table, values)) = reader.next_row()? {
             let placeholders = vec!["?"; values.len()].join(", ");
             let sql = format!("INSERT INTO {} ({}) VALUES ({placeholders})", table.name, table.columns.join(", "));
@@ -105,8 +109,30 @@ impl Sqlite {
         // settings with old separators.
         crate::sql::ready(crate::sql::identities::shorten_merged_names(&Lite(&tx)))?;
         crate::sql::ready(crate::sql::identities::conform_pool_settings(&Lite(&tx)))?;
+        let only = match &reader.target {
+            Target::Installation => None,
+            Target::Pool { pool, .. } => Some(pool.clone()),
+        };
+        tx.execute("DELETE FROM pool_usage WHERE ?1 IS NULL OR pool_id = ?1", [&only])?;
+        tx.execute(
+            "INSERT INTO pool_usage (pool_id, sync_sessions, modified)
+             SELECT pool_id, SUM(sync_count), MAX(modified) FROM datasets WHERE ?1 IS NULL OR pool_id = ?1
+             GROUP BY pool_id",
+            [&only],
+        )?;
+        tx.execute(
+            "INSERT INTO pool_usage (pool_id, bytes)
+             SELECT pool_id, SUM(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))) FROM records
+             WHERE value IS NOT NULL AND (?1 IS NULL OR pool_id = ?1) GROUP BY pool_id
+             ON CONFLICT (pool_id) DO UPDATE SET bytes = excluded.bytes",
+            [&only],
+        )?;
+        tx.execute_batch(super::schema::USAGE_TRIGGERS)?;
         let counts = reader.counts;
         tx.commit()?;
+        // The import's one transaction is all in the log: into the database with it, so
+        // the next start does not read it all again.
+        super::checkpoint(&conn, super::BUSY_TIMEOUT)?;
         Ok(counts)
     }
 }

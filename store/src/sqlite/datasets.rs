@@ -73,12 +73,20 @@ impl Datasets for Sqlite {
     }
 
     /// The stored answer of an applied update, if `idempotency` names a repeat of one.
-    async fn applied_answer(&self, idempotency: &Idempotency) -> Result<Option<Vec<RecordRow>>> {
+    async fn applied_answer(
+        &self,
+        DatasetKey { pool, identity, name }: DatasetKey<'_>,
+        idempotency: &Idempotency,
+    ) -> Result<Option<Vec<RecordRow>>> {
         let idempotency = idempotency.clone();
+        owned!(pool, identity, name);
         self.run(move |conn| {
             let stored: Option<(String, String)> = conn
-                .prepare_cached("SELECT request_hash, answer FROM applied_updates WHERE token_hash = ?1")?
-                .query_row([&idempotency.token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                .prepare_cached(
+                    "SELECT request_hash, answer FROM update_answers
+                     WHERE pool_id = ?1 AND identity_id = ?2 AND dataset = ?3 AND token_hash = ?4",
+                )?
+                .query_row(params![pool, identity, name, idempotency.token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             Ok(stored
                 .filter(|(request, _)| *request == idempotency.request_hash)
@@ -109,16 +117,12 @@ impl Datasets for Sqlite {
     async fn pool_usage(&self, pool: &str) -> Result<Usage> {
         owned!(pool);
         self.run(move |conn| {
-            let (sessions, modified): (i64, Option<i64>) = conn
-                .prepare_cached("SELECT COALESCE(SUM(sync_count), 0), MAX(modified) FROM datasets WHERE pool_id = ?1")?
-                .query_row([&pool], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let bytes: i64 = conn
-                .prepare_cached(
-                    "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB))), 0) FROM records
-                     WHERE pool_id = ?1 AND value IS NOT NULL",
-                )?
-                .query_row([&pool], |r| r.get(0))?;
-            Ok(Usage { count: sessions, bytes, last_modified: modified })
+            // Kept by the triggers of schema 11.
+            let usage = conn
+                .prepare_cached("SELECT sync_sessions, bytes, modified FROM pool_usage WHERE pool_id = ?1")?
+                .query_row([&pool], |r| Ok(Usage { count: r.get(0)?, bytes: r.get(1)?, last_modified: r.get(2)? }))
+                .optional()?;
+            Ok(usage.unwrap_or(Usage { count: 0, bytes: 0, last_modified: None }))
         })
         .await
     }

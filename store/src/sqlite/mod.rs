@@ -54,6 +54,9 @@ enum Job {
         recording: Box<Recording>,
     },
     Purge,
+    /// Moves the write-ahead log into the database and empties it, after the batch
+    /// commits; answers whether it could (readers may hold the log a moment).
+    Checkpoint(tokio::sync::oneshot::Sender<Result<bool>>),
     /// A shared rule run by the writer, in its batch (under a savepoint), for writes that
     /// come often enough that taking the database's write lock beside the writer would
     /// stall it (the stream publisher's lease and removals).
@@ -244,6 +247,21 @@ fn record_from_row(r: &rusqlite::Row) -> rusqlite::Result<RecordRow> {
 /// Bytes the write-ahead log keeps after a checkpoint has emptied it.
 const WAL_SIZE_LIMIT: i64 = 64 << 20;
 
+/// Copies the write-ahead log into the database and truncates it to nothing, waiting at
+/// most `wait` for readers to leave it; whether it did. Without this the log only ever
+/// grows while readers keep it in use (a busy server) and after a large transaction
+/// (an import), and every start reads all of it before serving.
+pub(super) fn checkpoint(conn: &Connection, wait: std::time::Duration) -> Result<bool> {
+    conn.busy_timeout(wait)?;
+    let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // The first column is 1 when readers or a writer kept it from finishing.
+    Ok(done? == 0)
+}
+
+/// How long a statement waits for the database's lock.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Keeps the write-ahead log and its index (`-wal`, `-shm`) when the last connection
 /// closes, instead of deleting them. Opening a WAL database needs both; a server stopped
 /// on a full disk could not make them again, and so could not start to serve reads.
@@ -272,7 +290,7 @@ fn connect(path: &Path) -> Result<Connection> {
     // than one connection's rules use, so the rest were parsed again and again).
     conn.set_prepared_statement_cache_capacity(256);
     keep_wal_files(&conn)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     // The log is truncated to this after a checkpoint that empties it.
@@ -288,6 +306,12 @@ impl Sqlite {
         let connect = || connect(path);
         let mut conn = connect()?;
         schema::migrate(&mut conn)?;
+        // What a stopped process left in the log goes into the database now, once, so
+        // the log starts empty (nothing else uses the database yet). Best effort: on a
+        // full disk it cannot, and the server must still start to serve reads.
+        if let Err(e) = checkpoint(&conn, BUSY_TIMEOUT) {
+            tracing::warn!("cannot checkpoint the database's log at start-up: {e}");
+        }
         let spawn_failed = |e: std::io::Error| StoreError::Other(format!("cannot start a database thread: {e}"));
         let (readers, tasks) = std::sync::mpsc::channel::<Task>();
         let tasks = std::sync::Arc::new(Mutex::new(tasks));
@@ -415,8 +439,11 @@ impl Sqlite {
             Step::TooManyDatasets => return Ok(UpdateOutcome::TooManyDatasets),
             Step::Stale => {
                 let stored: Option<(String, String)> = tx
-                    .prepare_cached("SELECT request_hash, answer FROM applied_updates WHERE token_hash = ?1")?
-                    .query_row([&u.idempotency.token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .prepare_cached(
+                        "SELECT request_hash, answer FROM update_answers
+                         WHERE pool_id = ?1 AND identity_id = ?2 AND dataset = ?3 AND token_hash = ?4",
+                    )?
+                    .query_row(params![pool, identity, name, u.idempotency.token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
                 return Ok(match stored {
                     Some((request, answer)) if request == u.idempotency.request_hash => {
@@ -449,8 +476,13 @@ impl Sqlite {
         let mut written = Vec::with_capacity(u.writes.len());
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO records (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                // An upsert, not REPLACE: the usage triggers see an update (a REPLACE's
+                // delete fires no trigger).
+                "INSERT INTO records (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (pool_id, identity_id, dataset, key) DO UPDATE SET value = excluded.value,
+                     sync_count = excluded.sync_count, modified = excluded.modified, modified_by = excluded.modified_by,
+                     device_modified_ms = excluded.device_modified_ms",
             )?;
             for w in &u.writes {
                 let device = u.device_modified_ms.get(&w.key).copied();
@@ -467,10 +499,20 @@ impl Sqlite {
         }
         let answer = serde_json::to_string(&written).unwrap_or_default();
         if !written.is_empty() {
+            // One answer per dataset: this update's replaces the last one's.
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO applied_updates (token_hash, request_hash, answer, expires) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR REPLACE INTO update_answers (pool_id, identity_id, dataset, token_hash, request_hash, answer, expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![u.idempotency.token_hash, u.idempotency.request_hash, answer, u.idempotency.expires])?;
+            .execute(params![
+                pool,
+                identity,
+                name,
+                u.idempotency.token_hash,
+                u.idempotency.request_hash,
+                answer,
+                u.idempotency.expires
+            ])?;
         }
         if count != u.expected {
             let change = crate::streams::Change {
@@ -524,7 +566,7 @@ impl Sqlite {
     fn purge(tx: &Connection) -> Result<()> {
         let t = now();
         tx.execute("DELETE FROM credentials WHERE expires IS NOT NULL AND expires < ?1", [t])?;
-        tx.execute("DELETE FROM applied_updates WHERE expires < ?1", [t])?;
+        tx.execute("DELETE FROM update_answers WHERE expires < ?1", [t])?;
         sql::ready(sql::recordings::sweep(&Lite(tx), now_ms()))
     }
 }
@@ -596,6 +638,7 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, outb
                         recorded.insert((tenant.clone(), name.clone()));
                     }
                     Job::Purge => Sqlite::purge(&tx)?,
+                    Job::Checkpoint(_) => {}
                     Job::Rule(rule) => {
                         // Its own error is its answer; the batch goes on.
                         let _ = savepoint(&mut || rule.apply(&tx))?;
@@ -634,6 +677,9 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, outb
                     let _ = reply.send(answer);
                 }
                 Job::Rule(rule) => rule.answer(outcome.as_ref().map(|_| ()).map_err(failed)),
+                Job::Checkpoint(reply) => {
+                    let _ = reply.send(checkpoint(&conn, std::time::Duration::from_millis(100)));
+                }
                 Job::Invocation { .. } | Job::Recording { .. } | Job::Purge => {}
             }
         }
@@ -831,7 +877,7 @@ mod tests {
         let conn = store.conn();
         let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
         assert_eq!(count("SELECT COUNT(*) FROM credentials"), 1);
-        assert_eq!(count("SELECT COUNT(*) FROM applied_updates"), 1, "only the live token's answer is kept");
+        assert_eq!(count("SELECT COUNT(*) FROM update_answers"), 1, "only the live token's answer is kept");
     }
 
     #[test]

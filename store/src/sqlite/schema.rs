@@ -3,6 +3,47 @@
 
 use super::*;
 
+/// The triggers that keep `pool_usage` (schema 11); an import drops them for its rows and
+/// makes them again before it commits ([`DROP_USAGE_TRIGGERS`]).
+macro_rules! usage_triggers {
+    () => {
+"CREATE TRIGGER datasets_usage_insert AFTER INSERT ON datasets BEGIN
+         INSERT INTO pool_usage (pool_id, sync_sessions, modified) VALUES (NEW.pool_id, NEW.sync_count, NEW.modified)
+             ON CONFLICT (pool_id) DO UPDATE SET sync_sessions = sync_sessions + excluded.sync_sessions,
+                 modified = max(COALESCE(modified, 0), excluded.modified);
+     END;
+     CREATE TRIGGER datasets_usage_update AFTER UPDATE ON datasets BEGIN
+         UPDATE pool_usage SET sync_sessions = sync_sessions - OLD.sync_count WHERE pool_id = OLD.pool_id;
+         INSERT INTO pool_usage (pool_id, sync_sessions, modified) VALUES (NEW.pool_id, NEW.sync_count, NEW.modified)
+             ON CONFLICT (pool_id) DO UPDATE SET sync_sessions = sync_sessions + excluded.sync_sessions,
+                 modified = max(COALESCE(modified, 0), excluded.modified);
+     END;
+     CREATE TRIGGER datasets_usage_delete AFTER DELETE ON datasets BEGIN
+         UPDATE pool_usage SET sync_sessions = sync_sessions - OLD.sync_count WHERE pool_id = OLD.pool_id;
+     END;
+     CREATE TRIGGER records_usage_insert AFTER INSERT ON records WHEN NEW.value IS NOT NULL BEGIN
+         INSERT INTO pool_usage (pool_id, bytes)
+             VALUES (NEW.pool_id, length(CAST(NEW.key AS BLOB)) + length(CAST(NEW.value AS BLOB)))
+             ON CONFLICT (pool_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+     END;
+     CREATE TRIGGER records_usage_update AFTER UPDATE ON records BEGIN
+         UPDATE pool_usage SET bytes = bytes - COALESCE(length(CAST(OLD.key AS BLOB)) + length(CAST(OLD.value AS BLOB)), 0)
+             WHERE pool_id = OLD.pool_id;
+         INSERT INTO pool_usage (pool_id, bytes)
+             VALUES (NEW.pool_id, COALESCE(length(CAST(NEW.key AS BLOB)) + length(CAST(NEW.value AS BLOB)), 0))
+             ON CONFLICT (pool_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+     END;
+     CREATE TRIGGER records_usage_delete AFTER DELETE ON records WHEN OLD.value IS NOT NULL BEGIN
+         UPDATE pool_usage SET bytes = bytes - (length(CAST(OLD.key AS BLOB)) + length(CAST(OLD.value AS BLOB)))
+             WHERE pool_id = OLD.pool_id;
+     END;"
+    };
+}
+pub(super) const USAGE_TRIGGERS: &str = usage_triggers!();
+pub(super) const DROP_USAGE_TRIGGERS: &str = "DROP TRIGGER datasets_usage_insert; DROP TRIGGER datasets_usage_update;
+     DROP TRIGGER datasets_usage_delete; DROP TRIGGER records_usage_insert; DROP TRIGGER records_usage_update;
+     DROP TRIGGER records_usage_delete;";
+
 /// Schema migrations, applied in order at start-up; `PRAGMA user_version` is the number
 /// applied. Never edit one that has shipped: add the next.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -148,6 +189,30 @@ pub(super) const MIGRATIONS: &[&str] = &[
          pool_id TEXT PRIMARY KEY, status TEXT NOT NULL, started_ms INTEGER NOT NULL, completed_ms INTEGER,
          failure TEXT, cursor_identity TEXT, cursor_dataset TEXT, stream_name TEXT NOT NULL);
      CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms INTEGER NOT NULL);",
+    // 10: the answer of a dataset's last applied update, one per dataset (a retry can only
+    // be of the latest: any later update makes its token stale), instead of one per update.
+    "CREATE TABLE update_answers (
+         pool_id TEXT NOT NULL, identity_id TEXT NOT NULL, dataset TEXT NOT NULL, token_hash TEXT NOT NULL,
+         request_hash TEXT NOT NULL, answer TEXT NOT NULL, expires INTEGER NOT NULL,
+         PRIMARY KEY (pool_id, identity_id, dataset));
+     CREATE INDEX update_answers_by_expiry ON update_answers (expires);
+     DROP TABLE applied_updates;",
+    // 11: each pool's usage (SyncSessionsCount, DataStorage, last change) kept by triggers
+    // in the transactions that change datasets and records, so DescribeIdentityPoolUsage
+    // reads one row instead of scanning the pool.
+    concat!(
+        "CREATE TABLE pool_usage (
+         pool_id TEXT PRIMARY KEY, sync_sessions INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,
+         modified INTEGER);
+     INSERT INTO pool_usage (pool_id, sync_sessions, modified)
+         SELECT pool_id, SUM(sync_count), MAX(modified) FROM datasets WHERE true GROUP BY pool_id;
+     INSERT INTO pool_usage (pool_id, bytes)
+         SELECT pool_id, SUM(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))) FROM records
+         WHERE value IS NOT NULL GROUP BY pool_id
+         ON CONFLICT (pool_id) DO UPDATE SET bytes = excluded.bytes;
+     ",
+        usage_triggers!()
+    ),
 ];
 
 /// The first schema version whose merged dataset names all keep to 128 characters and

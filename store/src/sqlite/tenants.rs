@@ -11,6 +11,12 @@ impl Tenants for Sqlite {
         self.submit(Job::Purge);
     }
 
+    async fn checkpoint(&self) -> Result<bool> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.submit(Job::Checkpoint(reply));
+        answer.await.map_err(|_| StoreError::Other("the database writer stopped".into()))?
+    }
+
     async fn meta_or_insert(&self, key: &str, value: String) -> Result<(String, bool)> {
         owned!(key);
         self.run(move |conn| sql::ready(rules::meta_or_insert(&Lite(conn), &key, &value))).await

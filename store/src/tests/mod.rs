@@ -60,6 +60,7 @@ both!(
     meta_values_are_created_once,
     a_snapshot_holds_the_dataset_its_records_and_the_identitys_count,
     an_older_stream_is_imported_as_schema_5_keeps_it,
+    a_pools_usage_follows_every_change,
 );
 
 /// A tenant with a pool and an identity: (pool, identity).
@@ -108,7 +109,10 @@ async fn an_update_applies_once_and_its_retry_gets_the_same_answer(store: Arc<St
     let row = store.dataset(DatasetKey::new(&p, &i, "d")).await.unwrap().unwrap();
     assert_eq!((row.sync_count, row.num_records, row.data_storage), (1, 1, 2));
     let answer = Idempotency { token_hash: "t1".into(), request_hash: format!("{:?}", [("k", Some("v"))]), expires: 0 };
-    assert_eq!(store.applied_answer(&answer).await.unwrap(), Some(rows.clone()));
+    assert_eq!(store.applied_answer(DatasetKey::new(&p, &i, "d"), &answer).await.unwrap(), Some(rows.clone()));
+    // One answer per dataset: the next update's replaces it.
+    apply(&*store, update(&p, &i, "d", 1, &[("k", Some("x"))], "t2")).await;
+    assert_eq!(store.applied_answer(DatasetKey::new(&p, &i, "d"), &answer).await.unwrap(), None);
 }
 
 async fn concurrent_updates_of_one_base_apply_once(store: Arc<Store>) {
@@ -364,6 +368,36 @@ fn as_schema_4(stream: &str) -> String {
     lines.join("\n") + "\n"
 }
 
+/// The pool's usage, kept by triggers, against what its datasets and records hold.
+async fn a_pools_usage_follows_every_change(store: Arc<Store>) {
+    let (p, i) = identity(&*store).await;
+    let usage = |store: Arc<Store>, p: String| async move {
+        let u = store.pool_usage(&p).await.unwrap();
+        (u.count, u.bytes)
+    };
+    assert_eq!(usage(store.clone(), p.clone()).await, (0, 0));
+    assert_eq!(store.pool_usage(&p).await.unwrap().last_modified, None);
+    apply(&*store, update(&p, &i, "d", 0, &[("k", Some("vv")), ("kk", Some("v"))], "t1")).await;
+    // SyncCount 1; "k"+"vv" and "kk"+"v": 6 bytes.
+    assert_eq!(usage(store.clone(), p.clone()).await, (1, 6));
+    assert!(store.pool_usage(&p).await.unwrap().last_modified.is_some());
+    // A value overwritten and a record removed: 1 + "k"+"vvvv" = 5 bytes.
+    apply(&*store, update(&p, &i, "d", 1, &[("k", Some("vvvv")), ("kk", None)], "t2")).await;
+    assert_eq!(usage(store.clone(), p.clone()).await, (2, 5));
+    // A second identity's dataset, then that identity merged into the first.
+    let other = store.create_identity(&p, "us-east-1").await.unwrap();
+    apply(&*store, update(&p, &other, "e", 0, &[("x", Some("yz"))], "t3")).await;
+    assert_eq!(usage(store.clone(), p.clone()).await, (3, 8));
+    store.merge_identities(&p, &other, &i, MergeRule::SourceUnauthenticated).await.unwrap();
+    let after_merge = usage(store.clone(), p.clone()).await;
+    assert_eq!(after_merge.1, 8, "a merge moves the bytes, it does not add any");
+    // Deleting a dataset removes its bytes (its SyncCount still counts, as sessions did).
+    store.delete_dataset(DatasetKey::new(&p, &i, "d"), "me").await.unwrap();
+    assert_eq!(usage(store.clone(), p.clone()).await.1, 3);
+    store.delete_identities(Some(&p), std::slice::from_ref(&i)).await.unwrap();
+    assert_eq!(usage(store.clone(), p.clone()).await, (0, 0));
+}
+
 async fn meta_values_are_created_once(store: Arc<Store>) {
     assert_eq!(store.meta_or_insert("k", "a".into()).await.unwrap(), ("a".into(), true));
     assert_eq!(store.meta_or_insert("k", "b".into()).await.unwrap(), ("a".into(), false));
@@ -449,6 +483,11 @@ async fn sqlite_to_postgres_to_sqlite_round_trips_byte_for_byte() {
     }
     assert_eq!(datasets.iter().map(|d| (d.sync_count, d.num_records)).collect::<Vec<_>>(), [(1, 2)]);
     assert_eq!(b.store.function_wasm("acme", "f", 1).await.unwrap().as_deref(), Some(&b"\0asm\x01\xff"[..]));
+    // The pool's usage is counted on import, on either backend.
+    let usage = |u: Usage| (u.count, u.bytes, u.last_modified);
+    let original = usage(a.store.pool_usage(&pool).await.unwrap());
+    assert_eq!(usage(b.store.pool_usage(&pool).await.unwrap()), original);
+    assert_eq!(usage(c.store.pool_usage(&pool).await.unwrap()), original);
     // A version's environment and an alias with its rollout move too.
     let script = b.store.function_script("acme", "f", 1).await.unwrap().unwrap();
     assert_eq!(script.environment.get("TABLE").map(String::as_str), Some("scores \u{e9}"));
@@ -469,6 +508,8 @@ async fn a_pool_moves_from_sqlite_to_a_tenant_on_postgres() {
     let counts = import(&*b.store, &stream, Some("other")).await.unwrap();
     assert!(counts.contains(&("records", 3)) && counts.contains(&("identities", 2)), "{counts:?}");
     assert_eq!(b.store.pool(&pool).await.unwrap().unwrap().tenant, "other");
+    let usage = |u: Usage| (u.count, u.bytes, u.last_modified);
+    assert_eq!(usage(b.store.pool_usage(&pool).await.unwrap()), usage(a.store.pool_usage(&pool).await.unwrap()));
     let expected = stream.replace("\"tenant\":\"acme\"", "\"tenant\":\"other\"");
     assert_eq!(export(&*b.store, &Scope::Pool(pool)).await, expected);
 }

@@ -80,6 +80,20 @@ impl Drop for Server {
     }
 }
 
+/// CPU time the servers have used (user and system), in seconds.
+fn cpu_seconds(servers: &[Server]) -> f64 {
+    let ticks = |pid: u32| -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The fields after the command's closing parenthesis; utime and stime are 14 and 15.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let get = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        get(14) + get(15)
+    };
+    // Linux counts in clock ticks of 1/100 s.
+    servers.iter().map(|s| ticks(s.child.id())).sum::<f64>() / 100.0
+}
+
 /// A keep-alive HTTP/1.1 connection.
 struct Conn {
     stream: BufReader<TcpStream>,
@@ -484,15 +498,18 @@ async fn main() {
         args.get(1).copied().unwrap_or(32),
         args.get(2).copied().unwrap_or(20) as u64,
     );
-    let data = tempfile::tempdir().unwrap();
+    // LOADGEN_DATA_DIR: serve a store made beforehand (node i's data dir is DIR/node<i>;
+    // tests/bench-growth.sh imports large ones there).
+    let scratch = tempfile::tempdir().unwrap();
+    let data_root = std::env::var_os("LOADGEN_DATA_DIR").map_or_else(|| scratch.path().to_owned(), PathBuf::from);
     let nodes: usize = std::env::var("LOADGEN_NODES").ok().map_or(1, |n| n.parse().expect("LOADGEN_NODES: a number"));
     let database = std::env::var("SYNCTRIG_DATABASE_URL").map_or("sqlite", |_| "postgres");
     assert!(nodes == 1 || database == "postgres", "several nodes need SYNCTRIG_DATABASE_URL (one PostgreSQL database)");
     let phases = std::env::var("LOADGEN_PHASES").unwrap_or_default();
-    let broker = (phases == "streams").then(|| Broker::start(&data.path().join("nats")));
+    let broker = (phases == "streams").then(|| Broker::start(&scratch.path().join("nats")));
     let extra: Vec<String> = broker.iter().flat_map(|b| ["--nats".to_owned(), b.url.clone()]).collect();
     let servers: Vec<Server> =
-        (0..nodes.max(1)).map(|i| Server::start(&data.path().join(format!("node{i}")), &extra)).collect();
+        (0..nodes.max(1)).map(|i| Server::start(&data_root.join(format!("node{i}")), &extra)).collect();
     let server = &servers[0];
     // Worker `i` talks to node `i % nodes`.
     let addr = |i: usize| servers[i % servers.len()].addr.clone();
@@ -629,8 +646,15 @@ async fn main() {
         "serve load test ({database}, {} node(s)): {concurrency} connections, UpdateRecords with the sample trigger, up to {requests} requests or {seconds} s",
         servers.len()
     );
+    let cpu = cpu_seconds(&servers);
     let alone = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
     print("quiet tenant alone", &alone);
+    let cpu = cpu_seconds(&servers) - cpu;
+    println!(
+        "server CPU: {cpu:.2} s for {} syncs = {:.0} µs per sync (ListRecords + UpdateRecords)",
+        alone.ok,
+        cpu * 1e6 / alone.ok.max(1) as f64
+    );
     if std::env::var("LOADGEN_PHASES").is_ok_and(|p| p == "alone") {
         return;
     }
