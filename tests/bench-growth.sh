@@ -100,6 +100,8 @@ measure() {
     mkdir -p "$run/node0"
     psql_admin "DROP DATABASE IF EXISTS growth_run"
     psql_admin "CREATE DATABASE growth_run TEMPLATE growth_master_$size"
+    # The copy's writes flushed now, not by a checkpoint in the middle of the load.
+    psql "$(pg_url growth_run)" -qtAc CHECKPOINT
     db_args=(--database "$(pg_url growth_run)")
     env_db=(SYNCTRIG_DATABASE_URL="$(pg_url growth_run)")
   fi
