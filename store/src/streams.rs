@@ -146,6 +146,21 @@ pub struct Change<'a> {
     pub device_id: Option<&'a str>,
 }
 
+impl<'a> Change<'a> {
+    /// A dataset's deletion (DeleteDataset), at its new SyncCount: no records.
+    pub fn deletion(pool_id: &'a str, identity_id: &'a str, dataset: &'a str, sync_count: i64) -> Self {
+        Change {
+            pool_id,
+            identity_id,
+            dataset,
+            sync_count,
+            kind: ChangeKind::Delete,
+            records_json: "[]",
+            device_id: None,
+        }
+    }
+}
+
 /// The slot of the outbox an identity's changes count in.
 pub fn outbox_slot(identity: &str) -> i64 {
     // FNV-1a: stable across releases and nodes (std's hasher is neither).

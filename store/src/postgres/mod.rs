@@ -431,15 +431,7 @@ impl Postgres {
             &[&pool, &identity, &name, &now(), &by],
         )
         .await?;
-        let change = crate::streams::Change {
-            pool_id: pool,
-            identity_id: identity,
-            dataset: name,
-            sync_count: row.sync_count + 1,
-            kind: crate::streams::ChangeKind::Delete,
-            records_json: "[]",
-            device_id: None,
-        };
+        let change = crate::streams::Change::deletion(pool, identity, name, row.sync_count + 1);
         sql::streams::enqueue(&Pg(&tx), &change, self.outbox_max.load(std::sync::atomic::Ordering::Relaxed)).await?;
         tx.commit().await?;
         Ok(Some(row))

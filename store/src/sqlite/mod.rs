@@ -550,15 +550,7 @@ impl Sqlite {
              WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3",
             params![pool, identity, name, now(), by],
         )?;
-        let change = crate::streams::Change {
-            pool_id: pool,
-            identity_id: identity,
-            dataset: name,
-            sync_count: row.sync_count + 1,
-            kind: crate::streams::ChangeKind::Delete,
-            records_json: "[]",
-            device_id: None,
-        };
+        let change = crate::streams::Change::deletion(pool, identity, name, row.sync_count + 1);
         sql::ready(sql::streams::enqueue(&Lite(tx), &change, outbox_max))?;
         Ok(Some(row))
     }

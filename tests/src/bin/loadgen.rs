@@ -298,12 +298,6 @@ async fn streams_phase(
         }
     }
     let text = metrics(addr).await;
-    let rate = |rs: &[Report]| rs.iter().map(|r| r.ok as f64).sum::<f64>() / rs.iter().map(|r| r.seconds).sum::<f64>();
-    let median = |rs: &[Report], f: fn(&Report) -> f64| {
-        let mut v: Vec<f64> = rs.iter().map(f).collect();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     println!(
         "streams enabled / disabled: throughput {:.3}x, p50 {:.2}x, p99 {:.2}x (medians of rounds)",
         rate(&reports[1]) / rate(&reports[0]),
@@ -461,6 +455,18 @@ async fn run_load(workers: Vec<Worker>, requests: usize, seconds: u64, stop: Arc
     Report { ok: samples.len(), errors, seconds, p50: p(0.5), p99: p(0.99) }
 }
 
+/// Requests per second over several rounds.
+fn rate(rs: &[Report]) -> f64 {
+    rs.iter().map(|r| r.ok as f64).sum::<f64>() / rs.iter().map(|r| r.seconds).sum::<f64>()
+}
+
+/// The median over rounds of one figure.
+fn median(rs: &[Report], f: fn(&Report) -> f64) -> f64 {
+    let mut v: Vec<f64> = rs.iter().map(f).collect();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn print(label: &str, r: &Report) {
     println!(
         "{label:<34} {:>7} ok {:>5} errors in {:>6.2} s = {:>7.0} req/s; p50 {:>6.2} ms, p99 {:>6.2} ms",
@@ -590,13 +596,6 @@ async fn main() {
                 }
             }
         }
-        let rate =
-            |rs: &[Report]| rs.iter().map(|r| r.ok as f64).sum::<f64>() / rs.iter().map(|r| r.seconds).sum::<f64>();
-        let median = |rs: &[Report], f: fn(&Report) -> f64| {
-            let mut v: Vec<f64> = rs.iter().map(f).collect();
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
         for (i, (label, _, _)) in variants.iter().enumerate().skip(1) {
             println!(
                 "{label} / plain: throughput {:.3}x, p50 {:.2}x, p99 {:.2}x (medians of rounds)",
