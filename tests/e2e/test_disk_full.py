@@ -28,9 +28,9 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
-def fill(disk):
+def fill(disk, name="filler"):
     """Fills the file system to its last byte; the filler's path."""
-    filler = disk / "filler"
+    filler = disk / name
     with open(filler, "wb", buffering=0) as f:
         try:
             while True:
@@ -83,6 +83,9 @@ def test_a_full_disk_refuses_writes_serves_reads_and_recovers(small_disk):
         port = int(server.url.rsplit(":", 1)[1])
         assert server.stop() == 0
         server.start(port)
+        # The stop emptied the database's log (a checkpoint), which gave its space back:
+        # the disk is filled again.
+        refill = fill(small_disk, "filler-2")
         assert records(device, t.pool, identity, "game")[0] == {"k": ("v", 1)}
         assert [d["DatasetName"] for d in t.dev.list_datasets(IdentityPoolId=t.pool, IdentityId=identity)["Datasets"]] == ["game"]
         # What must write is refused with the same words: an update, a new identity's credentials.
@@ -95,6 +98,7 @@ def test_a_full_disk_refuses_writes_serves_reads_and_recovers(small_disk):
 
         # Space returns: writes work again without a restart, and nothing was lost.
         filler.unlink()
+        refill.unlink()
         out = sync(device, t.pool, identity, "game", [put("k", "after", 1), put("k2", "v2")])
         assert sorted((r["Key"], r["Value"], r["SyncCount"]) for r in out["Records"]) == [("k", "after", 2), ("k2", "v2", 2)]
         assert t.identity()[0]
