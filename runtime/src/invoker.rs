@@ -12,19 +12,39 @@
 //! no more. `max_per_pool` caps a pool even when alone (all slots by default). Each pool may
 //! have `max_per_pool + queue_per_pool` invocations admitted at once; more are refused at
 //! once with `LambdaThrottledException`.
+//!
+//! A call still running after [`LONG_CALL`] steps aside: its thread drops to the lowest
+//! priority, so a spinning trigger takes only time nothing else wants, and (up to `slots` such
+//! calls at once) its slot goes to a fresh worker, so the other pools keep every slot while it
+//! runs to its deadline. It still counts toward its own pool's share. A thread that stepped
+//! aside ends after its call: an unprivileged thread cannot raise its priority again.
 
 use crate::error::Error;
 use crate::event::SyncEvent;
 use crate::merge::Dataset;
 use crate::pipeline::{Outcome, run_trigger_with};
-use crate::sandbox::{Entropy, Runtime, Stats, Trigger};
+use crate::sandbox::{Entropy, LongCall, Runtime, Stats, Trigger};
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// How long a pool counts as busy after its last invocation.
 const RECENTLY_BUSY: Duration = Duration::from_secs(1);
+
+/// How long a call runs before it steps aside (to within the 5 ms epoch tick): far above a
+/// sync's usual trigger (tens of microseconds; a JavaScript one on 1,024 records, ~20 ms, may
+/// step aside, which costs it only a thread start).
+pub const LONG_CALL: Duration = Duration::from_millis(10);
+
+/// How long a call runs before it pauses while other pools have work: no honest trigger
+/// needs this much CPU for a sync (the largest JavaScript one measured takes ~20 ms), so past
+/// it a call gets only time no other pool wants, until its deadline.
+pub const PAUSE_AFTER: Duration = Duration::from_millis(100);
+
+/// How often a paused call looks whether the others are done.
+const PAUSE_STEP: Duration = Duration::from_millis(2);
 
 /// Admits and runs trigger invocations for many identity pools.
 pub struct Invoker {
@@ -36,6 +56,9 @@ struct Shared {
     work: Condvar,
     runtime: Arc<Runtime>,
     queue_per_pool: usize,
+    /// Asks the spawner thread for a fresh worker: one started by a worker that stepped aside
+    /// would inherit its low priority.
+    spawn: mpsc::Sender<()>,
 }
 
 /// One invocation waiting for a worker.
@@ -58,6 +81,10 @@ struct Sched<J = Job> {
     pools: HashMap<Arc<str>, PoolState<J>>,
     /// Pools with queued invocations, in the order they get their next turn.
     ring: VecDeque<Arc<str>>,
+    /// Calls holding a slot; at most `slots`.
+    foreground: usize,
+    /// Long calls that stepped aside and gave their slot back; at most `slots`.
+    background: usize,
     shutdown: bool,
 }
 
@@ -66,25 +93,42 @@ struct PoolState<J> {
     running: usize,
     /// Reservations not yet finished (queued, running, or about to be submitted).
     admitted: usize,
+    /// Of `running`, the calls that stepped aside.
+    aside: usize,
     /// When it last had an invocation start or finish.
     last_active: Instant,
 }
 
 impl<J> Default for PoolState<J> {
     fn default() -> Self {
-        PoolState { queue: VecDeque::new(), running: 0, admitted: 0, last_active: Instant::now() }
+        PoolState { queue: VecDeque::new(), running: 0, admitted: 0, aside: 0, last_active: Instant::now() }
     }
 }
 
 impl<J> PoolState<J> {
+    /// Whether it wants a share of the slots. A pool with calls stepped aside counts only
+    /// while it holds a slot: what it has aside is already its share, and the slots go to
+    /// the others.
     fn busy(&self, recent: Duration) -> bool {
+        if self.aside > 0 {
+            return self.running > self.aside;
+        }
         self.running > 0 || !self.queue.is_empty() || self.last_active.elapsed() < recent
     }
 }
 
 impl<J> Sched<J> {
     fn new(slots: usize, max_per_pool: usize, recent: Duration) -> Self {
-        Sched { slots, max_per_pool, recent, pools: HashMap::new(), ring: VecDeque::new(), shutdown: false }
+        Sched {
+            slots,
+            max_per_pool,
+            recent,
+            pools: HashMap::new(),
+            ring: VecDeque::new(),
+            foreground: 0,
+            background: 0,
+            shutdown: false,
+        }
     }
 
     /// How many invocations one pool may run at once now: an equal share of the slots
@@ -92,7 +136,8 @@ impl<J> Sched<J> {
     fn cap(&mut self) -> usize {
         let recent = self.recent;
         // Pools idle for longer than `recent` with nothing admitted are forgotten.
-        self.pools.retain(|_, p| p.admitted > 0 || p.busy(recent));
+        self.pools
+            .retain(|_, p| p.admitted > 0 || p.running > 0 || !p.queue.is_empty() || p.last_active.elapsed() < recent);
         let busy = self.pools.values().filter(|p| p.busy(recent)).count().max(1);
         self.slots.div_ceil(busy).clamp(1, self.max_per_pool)
     }
@@ -108,7 +153,7 @@ impl<J> Sched<J> {
     /// The next invocation to run: of the pools with the fewest running (below their
     /// share), the first in turn. A pool is in the ring exactly while it has a queue.
     fn pick(&mut self) -> Option<(Arc<str>, J)> {
-        if self.pools.values().map(|p| p.running).sum::<usize>() >= self.slots {
+        if self.foreground >= self.slots {
             return None;
         }
         let cap = self.cap();
@@ -123,15 +168,41 @@ impl<J> Sched<J> {
         let job = state.queue.pop_front()?;
         state.running += 1;
         state.last_active = Instant::now();
+        self.foreground += 1;
         if !state.queue.is_empty() {
             self.ring.push_back(pool.clone());
         }
         Some((pool, job))
     }
 
-    fn finished(&mut self, pool: &Arc<str>) {
+    /// Whether a pool other than `pool` has calls running or queued, or had one a moment ago.
+    fn others_busy(&self, pool: &Arc<str>) -> bool {
+        self.pools.iter().any(|(name, p)| name != pool && (p.running > p.aside || p.busy(self.recent)))
+    }
+
+    /// A long call of `pool` gives its slot back if fewer than `slots` calls have already;
+    /// says whether it did.
+    fn step_aside(&mut self, pool: &Arc<str>) -> bool {
+        let Some(state) = self.pools.get_mut(pool) else { return false };
+        let room = self.background < self.slots;
+        if room {
+            state.aside += 1;
+            self.foreground -= 1;
+            self.background += 1;
+        }
+        room
+    }
+
+    /// A call of `pool` ended; `aside` if it had given its slot back.
+    fn finished(&mut self, pool: &Arc<str>, aside: bool) {
+        if aside {
+            self.background -= 1;
+        } else {
+            self.foreground -= 1;
+        }
         if let Some(state) = self.pools.get_mut(pool) {
             state.running -= 1;
+            state.aside -= usize::from(aside);
             state.last_active = Instant::now();
         }
     }
@@ -167,22 +238,20 @@ impl Invoker {
     /// admitted.
     pub fn new(runtime: Arc<Runtime>, slots: usize, max_per_pool: usize, queue_per_pool: usize) -> Self {
         let slots = slots.max(1);
+        let (spawn, requests) = mpsc::channel();
         let shared = Arc::new(Shared {
             sched: Mutex::new(Sched::new(slots, max_per_pool.clamp(1, slots), RECENTLY_BUSY)),
             work: Condvar::new(),
             runtime,
             queue_per_pool,
+            spawn,
         });
-        for i in 0..slots {
-            let shared = shared.clone();
-            // A worker that cannot start leaves the others; with none, run() answers an error.
-            // With the stack wasm may use (virtual memory: only what is touched is mapped).
-            let stack = crate::sandbox::thread_stack_bytes(&shared.runtime.config().limits);
-            let _ = std::thread::Builder::new()
-                .name(format!("synctrig-trigger-{i}"))
-                .stack_size(stack)
-                .spawn(move || work(&shared));
+        for _ in 0..slots {
+            spawn_worker(shared.clone());
         }
+        // The spawner: started here, at the caller's priority, and ends with the invoker.
+        let weak = Arc::downgrade(&shared);
+        let _ = std::thread::Builder::new().name("synctrig-spawner".into()).spawn(move || spawner(&weak, &requests));
         Invoker { shared }
     }
 
@@ -245,17 +314,84 @@ impl Reservation {
     }
 }
 
-/// Niceness of the worker threads: guest code yields the CPU to request handling and the
-/// store's writer, so a spinning trigger takes only otherwise idle time from them.
-const WORKER_NICENESS: i32 = 10;
+/// Niceness of a thread whose call stepped aside: the lowest priority short of `SCHED_IDLE`,
+/// which measured no better here and could starve a heavy but honest call (a JavaScript
+/// trigger on a large dataset) on a busy machine until its deadline; at 19 it still gets
+/// about 1.5% of a core against each busy thread, so it goes on to finish.
+const ASIDE_NICENESS: i32 = 19;
+
+/// Lowers the calling thread to [`ASIDE_NICENESS`]; says whether it took.
+fn lower_this_thread() -> bool {
+    #[cfg(target_os = "linux")]
+    return rustix::process::setpriority_process(Some(rustix::thread::gettid()), ASIDE_NICENESS).is_ok();
+    #[cfg(not(target_os = "linux"))]
+    return false;
+}
+
+/// Starts a worker thread, with the stack wasm may use (virtual memory: only what is touched
+/// is mapped). A worker that cannot start leaves the others; with none, run() answers an error.
+fn spawn_worker(shared: Arc<Shared>) {
+    let stack = crate::sandbox::thread_stack_bytes(&shared.runtime.config().limits);
+    let _ = std::thread::Builder::new().name("synctrig-trigger".into()).stack_size(stack).spawn(move || work(&shared));
+}
+
+/// Starts a worker for each request, until the invoker is gone.
+fn spawner(shared: &Weak<Shared>, requests: &mpsc::Receiver<()>) {
+    while requests.recv().is_ok() {
+        match shared.upgrade() {
+            Some(shared) => spawn_worker(shared),
+            None => return,
+        }
+    }
+}
+
+/// What the running call on a worker thread has done about being long.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+enum Long {
+    #[default]
+    No,
+    /// Lowered its thread's priority, kept its slot (`slots` calls had stepped aside).
+    Lowered,
+    /// Lowered its thread's priority and gave its slot to a fresh worker.
+    Aside,
+}
+
+thread_local! {
+    /// The invoker this worker thread serves and the pool of its call, for the long-call hook.
+    static WORKER_OF: RefCell<Option<(Arc<Shared>, Arc<str>)>> = const { RefCell::new(None) };
+    static LONG: Cell<Long> = const { Cell::new(Long::No) };
+}
+
+/// The long-call hook, on the worker's thread inside the call.
+fn long_call(call: &LongCall) {
+    WORKER_OF.with_borrow(|worker| {
+        let Some((shared, pool)) = worker else { return };
+        if LONG.get() == Long::No {
+            if !lower_this_thread() {
+                return;
+            }
+            if shared.lock().step_aside(pool) {
+                LONG.set(Long::Aside);
+                // The freed slot: to a waiting worker now, and a fresh worker to stand for it.
+                shared.work.notify_one();
+                let _ = shared.spawn.send(());
+            } else {
+                LONG.set(Long::Lowered);
+            }
+        }
+        // Past PAUSE_AFTER the call does not run at all while another pool has work, not
+        // even in the gaps between that work (which a low priority alone would give it).
+        if call.started.elapsed() >= PAUSE_AFTER {
+            while Instant::now() + PAUSE_STEP < call.until && shared.lock().others_busy(pool) {
+                std::thread::sleep(PAUSE_STEP);
+            }
+        }
+    });
+}
 
 /// A worker: takes the next invocation in fair order, runs it, repeats.
-fn work(shared: &Shared) {
-    #[cfg(target_os = "linux")]
-    {
-        // Per thread on Linux; failing only costs the preference.
-        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), WORKER_NICENESS);
-    }
+fn work(shared: &Arc<Shared>) {
+    crate::sandbox::on_long_calls(LONG_CALL, long_call);
     let mut sched = shared.lock();
     loop {
         if sched.shutdown {
@@ -268,14 +404,25 @@ fn work(shared: &Shared) {
         drop(sched);
         // A request that went away (client gone) does not spend a worker.
         if !job.reply.is_closed() {
+            WORKER_OF.set(Some((shared.clone(), pool.clone())));
             let outcome = run_trigger_with(&shared.runtime, &job.trigger, &job.stored, &job.input, job.entropy);
+            WORKER_OF.set(None);
             let _ = job.reply.send(outcome);
         }
+        let long = LONG.take();
         sched = shared.lock();
-        sched.finished(&pool);
+        sched.finished(&pool, long == Long::Aside);
         // This pool's share may have let another one's queued invocation through.
         if !sched.ring.is_empty() {
             shared.work.notify_one();
+        }
+        if long != Long::No {
+            // At the lowest priority for good: end, after asking for a replacement if this
+            // thread still stood for a slot.
+            if long == Long::Lowered {
+                let _ = shared.spawn.send(());
+            }
+            return;
         }
     }
 }
@@ -303,7 +450,7 @@ mod tests {
             s.submit(&pool("a"), j);
         }
         assert_eq!(run_all(&mut s).len(), 4);
-        s.finished(&pool("a"));
+        s.finished(&pool("a"), false);
         assert_eq!(run_all(&mut s), vec![("a".into(), 4)]);
     }
 
@@ -322,8 +469,8 @@ mod tests {
             vec![("noisy".into(), 0), ("quiet".into(), 100), ("noisy".into(), 1), ("quiet".into(), 101)]
         );
         // The quiet pool is done; its slots go back to the noisy one, which is alone again.
-        s.finished(&pool("quiet"));
-        s.finished(&pool("quiet"));
+        s.finished(&pool("quiet"), false);
+        s.finished(&pool("quiet"), false);
         assert_eq!(run_all(&mut s), vec![("noisy".into(), 2), ("noisy".into(), 3)]);
     }
 
@@ -338,7 +485,7 @@ mod tests {
         s.submit(&pool("c"), 99);
         let mut order = Vec::new();
         for done in ["a", "b", "a"] {
-            s.finished(&pool(done));
+            s.finished(&pool(done), false);
             order.extend(s.pick().map(|(p, j)| (p.to_string(), j)));
         }
         assert_eq!(order, vec![("a".into(), 1), ("b".into(), 11), ("c".into(), 99)]);
@@ -353,7 +500,7 @@ mod tests {
         assert_eq!(run_all(&mut s).len(), 4);
         s.submit(&pool("quiet"), 100);
         // A worker frees up: the quiet pool, with none running, takes it.
-        s.finished(&pool("noisy"));
+        s.finished(&pool("noisy"), false);
         assert_eq!(run_all(&mut s), vec![("quiet".into(), 100)]);
     }
 
@@ -362,13 +509,62 @@ mod tests {
         let mut s = Sched::new(2, 2, Duration::from_secs(60));
         s.submit(&pool("quiet"), 0);
         assert_eq!(run_all(&mut s).len(), 1);
-        s.finished(&pool("quiet"));
+        s.finished(&pool("quiet"), false);
         // The quiet pool has nothing queued right now, but was busy a moment ago: the noisy
         // pool gets one worker, not both.
         for j in 1..4 {
             s.submit(&pool("noisy"), j);
         }
         assert_eq!(run_all(&mut s), vec![("noisy".into(), 1)]);
+    }
+
+    #[test]
+    fn a_long_call_that_steps_aside_gives_its_slot_back_but_keeps_its_share() {
+        let mut s = Sched::new(2, 2, Duration::from_secs(60));
+        for j in 0..4 {
+            s.submit(&pool("noisy"), j);
+        }
+        // Alone, the spinning pool takes both slots; both calls run long and step aside.
+        assert_eq!(run_all(&mut s).len(), 2);
+        assert!(s.step_aside(&pool("noisy")) && s.step_aside(&pool("noisy")));
+        // The quiet pool gets both freed slots at once; the noisy one, with its share aside,
+        // gets no more while its long calls run.
+        for j in 100..103 {
+            s.submit(&pool("quiet"), j);
+        }
+        assert_eq!(run_all(&mut s), vec![("quiet".into(), 100), ("quiet".into(), 101)]);
+        // At most `slots` calls step aside; a third long one keeps its slot, and its pool
+        // counts as busy again.
+        assert!(!s.step_aside(&pool("quiet")));
+        s.finished(&pool("noisy"), true);
+        s.finished(&pool("noisy"), true);
+        s.finished(&pool("quiet"), false);
+        assert_eq!(run_all(&mut s), vec![("noisy".into(), 2)]);
+        s.finished(&pool("quiet"), false);
+        assert_eq!(run_all(&mut s), vec![("quiet".into(), 102)]);
+    }
+
+    #[test]
+    fn a_paused_call_waits_for_other_pools_only() {
+        let mut s = Sched::new(2, 2, Duration::ZERO);
+        for j in 0..3 {
+            s.submit(&pool("noisy"), j);
+        }
+        assert_eq!(run_all(&mut s).len(), 2);
+        assert!(s.step_aside(&pool("noisy")));
+        // Its own pool's backlog and running calls do not hold it back.
+        assert!(!s.others_busy(&pool("noisy")));
+        // Another pool's queued call does, and then its running one.
+        s.submit(&pool("quiet"), 100);
+        assert!(s.others_busy(&pool("noisy")));
+        assert_eq!(run_all(&mut s), vec![("quiet".into(), 100)]);
+        assert!(s.others_busy(&pool("noisy")));
+        // A pool counts for the others while it holds a slot, not for what it has aside.
+        assert!(s.others_busy(&pool("quiet")));
+        s.finished(&pool("noisy"), false);
+        assert!(!s.others_busy(&pool("quiet")));
+        s.finished(&pool("quiet"), false);
+        assert!(!s.others_busy(&pool("noisy")));
     }
 
     #[test]

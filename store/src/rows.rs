@@ -376,8 +376,28 @@ pub struct InvocationRow {
     pub log: String,
 }
 
-/// How many invocations are kept per function.
+/// How many invocations are kept per function (the listing shows these; up to twice as
+/// many rows wait for their trim).
 pub(crate) const KEEP_INVOCATIONS: i64 = 100;
+
+/// A writer's count of invocation rows inserted per function since its last trim: a trim
+/// (an index walk over the kept rows) every `KEEP_INVOCATIONS` inserts of a function, not
+/// in every batch.
+#[derive(Default)]
+pub(crate) struct InvocationTrims(std::collections::HashMap<(String, String), i64>);
+
+impl InvocationTrims {
+    /// Counts one inserted row; says whether the function's rows are due a trim.
+    pub(crate) fn inserted(&mut self, tenant: &str, name: &str) -> bool {
+        let count = self.0.entry((tenant.to_owned(), name.to_owned())).or_default();
+        *count += 1;
+        let due = *count >= KEEP_INVOCATIONS;
+        if due {
+            *count = 0;
+        }
+        due
+    }
+}
 
 /// Where a keyset listing of records starts: after this (SyncCount, key).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -304,3 +304,49 @@ async fn a_spinning_pools_backlog_does_not_delay_a_quiet_pool() {
         assert!(matches!(handle.await.unwrap().result, Err(Error::Timeout { .. })));
     }
 }
+
+/// For each of this process's threads named `name`, whether it runs at the lowest priority,
+/// niceness 19 (Linux: field 19 of /proc/self/task/*/stat).
+fn lowered_threads(name: &str) -> Vec<bool> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+        // "tid (comm) state ...": the fields after the command's closing parenthesis.
+        let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
+        if head.ends_with(&format!("({name}")) {
+            found.push(rest.split(' ').nth(16) == Some("19"));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinning_call_steps_aside_and_gives_its_slot_to_another_pool() {
+    let rt = Arc::new(runtime(short_deadline()));
+    // One worker: before the spinner steps aside, nothing else can run.
+    let invoker = Arc::new(Invoker::new(rt.clone(), 1, 1, 64));
+    let spin = rt.load_file(&guest("infinite_loop")).unwrap();
+    let sample = rt.load_file(&guest("sample_trigger")).unwrap();
+    let input = seed_event();
+    let reservation = invoker.reserve("us-east-1:noisy").await.unwrap();
+    let (s, i) = (spin.clone(), input.clone());
+    let noisy = tokio::spawn(async move { reservation.run(s, stored_from_event(&i), i).await });
+    // Once it runs long, its thread is at the lowest priority.
+    while !lowered_threads("synctrig-trigge").contains(&true) {
+        assert!(!noisy.is_finished(), "the spinner ended without stepping aside");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // The quiet pool is served on a fresh worker while the spinner still runs.
+    let quiet = invoker.reserve("us-east-1:quiet").await.unwrap();
+    assert!(quiet.run(sample.clone(), stored_from_event(&input), input.clone()).await.result.is_ok());
+    assert!(!noisy.is_finished(), "the quiet pool waited for the spinner");
+    // The deadline still stops it, and the lowered thread ends; its replacement is at the
+    // normal priority.
+    assert!(matches!(noisy.await.unwrap().result, Err(Error::Timeout { .. })));
+    let quiet = invoker.reserve("us-east-1:quiet").await.unwrap();
+    assert!(quiet.run(sample, stored_from_event(&input), input).await.result.is_ok());
+    while lowered_threads("synctrig-trigge").contains(&true) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(lowered_threads("synctrig-trigge").contains(&false));
+}

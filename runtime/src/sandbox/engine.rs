@@ -109,6 +109,12 @@ impl EpochClock {
         clock
     }
 
+    /// The epochs the ticker has added so far: the engine's epoch, give or take the one
+    /// being added.
+    pub(crate) fn advanced(&self) -> u64 {
+        self.advanced.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The epoch the engine should be at now.
     pub(crate) fn due(&self) -> u64 {
         (self.start.elapsed().as_nanos() / self.tick.as_nanos()) as u64
@@ -118,7 +124,7 @@ impl EpochClock {
     /// in ticks, one more for the partial tick under way, plus however far the ticker lags.
     pub(crate) fn deadline_ticks(&self, deadline: Duration) -> u64 {
         let ticks = deadline.as_nanos().div_ceil(self.tick.as_nanos()) as u64 + 1;
-        let lag = self.due().saturating_sub(self.advanced.load(std::sync::atomic::Ordering::Relaxed));
+        let lag = self.due().saturating_sub(self.advanced());
         ticks + lag
     }
 }

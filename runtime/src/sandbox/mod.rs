@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, ComponentExportIndex, Instance, Linker};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline};
 
 /// The default wall-clock deadline of one invocation, as Cognito's Sync Trigger had.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
@@ -466,8 +466,31 @@ impl Runtime {
         if let Some(fuel) = budget {
             store.set_fuel(fuel).map_err(internal)?;
         }
-        store.set_epoch_deadline(self.epochs.deadline_ticks(self.config.limits.deadline));
-        store.epoch_deadline_trap();
+        let deadline = self.epochs.deadline_ticks(limits.deadline);
+        match LONG_CALLS.get() {
+            Some((after, hook)) if after < limits.deadline => {
+                // First stop at `after`, then at every tick: the hook each time, until the
+                // deadline's tick.
+                let end = self.epochs.advanced() + deadline;
+                let call = LongCall { started: Instant::now(), until: Instant::now() + limits.deadline };
+                let clock = self.epochs.clone();
+                store.set_epoch_deadline(self.epochs.deadline_ticks(after));
+                store.epoch_deadline_callback(move |_| {
+                    if clock.advanced() >= end {
+                        return Ok(UpdateDeadline::Interrupt);
+                    }
+                    hook(&call);
+                    match end.saturating_sub(clock.advanced()) {
+                        0 => Ok(UpdateDeadline::Interrupt),
+                        _ => Ok(UpdateDeadline::Continue(1)),
+                    }
+                });
+            }
+            _ => {
+                store.set_epoch_deadline(deadline);
+                store.epoch_deadline_trap();
+            }
+        }
         Ok(store)
     }
 
@@ -539,6 +562,32 @@ impl Runtime {
             }
         }
     }
+}
+
+thread_local! {
+    /// This thread's long-call hook: see [`on_long_calls`].
+    static LONG_CALLS: std::cell::Cell<Option<(Duration, LongCallHook)>> = const { std::cell::Cell::new(None) };
+}
+
+/// What a thread runs in its long calls ([`on_long_calls`]).
+pub type LongCallHook = fn(&LongCall);
+
+/// An invocation that has run long, as its hook sees it.
+pub struct LongCall {
+    /// When its store was made.
+    pub started: Instant,
+    /// When its deadline falls: a hook that waits must not wait past it.
+    pub until: Instant,
+}
+
+/// On the calling thread from now on, any invocation still running `after` its start (to
+/// within an epoch tick) calls `hook` on this thread, from inside the call, then again at
+/// every epoch tick until it ends; the call goes on to its deadline, which the hook may not
+/// pass. The invoker's workers use it to step aside from a trigger that spins (a lower
+/// priority, their slot to other pools, then a pause while others have work) while short
+/// calls pay nothing.
+pub fn on_long_calls(after: Duration, hook: LongCallHook) {
+    LONG_CALLS.set(Some((after, hook)));
 }
 
 /// Host stack beyond the wasm stack limit that a thread entering wasm keeps free: the host

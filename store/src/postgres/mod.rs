@@ -444,6 +444,7 @@ impl Postgres {
 
 /// Writes queued invocation records and runs sweeps, a batch per transaction.
 async fn background(pool: deadpool_postgres::Pool, mut jobs: tokio::sync::mpsc::Receiver<Background>) {
+    let mut trims = crate::rows::InvocationTrims::default();
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH
@@ -451,13 +452,17 @@ async fn background(pool: deadpool_postgres::Pool, mut jobs: tokio::sync::mpsc::
         {
             batch.push(job);
         }
-        if let Err(e) = write_batch(&pool, batch).await {
+        if let Err(e) = write_batch(&pool, batch, &mut trims).await {
             tracing::warn!("cannot record trigger invocations or sweep: {e}");
         }
     }
 }
 
-async fn write_batch(pool: &deadpool_postgres::Pool, batch: Vec<Background>) -> Result<()> {
+async fn write_batch(
+    pool: &deadpool_postgres::Pool,
+    batch: Vec<Background>,
+    trims: &mut crate::rows::InvocationTrims,
+) -> Result<()> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let mut functions = std::collections::BTreeSet::new();
@@ -484,7 +489,9 @@ async fn write_batch(pool: &deadpool_postgres::Pool, batch: Vec<Background>) -> 
                     ],
                 )
                 .await?;
-                functions.insert((tenant, name));
+                if trims.inserted(&tenant, &name) {
+                    functions.insert((tenant, name));
+                }
             }
             Background::Recording { tenant, name, recording } => {
                 sql::recordings::add(&Pg(&tx), &tenant, &name, &recording).await?;

@@ -573,6 +573,7 @@ impl Backend for Sqlite {
 /// under its own savepoint, so one failing job spoils no other), commits once — one
 /// fsync for the batch — and only then answers.
 fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, outbox_max: &std::sync::atomic::AtomicI64) {
+    let mut trims = crate::rows::InvocationTrims::default();
     while let Ok(first) = jobs.recv() {
         let outbox_max = outbox_max.load(std::sync::atomic::Ordering::Relaxed);
         let mut batch = vec![first];
@@ -621,7 +622,9 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, outb
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                             params![&*tenant, &*name, row.version, row.at, row.outcome, row.wall_us, row.fuel, row.peak_memory_bytes, row.log],
                         )?;
-                        functions.insert((tenant.clone(), name.clone()));
+                        if trims.inserted(tenant, name) {
+                            functions.insert((tenant.clone(), name.clone()));
+                        }
                     }
                     Job::Recording { tenant, name, recording } => {
                         // Under a savepoint: a recording that cannot be written spoils no update.

@@ -61,7 +61,41 @@ both!(
     a_snapshot_holds_the_dataset_its_records_and_the_identitys_count,
     an_older_stream_is_imported_as_schema_5_keeps_it,
     a_pools_usage_follows_every_change,
+    invocation_rows_are_trimmed_to_at_most_twice_those_kept,
 );
+
+async fn invocation_rows_are_trimmed_to_at_most_twice_those_kept(store: Arc<Store>) {
+    let keep = crate::rows::KEEP_INVOCATIONS;
+    let row = |version: i64| InvocationRow {
+        at: version,
+        version,
+        outcome: "ok".into(),
+        wall_us: 1,
+        fuel: 1,
+        peak_memory_bytes: 1,
+        log: String::new(),
+    };
+    for v in 1..=5 * keep / 2 {
+        store.submit_invocation("acme", "f", row(v));
+    }
+    store.submit_invocation("acme", "other", row(1));
+    // Written in the background: wait for the last one.
+    let mut all = Vec::new();
+    for _ in 0..400 {
+        all = store.invocations("acme", "f", 10_000).await.unwrap();
+        if all.first().is_some_and(|r| r.version == 5 * keep / 2) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(all.first().map(|r| r.version), Some(5 * keep / 2), "the invocations never settled");
+    // Newest first, none lost among the newest, and trimmed to at most twice the kept count.
+    assert!(all.windows(2).all(|w| w[0].version == w[1].version + 1));
+    assert!((keep as usize..=2 * keep as usize).contains(&all.len()), "{} rows", all.len());
+    let listed = store.invocations("acme", "f", keep).await.unwrap();
+    assert_eq!(listed.len(), keep as usize);
+    assert_eq!(store.invocations("acme", "other", keep).await.unwrap().len(), 1);
+}
 
 /// A tenant with a pool and an identity: (pool, identity).
 async fn identity(store: &Store) -> (String, String) {

@@ -17,6 +17,13 @@
 //! beside the server and alternates the quiet tenant's pool with Cognito Streams disabled
 //! and enabled (`LOADGEN_ROUNDS` rounds of each, in ABBA order), then reports the throughput and p99
 //! ratios and the publish lag (commit to the broker's acknowledgement) from `/metrics`.
+//!
+//! By default it runs `LOADGEN_ROUNDS` rounds (1 unless set) of three phases — the quiet
+//! tenant alone, the same updates without the trigger, the quiet tenant beside the noisy one —
+//! and prints each round's ratios (trigger / no trigger throughput, p99 beside / alone) and
+//! their range. `LOADGEN_CPU_HOG=1` runs the `cpu-hog` binary (built beside this one with
+//! `--bin cpu-hog`) through every phase: one core spinning at normal priority, as other
+//! processes on a shared machine would.
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -637,65 +644,126 @@ async fn main() {
         return;
     }
 
-    let mut workers = Vec::new();
-    for i in 0..concurrency {
-        workers.push(identity(&addr(i), &quiet_pool).await);
-    }
     println!(
         "serve load test ({database}, {} node(s)): {concurrency} connections, UpdateRecords with the sample trigger, up to {requests} requests or {seconds} s",
         servers.len()
     );
-    let cpu = cpu_seconds(&servers);
-    let alone = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
-    print("quiet tenant alone", &alone);
-    let cpu = cpu_seconds(&servers) - cpu;
-    println!(
-        "server CPU: {cpu:.2} s for {} syncs = {:.0} µs per sync (ListRecords + UpdateRecords)",
-        alone.ok,
-        cpu * 1e6 / alone.ok.max(1) as f64
-    );
-    if std::env::var("LOADGEN_PHASES").is_ok_and(|p| p == "alone") {
+    if phases == "alone" {
+        let mut workers = Vec::new();
+        for i in 0..concurrency {
+            workers.push(identity(&addr(i), &quiet_pool).await);
+        }
+        let cpu = cpu_seconds(&servers);
+        let alone = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
+        print("quiet tenant alone", &alone);
+        per_sync_cpu(cpu_seconds(&servers) - cpu, &alone);
         return;
     }
 
-    // Baseline in the same run: the same updates with developer credentials, which
-    // skip the trigger.
+    // LOADGEN_CPU_HOG=1: a process spinning one core at normal priority through every phase.
+    let hog = std::env::var("LOADGEN_CPU_HOG").is_ok_and(|v| v == "1").then(Hog::start);
+    let rounds: usize = std::env::var("LOADGEN_ROUNDS").ok().map_or(1, |n| n.parse().expect("LOADGEN_ROUNDS"));
     let dev: Creds =
         (quiet["accessKeyId"].as_str().unwrap().into(), quiet["secretAccessKey"].as_str().unwrap().into(), None);
-    let mut workers = Vec::new();
-    for i in 0..concurrency {
-        let mut w = identity(&addr(i), &quiet_pool).await;
-        w.creds = dev.clone();
-        workers.push(w);
-    }
-    let no_trigger = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
-    print("same updates, no trigger (baseline)", &no_trigger);
+    let mut ratios = Vec::new();
+    for round in 1..=rounds {
+        println!("round {round} of {rounds}{}", if hog.is_some() { ", beside a CPU hog" } else { "" });
+        let mut workers = Vec::new();
+        for i in 0..concurrency {
+            workers.push(identity(&addr(i), &quiet_pool).await);
+        }
+        let cpu = cpu_seconds(&servers);
+        let alone = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
+        print("quiet tenant alone", &alone);
+        per_sync_cpu(cpu_seconds(&servers) - cpu, &alone);
 
-    let mut workers = Vec::new();
-    for i in 0..concurrency {
-        workers.push(identity(&addr(i), &quiet_pool).await);
+        // Baseline in the same round: the same updates with developer credentials, which
+        // skip the trigger.
+        let mut workers = Vec::new();
+        for i in 0..concurrency {
+            let mut w = identity(&addr(i), &quiet_pool).await;
+            w.creds = dev.clone();
+            workers.push(w);
+        }
+        let cpu = cpu_seconds(&servers);
+        let no_trigger = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
+        print("same updates, no trigger (baseline)", &no_trigger);
+        per_sync_cpu(cpu_seconds(&servers) - cpu, &no_trigger);
+
+        let mut workers = Vec::new();
+        for i in 0..concurrency {
+            workers.push(identity(&addr(i), &quiet_pool).await);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut noisy = Vec::new();
+        for i in 0..4 {
+            let mut w = identity(&addr(i), &noisy_pool).await;
+            let stop = stop.clone();
+            noisy.push(tokio::spawn(async move {
+                let mut outcomes = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    w.update().await;
+                    outcomes += 1;
+                }
+                outcomes
+            }));
+        }
+        let cpu = cpu_seconds(&servers);
+        let with_noise = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
+        let cpu = cpu_seconds(&servers) - cpu;
+        stop.store(true, Ordering::Relaxed);
+        let mut noisy_requests = 0;
+        for n in noisy {
+            noisy_requests += n.await.unwrap();
+        }
+        print("quiet tenant beside a noisy one", &with_noise);
+        per_sync_cpu(cpu, &with_noise);
+        println!("noisy tenant: 4 connections whose trigger spins until stopped; {noisy_requests} requests answered");
+        let (trigger, noise) = (
+            rate(std::slice::from_ref(&alone)) / rate(std::slice::from_ref(&no_trigger)).max(1e-9),
+            with_noise.p99 / alone.p99.max(1e-9),
+        );
+        println!(
+            "round {round}: trigger / no trigger throughput {trigger:.3}x; p99 beside a noisy one / alone {noise:.2}x"
+        );
+        ratios.push((trigger, noise));
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut noisy = Vec::new();
-    for i in 0..4 {
-        let mut w = identity(&addr(i), &noisy_pool).await;
-        let stop = stop.clone();
-        noisy.push(tokio::spawn(async move {
-            let mut outcomes = 0;
-            while !stop.load(Ordering::Relaxed) {
-                w.update().await;
-                outcomes += 1;
-            }
-            outcomes
-        }));
+    if rounds > 1 {
+        let range = |f: fn(&(f64, f64)) -> f64| {
+            let v: Vec<f64> = ratios.iter().map(f).collect();
+            (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(0.0, f64::max))
+        };
+        let ((t0, t1), (n0, n1)) = (range(|r| r.0), range(|r| r.1));
+        println!(
+            "over {rounds} rounds: trigger / no trigger {t0:.3}x to {t1:.3}x; p99 beside a noisy one / alone {n0:.2}x to {n1:.2}x"
+        );
     }
-    let with_noise = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut noisy_requests = 0;
-    for n in noisy {
-        noisy_requests += n.await.unwrap();
+}
+
+fn per_sync_cpu(cpu: f64, r: &Report) {
+    println!(
+        "server CPU: {cpu:.2} s for {} syncs = {:.0} µs per sync (ListRecords + UpdateRecords)",
+        r.ok,
+        cpu * 1e6 / r.ok.max(1) as f64
+    );
+}
+
+/// The `cpu-hog` binary beside this one, killed when dropped.
+struct Hog(Child);
+
+impl Hog {
+    fn start() -> Hog {
+        let bin = std::env::current_exe().unwrap().with_file_name("cpu-hog");
+        let child = Command::new(&bin)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {} (build it with --bin cpu-hog): {e}", bin.display()));
+        Hog(child)
     }
-    print("quiet tenant beside a noisy one", &with_noise);
-    println!("noisy tenant: 4 connections whose trigger spins until stopped; {noisy_requests} requests answered");
-    println!("p99 ratio (noisy / alone): {:.2}x", with_noise.p99 / alone.p99.max(1e-9));
+}
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
