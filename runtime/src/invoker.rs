@@ -13,11 +13,12 @@
 //! have `max_per_pool + queue_per_pool` invocations admitted at once; more are refused at
 //! once with `LambdaThrottledException`.
 //!
-//! A call still running after [`LONG_CALL`] steps aside: its thread drops to the lowest
-//! priority, so a spinning trigger takes only time nothing else wants, and (up to `slots` such
-//! calls at once) its slot goes to a fresh worker, so the other pools keep every slot while it
-//! runs to its deadline. It still counts toward its own pool's share. A thread that stepped
-//! aside ends after its call: an unprivileged thread cannot raise its priority again.
+//! A call still running after [`LONG_CALL`] steps aside: its thread drops to `SCHED_IDLE`, and
+//! (up to `slots` such calls at once) its slot goes to a fresh worker, so the other pools keep
+//! every slot while it runs to its deadline; it still counts toward its own pool's share. Past
+//! [`PAUSE_AFTER`] it runs only a twentieth of the time while another pool has work, so a spinning
+//! trigger takes almost nothing from the others. A thread that stepped aside ends after its
+//! call: an unprivileged thread cannot raise its priority again.
 
 use crate::error::Error;
 use crate::event::SyncEvent;
@@ -38,10 +39,18 @@ const RECENTLY_BUSY: Duration = Duration::from_secs(1);
 /// step aside, which costs it only a thread start).
 pub const LONG_CALL: Duration = Duration::from_millis(10);
 
-/// How long a call runs before it pauses while other pools have work: no honest trigger
-/// needs this much CPU for a sync (the largest JavaScript one measured takes ~20 ms), so past
-/// it a call gets only time no other pool wants, until its deadline.
+/// How long a call runs before it pauses while other pools have work. Past it, while they
+/// do, it runs one epoch tick (5 ms) in every [`PAUSE`] + 5 ms, a twentieth of a core, and the
+/// rest of the time not at all, not even in the gaps between the others' requests (which its
+/// low priority alone would give it; measured, that alone left the quiet tenant's p99 a third
+/// higher beside a spinner, a tenth of a core 1.1–1.3×, a twentieth BENCHMARKS.md says). The
+/// heaviest handler of the JavaScript compatibility corpus needs about 110 ms on a full
+/// dataset, so an honest call is slowed little; a spinning one takes almost nothing from the
+/// others until its fuel or deadline ends it.
 pub const PAUSE_AFTER: Duration = Duration::from_millis(100);
+
+/// How long a call past [`PAUSE_AFTER`] waits between its ticks while other pools have work.
+const PAUSE: Duration = Duration::from_millis(95);
 
 /// How often a paused call looks whether the others are done.
 const PAUSE_STEP: Duration = Duration::from_millis(2);
@@ -314,18 +323,24 @@ impl Reservation {
     }
 }
 
-/// Niceness of a thread whose call stepped aside: the lowest priority short of `SCHED_IDLE`,
-/// which measured no better here and could starve a heavy but honest call (a JavaScript
-/// trigger on a large dataset) on a busy machine until its deadline; at 19 it still gets
-/// about 1.5% of a core against each busy thread, so it goes on to finish.
+/// Niceness of a thread whose call stepped aside, where `SCHED_IDLE` is refused.
 const ASIDE_NICENESS: i32 = 19;
 
-/// Lowers the calling thread to [`ASIDE_NICENESS`]; says whether it took.
+/// Lowers the calling thread to the lowest priority: `SCHED_IDLE`, under which any other
+/// thread that wakes takes the CPU from it at once and the scheduler counts its core as idle
+/// when placing woken threads (at niceness 19 alone, measured, the quiet tenant's p99 still
+/// rose by a third beside a spinner); or else niceness 19. Says whether either took.
+#[cfg(target_os = "linux")]
 fn lower_this_thread() -> bool {
-    #[cfg(target_os = "linux")]
-    return rustix::process::setpriority_process(Some(rustix::thread::gettid()), ASIDE_NICENESS).is_ok();
-    #[cfg(not(target_os = "linux"))]
-    return false;
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a plain system call on the calling thread (pid 0) with a valid parameter.
+    let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0;
+    idle || rustix::process::setpriority_process(Some(rustix::thread::gettid()), ASIDE_NICENESS).is_ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_thread() -> bool {
+    false
 }
 
 /// Starts a worker thread, with the stack wasm may use (virtual memory: only what is touched
@@ -379,10 +394,9 @@ fn long_call(call: &LongCall) {
                 LONG.set(Long::Lowered);
             }
         }
-        // Past PAUSE_AFTER the call does not run at all while another pool has work, not
-        // even in the gaps between that work (which a low priority alone would give it).
         if call.started.elapsed() >= PAUSE_AFTER {
-            while Instant::now() + PAUSE_STEP < call.until && shared.lock().others_busy(pool) {
+            let resume = (Instant::now() + PAUSE).min(call.until);
+            while Instant::now() + PAUSE_STEP < resume && shared.lock().others_busy(pool) {
                 std::thread::sleep(PAUSE_STEP);
             }
         }

@@ -305,8 +305,8 @@ async fn a_spinning_pools_backlog_does_not_delay_a_quiet_pool() {
     }
 }
 
-/// For each of this process's threads named `name`, whether it runs at the lowest priority,
-/// niceness 19 (Linux: field 19 of /proc/self/task/*/stat).
+/// For each of this process's threads named `name`, whether it runs at the lowest priority:
+/// `SCHED_IDLE` or niceness 19 (Linux: fields 41 and 19 of /proc/self/task/*/stat).
 fn lowered_threads(name: &str) -> Vec<bool> {
     let mut found = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
@@ -314,7 +314,8 @@ fn lowered_threads(name: &str) -> Vec<bool> {
         // "tid (comm) state ...": the fields after the command's closing parenthesis.
         let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
         if head.ends_with(&format!("({name}")) {
-            found.push(rest.split(' ').nth(16) == Some("19"));
+            let fields: Vec<&str> = rest.split(' ').collect();
+            found.push(fields.get(38) == Some(&"5") || fields.get(16) == Some(&"19"));
         }
     }
     found
