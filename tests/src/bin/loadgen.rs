@@ -649,14 +649,8 @@ async fn main() {
         servers.len()
     );
     if phases == "alone" {
-        let mut workers = Vec::new();
-        for i in 0..concurrency {
-            workers.push(identity(&addr(i), &quiet_pool).await);
-        }
-        let cpu = cpu_seconds(&servers);
-        let alone = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
-        print("quiet tenant alone", &alone);
-        per_sync_cpu(cpu_seconds(&servers) - cpu, &alone);
+        let workers = workers_of(&servers, &quiet_pool, concurrency, None).await;
+        phase("quiet tenant alone", &servers, workers, requests, seconds).await;
         return;
     }
 
@@ -668,32 +662,14 @@ async fn main() {
     let mut ratios = Vec::new();
     for round in 1..=rounds {
         println!("round {round} of {rounds}{}", if hog.is_some() { ", beside a CPU hog" } else { "" });
-        let mut workers = Vec::new();
-        for i in 0..concurrency {
-            workers.push(identity(&addr(i), &quiet_pool).await);
-        }
-        let cpu = cpu_seconds(&servers);
-        let alone = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
-        print("quiet tenant alone", &alone);
-        per_sync_cpu(cpu_seconds(&servers) - cpu, &alone);
-
+        let workers = workers_of(&servers, &quiet_pool, concurrency, None).await;
+        let alone = phase("quiet tenant alone", &servers, workers, requests, seconds).await;
         // Baseline in the same round: the same updates with developer credentials, which
         // skip the trigger.
-        let mut workers = Vec::new();
-        for i in 0..concurrency {
-            let mut w = identity(&addr(i), &quiet_pool).await;
-            w.creds = dev.clone();
-            workers.push(w);
-        }
-        let cpu = cpu_seconds(&servers);
-        let no_trigger = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
-        print("same updates, no trigger (baseline)", &no_trigger);
-        per_sync_cpu(cpu_seconds(&servers) - cpu, &no_trigger);
+        let workers = workers_of(&servers, &quiet_pool, concurrency, Some(&dev)).await;
+        let no_trigger = phase("same updates, no trigger (baseline)", &servers, workers, requests, seconds).await;
 
-        let mut workers = Vec::new();
-        for i in 0..concurrency {
-            workers.push(identity(&addr(i), &quiet_pool).await);
-        }
+        let workers = workers_of(&servers, &quiet_pool, concurrency, None).await;
         let stop = Arc::new(AtomicBool::new(false));
         let mut noisy = Vec::new();
         for i in 0..4 {
@@ -708,16 +684,12 @@ async fn main() {
                 outcomes
             }));
         }
-        let cpu = cpu_seconds(&servers);
-        let with_noise = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
-        let cpu = cpu_seconds(&servers) - cpu;
+        let with_noise = phase("quiet tenant beside a noisy one", &servers, workers, requests, seconds).await;
         stop.store(true, Ordering::Relaxed);
         let mut noisy_requests = 0;
         for n in noisy {
             noisy_requests += n.await.unwrap();
         }
-        print("quiet tenant beside a noisy one", &with_noise);
-        per_sync_cpu(cpu, &with_noise);
         println!("noisy tenant: 4 connections whose trigger spins until stopped; {noisy_requests} requests answered");
         let (trigger, noise) = (
             rate(std::slice::from_ref(&alone)) / rate(std::slice::from_ref(&no_trigger)).max(1e-9),
@@ -738,6 +710,29 @@ async fn main() {
             "over {rounds} rounds: trigger / no trigger {t0:.3}x to {t1:.3}x; p99 beside a noisy one / alone {n0:.2}x to {n1:.2}x"
         );
     }
+}
+
+/// `n` connections, each with a fresh identity of `pool` (connection `i` on node `i % nodes`),
+/// signing as the identity or with `creds`.
+async fn workers_of(servers: &[Server], pool: &str, n: usize, creds: Option<&Creds>) -> Vec<Worker> {
+    let mut workers = Vec::new();
+    for i in 0..n {
+        let mut w = identity(&servers[i % servers.len()].addr, pool).await;
+        if let Some(creds) = creds {
+            w.creds = creds.clone();
+        }
+        workers.push(w);
+    }
+    workers
+}
+
+/// One phase of load, printed with the servers' CPU per sync.
+async fn phase(label: &str, servers: &[Server], workers: Vec<Worker>, requests: usize, seconds: u64) -> Report {
+    let cpu = cpu_seconds(servers);
+    let report = run_load(workers, requests, seconds, Arc::new(AtomicBool::new(false))).await;
+    print(label, &report);
+    per_sync_cpu(cpu_seconds(servers) - cpu, &report);
+    report
 }
 
 fn per_sync_cpu(cpu: f64, r: &Report) {
