@@ -27,6 +27,7 @@ use crate::pipeline::{Outcome, run_trigger_with};
 use crate::sandbox::{Entropy, LongCall, Runtime, Stats, Trigger};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -55,6 +56,11 @@ const PAUSE: Duration = Duration::from_millis(95);
 /// How often a paused call looks whether the others are done.
 const PAUSE_STEP: Duration = Duration::from_millis(2);
 
+/// How long after a call starts, is queued or ends the others count as having work, for a
+/// paused call: a busy tenant's requests come far closer together, and an idle machine lets a
+/// long call run at once.
+const OTHERS_RECENT: Duration = Duration::from_millis(50);
+
 /// Admits and runs trigger invocations for many identity pools.
 pub struct Invoker {
     shared: Arc<Shared>,
@@ -65,9 +71,60 @@ struct Shared {
     work: Condvar,
     runtime: Arc<Runtime>,
     queue_per_pool: usize,
-    /// Asks the spawner thread for a fresh worker: one started by a worker that stepped aside
-    /// would inherit its low priority.
-    spawn: mpsc::Sender<()>,
+    /// Asks the spawner thread for a fresh worker (one started by a worker that stepped aside
+    /// would inherit its low priority), or to record a lowered call's end.
+    spawn: mpsc::Sender<Request>,
+    /// What a paused call reads without the lock (see [`Activity`]).
+    activity: Arc<Activity>,
+}
+
+/// What the spawner thread does for the workers, at normal priority.
+enum Request {
+    /// Start a worker.
+    Spawn,
+    /// A lowered thread's call ended (`aside` if it had given its slot back); start a worker
+    /// for its slot if it still held one.
+    Finished { pool: Arc<str>, aside: bool },
+}
+
+/// The scheduler's state a paused call needs, mirrored in atomics so that a thread at the
+/// lowest priority never takes the scheduler's lock (preempted while holding it, it would stall
+/// everyone who waits on it).
+#[derive(Default)]
+struct Activity {
+    /// Calls holding a slot.
+    foreground: AtomicUsize,
+    /// When a call last started, was queued or ended in a slot: nanoseconds since `origin`.
+    last_nanos: AtomicU64,
+    origin: OnceInstant,
+}
+
+/// An `Instant` fixed when first read.
+#[derive(Default)]
+struct OnceInstant(std::sync::OnceLock<Instant>);
+
+impl Activity {
+    fn now_nanos(&self) -> u64 {
+        let origin = *self.origin.0.get_or_init(Instant::now);
+        u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn touch(&self, foreground: usize) {
+        self.foreground.store(foreground, Ordering::Relaxed);
+        self.last_nanos.store(self.now_nanos(), Ordering::Relaxed);
+    }
+
+    /// Whether calls other than this one (which holds a slot if `holding`) have work now or
+    /// had a moment ago.
+    fn others_busy(&self, holding: bool) -> bool {
+        self.others_busy_at(holding, self.now_nanos())
+    }
+
+    fn others_busy_at(&self, holding: bool, now_nanos: u64) -> bool {
+        let others = self.foreground.load(Ordering::Relaxed).saturating_sub(usize::from(holding));
+        let since = now_nanos.saturating_sub(self.last_nanos.load(Ordering::Relaxed));
+        others > 0 || since < OTHERS_RECENT.as_nanos() as u64
+    }
 }
 
 /// One invocation waiting for a worker.
@@ -92,8 +149,11 @@ struct Sched<J = Job> {
     ring: VecDeque<Arc<str>>,
     /// Calls holding a slot; at most `slots`.
     foreground: usize,
-    /// Long calls that stepped aside and gave their slot back; at most `slots`.
+    /// Long calls that stepped aside and gave their slot back; at most `max_aside`.
     background: usize,
+    /// Each call aside is a store beside the slots' ones: the instance pool bounds them.
+    max_aside: usize,
+    activity: Arc<Activity>,
     shutdown: bool,
 }
 
@@ -136,6 +196,8 @@ impl<J> Sched<J> {
             ring: VecDeque::new(),
             foreground: 0,
             background: 0,
+            max_aside: slots,
+            activity: Arc::default(),
             shutdown: false,
         }
     }
@@ -157,6 +219,7 @@ impl<J> Sched<J> {
         if state.queue.len() == 1 {
             self.ring.push_back(pool.clone());
         }
+        self.activity.touch(self.foreground);
     }
 
     /// The next invocation to run: of the pools with the fewest running (below their
@@ -181,25 +244,32 @@ impl<J> Sched<J> {
         if !state.queue.is_empty() {
             self.ring.push_back(pool.clone());
         }
+        self.activity.touch(self.foreground);
         Some((pool, job))
     }
 
-    /// Whether a pool other than `pool` has calls running or queued, or had one a moment ago.
-    fn others_busy(&self, pool: &Arc<str>) -> bool {
-        self.pools.iter().any(|(name, p)| name != pool && (p.running > p.aside || p.busy(self.recent)))
-    }
-
-    /// A long call of `pool` gives its slot back if fewer than `slots` calls have already;
-    /// says whether it did.
+    /// A long call of `pool` gives its slot back if fewer than `max_aside` calls have
+    /// already; says whether it did.
     fn step_aside(&mut self, pool: &Arc<str>) -> bool {
         let Some(state) = self.pools.get_mut(pool) else { return false };
-        let room = self.background < self.slots;
+        let room = self.background < self.max_aside;
         if room {
             state.aside += 1;
             self.foreground -= 1;
             self.background += 1;
+            self.activity.foreground.store(self.foreground, Ordering::Relaxed);
         }
         room
+    }
+
+    /// Takes back a [`step_aside`](Self::step_aside) whose thread could not be lowered.
+    fn undo_step_aside(&mut self, pool: &Arc<str>) {
+        if let Some(state) = self.pools.get_mut(pool) {
+            state.aside -= 1;
+            self.foreground += 1;
+            self.background -= 1;
+            self.activity.foreground.store(self.foreground, Ordering::Relaxed);
+        }
     }
 
     /// A call of `pool` ended; `aside` if it had given its slot back.
@@ -208,6 +278,7 @@ impl<J> Sched<J> {
             self.background -= 1;
         } else {
             self.foreground -= 1;
+            self.activity.touch(self.foreground);
         }
         if let Some(state) = self.pools.get_mut(pool) {
             state.running -= 1;
@@ -248,12 +319,17 @@ impl Invoker {
     pub fn new(runtime: Arc<Runtime>, slots: usize, max_per_pool: usize, queue_per_pool: usize) -> Self {
         let slots = slots.max(1);
         let (spawn, requests) = mpsc::channel();
+        let mut sched = Sched::new(slots, max_per_pool.clamp(1, slots), RECENTLY_BUSY);
+        // Calls aside hold instances beside the slots' own.
+        sched.max_aside = slots.min((runtime.config().pool_instances as usize).saturating_sub(slots + 1));
+        let activity = sched.activity.clone();
         let shared = Arc::new(Shared {
-            sched: Mutex::new(Sched::new(slots, max_per_pool.clamp(1, slots), RECENTLY_BUSY)),
+            sched: Mutex::new(sched),
             work: Condvar::new(),
             runtime,
             queue_per_pool,
             spawn,
+            activity,
         });
         for _ in 0..slots {
             spawn_worker(shared.clone());
@@ -344,18 +420,36 @@ fn lower_this_thread() -> bool {
 }
 
 /// Starts a worker thread, with the stack wasm may use (virtual memory: only what is touched
-/// is mapped). A worker that cannot start leaves the others; with none, run() answers an error.
-fn spawn_worker(shared: Arc<Shared>) {
+/// is mapped); says whether it started.
+fn spawn_worker(shared: Arc<Shared>) -> bool {
     let stack = crate::sandbox::thread_stack_bytes(&shared.runtime.config().limits);
-    let _ = std::thread::Builder::new().name("synctrig-trigger".into()).stack_size(stack).spawn(move || work(&shared));
+    std::thread::Builder::new().name("synctrig-trigger".into()).stack_size(stack).spawn(move || work(&shared)).is_ok()
 }
 
-/// Starts a worker for each request, until the invoker is gone.
-fn spawner(shared: &Weak<Shared>, requests: &mpsc::Receiver<()>) {
-    while requests.recv().is_ok() {
-        match shared.upgrade() {
-            Some(shared) => spawn_worker(shared),
-            None => return,
+/// Serves the workers' requests, until the invoker is gone.
+fn spawner(shared: &Weak<Shared>, requests: &mpsc::Receiver<Request>) {
+    while let Ok(request) = requests.recv() {
+        let Some(shared) = shared.upgrade() else { return };
+        let replace = match request {
+            Request::Spawn => true,
+            Request::Finished { pool, aside } => {
+                let mut sched = shared.lock();
+                sched.finished(&pool, aside);
+                if !sched.ring.is_empty() {
+                    shared.work.notify_one();
+                }
+                !aside
+            }
+        };
+        // A thread that cannot start now (a process or container limit) is tried again.
+        let mut tries = 0;
+        while replace && !spawn_worker(shared.clone()) {
+            tries += 1;
+            if tries == 50 {
+                tracing::error!("cannot start a trigger worker thread; running with one fewer");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -365,6 +459,8 @@ fn spawner(shared: &Weak<Shared>, requests: &mpsc::Receiver<()>) {
 enum Long {
     #[default]
     No,
+    /// Its thread could not be lowered: it goes on as an ordinary call.
+    Kept,
     /// Lowered its thread's priority, kept its slot (`slots` calls had stepped aside).
     Lowered,
     /// Lowered its thread's priority and gave its slot to a fresh worker.
@@ -382,21 +478,28 @@ fn long_call(call: &LongCall) {
     WORKER_OF.with_borrow(|worker| {
         let Some((shared, pool)) = worker else { return };
         if LONG.get() == Long::No {
+            // The lock while still at normal priority; never again after lowering.
+            let aside = shared.lock().step_aside(pool);
             if !lower_this_thread() {
+                if aside {
+                    shared.lock().undo_step_aside(pool);
+                }
+                LONG.set(Long::Kept);
                 return;
             }
-            if shared.lock().step_aside(pool) {
+            if aside {
                 LONG.set(Long::Aside);
                 // The freed slot: to a waiting worker now, and a fresh worker to stand for it.
                 shared.work.notify_one();
-                let _ = shared.spawn.send(());
+                let _ = shared.spawn.send(Request::Spawn);
             } else {
                 LONG.set(Long::Lowered);
             }
         }
-        if call.started.elapsed() >= PAUSE_AFTER {
+        let long = LONG.get();
+        if long != Long::Kept && call.started.elapsed() >= PAUSE_AFTER {
             let resume = (Instant::now() + PAUSE).min(call.until);
-            while Instant::now() + PAUSE_STEP < resume && shared.lock().others_busy(pool) {
+            while Instant::now() + PAUSE_STEP < resume && shared.activity.others_busy(long == Long::Lowered) {
                 std::thread::sleep(PAUSE_STEP);
             }
         }
@@ -424,19 +527,17 @@ fn work(shared: &Arc<Shared>) {
             let _ = job.reply.send(outcome);
         }
         let long = LONG.take();
+        if matches!(long, Long::Aside | Long::Lowered) {
+            // At the lowest priority for good: the spawner records the end (and starts a
+            // worker for the slot, if this thread still held one), and this thread ends.
+            let _ = shared.spawn.send(Request::Finished { pool, aside: long == Long::Aside });
+            return;
+        }
         sched = shared.lock();
-        sched.finished(&pool, long == Long::Aside);
+        sched.finished(&pool, false);
         // This pool's share may have let another one's queued invocation through.
         if !sched.ring.is_empty() {
             shared.work.notify_one();
-        }
-        if long != Long::No {
-            // At the lowest priority for good: end, after asking for a replacement if this
-            // thread still stood for a slot.
-            if long == Long::Lowered {
-                let _ = shared.spawn.send(());
-            }
-            return;
         }
     }
 }
@@ -559,26 +660,45 @@ mod tests {
     }
 
     #[test]
-    fn a_paused_call_waits_for_other_pools_only() {
+    fn a_paused_call_waits_while_other_calls_hold_slots_or_did_a_moment_ago() {
         let mut s = Sched::new(2, 2, Duration::ZERO);
         for j in 0..3 {
             s.submit(&pool("noisy"), j);
         }
         assert_eq!(run_all(&mut s).len(), 2);
         assert!(s.step_aside(&pool("noisy")));
-        // Its own pool's backlog and running calls do not hold it back.
-        assert!(!s.others_busy(&pool("noisy")));
-        // Another pool's queued call does, and then its running one.
-        s.submit(&pool("quiet"), 100);
-        assert!(s.others_busy(&pool("noisy")));
-        assert_eq!(run_all(&mut s), vec![("quiet".into(), 100)]);
-        assert!(s.others_busy(&pool("noisy")));
-        // A pool counts for the others while it holds a slot, not for what it has aside.
-        assert!(s.others_busy(&pool("quiet")));
+        let a = s.activity.clone();
+        let moment = OTHERS_RECENT.as_nanos() as u64;
+        let later = a.last_nanos.load(Ordering::Relaxed) + moment;
+        // One call holds a slot: a call aside waits for it; a lowered call that holds the
+        // slot itself does not wait for itself.
+        assert_eq!(a.foreground.load(Ordering::Relaxed), 1);
+        assert!(a.others_busy_at(false, later));
+        assert!(!a.others_busy_at(true, later));
+        // Within a moment of a call's start, end or queueing, the others count as busy.
+        assert!(a.others_busy_at(true, later - 1));
         s.finished(&pool("noisy"), false);
-        assert!(!s.others_busy(&pool("quiet")));
-        s.finished(&pool("quiet"), false);
-        assert!(!s.others_busy(&pool("noisy")));
+        let later = a.last_nanos.load(Ordering::Relaxed) + moment;
+        assert!(!a.others_busy_at(false, later));
+        assert!(a.others_busy_at(false, later - 1));
+        // A call that could not be lowered takes its slot back.
+        s.submit(&pool("quiet"), 100);
+        assert_eq!(run_all(&mut s), vec![("quiet".into(), 100), ("noisy".into(), 2)]);
+        assert!(s.step_aside(&pool("noisy")));
+        s.undo_step_aside(&pool("noisy"));
+        assert_eq!((s.foreground, s.background, s.pools["noisy"].aside), (2, 1, 1));
+    }
+
+    #[test]
+    fn no_more_calls_step_aside_than_the_instance_pool_has_room_for() {
+        let mut s = Sched::new(2, 2, Duration::ZERO);
+        s.max_aside = 1;
+        for j in 0..3 {
+            s.submit(&pool("a"), j);
+        }
+        assert_eq!(run_all(&mut s).len(), 2);
+        assert!(s.step_aside(&pool("a")));
+        assert!(!s.step_aside(&pool("a")));
     }
 
     #[test]

@@ -382,14 +382,15 @@ pub(crate) const KEEP_INVOCATIONS: i64 = 100;
 
 /// A writer's count of invocation rows inserted per function since its last trim: a trim
 /// (an index walk over the kept rows) every `KEEP_INVOCATIONS` inserts of a function, not
-/// in every batch.
+/// in every batch, and at its first insert after a start (so rows never pile up across
+/// restarts).
 #[derive(Default)]
 pub(crate) struct InvocationTrims(std::collections::HashMap<(String, String), i64>);
 
 impl InvocationTrims {
     /// Counts one inserted row; says whether the function's rows are due a trim.
     pub(crate) fn inserted(&mut self, tenant: &str, name: &str) -> bool {
-        let count = self.0.entry((tenant.to_owned(), name.to_owned())).or_default();
+        let count = self.0.entry((tenant.to_owned(), name.to_owned())).or_insert(KEEP_INVOCATIONS - 1);
         *count += 1;
         let due = *count >= KEEP_INVOCATIONS;
         if due {
