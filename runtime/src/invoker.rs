@@ -16,7 +16,7 @@
 //! A call still running after [`LONG_CALL`] steps aside: its thread drops to `SCHED_IDLE`, and
 //! (up to `slots` such calls at once) its slot goes to a fresh worker, so the other pools keep
 //! every slot while it runs to its deadline; it still counts toward its own pool's share. Past
-//! [`PAUSE_AFTER`] it runs only a twentieth of the time while another pool has work, so a spinning
+//! [`PAUSE_AFTER`] it runs only a twentieth of the time while other calls have work, so a spinning
 //! trigger takes almost nothing from the others. A thread that stepped aside ends after its
 //! call: an unprivileged thread cannot raise its priority again.
 
@@ -40,8 +40,8 @@ const RECENTLY_BUSY: Duration = Duration::from_secs(1);
 /// step aside, which costs it only a thread start).
 pub const LONG_CALL: Duration = Duration::from_millis(10);
 
-/// How long a call runs before it pauses while other pools have work. Past it, while they
-/// do, it runs one epoch tick (5 ms) in every [`PAUSE`] + 5 ms, a twentieth of a core, and the
+/// How long a call runs before it pauses while other calls have work (hold a slot, or
+/// started, were queued or ended within [`OTHERS_RECENT`]). Past it, while they do, it runs one epoch tick (5 ms) in every [`PAUSE`] + 5 ms, a twentieth of a core, and the
 /// rest of the time not at all, not even in the gaps between the others' requests (which its
 /// low priority alone would give it; measured, that alone left the quiet tenant's p99 a third
 /// higher beside a spinner, a tenth of a core 1.1–1.3×, a twentieth BENCHMARKS.md says). The
@@ -50,7 +50,7 @@ pub const LONG_CALL: Duration = Duration::from_millis(10);
 /// others until its fuel or deadline ends it.
 pub const PAUSE_AFTER: Duration = Duration::from_millis(100);
 
-/// How long a call past [`PAUSE_AFTER`] waits between its ticks while other pools have work.
+/// How long a call past [`PAUSE_AFTER`] waits between its ticks while other calls have work.
 const PAUSE: Duration = Duration::from_millis(95);
 
 /// How often a paused call looks whether the others are done.
