@@ -90,23 +90,21 @@ enum Request {
 /// The scheduler's state a paused call needs, mirrored in atomics so that a thread at the
 /// lowest priority never takes the scheduler's lock (preempted while holding it, it would stall
 /// everyone who waits on it).
-#[derive(Default)]
 struct Activity {
     /// Calls holding a slot.
     foreground: AtomicUsize,
     /// When a call last started, was queued or ended in a slot: nanoseconds since `origin`.
     last_nanos: AtomicU64,
-    origin: OnceInstant,
+    origin: Instant,
 }
 
-/// An `Instant` fixed when first read.
-#[derive(Default)]
-struct OnceInstant(std::sync::OnceLock<Instant>);
-
 impl Activity {
+    fn new() -> Self {
+        Activity { foreground: AtomicUsize::new(0), last_nanos: AtomicU64::new(0), origin: Instant::now() }
+    }
+
     fn now_nanos(&self) -> u64 {
-        let origin = *self.origin.0.get_or_init(Instant::now);
-        u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn touch(&self, foreground: usize) {
@@ -197,7 +195,7 @@ impl<J> Sched<J> {
             foreground: 0,
             background: 0,
             max_aside: slots,
-            activity: Arc::default(),
+            activity: Arc::new(Activity::new()),
             shutdown: false,
         }
     }

@@ -472,18 +472,19 @@ impl Runtime {
                 // First stop at `after`, then at every tick: the hook each time, until the
                 // deadline's tick.
                 let end = self.epochs.advanced() + deadline;
-                let call = LongCall { started: Instant::now(), until: Instant::now() + limits.deadline };
+                let started = Instant::now();
+                let call = LongCall { started, until: started + limits.deadline };
                 let clock = self.epochs.clone();
+                let next = move || {
+                    if clock.advanced() >= end { UpdateDeadline::Interrupt } else { UpdateDeadline::Continue(1) }
+                };
                 store.set_epoch_deadline(self.epochs.deadline_ticks(after));
                 store.epoch_deadline_callback(move |_| {
-                    if clock.advanced() >= end {
+                    if let UpdateDeadline::Interrupt = next() {
                         return Ok(UpdateDeadline::Interrupt);
                     }
                     hook(&call);
-                    match end.saturating_sub(clock.advanced()) {
-                        0 => Ok(UpdateDeadline::Interrupt),
-                        _ => Ok(UpdateDeadline::Continue(1)),
-                    }
+                    Ok(next())
                 });
             }
             _ => {
