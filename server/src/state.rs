@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use synctrig_runtime::invoker::Invoker;
 use synctrig_runtime::sandbox::Runtime;
-use synctrig_store::Store;
+use synctrig_store::{DatasetKey, Snapshot, Store};
 use tokio::sync::Semaphore;
 
 /// Server settings.
@@ -167,16 +167,20 @@ impl AppState {
         self.oidc.get().ok_or_else(|| ApiError::internal("the server's signing key is not loaded"))
     }
 
-    /// The function version a pool's SyncTrigger mapping names now, if it is deployed.
-    pub(crate) async fn select(
+    /// The dataset's snapshot and, for an update that runs the pool's Sync Trigger
+    /// (`mapping`), the function version the mapping names now, if it is deployed.
+    pub(crate) async fn snapshot_and_selection(
         &self,
         tenant: &str,
-        mapping: &str,
-        dataset: (&str, &str, &str),
-    ) -> Result<Option<Selected>, ApiError> {
-        let Some((name, qualifier)) = parse_function_ref(mapping) else { return Ok(None) };
-        let resolved = self.store.resolve_function(tenant, &name, &qualifier).await?;
-        Ok(resolved.map(|r| releases::select(tenant, &name, r, dataset)))
+        mapping: Option<&str>,
+        dataset: DatasetKey<'_>,
+    ) -> Result<(Snapshot, Option<Selected>), ApiError> {
+        let Some((name, qualifier)) = mapping.and_then(parse_function_ref) else {
+            return Ok((self.store.snapshot(dataset).await?, None));
+        };
+        let (snapshot, resolved) = self.store.snapshot_and_function(dataset, (tenant, &name, &qualifier)).await?;
+        let at = (dataset.pool, dataset.identity, dataset.name);
+        Ok((snapshot, resolved.map(|r| releases::select(tenant, &name, r, at))))
     }
 
     /// Every version a SyncTrigger mapping may run now: its version, and an alias's second.

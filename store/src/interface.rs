@@ -9,9 +9,22 @@ pub type Store = dyn Backend;
 
 /// The store's operations, by concern. Every method is one transaction unless it says
 /// otherwise.
+#[async_trait::async_trait]
 pub trait Backend: Tenants + Identities + Datasets + Functions + Releases + Recordings + Streams + Archive {
     /// Which backend this is (`sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
+
+    /// [`Datasets::snapshot`] and what [`Releases::resolve_function`] answers for the
+    /// function a Sync Trigger names: what an update with a trigger reads first, in one
+    /// trip where a backend's calls each cost one (SQLite's reader threads).
+    async fn snapshot_and_function(
+        &self,
+        key: DatasetKey<'_>,
+        (tenant, function, qualifier): (&str, &str, &Qualifier),
+    ) -> Result<(Snapshot, Option<Resolved>)> {
+        let snapshot = self.snapshot(key).await?;
+        Ok((snapshot, self.resolve_function(tenant, function, qualifier).await?))
+    }
 }
 
 /// Tenants and their credentials, identity pools and OpenID Connect issuers.

@@ -5,6 +5,7 @@ use super::records::check_session_token;
 use super::{authorize_identity, check_dataset_name, principal_name};
 use crate::call::Call;
 use crate::error::ApiError;
+use crate::releases::Selected;
 use crate::releases::replay::{self, Answer};
 use crate::state::AppState;
 use crate::triggers::FunctionRef;
@@ -81,7 +82,9 @@ pub(crate) async fn update_records(call: Call) -> Result<UpdateRecordsResponse, 
         expires: session.expires,
     };
 
-    let snapshot = state.store.snapshot(dataset).await?;
+    let runs_trigger = matches!(call.cred.principal, Principal::Identity { .. }) && pool.sync_trigger.is_some();
+    let mapping = pool.sync_trigger.as_deref().filter(|_| runs_trigger);
+    let (snapshot, selected) = state.snapshot_and_selection(&pool.tenant, mapping, dataset).await?;
     if snapshot.sync_count() != session.sync_count {
         // Either a retry of an update that was applied (answered as then), or a push on
         // a stale session: the client must pull what changed first.
@@ -110,9 +113,11 @@ pub(crate) async fn update_records(call: Call) -> Result<UpdateRecordsResponse, 
         identity_id: identity_id.to_owned(),
         dataset_name: name.to_owned(),
     };
-    let runs_trigger = matches!(call.cred.principal, Principal::Identity { .. }) && pool.sync_trigger.is_some();
-    let mut writes = if runs_trigger {
-        run_sync_trigger(state, &pool, &meta, stored.clone(), &patches).await?
+    let mut writes = if let Some(mapping) = mapping {
+        let selected = selected.ok_or_else(|| {
+            ApiError::internal(format!("the pool's SyncTrigger function {mapping:?} is not deployed"))
+        })?;
+        run_sync_trigger(state, &pool, selected, &meta, stored.clone(), &patches).await?
     } else {
         merge::apply_patches(&meta, &stored, &patches).map_err(patch_error)?
     };
@@ -181,16 +186,11 @@ fn request_hash(request: &UpdateRecordsRequest, device_times: &BTreeMap<String, 
 async fn run_sync_trigger(
     state: &Arc<AppState>,
     pool: &Pool,
+    selected: Selected,
     meta: &EventMeta,
     stored: merge::Dataset,
     patches: &[Patch],
 ) -> Result<Vec<merge::Write>, ApiError> {
-    let mapping = pool.sync_trigger.clone().unwrap_or_default();
-    let dataset = (meta.identity_pool_id.as_str(), meta.identity_id.as_str(), meta.dataset_name.as_str());
-    let selected = state
-        .select(&pool.tenant, &mapping, dataset)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("the pool's SyncTrigger function {mapping:?} is not deployed")))?;
     let (name, version) = (selected.function.name.clone(), selected.function.version);
     // Loaded (or compiled in the background) before a slot is taken: a slot never waits
     // on a compile. A version that cannot load counts against it behind an alias.

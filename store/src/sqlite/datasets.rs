@@ -130,7 +130,7 @@ impl Datasets for Sqlite {
 
 impl Sqlite {
     /// Everything an update needs to decide, read in one transaction.
-    fn read_snapshot(conn: &mut Connection, pool: &str, identity: &str, name: &str) -> Result<Snapshot> {
+    pub(super) fn read_snapshot(conn: &mut Connection, pool: &str, identity: &str, name: &str) -> Result<Snapshot> {
         let tx = conn.transaction()?;
         let dataset = Self::dataset_row(&tx, pool, identity, name)?;
         let records = {

@@ -64,11 +64,14 @@ impl Functions for Sqlite {
     }
 
     async fn invocations(&self, tenant: &str, name: &str, limit: i64) -> Result<Vec<InvocationRow>> {
+        self.flush_invocations().await?;
         owned!(tenant, name);
         self.run(move |conn| sql::ready(rules::invocations(&Lite(conn), &tenant, &name, limit))).await
     }
 
     async fn delete_function(&self, tenant: &str, name: &str) -> Result<std::result::Result<i64, DeleteRefused>> {
+        // Its waiting invocation rows first, or they would be written after it went.
+        self.flush_invocations().await?;
         owned!(tenant, name);
         self.rule(true, move |tx| sql::ready(rules::delete_function(tx, &tenant, &name))).await
     }

@@ -54,6 +54,8 @@ enum Job {
         recording: Box<Recording>,
     },
     Purge,
+    /// Writes the invocation rows that wait ([`InvocationLog`]); answered once on disk.
+    FlushInvocations(tokio::sync::oneshot::Sender<Result<()>>),
     /// Moves the write-ahead log into the database and empties it, after the batch
     /// commits; answers whether it could (readers may hold the log a moment).
     Checkpoint(tokio::sync::oneshot::Sender<Result<bool>>),
@@ -289,6 +291,12 @@ fn connect(path: &Path) -> Result<Connection> {
     // Every statement the store runs stays prepared (rusqlite keeps 16 by default, fewer
     // than one connection's rules use, so the rest were parsed again and again).
     conn.set_prepared_statement_cache_capacity(256);
+    // And stays planned: without the query planner stability guarantee SQLite parses and
+    // plans a statement again whenever a parameter its plan looked at is bound anew (a
+    // bound LIMIT, a column compared beside a partial index, an OR), which is every run:
+    // a quarter of a busy server's CPU. Our statements' plans are index lookups that no
+    // bound value would change.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     keep_wal_files(&conn)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -388,6 +396,13 @@ impl Sqlite {
     async fn write<T: Send + 'static>(&self, rule: impl FnOnce(&Lite) -> Result<T> + Send + 'static) -> Result<T> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.submit(Job::Rule(Box::new(TypedRule { rule: Some(rule), value: None, reply })));
+        answer.await.map_err(|_| StoreError::Other("the database writer stopped".into()))?
+    }
+
+    /// Writes the invocation rows the writer holds back ([`InvocationLog`]).
+    async fn flush_invocations(&self) -> Result<()> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.submit(Job::FlushInvocations(reply));
         answer.await.map_err(|_| StoreError::Other("the database writer stopped".into()))?
     }
 
@@ -563,9 +578,27 @@ impl Sqlite {
     }
 }
 
+#[async_trait::async_trait]
 impl Backend for Sqlite {
     fn kind(&self) -> &'static str {
         "sqlite"
+    }
+
+    /// On one reader: a trip to a reader thread and back costs more than the function's
+    /// two lookups.
+    async fn snapshot_and_function(
+        &self,
+        DatasetKey { pool, identity, name }: DatasetKey<'_>,
+        (tenant, function, qualifier): (&str, &str, &Qualifier),
+    ) -> Result<(Snapshot, Option<Resolved>)> {
+        owned!(pool, identity, name, tenant, function);
+        let qualifier = qualifier.clone();
+        self.run(move |conn| {
+            let snapshot = Self::read_snapshot(conn, &pool, &identity, &name)?;
+            let resolved = sql::ready(sql::releases::resolve(&Lite(conn), &tenant, &function, &qualifier))?;
+            Ok((snapshot, resolved))
+        })
+        .await
     }
 }
 
@@ -574,13 +607,41 @@ impl Backend for Sqlite {
 /// fsync for the batch — and only then answers.
 fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, outbox_max: &std::sync::atomic::AtomicI64) {
     let mut trims = crate::rows::InvocationTrims::default();
-    while let Ok(first) = jobs.recv() {
+    let mut logged = InvocationLog::default();
+    loop {
+        let first = if logged.rows.is_empty() {
+            match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => return, // The store was dropped.
+            }
+        } else {
+            match jobs.recv_timeout(logged.due_in()) {
+                Ok(job) => job,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    logged.write_all(&mut conn, &mut trims);
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    logged.write_all(&mut conn, &mut trims);
+                    return;
+                }
+            }
+        };
         let outbox_max = outbox_max.load(std::sync::atomic::Ordering::Relaxed);
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH
-            && let Ok(job) = jobs.try_recv()
-        {
-            batch.push(job);
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next {
+            match job {
+                Job::Invocation { tenant, name, row } => logged.rows.push((tenant, name, row)),
+                job => batch.push(job),
+            }
+            next = if batch.len() < MAX_BATCH { jobs.try_recv().ok() } else { None };
+        }
+        // Invocation rows wait for a batch that commits anyway, or their time: on their
+        // own, each would rewrite its table's and index's last pages in every commit.
+        let write_log = logged.due(&batch);
+        if batch.is_empty() && !write_log {
+            continue;
         }
         let mut updates = Vec::new();
         let mut deletes = Vec::new();
@@ -616,16 +677,7 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, outb
                         })?;
                         deletes.push(done.and_then(|()| answer.ok_or_else(|| StoreError::Other("no answer".into()))));
                     }
-                    Job::Invocation { tenant, name, row } => {
-                        tx.execute(
-                            "INSERT INTO invocations (tenant, name, version, at, outcome, wall_us, fuel, peak_memory, log)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                            params![&*tenant, &*name, row.version, row.at, row.outcome, row.wall_us, row.fuel, row.peak_memory_bytes, row.log],
-                        )?;
-                        if trims.inserted(tenant, name) {
-                            functions.insert((tenant.clone(), name.clone()));
-                        }
-                    }
+                    Job::Invocation { .. } | Job::FlushInvocations(_) => {}
                     Job::Recording { tenant, name, recording } => {
                         // Under a savepoint: a recording that cannot be written spoils no update.
                         let _ =
@@ -640,12 +692,15 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, outb
                     }
                 }
             }
+            if write_log {
+                // Under a savepoint: rows that cannot be written spoil no update.
+                let _ = savepoint(&mut || {
+                    functions.extend(logged.insert(&tx, &mut trims)?);
+                    Ok(())
+                })?;
+            }
             for (tenant, name) in functions {
-                tx.execute(
-                    "DELETE FROM invocations WHERE tenant = ?1 AND name = ?2 AND id <= (
-                         SELECT id FROM invocations WHERE tenant = ?1 AND name = ?2 ORDER BY id DESC LIMIT 1 OFFSET ?3)",
-                    params![tenant, name, KEEP_INVOCATIONS],
-                )?;
+                trim_invocations(&tx, &tenant, &name)?;
             }
             for (tenant, name) in recorded {
                 sql::ready(sql::recordings::trim(&Lite(&tx), &tenant, &name))?;
@@ -675,10 +730,102 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, outb
                 Job::Checkpoint(reply) => {
                     let _ = reply.send(checkpoint(&conn, std::time::Duration::from_millis(100)));
                 }
+                Job::FlushInvocations(reply) => {
+                    let _ = reply.send(outcome.as_ref().map(|_| ()).map_err(failed));
+                }
                 Job::Invocation { .. } | Job::Recording { .. } | Job::Purge => {}
             }
         }
+        if write_log {
+            // Written, or lost with a batch that failed: they never hold back updates.
+            logged.written();
+        }
     }
+}
+
+/// How long an invocation's log row may wait for a batch to be written with.
+const INVOCATION_LOG_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+/// Most invocation rows kept waiting.
+const INVOCATION_LOG_MAX: usize = 1024;
+
+/// The writer's invocation rows not yet written.
+struct InvocationLog {
+    rows: Vec<(String, String, InvocationRow)>,
+    since: std::time::Instant,
+}
+
+impl Default for InvocationLog {
+    fn default() -> Self {
+        InvocationLog { rows: Vec::new(), since: std::time::Instant::now() }
+    }
+}
+
+impl InvocationLog {
+    fn due_in(&self) -> std::time::Duration {
+        INVOCATION_LOG_WAIT.saturating_sub(self.since.elapsed())
+    }
+
+    /// Whether this batch writes the rows: their time has come, there are many, or a job
+    /// needs them written (a listing, a function's deletion, a checkpoint at shutdown).
+    fn due(&self, batch: &[Job]) -> bool {
+        let asked = batch.iter().any(|j| matches!(j, Job::FlushInvocations(_) | Job::Checkpoint(_)));
+        asked || (!self.rows.is_empty() && (self.due_in().is_zero() || self.rows.len() >= INVOCATION_LOG_MAX))
+    }
+
+    /// Inserts the rows in `tx`; the functions whose rows are due a trim.
+    fn insert(&self, tx: &Connection, trims: &mut crate::rows::InvocationTrims) -> Result<Vec<(String, String)>> {
+        let mut due = Vec::new();
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO invocations (tenant, name, version, at, outcome, wall_us, fuel, peak_memory, log)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for (tenant, name, row) in &self.rows {
+            insert.execute(params![
+                tenant,
+                name,
+                row.version,
+                row.at,
+                row.outcome,
+                row.wall_us,
+                row.fuel,
+                row.peak_memory_bytes,
+                row.log
+            ])?;
+            if trims.inserted(tenant, name) {
+                due.push((tenant.clone(), name.clone()));
+            }
+        }
+        Ok(due)
+    }
+
+    fn written(&mut self) {
+        self.rows.clear();
+        self.since = std::time::Instant::now();
+    }
+
+    /// Writes the rows in a transaction of their own (their time came with no other job,
+    /// or the store is closing).
+    fn write_all(&mut self, conn: &mut Connection, trims: &mut crate::rows::InvocationTrims) {
+        let _ = (|| -> Result<()> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (tenant, name) in self.insert(&tx, trims)? {
+                trim_invocations(&tx, &tenant, &name)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        self.written();
+    }
+}
+
+/// Keeps a function's newest [`KEEP_INVOCATIONS`] invocation rows.
+fn trim_invocations(tx: &Connection, tenant: &str, name: &str) -> Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM invocations WHERE tenant = ?1 AND name = ?2 AND id <= (
+             SELECT id FROM invocations WHERE tenant = ?1 AND name = ?2 ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+    )?
+    .execute(params![tenant, name, KEEP_INVOCATIONS])?;
+    Ok(())
 }
 
 /// Runs a store call to its end, for the synchronous tests (SQLite's calls do not wait on
@@ -979,5 +1126,146 @@ mod tests {
         let page = wait(store.records_page(DatasetKey::new("p", "i", &renamed), 0, None, None, 10)).unwrap();
         assert_eq!(page.records[0].value.as_deref(), Some("v"));
         assert_eq!(synctrig_core::limits::dataset_name_problem(&renamed), None);
+    }
+
+    /// Invocation rows wait for a batch that commits anyway; a listing, or their time
+    /// with nothing else to write, writes them; a failed batch leaves no row half-written.
+    #[tokio::test]
+    async fn invocation_rows_are_written_with_a_batch_or_in_their_time() {
+        let (_dir, store) = store();
+        let row = |n: i64| InvocationRow {
+            at: n,
+            version: 1,
+            outcome: "ok".into(),
+            wall_us: n,
+            fuel: n,
+            peak_memory_bytes: 0,
+            log: format!("call {n}"),
+        };
+        let on_disk = |store: &Store| -> i64 {
+            store.conn().query_row("SELECT COUNT(*) FROM invocations", [], |r| r.get(0)).unwrap()
+        };
+        store.submit_invocation("t", "f", row(1));
+        store.submit_invocation("t", "f", row(2));
+        // Listed at once (the listing has them written first).
+        let listed = store.invocations("t", "f", 10).await.unwrap();
+        assert_eq!(listed.iter().map(|r| r.wall_us).collect::<Vec<_>>(), [2, 1]);
+        // Alone, a row is written in its time.
+        store.submit_invocation("t", "f", row(3));
+        let waited = std::time::Instant::now();
+        while on_disk(&store) < 3 {
+            assert!(waited.elapsed() < std::time::Duration::from_secs(10), "never written");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // With an update, in its batch; the trim keeps the newest rows only.
+        for n in 4..=2 * KEEP_INVOCATIONS + 5 {
+            store.submit_invocation("t", "f", row(n));
+        }
+        apply(&store, update(0, &[("k", Some("v"))], "t1")).await;
+        let listed = store.invocations("t", "f", 1000).await.unwrap();
+        assert_eq!(listed.first().map(|r| r.wall_us), Some(2 * KEEP_INVOCATIONS + 5));
+        assert!(listed.len() as i64 <= 2 * KEEP_INVOCATIONS, "{} rows kept", listed.len());
+        // A deleted function's waiting rows go with it.
+        store.create_tenant("t").await.unwrap();
+        store.deploy_function("t", "f", &"0".repeat(64), b"\0asm", None, None).await.unwrap().unwrap();
+        store.submit_invocation("t", "f", row(9999));
+        store.delete_function("t", "f").await.unwrap().unwrap();
+        assert_eq!(on_disk(&store), 0);
+    }
+
+    /// Each statement on this connection that SQLite had to prepare again, with how often.
+    fn reprepared(conn: &Connection) -> Vec<(String, i32)> {
+        use rusqlite::ffi;
+        let mut found = Vec::new();
+        // SAFETY: the handle is this open connection's, used on its own thread; every
+        // statement pointer comes from `sqlite3_next_stmt` and is only read.
+        unsafe {
+            let mut stmt = ffi::sqlite3_next_stmt(conn.handle(), std::ptr::null_mut());
+            while !stmt.is_null() {
+                let n = ffi::sqlite3_stmt_status(stmt, ffi::SQLITE_STMTSTATUS_REPREPARE, 0);
+                if n > 0 {
+                    let sql = std::ffi::CStr::from_ptr(ffi::sqlite3_sql(stmt)).to_string_lossy().into_owned();
+                    found.push((sql, n));
+                }
+                stmt = ffi::sqlite3_next_stmt(conn.handle(), stmt);
+            }
+        }
+        found
+    }
+
+    /// A statement SQLite prepares again whenever one of its parameters is bound anew (a
+    /// bound LIMIT, a plan that depends on a bound value) is parsed and planned on every
+    /// run: the sync path's statements must stay prepared.
+    #[tokio::test]
+    async fn the_sync_paths_statements_stay_prepared() {
+        let (_dir, store) = temp_store();
+        store.create_tenant("t").await.unwrap();
+        let pool = store.create_pool("t", "us-east-1", "p", true, &Default::default()).await.unwrap();
+        let digest = "0".repeat(64);
+        store.deploy_function("t", "f", &digest, b"\0asm", None, None).await.unwrap().unwrap();
+        for round in 0..40i64 {
+            let identity = store.create_identity(&pool.pool_id, "us-east-1").await.unwrap();
+            let creds = store.issue_identity_credentials(&pool.pool_id, &identity, false, 3600).await.unwrap();
+            store.credential(&creds.access_key).await.unwrap().unwrap();
+            store.pool(&pool.pool_id).await.unwrap().unwrap();
+            store.identity_pool(&identity).await.unwrap().unwrap();
+            let name = format!("d{}", round % 3);
+            let key = DatasetKey::new(&pool.pool_id, &identity, &name);
+            store.records_page(key, round % 2, None, None, 100).await.unwrap();
+            store.snapshot(key).await.unwrap();
+            for qualifier in [Qualifier::Latest, Qualifier::Version(1)] {
+                store.resolve_function("t", "f", &qualifier).await.unwrap().unwrap();
+            }
+            let update = Update {
+                pool: pool.pool_id.clone(),
+                identity: identity.clone(),
+                name: name.clone(),
+                expected: 0,
+                writes: vec![Write { key: format!("k{round}"), value: Some("v".into()) }],
+                device_modified_ms: BTreeMap::new(),
+                by: identity.clone(),
+                max_datasets: 20,
+                idempotency: Idempotency {
+                    token_hash: format!("t{round}"),
+                    request_hash: "r".into(),
+                    expires: now() + 60,
+                },
+                device_id: None,
+            };
+            assert!(matches!(store.update(update).await.unwrap(), UpdateOutcome::Applied(_)));
+            let row = InvocationRow {
+                at: now(),
+                version: 1,
+                outcome: "ok".into(),
+                wall_us: round,
+                fuel: round,
+                peak_memory_bytes: 0,
+                log: String::new(),
+            };
+            store.submit_invocation("t", "f", row);
+        }
+        // Every reader's statements (a busy reader leaves the next task to another), and
+        // the writer's.
+        let mut found: Vec<(String, i32)> = Vec::new();
+        let store = std::sync::Arc::new(store);
+        let mut collect = tokio::task::JoinSet::new();
+        for _ in 0..4 * READERS {
+            let store = store.clone();
+            collect.spawn(async move {
+                store
+                    .run(|conn| {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        Ok(reprepared(conn))
+                    })
+                    .await
+            });
+        }
+        while let Some(one) = collect.join_next().await {
+            found.extend(one.unwrap().unwrap());
+        }
+        found.extend(store.write(|tx| Ok(reprepared(tx.0))).await.unwrap());
+        found.sort();
+        found.dedup();
+        assert!(found.iter().all(|(_, n)| *n <= 2), "prepared again and again: {found:#?}");
     }
 }

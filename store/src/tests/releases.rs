@@ -63,6 +63,11 @@ async fn an_alias_moves_keeps_its_figures_per_epoch_and_a_rollout_is_decided_onc
     assert_eq!(put(change(2, None, false), PutMode::Update, Some(1)).await, Err(AliasRefused::Changed { epoch: 2 }));
     let route = store.resolve_function("t", "f", &live).await.unwrap().unwrap().alias.unwrap();
     assert_eq!(route.candidate.map(|(h, w)| (h.version, h.digest, w)), Some((3, "d3".into(), 2_000)));
+    // An update reads the same with its dataset (SQLite in one trip).
+    let key = DatasetKey::new("p", "i", "d");
+    let (snapshot, resolved) = store.snapshot_and_function(key, ("t", "f", &live)).await.unwrap();
+    assert_eq!((snapshot.sync_count(), resolved), (0, store.resolve_function("t", "f", &live).await.unwrap()));
+    assert_eq!(store.snapshot_and_function(key, ("t", "g", &live)).await.unwrap().1, None);
     assert_eq!(store.rollouts().await.unwrap().len(), 1);
 
     // Figures add up per version within the epoch; a late one for an ended epoch is dropped.

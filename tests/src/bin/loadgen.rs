@@ -18,6 +18,9 @@
 //! and enabled (`LOADGEN_ROUNDS` rounds of each, in ABBA order), then reports the throughput and p99
 //! ratios and the publish lag (commit to the broker's acknowledgement) from `/metrics`.
 //!
+//! `LOADGEN_PHASES=trigger` alternates only the first two (with and without the trigger, in
+//! ABBA order) for `LOADGEN_ROUNDS` rounds, for the trigger's cost alone.
+//!
 //! By default it runs `LOADGEN_ROUNDS` rounds (1 unless set) of three phases — the quiet
 //! tenant alone, the same updates without the trigger, the quiet tenant beside the noisy one —
 //! and prints each round's ratios (trigger / no trigger throughput, p99 beside / alone) and
@@ -659,6 +662,30 @@ async fn main() {
     let rounds: usize = std::env::var("LOADGEN_ROUNDS").ok().map_or(1, |n| n.parse().expect("LOADGEN_ROUNDS"));
     let dev: Creds =
         (quiet["accessKeyId"].as_str().unwrap().into(), quiet["secretAccessKey"].as_str().unwrap().into(), None);
+    if phases == "trigger" {
+        // The trigger's cost alone: the quiet tenant's updates with and without it, in
+        // ABBA order (a drift of the machine's speed cancels), no noisy phase; after a
+        // warm-up (the trigger's first load, the database's first pages).
+        let workers = workers_of(&servers, &quiet_pool, concurrency, None).await;
+        run_load(workers, requests / 4, seconds, Arc::new(AtomicBool::new(false))).await;
+        let mut ratios = Vec::new();
+        for round in 1..=rounds {
+            let mut reports = [None, None];
+            for with_trigger in if round % 2 == 1 { [true, false] } else { [false, true] } {
+                let creds = (!with_trigger).then_some(&dev);
+                let workers = workers_of(&servers, &quiet_pool, concurrency, creds).await;
+                let label = if with_trigger { "with the trigger" } else { "same updates, no trigger" };
+                reports[usize::from(!with_trigger)] = Some(phase(label, &servers, workers, requests, seconds).await);
+            }
+            let [Some(with), Some(without)] = reports else { unreachable!() };
+            let ratio = rate(std::slice::from_ref(&with)) / rate(std::slice::from_ref(&without)).max(1e-9);
+            println!("round {round}: trigger / no trigger throughput {ratio:.3}x");
+            ratios.push(ratio);
+        }
+        let (lo, hi) = ratios.iter().fold((f64::INFINITY, 0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+        println!("over {rounds} rounds: trigger / no trigger {lo:.3}x to {hi:.3}x");
+        return;
+    }
     let mut ratios = Vec::new();
     for round in 1..=rounds {
         println!("round {round} of {rounds}{}", if hog.is_some() { ", beside a CPU hog" } else { "" });
