@@ -17,6 +17,11 @@ use synctrig_runtime::sandbox::Compiler;
 use synctrig_runtime::{Limits, Runtime, RuntimeConfig, SyncEvent, Trigger};
 use synctrig_tests::{bench_event as event, guest};
 
+/// The allocator `synctrig-wasm` runs with, so that the figures are the binary's (the plain
+/// floor gets it too).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn runtime(fuel: Option<u64>) -> Runtime {
     let limits = Limits { fuel, ..Limits::default() };
     Runtime::new(RuntimeConfig { limits, ..RuntimeConfig::default() }).expect("runtime")
