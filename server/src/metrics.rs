@@ -35,7 +35,12 @@ impl Metrics {
     /// Counts one trigger invocation with its outcome, wall time and fuel.
     pub fn invocation(&self, outcome: &str, seconds: f64, fuel: u64) {
         let mut m = self.lock();
-        *m.invocations.entry(outcome.to_owned()).or_default() += 1;
+        match m.invocations.get_mut(outcome) {
+            Some(n) => *n += 1,
+            None => {
+                m.invocations.insert(outcome.to_owned(), 1);
+            }
+        }
         m.invocation_seconds.0 += seconds;
         m.invocation_seconds.1 += 1;
         m.fuel += fuel;

@@ -8,7 +8,9 @@ use sql::functions as rules;
 impl Functions for Sqlite {
     /// Queues an invocation record (kept: the latest few per function).
     fn submit_invocation(&self, tenant: &str, name: &str, row: InvocationRow) {
-        self.submit(Job::Invocation { tenant: tenant.to_owned(), name: name.to_owned(), row });
+        if self.log.push(tenant, name, row) {
+            self.submit(Job::LogRows);
+        }
     }
 
     async fn next_function_version(&self, tenant: &str, name: &str) -> Result<i64> {

@@ -43,11 +43,8 @@ enum Job {
         by: String,
         reply: tokio::sync::oneshot::Sender<Result<Option<DatasetRow>>>,
     },
-    Invocation {
-        tenant: String,
-        name: String,
-        row: InvocationRow,
-    },
+    /// Invocation rows wait in [`InvocationLog`]: the first of a window, or many.
+    LogRows,
     Recording {
         tenant: String,
         name: String,
@@ -128,6 +125,8 @@ pub struct Sqlite {
     path: std::path::PathBuf,
     /// The bound of each pool's outbox ([`Streams::set_outbox_max`]), read by the writer.
     outbox_max: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// Invocation rows on their way to the writer.
+    log: std::sync::Arc<InvocationLog>,
 }
 
 /// Makes the database file private before SQLite opens it; SQLite gives its `-wal` and
@@ -344,11 +343,13 @@ impl Sqlite {
         let writer_conn = connect()?;
         let outbox_max = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(crate::streams::DEFAULT_OUTBOX_MAX));
         let writer_outbox_max = outbox_max.clone();
+        let log = std::sync::Arc::new(InvocationLog::default());
+        let writer_log = log.clone();
         std::thread::Builder::new()
             .name("synctrig-writer".into())
-            .spawn(move || group_commit(writer_conn, rx, &writer_outbox_max))
+            .spawn(move || group_commit(writer_conn, rx, &writer_outbox_max, &writer_log))
             .map_err(spawn_failed)?;
-        Ok(Sqlite { readers, writer: Mutex::new(tx), conn: Mutex::new(conn), path: path.to_owned(), outbox_max })
+        Ok(Sqlite { readers, writer: Mutex::new(tx), conn: Mutex::new(conn), path: path.to_owned(), outbox_max, log })
     }
 
     /// Runs `work` on a reader thread with its connection, and answers what it answers.
@@ -605,41 +606,50 @@ impl Backend for Sqlite {
 /// The writer thread: takes every queued job, applies them in one transaction (each
 /// under its own savepoint, so one failing job spoils no other), commits once — one
 /// fsync for the batch — and only then answers.
-fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, outbox_max: &std::sync::atomic::AtomicI64) {
+fn group_commit(
+    mut conn: Connection,
+    jobs: std::sync::mpsc::Receiver<Job>,
+    outbox_max: &std::sync::atomic::AtomicI64,
+    log: &InvocationLog,
+) {
     let mut trims = crate::rows::InvocationTrims::default();
-    let mut logged = InvocationLog::default();
+    // Since when invocation rows are known to wait.
+    let mut window: Option<std::time::Instant> = None;
     loop {
-        let first = if logged.rows.is_empty() {
-            match jobs.recv() {
+        let first = match window {
+            None => match jobs.recv() {
                 Ok(job) => job,
                 Err(_) => return, // The store was dropped.
-            }
-        } else {
-            match jobs.recv_timeout(logged.due_in()) {
+            },
+            Some(since) => match jobs.recv_timeout(INVOCATION_LOG_WAIT.saturating_sub(since.elapsed())) {
                 Ok(job) => job,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    logged.write_all(&mut conn, &mut trims);
-                    continue;
+                Err(e) => {
+                    log.write_alone(&mut conn, &mut trims);
+                    window = None;
+                    match e {
+                        std::sync::mpsc::RecvTimeoutError::Timeout => continue,
+                        std::sync::mpsc::RecvTimeoutError::Disconnected => return,
+                    }
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    logged.write_all(&mut conn, &mut trims);
-                    return;
-                }
-            }
+            },
         };
         let outbox_max = outbox_max.load(std::sync::atomic::Ordering::Relaxed);
         let mut batch = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next {
             match job {
-                Job::Invocation { tenant, name, row } => logged.rows.push((tenant, name, row)),
+                Job::LogRows => {
+                    window.get_or_insert_with(std::time::Instant::now);
+                }
                 job => batch.push(job),
             }
             next = if batch.len() < MAX_BATCH { jobs.try_recv().ok() } else { None };
         }
         // Invocation rows wait for a batch that commits anyway, or their time: on their
-        // own, each would rewrite its table's and index's last pages in every commit.
-        let write_log = logged.due(&batch);
+        // own, each would rewrite its table's and index's last pages in every commit. A
+        // listing, a function's deletion and a checkpoint (at shutdown) need them written.
+        let asked = batch.iter().any(|j| matches!(j, Job::FlushInvocations(_) | Job::Checkpoint(_)));
+        let write_log = asked || window.is_some_and(|since| since.elapsed() >= INVOCATION_LOG_WAIT) || log.full();
         if batch.is_empty() && !write_log {
             continue;
         }
@@ -677,7 +687,7 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, outb
                         })?;
                         deletes.push(done.and_then(|()| answer.ok_or_else(|| StoreError::Other("no answer".into()))));
                     }
-                    Job::Invocation { .. } | Job::FlushInvocations(_) => {}
+                    Job::LogRows | Job::FlushInvocations(_) => {}
                     Job::Recording { tenant, name, recording } => {
                         // Under a savepoint: a recording that cannot be written spoils no update.
                         let _ =
@@ -693,9 +703,10 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, outb
                 }
             }
             if write_log {
+                let rows = log.take();
                 // Under a savepoint: rows that cannot be written spoil no update.
                 let _ = savepoint(&mut || {
-                    functions.extend(logged.insert(&tx, &mut trims)?);
+                    functions.extend(insert_invocations(&tx, &rows, &mut trims)?);
                     Ok(())
                 })?;
             }
@@ -733,12 +744,12 @@ fn group_commit(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, outb
                 Job::FlushInvocations(reply) => {
                     let _ = reply.send(outcome.as_ref().map(|_| ()).map_err(failed));
                 }
-                Job::Invocation { .. } | Job::Recording { .. } | Job::Purge => {}
+                Job::LogRows | Job::Recording { .. } | Job::Purge => {}
             }
         }
         if write_log {
             // Written, or lost with a batch that failed: they never hold back updates.
-            logged.written();
+            window = None;
         }
     }
 }
@@ -748,74 +759,93 @@ const INVOCATION_LOG_WAIT: std::time::Duration = std::time::Duration::from_milli
 /// Most invocation rows kept waiting.
 const INVOCATION_LOG_MAX: usize = 1024;
 
-/// The writer's invocation rows not yet written.
-struct InvocationLog {
-    rows: Vec<(String, String, InvocationRow)>,
-    since: std::time::Instant,
-}
+/// Invocation log rows on their way to the writer, which writes them with a batch that
+/// commits anyway or when their time comes: a row costs its caller a lock, not a wake-up
+/// of the writer (only the first of a window wakes it), and the writer no commit of
+/// their own while it has updates to write.
+#[derive(Default)]
+pub(super) struct InvocationLog(Mutex<LogRows>);
 
-impl Default for InvocationLog {
-    fn default() -> Self {
-        InvocationLog { rows: Vec::new(), since: std::time::Instant::now() }
-    }
+#[derive(Default)]
+struct LogRows {
+    rows: Vec<(String, String, InvocationRow)>,
+    /// The writer was told that rows wait ([`Job::LogRows`]) and has not taken them yet.
+    told: bool,
 }
 
 impl InvocationLog {
-    fn due_in(&self) -> std::time::Duration {
-        INVOCATION_LOG_WAIT.saturating_sub(self.since.elapsed())
+    fn lock(&self) -> MutexGuard<'_, LogRows> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether this batch writes the rows: their time has come, there are many, or a job
-    /// needs them written (a listing, a function's deletion, a checkpoint at shutdown).
-    fn due(&self, batch: &[Job]) -> bool {
-        let asked = batch.iter().any(|j| matches!(j, Job::FlushInvocations(_) | Job::Checkpoint(_)));
-        asked || (!self.rows.is_empty() && (self.due_in().is_zero() || self.rows.len() >= INVOCATION_LOG_MAX))
-    }
-
-    /// Inserts the rows in `tx`; the functions whose rows are due a trim.
-    fn insert(&self, tx: &Connection, trims: &mut crate::rows::InvocationTrims) -> Result<Vec<(String, String)>> {
-        let mut due = Vec::new();
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO invocations (tenant, name, version, at, outcome, wall_us, fuel, peak_memory, log)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
-        for (tenant, name, row) in &self.rows {
-            insert.execute(params![
-                tenant,
-                name,
-                row.version,
-                row.at,
-                row.outcome,
-                row.wall_us,
-                row.fuel,
-                row.peak_memory_bytes,
-                row.log
-            ])?;
-            if trims.inserted(tenant, name) {
-                due.push((tenant.clone(), name.clone()));
-            }
+    /// Adds a row; whether the writer must be told (the first row since it last took
+    /// them, or enough to write now). Past a bound (a writer stalled on its disk) rows
+    /// are dropped: they are diagnostics, and memory is not theirs to take.
+    fn push(&self, tenant: &str, name: &str, row: InvocationRow) -> bool {
+        let mut log = self.lock();
+        if log.rows.len() >= 8 * INVOCATION_LOG_MAX {
+            return false;
         }
-        Ok(due)
+        log.rows.push((tenant.to_owned(), name.to_owned(), row));
+        let tell = !log.told || log.rows.len() == INVOCATION_LOG_MAX;
+        log.told = true;
+        tell
     }
 
-    fn written(&mut self) {
-        self.rows.clear();
-        self.since = std::time::Instant::now();
+    fn full(&self) -> bool {
+        self.lock().rows.len() >= INVOCATION_LOG_MAX
     }
 
-    /// Writes the rows in a transaction of their own (their time came with no other job,
-    /// or the store is closing).
-    fn write_all(&mut self, conn: &mut Connection, trims: &mut crate::rows::InvocationTrims) {
+    /// Every waiting row; a row added after this tells the writer again.
+    fn take(&self) -> Vec<(String, String, InvocationRow)> {
+        let mut log = self.lock();
+        log.told = false;
+        std::mem::take(&mut log.rows)
+    }
+
+    /// Writes the waiting rows in a transaction of their own (their time came with no
+    /// other job, or the store is closing).
+    fn write_alone(&self, conn: &mut Connection, trims: &mut crate::rows::InvocationTrims) {
+        let rows = self.take();
         let _ = (|| -> Result<()> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for (tenant, name) in self.insert(&tx, trims)? {
+            for (tenant, name) in insert_invocations(&tx, &rows, trims)? {
                 trim_invocations(&tx, &tenant, &name)?;
             }
             tx.commit()?;
             Ok(())
         })();
-        self.written();
     }
+}
+
+/// Inserts invocation rows in `tx`; the functions whose rows are due a trim.
+fn insert_invocations(
+    tx: &Connection,
+    rows: &[(String, String, InvocationRow)],
+    trims: &mut crate::rows::InvocationTrims,
+) -> Result<Vec<(String, String)>> {
+    let mut due = Vec::new();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO invocations (tenant, name, version, at, outcome, wall_us, fuel, peak_memory, log)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for (tenant, name, row) in rows {
+        insert.execute(params![
+            tenant,
+            name,
+            row.version,
+            row.at,
+            row.outcome,
+            row.wall_us,
+            row.fuel,
+            row.peak_memory_bytes,
+            row.log
+        ])?;
+        if trims.inserted(tenant, name) {
+            due.push((tenant.clone(), name.clone()));
+        }
+    }
+    Ok(due)
 }
 
 /// Keeps a function's newest [`KEEP_INVOCATIONS`] invocation rows.
