@@ -37,6 +37,11 @@ pub fn compile(exe: &Path, bytes: &[u8], settings: &EngineSettings) -> Result<Ve
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env_clear()
+        // The `synctrig-wasm` binary runs on mimalloc, which reserves address space 1 GiB
+        // at a time: under the worker's address-space limit that would leave a compile
+        // half of it. Reserved in small steps the limit is the compile's (no effect on
+        // another allocator).
+        .env("MIMALLOC_ARENA_RESERVE", "32MiB")
         .spawn()
         .map_err(|e| Error::Internal(format!("cannot start the compile worker {}: {e}", exe.display())))?;
     let (mut stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());

@@ -66,15 +66,22 @@ impl Functions for Sqlite {
     }
 
     async fn invocations(&self, tenant: &str, name: &str, limit: i64) -> Result<Vec<InvocationRow>> {
-        self.flush_invocations().await?;
+        // The waiting rows first; a listing is still answered if the writer cannot write now.
+        let _ = self.flush_invocations().await;
         owned!(tenant, name);
         self.run(move |conn| sql::ready(rules::invocations(&Lite(conn), &tenant, &name, limit))).await
     }
 
     async fn delete_function(&self, tenant: &str, name: &str) -> Result<std::result::Result<i64, DeleteRefused>> {
-        // Its waiting invocation rows first, or they would be written after it went.
+        // Its waiting invocation rows are written first (and deleted with it), and any that
+        // came meanwhile dropped after: none is written after it went, but for a call that
+        // ends while the deletion commits.
         self.flush_invocations().await?;
-        owned!(tenant, name);
-        self.rule(true, move |tx| sql::ready(rules::delete_function(tx, &tenant, &name))).await
+        let (t, n) = (tenant.to_owned(), name.to_owned());
+        let deleted = self.rule(true, move |tx| sql::ready(rules::delete_function(tx, &t, &n))).await?;
+        if deleted.is_ok() {
+            self.log.forget(tenant, name);
+        }
+        Ok(deleted)
     }
 }

@@ -645,14 +645,19 @@ fn group_commit(
             }
             next = if batch.len() < MAX_BATCH { jobs.try_recv().ok() } else { None };
         }
-        // Invocation rows wait for a batch that commits anyway, or their time: on their
-        // own, each would rewrite its table's and index's last pages in every commit. A
-        // listing, a function's deletion and a checkpoint (at shutdown) need them written.
+        // Invocation rows go with the next batch (a sync's row comes just before its
+        // update); alone, they wait a moment for one, as a commit of their own would cost
+        // an fsync. A listing, a function's deletion and a checkpoint (at shutdown) need
+        // them written.
         let asked = batch.iter().any(|j| matches!(j, Job::FlushInvocations(_) | Job::Checkpoint(_)));
-        let write_log = asked || window.is_some_and(|since| since.elapsed() >= INVOCATION_LOG_WAIT) || log.full();
-        if batch.is_empty() && !write_log {
+        let due = asked || window.is_some_and(|since| since.elapsed() >= INVOCATION_LOG_WAIT) || log.full();
+        if batch.is_empty() && !due {
             continue;
         }
+        // Taken before the transaction: rows lost with a batch that fails are gone, and
+        // the next row tells the writer again (none is left waiting untold).
+        let log_rows = log.take();
+        window = None;
         let mut updates = Vec::new();
         let mut deletes = Vec::new();
         let outcome = (|| -> Result<()> {
@@ -702,11 +707,10 @@ fn group_commit(
                     }
                 }
             }
-            if write_log {
-                let rows = log.take();
+            if !log_rows.is_empty() {
                 // Under a savepoint: rows that cannot be written spoil no update.
                 let _ = savepoint(&mut || {
-                    functions.extend(insert_invocations(&tx, &rows, &mut trims)?);
+                    functions.extend(insert_invocations(&tx, &log_rows, &mut trims)?);
                     Ok(())
                 })?;
             }
@@ -747,21 +751,19 @@ fn group_commit(
                 Job::LogRows | Job::Recording { .. } | Job::Purge => {}
             }
         }
-        if write_log {
-            // Written, or lost with a batch that failed: they never hold back updates.
-            window = None;
-        }
+        // Written, or lost with a batch that failed: they never hold back updates.
+        drop(log_rows);
     }
 }
 
-/// How long an invocation's log row may wait for a batch to be written with.
-const INVOCATION_LOG_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+/// How long invocation log rows with no batch to go with wait for one.
+const INVOCATION_LOG_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 /// Most invocation rows kept waiting.
 const INVOCATION_LOG_MAX: usize = 1024;
 
-/// Invocation log rows on their way to the writer, which writes them with a batch that
-/// commits anyway or when their time comes: a row costs its caller a lock, not a wake-up
-/// of the writer (only the first of a window wakes it), and the writer no commit of
+/// Invocation log rows on their way to the writer, which writes them with its next batch
+/// of updates (or after [`INVOCATION_LOG_WAIT`] with none): a row costs its caller a lock
+/// (only the first since the writer last took them wakes it), and the writer no commit of
 /// their own while it has updates to write.
 #[derive(Default)]
 pub(super) struct InvocationLog(Mutex<LogRows>);
@@ -790,6 +792,11 @@ impl InvocationLog {
         let tell = !log.told || log.rows.len() == INVOCATION_LOG_MAX;
         log.told = true;
         tell
+    }
+
+    /// Drops the waiting rows of a deleted function.
+    pub(super) fn forget(&self, tenant: &str, name: &str) {
+        self.lock().rows.retain(|(t, n, _)| (t.as_str(), n.as_str()) != (tenant, name));
     }
 
     fn full(&self) -> bool {
@@ -1158,10 +1165,11 @@ mod tests {
         assert_eq!(synctrig_core::limits::dataset_name_problem(&renamed), None);
     }
 
-    /// Invocation rows wait for a batch that commits anyway; a listing, or their time
-    /// with nothing else to write, writes them; a failed batch leaves no row half-written.
+    /// Invocation rows wait in memory (the writer not woken for each) to be written with
+    /// the next batch: a listing writes them first, and with no other job they are written
+    /// in their time; a deleted function's waiting rows are not written after it.
     #[tokio::test]
-    async fn invocation_rows_are_written_with_a_batch_or_in_their_time() {
+    async fn invocation_rows_are_written_together_and_never_after_their_function() {
         let (_dir, store) = store();
         let row = |n: i64| InvocationRow {
             at: n,
@@ -1172,35 +1180,44 @@ mod tests {
             peak_memory_bytes: 0,
             log: format!("call {n}"),
         };
-        let on_disk = |store: &Store| -> i64 {
-            store.conn().query_row("SELECT COUNT(*) FROM invocations", [], |r| r.get(0)).unwrap()
+        let on_disk = |store: &Store| -> Vec<i64> {
+            let conn = store.conn();
+            let mut stmt = conn.prepare("SELECT wall_us FROM invocations ORDER BY id").unwrap();
+            stmt.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+        };
+        let written = |store: &Store, n: i64| {
+            let waited = std::time::Instant::now();
+            while !on_disk(store).contains(&n) {
+                assert!(waited.elapsed() < std::time::Duration::from_secs(10), "row {n} never written");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
         };
         store.submit_invocation("t", "f", row(1));
         store.submit_invocation("t", "f", row(2));
         // Listed at once (the listing has them written first).
         let listed = store.invocations("t", "f", 10).await.unwrap();
         assert_eq!(listed.iter().map(|r| r.wall_us).collect::<Vec<_>>(), [2, 1]);
-        // Alone, a row is written in its time.
+        // Alone, a row is written in its time, with no listing and no other job.
         store.submit_invocation("t", "f", row(3));
-        let waited = std::time::Instant::now();
-        while on_disk(&store) < 3 {
-            assert!(waited.elapsed() < std::time::Duration::from_secs(10), "never written");
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        // With an update, in its batch; the trim keeps the newest rows only.
-        for n in 4..=2 * KEEP_INVOCATIONS + 5 {
+        written(&store, 3);
+        // Many rows beside updates: all written, in order; the trim keeps the newest.
+        let last = INVOCATION_LOG_MAX as i64 + 10;
+        for n in 4..=last {
             store.submit_invocation("t", "f", row(n));
         }
         apply(&store, update(0, &[("k", Some("v"))], "t1")).await;
-        let listed = store.invocations("t", "f", 1000).await.unwrap();
-        assert_eq!(listed.first().map(|r| r.wall_us), Some(2 * KEEP_INVOCATIONS + 5));
-        assert!(listed.len() as i64 <= 2 * KEEP_INVOCATIONS, "{} rows kept", listed.len());
-        // A deleted function's waiting rows go with it.
+        written(&store, last);
+        let kept = on_disk(&store);
+        assert!(kept.is_sorted() && kept.len() as i64 <= 2 * KEEP_INVOCATIONS, "{} rows kept", kept.len());
+        // A deleted function's waiting rows are written with it gone, or not at all.
         store.create_tenant("t").await.unwrap();
         store.deploy_function("t", "f", &"0".repeat(64), b"\0asm", None, None).await.unwrap().unwrap();
-        store.submit_invocation("t", "f", row(9999));
+        store.submit_invocation("t", "f", row(9_999));
         store.delete_function("t", "f").await.unwrap().unwrap();
-        assert_eq!(on_disk(&store), 0);
+        store.submit_invocation("t", "g", row(10_000));
+        // The checkpoint writes whatever waits.
+        store.checkpoint().await.unwrap();
+        assert_eq!(on_disk(&store), [10_000]);
     }
 
     /// Each statement on this connection that SQLite had to prepare again, with how often.
