@@ -616,26 +616,22 @@ fn group_commit(
     // Since when invocation rows are known to wait.
     let mut window: Option<std::time::Instant> = None;
     loop {
-        let first = match window {
+        // With rows waiting, no job in their time (or the store dropped) makes a batch of
+        // them alone.
+        let (first, waited_out, closing) = match window {
             None => match jobs.recv() {
-                Ok(job) => job,
+                Ok(job) => (Some(job), false, false),
                 Err(_) => return, // The store was dropped.
             },
             Some(since) => match jobs.recv_timeout(INVOCATION_LOG_WAIT.saturating_sub(since.elapsed())) {
-                Ok(job) => job,
-                Err(e) => {
-                    log.write_alone(&mut conn, &mut trims);
-                    window = None;
-                    match e {
-                        std::sync::mpsc::RecvTimeoutError::Timeout => continue,
-                        std::sync::mpsc::RecvTimeoutError::Disconnected => return,
-                    }
-                }
+                Ok(job) => (Some(job), false, false),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => (None, true, false),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => (None, true, true),
             },
         };
         let outbox_max = outbox_max.load(std::sync::atomic::Ordering::Relaxed);
         let mut batch = Vec::new();
-        let mut next = Some(first);
+        let mut next = first;
         while let Some(job) = next {
             match job {
                 Job::LogRows => {
@@ -650,7 +646,8 @@ fn group_commit(
         // an fsync. A listing, a function's deletion and a checkpoint (at shutdown) need
         // them written.
         let asked = batch.iter().any(|j| matches!(j, Job::FlushInvocations(_) | Job::Checkpoint(_)));
-        let due = asked || window.is_some_and(|since| since.elapsed() >= INVOCATION_LOG_WAIT) || log.full();
+        let due =
+            asked || waited_out || window.is_some_and(|since| since.elapsed() >= INVOCATION_LOG_WAIT) || log.full();
         if batch.is_empty() && !due {
             continue;
         }
@@ -751,8 +748,9 @@ fn group_commit(
                 Job::LogRows | Job::Recording { .. } | Job::Purge => {}
             }
         }
-        // Written, or lost with a batch that failed: they never hold back updates.
-        drop(log_rows);
+        if closing {
+            return;
+        }
     }
 }
 
@@ -808,20 +806,6 @@ impl InvocationLog {
         let mut log = self.lock();
         log.told = false;
         std::mem::take(&mut log.rows)
-    }
-
-    /// Writes the waiting rows in a transaction of their own (their time came with no
-    /// other job, or the store is closing).
-    fn write_alone(&self, conn: &mut Connection, trims: &mut crate::rows::InvocationTrims) {
-        let rows = self.take();
-        let _ = (|| -> Result<()> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for (tenant, name) in insert_invocations(&tx, &rows, trims)? {
-                trim_invocations(&tx, &tenant, &name)?;
-            }
-            tx.commit()?;
-            Ok(())
-        })();
     }
 }
 
