@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -61,7 +61,8 @@ class Console:
 
     def wait(self, condition, timeout=30):
         try:
-            return WebDriverWait(self.d, timeout).until(condition)
+            # A condition that reads an element the page has just redrawn tries again.
+            return WebDriverWait(self.d, timeout, ignored_exceptions=[StaleElementReferenceException]).until(condition)
         except TimeoutException:
             # What the page showed, to say why.
             SHOTS.mkdir(parents=True, exist_ok=True)
