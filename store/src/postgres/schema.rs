@@ -238,6 +238,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE TRIGGER records_usage AFTER INSERT OR UPDATE OR DELETE ON records
         FOR EACH ROW EXECUTE FUNCTION synctrig_records_usage();"#,
     ),
+    // 12: records_by_identity served no query (every read of records names its pool first)
+    // and cost every record write an index entry. (SQLite's 12 made its records table
+    // again, WITHOUT ROWID; the version is shared, so that streams pass between backends.)
+    (12, "DROP INDEX records_by_identity"),
 ];
 
 /// SQLite's `SHORT_MERGED_NAMES`: the first schema whose merged names all keep to 128.

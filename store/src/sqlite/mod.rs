@@ -1149,6 +1149,72 @@ mod tests {
         assert_eq!(synctrig_core::limits::dataset_name_problem(&renamed), None);
     }
 
+    /// Schema 12 copies the records into a WITHOUT ROWID table: every row (tombstones and
+    /// an overflowing value too) as it was, the usage counters as they were and counting on,
+    /// the SyncCount index there, and the old table's pages given back to the file system.
+    #[test]
+    fn records_move_to_a_without_rowid_table_unchanged_on_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let all = "SELECT pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by,
+                          device_modified_ms FROM records ORDER BY pool_id, identity_id, dataset, key";
+        let read = |conn: &Connection, sql: &str| -> Vec<Vec<rusqlite::types::Value>> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect()).unwrap().map(|r| r.unwrap()).collect()
+        };
+        let (records, usage, size) = {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..11] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 11).unwrap();
+            conn.execute(
+                "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by)
+                 VALUES ('p', 'i', 'd', 3000, 0, 0, 'me')",
+                [],
+            )
+            .unwrap();
+            for n in 0..3000 {
+                let value = match n % 7 {
+                    0 => None,
+                    _ if n == 5 => Some("x".repeat(100_000)),
+                    _ => Some(format!("value {n}")),
+                };
+                conn.execute(
+                    "INSERT INTO records VALUES ('p', 'i', 'd', ?1, ?2, ?3, 7, 'me', ?4)",
+                    params![format!("key {n}"), value, 3000 - n, (n % 2 == 0).then_some(n)],
+                )
+                .unwrap();
+            }
+            let size = std::fs::metadata(&path).unwrap().len();
+            (read(&conn, all), read(&conn, "SELECT * FROM pool_usage"), size)
+        };
+        assert_eq!(records.len(), 3000);
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let table: String =
+            conn.query_row("SELECT sql FROM sqlite_master WHERE name = 'records'", [], |r| r.get(0)).unwrap();
+        assert!(table.ends_with("WITHOUT ROWID"), "{table}");
+        assert_eq!(read(&conn, all), records);
+        assert_eq!(read(&conn, "SELECT * FROM pool_usage"), usage);
+        let objects = read(&conn, "SELECT type, name FROM sqlite_master WHERE tbl_name = 'records' ORDER BY name");
+        let names: Vec<String> = objects.iter().map(|o| format!("{:?}", o[1])).collect();
+        assert_eq!(
+            names.len(),
+            5,
+            "the table (no index apart for its key), its SyncCount index, three usage triggers: {names:?}"
+        );
+        assert!(names.iter().any(|n| n.contains("records_by_sync_count")), "{names:?}");
+        let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0)).unwrap();
+        assert_eq!(free, 0, "the old table's pages are given back");
+        assert!(std::fs::metadata(&path).unwrap().len() < size);
+        conn.execute("INSERT INTO records VALUES ('p', 'i', 'd', 'new', 'four', 3001, 7, 'me', NULL)", []).unwrap();
+        let bytes: i64 = conn.query_row("SELECT bytes FROM pool_usage", [], |r| r.get(0)).unwrap();
+        let rusqlite::types::Value::Integer(before) = usage[0][2] else { panic!("{usage:?}") };
+        assert_eq!(bytes, before + 7);
+    }
+
     /// Invocation rows wait in memory (the writer not woken for each) to be written with
     /// the next batch: a listing writes them first, and with no other job they are written
     /// in their time; a deleted function's waiting rows are not written after it.

@@ -4,8 +4,14 @@
 use super::*;
 
 /// The triggers that keep `pool_usage` (schema 11); an import drops them for its rows and
-/// makes them again before it commits ([`DROP_USAGE_TRIGGERS`]).
+/// makes them again before it commits ([`DROP_USAGE_TRIGGERS`]). The records' own are
+/// apart: schema 12 makes the records table again, and its triggers with it.
 macro_rules! usage_triggers {
+    () => {
+        concat!(datasets_usage_triggers!(), "\n     ", records_usage_triggers!())
+    };
+}
+macro_rules! datasets_usage_triggers {
     () => {
 "CREATE TRIGGER datasets_usage_insert AFTER INSERT ON datasets BEGIN
          INSERT INTO pool_usage (pool_id, sync_sessions, modified) VALUES (NEW.pool_id, NEW.sync_count, NEW.modified)
@@ -20,8 +26,12 @@ macro_rules! usage_triggers {
      END;
      CREATE TRIGGER datasets_usage_delete AFTER DELETE ON datasets BEGIN
          UPDATE pool_usage SET sync_sessions = sync_sessions - OLD.sync_count WHERE pool_id = OLD.pool_id;
-     END;
-     CREATE TRIGGER records_usage_insert AFTER INSERT ON records WHEN NEW.value IS NOT NULL BEGIN
+     END;"
+    };
+}
+macro_rules! records_usage_triggers {
+    () => {
+"CREATE TRIGGER records_usage_insert AFTER INSERT ON records WHEN NEW.value IS NOT NULL BEGIN
          INSERT INTO pool_usage (pool_id, bytes)
              VALUES (NEW.pool_id, length(CAST(NEW.key AS BLOB)) + length(CAST(NEW.value AS BLOB)))
              ON CONFLICT (pool_id) DO UPDATE SET bytes = bytes + excluded.bytes;
@@ -213,11 +223,34 @@ pub(super) const MIGRATIONS: &[&str] = &[
      ",
         usage_triggers!()
     ),
+    // 12: records in a WITHOUT ROWID table, ordered by their primary key: each record's
+    // pool, identity and dataset were stored three times (the row, its primary key's index,
+    // the SyncCount index) and are now stored twice; an upsert is one b-tree instead of two.
+    // (Dropping the old table drops its index and triggers; DROP fires no delete trigger, and
+    // the copy is made before the new table has any, so the usage counters stay as they are.)
+    concat!(
+        "CREATE TABLE records_by_key (
+         pool_id TEXT NOT NULL, identity_id TEXT NOT NULL, dataset TEXT NOT NULL,
+         key TEXT NOT NULL, value TEXT, sync_count INTEGER NOT NULL, modified INTEGER NOT NULL,
+         modified_by TEXT NOT NULL, device_modified_ms INTEGER,
+         PRIMARY KEY (pool_id, identity_id, dataset, key)) WITHOUT ROWID;
+     INSERT INTO records_by_key (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
+         SELECT pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms
+         FROM records ORDER BY pool_id, identity_id, dataset, key;
+     DROP TABLE records;
+     ALTER TABLE records_by_key RENAME TO records;
+     CREATE INDEX records_by_sync_count ON records (pool_id, identity_id, dataset, sync_count, key);
+     ",
+        records_usage_triggers!()
+    ),
 ];
 
 /// The first schema version whose merged dataset names all keep to 128 characters and
 /// whose pool settings keep to the model.
 pub(super) const SHORT_MERGED_NAMES: i64 = 5;
+
+/// The schema that made the records table again, WITHOUT ROWID.
+const RECORDS_WITHOUT_ROWID: i64 = 12;
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     // An exclusive transaction: two processes starting at once apply each migration once.
@@ -232,5 +265,14 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
         sql::ready(sql::identities::conform_pool_settings(&Lite(&tx)))?;
     }
     tx.commit()?;
+    if applied > 0 && applied < RECORDS_WITHOUT_ROWID {
+        // The old records table's pages are free but still in the file (the database would
+        // stay its old size plus the new table's): give them back, once.
+        tracing::info!("schema {RECORDS_WITHOUT_ROWID}: records rewritten; compacting the database (once)");
+        if let Err(e) = conn.execute_batch("VACUUM") {
+            // The data is whole either way; only the file's size waits for another chance.
+            tracing::warn!("cannot compact the database after schema {RECORDS_WITHOUT_ROWID}: {e}");
+        }
+    }
     Ok(())
 }
