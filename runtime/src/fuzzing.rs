@@ -7,7 +7,8 @@
 //!
 //! - [`event_codec`]: the Sync Trigger event's JSON codec;
 //! - [`merge`]: patches, the event built from them, a trigger's response, the merge;
-//! - [`lift`]: a trigger's output lifted from guest memory the fuzzer writes.
+//! - [`lift`]: a trigger's output lifted from guest memory the fuzzer writes (by our code
+//!   and by wasmtime's, which must agree).
 
 use crate::event::{EventRecord, Op, SyncEvent};
 use crate::limits;
@@ -167,6 +168,9 @@ pub fn lift(data: &[u8]) {
     if let Err(crate::Error::Internal(e)) = &invocation.result {
         panic!("the host failed lifting a trigger's output: {e}");
     }
+    // Our own lift of the records says exactly what wasmtime's generic one says.
+    let generic = crate::sandbox::with_wasmtime_abi(|| fixture.runtime.invoke(&fixture.trigger, &event));
+    assert_eq!(invocation.result, generic.result, "our lift and wasmtime's agree");
     if let Ok(response) = &invocation.result {
         let limits = &fixture.runtime.config().limits;
         let strings: usize = [

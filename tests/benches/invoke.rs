@@ -166,19 +166,30 @@ fn main() {
     }
     g.finish();
 
-    let mut g = c.benchmark_group("parts-10");
-    let input = SyncEvent::from_json(&json10).unwrap();
-    let stored = stored_from_event(&input);
-    let response = rt.invoke(&trigger, &input).result.unwrap();
-    g.bench_function("codec", |b| b.iter(|| black_box(SyncEvent::from_json(black_box(&json10)).unwrap().to_json())));
-    g.bench_function("instantiate", |b| b.iter(|| black_box(rt.prepare(&trigger).ok())));
-    g.bench_function("call", |b| {
-        b.iter_batched(|| rt.prepare(&trigger).ok().unwrap(), |p| black_box(p.call(&input)), BatchSize::PerIteration)
-    });
-    g.bench_function("merge", |b| b.iter(|| black_box(merge::merge(&stored, &input, &response).unwrap())));
-    g.finish();
+    for n in [10usize, 1024] {
+        let mut g = c.benchmark_group(format!("parts-{n}"));
+        let json = event(n).to_json().into_bytes();
+        let input = SyncEvent::from_json(&json).unwrap();
+        let stored = stored_from_event(&input);
+        let response = rt.invoke(&trigger, &input).result.unwrap();
+        g.bench_function("codec", |b| b.iter(|| black_box(SyncEvent::from_json(black_box(&json)).unwrap().to_json())));
+        g.bench_function("decode", |b| b.iter(|| black_box(SyncEvent::from_json(black_box(&json)).unwrap())));
+        g.bench_function("encode", |b| b.iter(|| black_box(response.to_json())));
+        g.bench_function("stored", |b| b.iter(|| black_box(stored_from_event(&input))));
+        g.bench_function("instantiate", |b| b.iter(|| black_box(rt.prepare(&trigger).ok())));
+        g.bench_function("call", |b| {
+            b.iter_batched(
+                || rt.prepare(&trigger).ok().unwrap(),
+                |p| black_box(p.call(&input)),
+                BatchSize::PerIteration,
+            )
+        });
+        g.bench_function("merge", |b| b.iter(|| black_box(merge::merge(&stored, &input, &response).unwrap())));
+        g.finish();
+    }
 
     let mut g = c.benchmark_group("fuel-10");
+    let input = SyncEvent::from_json(&json10).unwrap();
     let unfueled = runtime(None);
     let trigger_nf = unfueled.load_file(&guest("sample_trigger")).unwrap();
     g.bench_function("fuel-on", |b| b.iter(|| black_box(rt.invoke(&trigger, &input).result.is_ok())));

@@ -1,7 +1,7 @@
 //! Real components through the library: the seed's example, every merge rule end to
 //! end, and the example triggers.
 
-use synctrig_runtime::event::Op;
+use synctrig_runtime::event::{EventRecord, Op};
 use synctrig_runtime::merge::{EventMeta, Patch, Write, build_event};
 use synctrig_runtime::pipeline::{run_trigger, stored_from_event};
 use synctrig_runtime::{Error, Limits, SyncEvent};
@@ -123,6 +123,37 @@ fn identity_trigger_writes_exactly_the_patches() {
     let trigger = rt.load_file(&guest("identity")).unwrap();
     let applied = run_trigger(&rt, &trigger, &stored, &input).result.unwrap();
     assert_eq!(applied.writes, vec![write("a", Some("10")), write("b", None), write("c", Some("3"))]);
+}
+
+/// The records go in and come back by the runtime's own canonical-ABI code: through a
+/// trigger that returns its event, every shape of record (absent and empty values, a
+/// removal, multi-byte text, none at all, many) arrives as it left, exactly as through
+/// wasmtime's generic code.
+#[test]
+fn records_cross_into_a_trigger_and_back_unchanged() {
+    let rt = runtime(Limits::default());
+    let trigger = rt.load_file(&guest("identity")).unwrap();
+    let record = |key: String, old: Option<&str>, new: Option<&str>, op| EventRecord {
+        key,
+        old_value: old.map(str::to_owned),
+        new_value: new.map(str::to_owned),
+        op,
+    };
+    let mut shapes = vec![
+        record("a".into(), None, Some("new"), Op::Replace),
+        record("b".into(), Some("old"), None, Op::Remove),
+        record("c".into(), Some(""), Some(""), Op::Replace),
+        record("d".into(), None, None, Op::Replace),
+        record("é😀\u{0}".into(), Some("ünïcödé"), Some(&"v".repeat(5000)), Op::Remove),
+    ];
+    shapes.extend((0..1500).map(|i| record(format!("k{i:05}"), Some("o"), Some(&format!("{i}")), Op::Replace)));
+    for records in [vec![], shapes[..5].to_vec(), shapes] {
+        let event = SyncEvent { dataset_records: records, ..seed_event() };
+        let ours = rt.invoke(&trigger, &event).result.unwrap();
+        let generic = synctrig_runtime::sandbox::with_wasmtime_abi(|| rt.invoke(&trigger, &event)).result.unwrap();
+        assert_eq!(ours, event);
+        assert_eq!(generic, event);
+    }
 }
 
 #[test]

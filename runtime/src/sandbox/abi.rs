@@ -11,13 +11,20 @@
 //! The budget is a thread-local because lifting happens inside wasmtime's synchronous
 //! `TypedFunc::call` on this thread, with no way to pass state in; the runtime never
 //! calls a trigger asynchronously.
+//!
+//! The event's records go in ([`EventIn`]) and come back ([`Records`]) by this module's own
+//! code when the guest's strings are UTF-8 (every guest we know of): wasmtime's generic
+//! code looks the guest's memory up again for every string and field it touches (a third
+//! of a 1,024-record call), where this looks once per list. Other encodings, and the
+//! fuzzing harness's comparison ([`with_wasmtime_abi`]), go through wasmtime's own.
 
 use crate::event::{EventRecord, Op, SyncEvent};
 use std::cell::Cell;
+use std::mem::MaybeUninit;
 use wasmtime::component::__internal::wasmtime_environ::component::StringEncoding;
-use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext};
-use wasmtime::component::{ComponentType, Lift};
-use wasmtime::{Result, ValRaw};
+use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext, LowerContext};
+use wasmtime::component::{ComponentType, Lift, Lower};
+use wasmtime::{Result, ValRaw, bail, format_err};
 
 /// What the response being lifted on this thread may still hold.
 #[derive(Clone, Copy, Default)]
@@ -29,6 +36,27 @@ struct Budget {
 
 thread_local! {
     static BUDGET: Cell<Budget> = const { Cell::new(Budget { bytes_left: 0, bytes_cap: 0, records_cap: 0 }) };
+    /// Set by [`with_wasmtime_abi`].
+    static WASMTIME_ABI: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the records lowered and lifted by wasmtime's generic code instead of
+/// this module's: the fuzzing harness compares the two on the same guest output.
+#[doc(hidden)]
+pub fn with_wasmtime_abi<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            WASMTIME_ABI.set(self.0);
+        }
+    }
+    let _restore = Restore(WASMTIME_ABI.replace(true));
+    f()
+}
+
+/// Whether this module's own record code applies: UTF-8 strings, and no comparison asked.
+fn own_code(encoding: StringEncoding) -> bool {
+    matches!(encoding, StringEncoding::Utf8) && !WASMTIME_ABI.get()
 }
 
 /// The lift stopped because the response exceeds an output cap; nothing more was copied.
@@ -141,17 +169,210 @@ fn count_records(count: u32) -> Result<()> {
     Ok(())
 }
 
-// SAFETY: delegates to `Vec<Record>` after reading the length word, as for `Text`.
+// SAFETY: checks the count first, then either delegates to `Vec<Record>` or lifts the
+// list itself with every check wasmtime's code makes (bounds, alignment, tags, UTF-8,
+// hostcall fuel) in the same order.
 unsafe impl Lift for Records {
     fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &Self::Lower) -> Result<Self> {
         count_records(src[1].get_u32())?;
+        if own_code(cx.options().string_encoding) {
+            return lift_records(cx, src[0].get_u32() as usize, src[1].get_u32() as usize).map(Records);
+        }
         Ok(Records(Vec::linear_lift_from_flat(cx, ty, src)?))
     }
 
     fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> Result<Self> {
         count_records(second_word(bytes))?;
+        if own_code(cx.options().string_encoding) {
+            return lift_records(cx, first_word(bytes) as usize, second_word(bytes) as usize).map(Records);
+        }
         Ok(Records(Vec::linear_lift_from_memory(cx, ty, bytes)?))
     }
+}
+
+/// `dataset-record` in the canonical ABI with UTF-8 strings: the key's (pointer, length)
+/// at 0; `old-value` and `new-value` as `option<string>` (a tag byte, the pair at +4) at 8
+/// and 20; `op` (a byte) at 32. 36 bytes, aligned to 4.
+const RECORD_SIZE: usize = 36;
+const _: () = assert!(<Record as ComponentType>::SIZE32 == RECORD_SIZE && <Record as ComponentType>::ALIGN32 == 4);
+const _: () = assert!(<EventRecord as ComponentType>::SIZE32 == RECORD_SIZE);
+
+/// The pointer word of a pointer pair in memory (0 if short).
+fn first_word(bytes: &[u8]) -> u32 {
+    bytes.get(0..4).and_then(|b| b.try_into().ok()).map_or(0, u32::from_le_bytes)
+}
+
+/// Lifts `len` records at `ptr` of the guest's memory, looking the memory up once.
+fn lift_records(cx: &mut LiftContext<'_>, ptr: usize, len: usize) -> Result<Vec<Record>> {
+    let memory = cx.memory();
+    let list = len
+        .checked_mul(RECORD_SIZE)
+        .and_then(|size| memory.get(ptr..ptr.checked_add(size)?))
+        .ok_or_else(|| format_err!("list pointer/length out of bounds of memory"))?;
+    cx.consume_fuel_array(len, size_of::<Record>())?;
+    if !ptr.is_multiple_of(4) {
+        bail!("list pointer is not aligned")
+    }
+    let mut records = Vec::with_capacity(len);
+    for slot in list.chunks_exact(RECORD_SIZE) {
+        let key = lift_text(cx, memory, &slot[0..8])?;
+        let old_value = lift_option(cx, memory, &slot[8..20])?;
+        let new_value = lift_option(cx, memory, &slot[20..32])?;
+        let op = match slot[32] {
+            0 => Op::Replace,
+            1 => Op::Remove,
+            discrim => bail!("unexpected discriminant: {discrim}"),
+        };
+        records.push(Record { key, old_value, new_value, op });
+    }
+    Ok(records)
+}
+
+/// An `option<string>` of a record: its tag, then the pair at +4.
+fn lift_option(cx: &mut LiftContext<'_>, memory: &[u8], slot: &[u8]) -> Result<Option<Text>> {
+    match slot[0] {
+        0 => Ok(None),
+        1 => lift_text(cx, memory, &slot[4..12]).map(Some),
+        _ => bail!("invalid option discriminant"),
+    }
+}
+
+/// A UTF-8 string whose (pointer, length) pair is `pair`, charged to the budget first.
+fn lift_text(cx: &mut LiftContext<'_>, memory: &[u8], pair: &[u8]) -> Result<Text> {
+    let (ptr, len) = (first_word(pair) as usize, second_word(pair) as usize);
+    charge(len)?;
+    let bytes = ptr
+        .checked_add(len)
+        .and_then(|end| memory.get(ptr..end))
+        .ok_or_else(|| format_err!("string pointer/length out of bounds of memory"))?;
+    cx.consume_fuel(len)?;
+    Ok(Text(std::str::from_utf8(bytes)?.to_owned()))
+}
+
+/// The event as it is lowered into a trigger: the host's [`SyncEvent`], borrowed.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct EventIn<'a> {
+    version: u32,
+    #[component(name = "event-type")]
+    event_type: &'a str,
+    region: &'a str,
+    #[component(name = "identity-pool-id")]
+    identity_pool_id: &'a str,
+    #[component(name = "identity-id")]
+    identity_id: &'a str,
+    #[component(name = "dataset-name")]
+    dataset_name: &'a str,
+    records: RecordsIn<'a>,
+}
+
+impl<'a> From<&'a SyncEvent> for EventIn<'a> {
+    fn from(e: &'a SyncEvent) -> Self {
+        EventIn {
+            version: e.version,
+            event_type: &e.event_type,
+            region: &e.region,
+            identity_pool_id: &e.identity_pool_id,
+            identity_id: &e.identity_id,
+            dataset_name: &e.dataset_name,
+            records: RecordsIn(&e.dataset_records),
+        }
+    }
+}
+
+/// The event's records as they are lowered.
+pub struct RecordsIn<'a>(&'a [EventRecord]);
+
+// SAFETY: the same canonical ABI shape and type check as `[EventRecord]`.
+unsafe impl ComponentType for RecordsIn<'_> {
+    type Lower = [ValRaw; 2];
+    const ABI: CanonicalAbiInfo = CanonicalAbiInfo::POINTER_PAIR;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> Result<()> {
+        <[EventRecord] as ComponentType>::typecheck(ty, types)
+    }
+}
+
+// SAFETY: either delegates to `[EventRecord]`, or writes the same bytes it would: the
+// list and every string in blocks from the guest's `realloc` (one per string, in the same
+// order, since the guest frees each on its own), each checked by `realloc` to be in memory.
+unsafe impl Lower for RecordsIn<'_> {
+    fn linear_lower_to_flat<U>(
+        &self,
+        cx: &mut LowerContext<'_, U>,
+        ty: InterfaceType,
+        dst: &mut MaybeUninit<[ValRaw; 2]>,
+    ) -> Result<()> {
+        if !own_code(cx.options().string_encoding) {
+            return self.0.linear_lower_to_flat(cx, ty, dst);
+        }
+        let (ptr, len) = lower_records(cx, self.0)?;
+        dst.write([ValRaw::i64(ptr as i64), ValRaw::i64(len as i64)]);
+        Ok(())
+    }
+
+    fn linear_lower_to_memory<U>(&self, cx: &mut LowerContext<'_, U>, ty: InterfaceType, offset: usize) -> Result<()> {
+        if !own_code(cx.options().string_encoding) {
+            return self.0.linear_lower_to_memory(cx, ty, offset);
+        }
+        let (ptr, len) = lower_records(cx, self.0)?;
+        let pair = cx
+            .as_slice_mut()
+            .get_mut(offset..offset + 8)
+            .ok_or_else(|| format_err!("list pointer pair out of bounds of memory"))?;
+        pair[..4].copy_from_slice(&u32::try_from(ptr)?.to_le_bytes());
+        pair[4..].copy_from_slice(&u32::try_from(len)?.to_le_bytes());
+        Ok(())
+    }
+}
+
+/// The most bytes one string may have in the guest (the canonical ABI's bound).
+const MAX_STRING_BYTES: usize = (1 << 31) - 1;
+
+/// Lowers `records`: every block from the guest's `realloc` first (the list's, then each
+/// record's strings in field order, as wasmtime's code asks for them), then one look at
+/// memory to write them all.
+fn lower_records<U>(cx: &mut LowerContext<'_, U>, records: &[EventRecord]) -> Result<(usize, usize)> {
+    let size = records.len().checked_mul(RECORD_SIZE).ok_or_else(|| format_err!("size overflow copying a list"))?;
+    let list = cx.realloc(0, 0, 4, size)?;
+    let mut blocks = Vec::with_capacity(records.len() * 3);
+    for r in records {
+        for s in [Some(&r.key), r.old_value.as_ref(), r.new_value.as_ref()].into_iter().flatten() {
+            if s.len() > MAX_STRING_BYTES {
+                bail!("string length of {} too large to copy into wasm", s.len());
+            }
+            blocks.push(cx.realloc(0, 0, 1, s.len())?);
+        }
+    }
+    let memory = cx.as_slice_mut();
+    let mut blocks = blocks.into_iter();
+    let mut put = |memory: &mut [u8], s: &str, pair: &mut [u8]| -> Result<()> {
+        let ptr = blocks.next().ok_or_else(|| format_err!("a string without its block"))?;
+        memory
+            .get_mut(ptr..ptr + s.len())
+            .ok_or_else(|| format_err!("realloc return: beyond end of memory"))?
+            .copy_from_slice(s.as_bytes());
+        pair[..4].copy_from_slice(&u32::try_from(ptr)?.to_le_bytes());
+        pair[4..8].copy_from_slice(&u32::try_from(s.len())?.to_le_bytes());
+        Ok(())
+    };
+    for (i, r) in records.iter().enumerate() {
+        let mut slot = [0u8; RECORD_SIZE];
+        put(memory, &r.key, &mut slot[0..8])?;
+        for (at, value) in [(8, &r.old_value), (20, &r.new_value)] {
+            if let Some(value) = value {
+                slot[at] = 1;
+                put(memory, value, &mut slot[at + 4..at + 12])?;
+            }
+        }
+        slot[32] = r.op as u8;
+        let at = list + i * RECORD_SIZE;
+        memory
+            .get_mut(at..at + RECORD_SIZE)
+            .ok_or_else(|| format_err!("realloc return: beyond end of memory"))?
+            .copy_from_slice(&slot);
+    }
+    Ok((list, records.len()))
 }
 
 /// `dataset-record` as returned by a trigger.

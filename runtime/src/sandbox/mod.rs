@@ -20,6 +20,8 @@ pub use logbuf::LogBuffer;
 
 use crate::error::Error;
 use crate::event::SyncEvent;
+#[doc(hidden)]
+pub use abi::with_wasmtime_abi;
 use cache::ArtifactCache;
 pub(crate) use engine::{EpochClock, PoolSettings, build_engine};
 pub(crate) use failure::{MAX_MESSAGE_BYTES, Phase, capped, classify};
@@ -625,10 +627,10 @@ impl Prepared {
         let limits = &self.config.limits;
         let called = self
             .instance
-            .get_typed_func::<(&SyncEvent,), abi::HandleResult>(&mut self.store, &self.handle)
+            .get_typed_func::<(abi::EventIn<'_>,), abi::HandleResult>(&mut self.store, &self.handle)
             .and_then(|handle| {
                 abi::with_budget(limits.max_output_bytes, limits.max_output_records, || {
-                    with_wasm_stack(limits, || handle.call(&mut self.store, (event,)))
+                    with_wasm_stack(limits, || handle.call(&mut self.store, (abi::EventIn::from(event),)))
                 })
             });
         let result = match called {
