@@ -169,7 +169,7 @@ pub fn lift(data: &[u8]) {
         panic!("the host failed lifting a trigger's output: {e}");
     }
     // Our own lift of the records says exactly what wasmtime's generic one says.
-    let generic = crate::sandbox::with_wasmtime_abi(|| fixture.runtime.invoke(&fixture.trigger, &event));
+    let generic = crate::sandbox::with_wasmtime_abi(false, true, || fixture.runtime.invoke(&fixture.trigger, &event));
     assert_eq!(invocation.result, generic.result, "our lift and wasmtime's agree");
     if let Ok(response) = &invocation.result {
         let limits = &fixture.runtime.config().limits;

@@ -127,8 +127,9 @@ fn identity_trigger_writes_exactly_the_patches() {
 
 /// The records go in and come back by the runtime's own canonical-ABI code: through a
 /// trigger that returns its event, every shape of record (absent and empty values, a
-/// removal, multi-byte text, none at all, many) arrives as it left, exactly as through
-/// wasmtime's generic code.
+/// removal, multi-byte text, none at all, many, random ones) arrives as it left, with our
+/// code or wasmtime's generic code each way (our lowering read back by wasmtime's lifting
+/// and the other way round, so that a mistake made in both directions cannot cancel out).
 #[test]
 fn records_cross_into_a_trigger_and_back_unchanged() {
     let rt = runtime(Limits::default());
@@ -147,12 +148,30 @@ fn records_cross_into_a_trigger_and_back_unchanged() {
         record("é😀\u{0}".into(), Some("ünïcödé"), Some(&"v".repeat(5000)), Op::Remove),
     ];
     shapes.extend((0..1500).map(|i| record(format!("k{i:05}"), Some("o"), Some(&format!("{i}")), Op::Replace)));
-    for records in [vec![], shapes[..5].to_vec(), shapes] {
+    // Random records: each field present or not, of random lengths and text.
+    let mut state = 0x5eed_u64;
+    let mut next = move |n: u64| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) % n
+    };
+    let text = |next: &mut dyn FnMut(u64) -> u64| -> String {
+        (0..next(12)).map(|_| ["a", "é", "😀", "\0", "z"][next(5) as usize]).collect()
+    };
+    let random: Vec<EventRecord> = (0..300)
+        .map(|i| {
+            let key = format!("{i:03}{}", text(&mut next));
+            let old = (next(3) > 0).then(|| text(&mut next));
+            let new = (next(3) > 0).then(|| text(&mut next));
+            let op = if next(2) == 0 { Op::Replace } else { Op::Remove };
+            record(key, old.as_deref(), new.as_deref(), op)
+        })
+        .collect();
+    for records in [vec![], shapes[..5].to_vec(), shapes, random] {
         let event = SyncEvent { dataset_records: records, ..seed_event() };
-        let ours = rt.invoke(&trigger, &event).result.unwrap();
-        let generic = synctrig_runtime::sandbox::with_wasmtime_abi(|| rt.invoke(&trigger, &event)).result.unwrap();
-        assert_eq!(ours, event);
-        assert_eq!(generic, event);
+        for (lower, lift) in [(false, false), (false, true), (true, false), (true, true)] {
+            let out = synctrig_runtime::sandbox::with_wasmtime_abi(lower, lift, || rt.invoke(&trigger, &event));
+            assert_eq!(out.result.unwrap(), event, "wasmtime's code lowering: {lower}, lifting: {lift}");
+        }
     }
 }
 

@@ -36,27 +36,41 @@ struct Budget {
 
 thread_local! {
     static BUDGET: Cell<Budget> = const { Cell::new(Budget { bytes_left: 0, bytes_cap: 0, records_cap: 0 }) };
-    /// Set by [`with_wasmtime_abi`].
-    static WASMTIME_ABI: Cell<bool> = const { Cell::new(false) };
+    /// Set by [`with_wasmtime_abi`]: (lowering, lifting) by wasmtime's generic code.
+    static WASMTIME_ABI: Cell<(bool, bool)> = const { Cell::new((false, false)) };
 }
 
-/// Runs `f` with the records lowered and lifted by wasmtime's generic code instead of
-/// this module's: the fuzzing harness compares the two on the same guest output.
+/// Which way a list of records crosses.
+#[derive(Clone, Copy)]
+enum Way {
+    In,
+    Out,
+}
+
+/// Runs `f` with the records lowered (`lower`) and/or lifted (`lift`) by wasmtime's generic
+/// code instead of this module's: the tests and the fuzzing harness compare them, each way
+/// on its own so that a mistake made the same way in both directions cannot cancel out.
+/// (A thread-local, as the budget is: the call, `stacker`'s included, stays on this thread.)
 #[doc(hidden)]
-pub fn with_wasmtime_abi<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
+pub fn with_wasmtime_abi<R>(lower: bool, lift: bool, f: impl FnOnce() -> R) -> R {
+    struct Restore((bool, bool));
     impl Drop for Restore {
         fn drop(&mut self) {
             WASMTIME_ABI.set(self.0);
         }
     }
-    let _restore = Restore(WASMTIME_ABI.replace(true));
+    let _restore = Restore(WASMTIME_ABI.replace((lower, lift)));
     f()
 }
 
 /// Whether this module's own record code applies: UTF-8 strings, and no comparison asked.
-fn own_code(encoding: StringEncoding) -> bool {
-    matches!(encoding, StringEncoding::Utf8) && !WASMTIME_ABI.get()
+fn own_code(encoding: StringEncoding, way: Way) -> bool {
+    let (lower, lift) = WASMTIME_ABI.get();
+    let generic = match way {
+        Way::In => lower,
+        Way::Out => lift,
+    };
+    matches!(encoding, StringEncoding::Utf8) && !generic
 }
 
 /// The lift stopped because the response exceeds an output cap; nothing more was copied.
@@ -174,16 +188,14 @@ fn count_records(count: u32) -> Result<()> {
 // hostcall fuel) in the same order.
 unsafe impl Lift for Records {
     fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &Self::Lower) -> Result<Self> {
+        // Never taken by `handle`'s result (more than one flat value comes back in memory).
         count_records(src[1].get_u32())?;
-        if own_code(cx.options().string_encoding) {
-            return lift_records(cx, src[0].get_u32() as usize, src[1].get_u32() as usize).map(Records);
-        }
         Ok(Records(Vec::linear_lift_from_flat(cx, ty, src)?))
     }
 
     fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> Result<Self> {
         count_records(second_word(bytes))?;
-        if own_code(cx.options().string_encoding) {
+        if own_code(cx.options().string_encoding, Way::Out) {
             return lift_records(cx, first_word(bytes) as usize, second_word(bytes) as usize).map(Records);
         }
         Ok(Records(Vec::linear_lift_from_memory(cx, ty, bytes)?))
@@ -193,9 +205,33 @@ unsafe impl Lift for Records {
 /// `dataset-record` in the canonical ABI with UTF-8 strings: the key's (pointer, length)
 /// at 0; `old-value` and `new-value` as `option<string>` (a tag byte, the pair at +4) at 8
 /// and 20; `op` (a byte) at 32. 36 bytes, aligned to 4.
+/// (The tests send every shape of record through a trigger with our lowering and wasmtime's
+/// lifting, and the other way round: a layout that drifted from the WIT fails them.)
 const RECORD_SIZE: usize = 36;
-const _: () = assert!(<Record as ComponentType>::SIZE32 == RECORD_SIZE && <Record as ComponentType>::ALIGN32 == 4);
-const _: () = assert!(<EventRecord as ComponentType>::SIZE32 == RECORD_SIZE);
+const _: () = {
+    assert!(<Record as ComponentType>::SIZE32 == RECORD_SIZE && <Record as ComponentType>::ALIGN32 == 4);
+    assert!(<EventRecord as ComponentType>::SIZE32 == RECORD_SIZE && <EventRecord as ComponentType>::ALIGN32 == 4);
+    assert!(<Option<String> as ComponentType>::SIZE32 == 12 && <Option<String> as ComponentType>::ALIGN32 == 4);
+    assert!(<Op as ComponentType>::SIZE32 == 1);
+};
+
+/// `op`'s tag. Exhaustive: a new case of [`Op`] stops the build here, instead of being
+/// refused as a bad tag by [`op_of_tag`].
+const fn op_tag(op: Op) -> u8 {
+    match op {
+        Op::Replace => 0,
+        Op::Remove => 1,
+    }
+}
+
+/// The [`Op`] a tag names, as [`op_tag`] numbers them.
+fn op_of_tag(tag: u8) -> Result<Op> {
+    match tag {
+        t if t == op_tag(Op::Replace) => Ok(Op::Replace),
+        t if t == op_tag(Op::Remove) => Ok(Op::Remove),
+        discrim => bail!("unexpected discriminant: {discrim}"),
+    }
+}
 
 /// The pointer word of a pointer pair in memory (0 if short).
 fn first_word(bytes: &[u8]) -> u32 {
@@ -218,11 +254,7 @@ fn lift_records(cx: &mut LiftContext<'_>, ptr: usize, len: usize) -> Result<Vec<
         let key = lift_text(cx, memory, &slot[0..8])?;
         let old_value = lift_option(cx, memory, &slot[8..20])?;
         let new_value = lift_option(cx, memory, &slot[20..32])?;
-        let op = match slot[32] {
-            0 => Op::Replace,
-            1 => Op::Remove,
-            discrim => bail!("unexpected discriminant: {discrim}"),
-        };
+        let op = op_of_tag(slot[32])?;
         records.push(Record { key, old_value, new_value, op });
     }
     Ok(records)
@@ -293,9 +325,12 @@ unsafe impl ComponentType for RecordsIn<'_> {
     }
 }
 
-// SAFETY: either delegates to `[EventRecord]`, or writes the same bytes it would: the
-// list and every string in blocks from the guest's `realloc` (one per string, in the same
-// order, since the guest frees each on its own), each checked by `realloc` to be in memory.
+// SAFETY: either delegates to `[EventRecord]`, or asks the guest's `realloc` for the same
+// blocks in the same order (each string its own block, since the guest frees each on its
+// own), each checked by `realloc` to lie in memory, and writes the same values into them;
+// it also zeroes the padding and an absent value's payload, which wasmtime leaves as they
+// were. (Blocks a hostile `realloc` made overlap may end with other bytes than wasmtime's
+// order of writes leaves: the guest's own doing, in its own memory.)
 unsafe impl Lower for RecordsIn<'_> {
     fn linear_lower_to_flat<U>(
         &self,
@@ -303,7 +338,7 @@ unsafe impl Lower for RecordsIn<'_> {
         ty: InterfaceType,
         dst: &mut MaybeUninit<[ValRaw; 2]>,
     ) -> Result<()> {
-        if !own_code(cx.options().string_encoding) {
+        if !own_code(cx.options().string_encoding, Way::In) {
             return self.0.linear_lower_to_flat(cx, ty, dst);
         }
         let (ptr, len) = lower_records(cx, self.0)?;
@@ -312,17 +347,8 @@ unsafe impl Lower for RecordsIn<'_> {
     }
 
     fn linear_lower_to_memory<U>(&self, cx: &mut LowerContext<'_, U>, ty: InterfaceType, offset: usize) -> Result<()> {
-        if !own_code(cx.options().string_encoding) {
-            return self.0.linear_lower_to_memory(cx, ty, offset);
-        }
-        let (ptr, len) = lower_records(cx, self.0)?;
-        let pair = cx
-            .as_slice_mut()
-            .get_mut(offset..offset + 8)
-            .ok_or_else(|| format_err!("list pointer pair out of bounds of memory"))?;
-        pair[..4].copy_from_slice(&u32::try_from(ptr)?.to_le_bytes());
-        pair[4..].copy_from_slice(&u32::try_from(len)?.to_le_bytes());
-        Ok(())
+        // Never taken by `handle`'s parameter (13 flat values, under the 16 passed flat).
+        self.0.linear_lower_to_memory(cx, ty, offset)
     }
 }
 
@@ -347,10 +373,12 @@ fn lower_records<U>(cx: &mut LowerContext<'_, U>, records: &[EventRecord]) -> Re
     let memory = cx.as_slice_mut();
     let mut blocks = blocks.into_iter();
     let mut put = |memory: &mut [u8], s: &str, pair: &mut [u8]| -> Result<()> {
-        let ptr = blocks.next().ok_or_else(|| format_err!("a string without its block"))?;
+        // Neither error can happen (one block per string; `realloc` checked each), but a
+        // mistake here must be an error, not a panic.
+        let ptr = blocks.next().ok_or_else(|| format_err!("internal: a string without its block"))?;
         memory
             .get_mut(ptr..ptr + s.len())
-            .ok_or_else(|| format_err!("realloc return: beyond end of memory"))?
+            .ok_or_else(|| format_err!("internal: a string's block outside memory"))?
             .copy_from_slice(s.as_bytes());
         pair[..4].copy_from_slice(&u32::try_from(ptr)?.to_le_bytes());
         pair[4..8].copy_from_slice(&u32::try_from(s.len())?.to_le_bytes());
@@ -365,11 +393,11 @@ fn lower_records<U>(cx: &mut LowerContext<'_, U>, records: &[EventRecord]) -> Re
                 put(memory, value, &mut slot[at + 4..at + 12])?;
             }
         }
-        slot[32] = r.op as u8;
+        slot[32] = op_tag(r.op);
         let at = list + i * RECORD_SIZE;
         memory
             .get_mut(at..at + RECORD_SIZE)
-            .ok_or_else(|| format_err!("realloc return: beyond end of memory"))?
+            .ok_or_else(|| format_err!("internal: the list's block outside memory"))?
             .copy_from_slice(&slot);
     }
     Ok((list, records.len()))
