@@ -242,6 +242,21 @@ const MIGRATIONS: &[(i64, &str)] = &[
     // and cost every record write an index entry. (SQLite's 12 made its records table
     // again, WITHOUT ROWID; the version is shared, so that streams pass between backends.)
     (12, "DROP INDEX records_by_identity"),
+    // 13: the usage counters' upsert in PL/pgSQL: a `LANGUAGE sql` function called from a
+    // trigger is parsed and planned again at every call (PostgreSQL before 18 keeps no plan
+    // for it), twice per update; PL/pgSQL keeps its plan for the session.
+    (
+        13,
+        r#"CREATE OR REPLACE FUNCTION synctrig_usage_add(p_pool TEXT, p_identity TEXT, p_sessions BIGINT, p_bytes BIGINT, p_modified BIGINT)
+    RETURNS void LANGUAGE plpgsql AS $fn$
+    BEGIN
+        INSERT INTO pool_usage AS u (pool_id, slot, sync_sessions, bytes, modified)
+            VALUES (p_pool, hashtext(p_identity) & 31, p_sessions, p_bytes, p_modified)
+            ON CONFLICT (pool_id, slot) DO UPDATE SET sync_sessions = u.sync_sessions + EXCLUDED.sync_sessions,
+                bytes = u.bytes + EXCLUDED.bytes, modified = GREATEST(u.modified, EXCLUDED.modified);
+    END
+    $fn$;"#,
+    ),
 ];
 
 /// SQLite's `SHORT_MERGED_NAMES`: the first schema whose merged names all keep to 128.

@@ -243,6 +243,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
      ",
         records_usage_triggers!()
     ),
+    // 13: PostgreSQL's usage counters' upsert in PL/pgSQL (versions are shared between the
+    // backends, so that export streams pass between them).
+    "-- no change of schema",
 ];
 
 /// The first schema version whose merged dataset names all keep to 128 characters and
