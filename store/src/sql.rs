@@ -143,6 +143,10 @@ pub(crate) trait Db {
     /// `FOR SHARE` where the backend locks rows: the row cannot change or go until the
     /// transaction ends.
     const FOR_SHARE: &'static str;
+    /// Whether records are kept by their dataset's number (PostgreSQL's `dataset_records`),
+    /// so that they follow a dataset that moves (a merge, a rename), or by its pool,
+    /// identity and name (SQLite's `records`).
+    const RECORDS_FOLLOW_DATASETS: bool;
 
     /// Makes the transactions that call this with `key` take turns, on every node, until
     /// each ends (PostgreSQL: an advisory lock). SQLite's write transactions take turns
@@ -154,6 +158,17 @@ pub(crate) trait Db {
 
     /// Runs a query; answers its rows.
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>>;
+
+    /// Deletes the records of the datasets that `datasets_where` (a condition on the
+    /// `pool_id` and `identity_id` columns, which both tables have) selects.
+    async fn delete_records(&self, datasets_where: &str, params: &[Value]) -> Result<u64> {
+        let sql = if Self::RECORDS_FOLLOW_DATASETS {
+            format!("DELETE FROM dataset_records WHERE dataset_id IN (SELECT id FROM datasets WHERE {datasets_where})")
+        } else {
+            format!("DELETE FROM records WHERE {datasets_where}")
+        };
+        self.execute(&sql, params).await
+    }
 
     /// The first row of a query, if any.
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Vec<Value>>> {

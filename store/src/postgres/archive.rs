@@ -120,13 +120,23 @@ impl Archive for Postgres {
             let stmt = match statements.get(table.name) {
                 Some(stmt) => stmt,
                 None => {
-                    let placeholders: Vec<String> = (1..=table.columns.len()).map(|i| format!("${i}")).collect();
-                    let sql = format!(
-                        "INSERT INTO {} ({}) VALUES ({})",
-                        table.name,
-                        table.columns.join(", "),
-                        placeholders.join(", ")
-                    );
+                    let sql = if table.name == "records" {
+                        // Kept by their dataset's number (schema 14); the stream's datasets
+                        // come before its records.
+                        "INSERT INTO dataset_records
+                             (dataset_id, key, value, sync_count, modified, modified_by, device_modified_ms)
+                         SELECT d.id, $4, $5, $6, $7, $8, $9 FROM datasets d
+                         WHERE d.pool_id = $1 AND d.identity_id = $2 AND d.name = $3"
+                            .to_owned()
+                    } else {
+                        let placeholders: Vec<String> = (1..=table.columns.len()).map(|i| format!("${i}")).collect();
+                        format!(
+                            "INSERT INTO {} ({}) VALUES ({})",
+                            table.name,
+                            table.columns.join(", "),
+                            placeholders.join(", ")
+                        )
+                    };
                     let stmt = tx.prepare(&sql).await?;
                     statements.entry(table.name).or_insert(stmt)
                 }
@@ -138,7 +148,11 @@ impl Archive for Postgres {
                 .map(|((v, ty), column)| param(v, ty).map_err(|e| bad(format!("{}.{column}: {e}", table.name))))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
-            tx.execute(stmt, &refs).await.map_err(|e| bad(format!("cannot insert the {} row: {e}", table.name)))?;
+            let inserted =
+                tx.execute(stmt, &refs).await.map_err(|e| bad(format!("cannot insert the {} row: {e}", table.name)))?;
+            if inserted == 0 {
+                return Err(bad("a record of a dataset the stream has not held before it".into()));
+            }
         }
         // A stream from before schema 5 may hold merged names past 128 characters, and
         // settings with old separators.

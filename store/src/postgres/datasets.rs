@@ -33,14 +33,15 @@ impl Datasets for Postgres {
         // and the identity's live dataset count. The row's sizes are counted here from
         // the records rather than by a second pass over them.
         let sql = format!(
-            "WITH ds (name, sync_count, created, modified, modified_by, deleted, deleted_at, num_records, data_storage) AS (
-                 SELECT d.name, d.sync_count, d.created, d.modified, d.modified_by, d.deleted, d.deleted_at,
-                     0::BIGINT, 0::BIGINT
+            "WITH ds AS (
+                 SELECT d.id, d.name, d.sync_count, d.created, d.modified, d.modified_by, d.deleted, d.deleted_at
                  FROM datasets d WHERE d.pool_id = $1 AND d.identity_id = $2 AND d.name = $3),
              live (n) AS ({LIVE_DATASETS})
-             SELECT ds.*, live.n, r.key, r.value, r.sync_count, r.modified, r.modified_by, r.device_modified_ms
+             SELECT ds.name, ds.sync_count, ds.created, ds.modified, ds.modified_by, ds.deleted, ds.deleted_at,
+                 0::BIGINT, 0::BIGINT, live.n,
+                 r.key, r.value, r.sync_count, r.modified, r.modified_by, r.device_modified_ms
              FROM live LEFT JOIN ds ON TRUE
-             LEFT JOIN records r ON r.pool_id = $1 AND r.identity_id = $2 AND r.dataset = $3"
+             LEFT JOIN dataset_records r ON r.dataset_id = ds.id"
         );
         let rows = query(&c, &sql, &[&pool, &identity, &name]).await?;
         let first = rows.first().ok_or_else(|| StoreError::Other("the snapshot query returned no row".into()))?;
@@ -78,18 +79,18 @@ impl Datasets for Postgres {
         // comes from the client: it may not pass what exists.
         let sql = format!(
             "WITH ds AS (
-                 SELECT sync_count, modified_by, deleted, deleted_at FROM datasets
+                 SELECT id, sync_count, modified_by, deleted, deleted_at FROM datasets
                  WHERE pool_id = $1 AND identity_id = $2 AND name = $3),
              bound (upper) AS (
                  SELECT LEAST(COALESCE($5, c.n), c.n) FROM (SELECT COALESCE((SELECT sync_count FROM ds), 0) AS n) c)
-             SELECT ds.*, bound.upper,
+             SELECT ds.sync_count, ds.modified_by, ds.deleted, ds.deleted_at, bound.upper,
                  ARRAY(SELECT m.name FROM datasets m WHERE m.pool_id = $1 AND m.identity_id = $2 AND m.deleted = 0
                        AND m.merged_base = $3 ORDER BY m.name),
                  r.key, r.value, r.sync_count, r.modified, r.modified_by, r.device_modified_ms
              FROM bound LEFT JOIN ds ON TRUE
              LEFT JOIN LATERAL (
-                 SELECT {RECORD_COLUMNS} FROM records
-                 WHERE pool_id = $1 AND identity_id = $2 AND dataset = $3 AND sync_count > $4
+                 SELECT {RECORD_COLUMNS} FROM dataset_records
+                 WHERE dataset_id = ds.id AND sync_count > $4
                  AND sync_count <= bound.upper AND (sync_count, key) > ($6, $7)
                  ORDER BY sync_count, key LIMIT $8) r ON TRUE
              ORDER BY r.sync_count, r.key"
@@ -143,8 +144,9 @@ impl Datasets for Postgres {
             &c,
             "SELECT (SELECT COUNT(*) FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND deleted = 0),
                     (SELECT MAX(modified) FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND deleted = 0),
-                    (SELECT COALESCE(SUM(octet_length(key) + octet_length(value)), 0)::BIGINT FROM records
-                     WHERE pool_id = $1 AND identity_id = $2 AND value IS NOT NULL)",
+                    (SELECT COALESCE(SUM(octet_length(r.key) + octet_length(r.value)), 0)::BIGINT
+                     FROM datasets d JOIN dataset_records r ON r.dataset_id = d.id
+                     WHERE d.pool_id = $1 AND d.identity_id = $2 AND r.value IS NOT NULL)",
             &[&pool, &identity],
         )
         .await?;

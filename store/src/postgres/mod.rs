@@ -100,11 +100,9 @@ fn other(e: impl std::fmt::Display) -> StoreError {
 }
 
 const DATASET_COLUMNS: &str = "d.name, d.sync_count, d.created, d.modified, d.modified_by, d.deleted, d.deleted_at,
-    (SELECT COUNT(*) FROM records r WHERE r.pool_id = d.pool_id AND r.identity_id = d.identity_id
-         AND r.dataset = d.name AND r.value IS NOT NULL),
-    (SELECT COALESCE(SUM(octet_length(r.key) + octet_length(r.value)), 0)::BIGINT FROM records r
-         WHERE r.pool_id = d.pool_id AND r.identity_id = d.identity_id AND r.dataset = d.name
-         AND r.value IS NOT NULL)";
+    (SELECT COUNT(*) FROM dataset_records r WHERE r.dataset_id = d.id AND r.value IS NOT NULL),
+    (SELECT COALESCE(SUM(octet_length(r.key) + octet_length(r.value)), 0)::BIGINT FROM dataset_records r
+         WHERE r.dataset_id = d.id AND r.value IS NOT NULL)";
 
 fn dataset_from_row(r: &Row) -> Result<DatasetRow> {
     Ok(DatasetRow {
@@ -211,6 +209,7 @@ pub(super) struct Pg<'a, C>(pub &'a C);
 impl<C: GenericClient + Sync> crate::sql::Db for Pg<'_, C> {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const FOR_SHARE: &'static str = " FOR SHARE";
+    const RECORDS_FOLLOW_DATASETS: bool = true;
 
     async fn take_turns(&self, key: &str) -> Result<()> {
         self.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[Value::from(key)]).await.map(drop)
@@ -419,7 +418,8 @@ impl Postgres {
         };
         execute(
             &tx,
-            "DELETE FROM records WHERE pool_id = $1 AND identity_id = $2 AND dataset = $3",
+            "DELETE FROM dataset_records
+             WHERE dataset_id = (SELECT id FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND name = $3)",
             &[&pool, &identity, &name],
         )
         .await?;

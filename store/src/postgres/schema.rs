@@ -257,6 +257,74 @@ const MIGRATIONS: &[(i64, &str)] = &[
     END
     $fn$;"#,
     ),
+    // 14: records keyed by their dataset's number instead of its pool, identity and name
+    // (94 bytes and more, in the row and in both indexes of every record: the store was
+    // 1.6 times its export stream). A merge that moves a dataset moves its records with it.
+    // `records` stays as a view for reads (the export, the usage recount, a node of the
+    // previous release during an upgrade). Records without a dataset row were never listed
+    // and are not copied (nor counted).
+    (
+        14,
+        r#"ALTER TABLE datasets ADD COLUMN id BIGINT GENERATED ALWAYS AS IDENTITY;
+    CREATE UNIQUE INDEX datasets_by_id ON datasets (id);
+    CREATE TABLE dataset_records (
+        dataset_id BIGINT NOT NULL, key TEXT COLLATE "C" NOT NULL, value TEXT, sync_count BIGINT NOT NULL,
+        modified BIGINT NOT NULL, modified_by TEXT NOT NULL, device_modified_ms BIGINT,
+        PRIMARY KEY (dataset_id, key));
+    INSERT INTO dataset_records (dataset_id, key, value, sync_count, modified, modified_by, device_modified_ms)
+        SELECT d.id, r.key, r.value, r.sync_count, r.modified, r.modified_by, r.device_modified_ms
+        FROM records r JOIN datasets d ON d.pool_id = r.pool_id AND d.identity_id = r.identity_id AND d.name = r.dataset;
+    CREATE INDEX dataset_records_by_sync_count ON dataset_records (dataset_id, sync_count, key);
+    UPDATE pool_usage u SET bytes = u.bytes - o.bytes
+        FROM (SELECT r.pool_id, hashtext(r.identity_id) & 31 AS slot,
+                  SUM(octet_length(r.key) + octet_length(r.value)) AS bytes
+              FROM records r WHERE r.value IS NOT NULL AND NOT EXISTS (
+                  SELECT 1 FROM datasets d WHERE d.pool_id = r.pool_id AND d.identity_id = r.identity_id
+                      AND d.name = r.dataset)
+              GROUP BY 1, 2) o
+        WHERE u.pool_id = o.pool_id AND u.slot = o.slot;
+    DROP TABLE records;
+    DROP FUNCTION synctrig_records_usage();
+    CREATE VIEW records AS
+        SELECT d.pool_id, d.identity_id, d.name AS dataset, r.key, r.value, r.sync_count, r.modified,
+            r.modified_by, r.device_modified_ms
+        FROM dataset_records r JOIN datasets d ON d.id = r.dataset_id;
+    CREATE FUNCTION synctrig_dataset_records_usage() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    DECLARE
+        v_pool TEXT;
+        v_identity TEXT;
+        v_dataset BIGINT;
+        v_bytes BIGINT := 0;
+    BEGIN
+        IF current_setting('synctrig.bulk_load', true) = 'on' THEN
+            RETURN NULL;
+        END IF;
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            v_dataset := OLD.dataset_id;
+            v_bytes := -COALESCE(octet_length(OLD.key) + octet_length(OLD.value), 0);
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            v_dataset := NEW.dataset_id;
+            v_bytes := v_bytes + COALESCE(octet_length(NEW.key) + octet_length(NEW.value), 0);
+        END IF;
+        -- Records go before their dataset's row, so it is still there.
+        SELECT d.pool_id, d.identity_id INTO v_pool, v_identity FROM datasets d WHERE d.id = v_dataset;
+        IF FOUND THEN
+            PERFORM synctrig_usage_add(v_pool, v_identity, 0, v_bytes, NULL);
+        END IF;
+        RETURN NULL;
+    END
+    $fn$;
+    -- Called only when a row's live bytes change (the WHEN clauses cost no call): an
+    -- update's record mostly keeps its length. Nothing changes a record's dataset or key.
+    CREATE TRIGGER dataset_records_usage_insert AFTER INSERT ON dataset_records
+        FOR EACH ROW WHEN (NEW.value IS NOT NULL) EXECUTE FUNCTION synctrig_dataset_records_usage();
+    CREATE TRIGGER dataset_records_usage_update AFTER UPDATE ON dataset_records
+        FOR EACH ROW WHEN (octet_length(OLD.value) IS DISTINCT FROM octet_length(NEW.value))
+        EXECUTE FUNCTION synctrig_dataset_records_usage();
+    CREATE TRIGGER dataset_records_usage_delete AFTER DELETE ON dataset_records
+        FOR EACH ROW WHEN (OLD.value IS NOT NULL) EXECUTE FUNCTION synctrig_dataset_records_usage();"#,
+    ),
 ];
 
 /// SQLite's `SHORT_MERGED_NAMES`: the first schema whose merged names all keep to 128.
@@ -264,7 +332,10 @@ const SHORT_MERGED_NAMES: i64 = 5;
 
 /// Server-side code, (re)created at every start-up under the migration lock. Not a schema
 /// migration: it holds no data, and an export's schema version stays SQLite's. A change
-/// to it is a new name (`_v2`), so nodes of two releases can run side by side.
+/// of what it does is a new name (`_v2`), so nodes of two releases can run side by side;
+/// a body that only follows a migration's tables keeps its name (a node of the previous
+/// release, which refuses to start on the newer schema, runs the new body once it is
+/// made: PL/pgSQL compiles a replaced function again).
 ///
 /// `synctrig_update_v1` is an UpdateRecords' whole transaction in one statement (one
 /// round trip instead of four): under the identity's row lock (which every change to an
@@ -287,6 +358,7 @@ DECLARE
     v_stored_answer TEXT;
     v_writes INT := COALESCE(cardinality(p_keys), 0);
     v_new BIGINT;
+    v_id BIGINT;
 BEGIN
     SELECT i.merged_into IS NULL AND i.pool_id = p_pool INTO v_live
         FROM identities i WHERE i.identity_id = p_identity FOR UPDATE;
@@ -294,7 +366,7 @@ BEGIN
         outcome := 'identity_gone';
         RETURN;
     END IF;
-    SELECT d.sync_count, d.deleted INTO v_count, v_deleted
+    SELECT d.id, d.sync_count, d.deleted INTO v_id, v_count, v_deleted
         FROM datasets d WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name;
     v_found := FOUND;
     IF COALESCE(v_count, 0) <> p_expected THEN
@@ -322,24 +394,23 @@ BEGIN
     IF NOT v_found THEN
         -- A first update creates the dataset even when it writes nothing.
         INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted, deleted_at)
-            VALUES (p_pool, p_identity, p_name, v_new, p_now, p_now, p_by, 0, 0);
+            VALUES (p_pool, p_identity, p_name, v_new, p_now, p_now, p_by, 0, 0) RETURNING id INTO v_id;
     ELSIF v_deleted <> 0 THEN
         -- Recreating a deleted dataset keeps counting, and keeps its deletion's count.
         UPDATE datasets d SET sync_count = v_new, created = p_now, modified = p_now, modified_by = p_by, deleted = 0
-            WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name;
+            WHERE d.id = v_id;
     END IF;
     IF v_writes > 0 THEN
         -- The common case's three writes in one statement: the dataset's new count (unless
         -- written above), the records, and the answer kept for retries.
         WITH dataset AS (
             UPDATE datasets d SET sync_count = v_new, modified = p_now, modified_by = p_by
-            WHERE v_found AND v_deleted = 0
-                AND d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name),
+            WHERE v_found AND v_deleted = 0 AND d.id = v_id),
         written AS (
-            INSERT INTO records AS r (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
-            SELECT p_pool, p_identity, p_name, w.k, w.v, v_new, p_now, p_by, w.d
+            INSERT INTO dataset_records AS r (dataset_id, key, value, sync_count, modified, modified_by, device_modified_ms)
+            SELECT v_id, w.k, w.v, v_new, p_now, p_by, w.d
             FROM UNNEST(p_keys, p_values, p_devices) AS w (k, v, d)
-            ON CONFLICT (pool_id, identity_id, dataset, key) DO UPDATE SET value = EXCLUDED.value,
+            ON CONFLICT (dataset_id, key) DO UPDATE SET value = EXCLUDED.value,
                 sync_count = EXCLUDED.sync_count, modified = EXCLUDED.modified,
                 modified_by = EXCLUDED.modified_by, device_modified_ms = EXCLUDED.device_modified_ms)
         INSERT INTO applied_updates AS a (token_hash, request_hash, answer, expires)
@@ -367,6 +438,7 @@ DECLARE
     v_stored_answer TEXT;
     v_writes INT := COALESCE(cardinality(p_keys), 0);
     v_new BIGINT;
+    v_id BIGINT;
     v_stream TEXT;
     v_push BOOLEAN;
     v_rows BIGINT;
@@ -377,7 +449,7 @@ BEGIN
         outcome := 'identity_gone';
         RETURN;
     END IF;
-    SELECT d.sync_count, d.deleted INTO v_count, v_deleted
+    SELECT d.id, d.sync_count, d.deleted INTO v_id, v_count, v_deleted
         FROM datasets d WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name;
     v_found := FOUND;
     IF COALESCE(v_count, 0) <> p_expected THEN
@@ -406,24 +478,23 @@ BEGIN
     IF NOT v_found THEN
         -- A first update creates the dataset even when it writes nothing.
         INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted, deleted_at)
-            VALUES (p_pool, p_identity, p_name, v_new, p_now, p_now, p_by, 0, 0);
+            VALUES (p_pool, p_identity, p_name, v_new, p_now, p_now, p_by, 0, 0) RETURNING id INTO v_id;
     ELSIF v_deleted <> 0 THEN
         -- Recreating a deleted dataset keeps counting, and keeps its deletion's count.
         UPDATE datasets d SET sync_count = v_new, created = p_now, modified = p_now, modified_by = p_by, deleted = 0
-            WHERE d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name;
+            WHERE d.id = v_id;
     END IF;
     IF v_writes > 0 THEN
         -- The common case's three writes in one statement: the dataset's new count (unless
         -- written above), the records, and the answer kept for retries.
         WITH dataset AS (
             UPDATE datasets d SET sync_count = v_new, modified = p_now, modified_by = p_by
-            WHERE v_found AND v_deleted = 0
-                AND d.pool_id = p_pool AND d.identity_id = p_identity AND d.name = p_name),
+            WHERE v_found AND v_deleted = 0 AND d.id = v_id),
         written AS (
-            INSERT INTO records AS r (pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by, device_modified_ms)
-            SELECT p_pool, p_identity, p_name, w.k, w.v, v_new, p_now, p_by, w.d
+            INSERT INTO dataset_records AS r (dataset_id, key, value, sync_count, modified, modified_by, device_modified_ms)
+            SELECT v_id, w.k, w.v, v_new, p_now, p_by, w.d
             FROM UNNEST(p_keys, p_values, p_devices) AS w (k, v, d)
-            ON CONFLICT (pool_id, identity_id, dataset, key) DO UPDATE SET value = EXCLUDED.value,
+            ON CONFLICT (dataset_id, key) DO UPDATE SET value = EXCLUDED.value,
                 sync_count = EXCLUDED.sync_count, modified = EXCLUDED.modified,
                 modified_by = EXCLUDED.modified_by, device_modified_ms = EXCLUDED.device_modified_ms)
         INSERT INTO update_answers AS a (pool_id, identity_id, dataset, token_hash, request_hash, answer, expires)
@@ -495,4 +566,114 @@ pub(super) async fn migrate(pool: &deadpool_postgres::Pool) -> Result<()> {
     tx.batch_execute(FUNCTIONS).await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store of schema 13 started by this release: every record (a tombstone, a value
+    /// PostgreSQL keeps out of line, two identities' datasets of one name, a deleted
+    /// dataset's row) as it was through the `records` view, the usage counters as they
+    /// were and counting on, a record without its dataset's row not copied, and updates
+    /// going on from where they were.
+    #[tokio::test]
+    async fn records_move_to_dataset_numbers_unchanged_on_upgrade() {
+        let config = testing::fresh_database().await;
+        let c = testing::connect(&config).await;
+        c.batch_execute("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied BIGINT NOT NULL)")
+            .await
+            .unwrap();
+        for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 <= 13) {
+            c.batch_execute(sql).await.unwrap();
+            c.execute("INSERT INTO schema_migrations VALUES ($1, 0)", &[version]).await.unwrap();
+        }
+        c.batch_execute(
+            "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by, deleted, deleted_at)
+             VALUES ('p', 'i', 'd', 300, 0, 0, 'me', 0, 0), ('p', 'j', 'd', 2, 0, 0, 'me', 0, 0),
+                    ('p', 'i', 'gone', 4, 0, 0, 'me', 1, 4);
+             INSERT INTO records VALUES ('p', 'j', 'd', 'x', 'yz', 2, 5, 'them', NULL),
+                 ('p', 'i', 'nowhere', 'lost', 'never listed', 1, 0, 'me', NULL);",
+        )
+        .await
+        .unwrap();
+        for n in 0..300i64 {
+            let value = match n % 7 {
+                0 => None,
+                _ if n == 5 => Some("x".repeat(100_000)),
+                _ => Some(format!("value {n}")),
+            };
+            let device = (n % 2 == 0).then_some(n);
+            c.execute(
+                "INSERT INTO records VALUES ('p', 'i', 'd', $1, $2, $3, 7, 'me', $4)",
+                &[&format!("key {n}"), &value, &(300 - n), &device],
+            )
+            .await
+            .unwrap();
+        }
+        let all = "SELECT pool_id, identity_id, dataset, key, value, sync_count, modified, modified_by,
+                          device_modified_ms FROM records WHERE dataset <> 'nowhere'
+                   ORDER BY pool_id, identity_id, dataset, key";
+        type Record = (String, String, String, String, Option<String>, i64, i64, String, Option<i64>);
+        let read = |rows: Vec<Row>| -> Vec<Record> {
+            rows.iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8)))
+                .collect()
+        };
+        let usage = "SELECT pool_id, SUM(sync_sessions)::BIGINT, SUM(bytes)::BIGINT FROM pool_usage GROUP BY 1";
+        let counters = |rows: Vec<Row>| -> Vec<(String, i64, i64)> {
+            rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
+        };
+        let records = read(c.query(all, &[]).await.unwrap());
+        let before = counters(c.query(usage, &[]).await.unwrap());
+        assert_eq!(records.len(), 301);
+
+        let store = Postgres::open_config(config.clone(), 2).await.unwrap();
+        let version: i64 = c.query_one("SELECT MAX(version) FROM schema_migrations", &[]).await.unwrap().get(0);
+        assert_eq!(version, 14);
+        let kind: i8 = c.query_one("SELECT relkind FROM pg_class WHERE relname = 'records'", &[]).await.unwrap().get(0);
+        assert_eq!(kind as u8, b'v', "records is a view now");
+        assert_eq!(read(c.query(all, &[]).await.unwrap()), records);
+        let lost: i64 =
+            c.query_one("SELECT COUNT(*) FROM records WHERE dataset = 'nowhere'", &[]).await.unwrap().get(0);
+        assert_eq!(lost, 0);
+        // The orphan's bytes were counted at schema 13; they go with it.
+        let after = counters(c.query(usage, &[]).await.unwrap());
+        assert_eq!(after.len(), 1);
+        assert_eq!((after[0].0.as_str(), after[0].1), (before[0].0.as_str(), before[0].1));
+        assert_eq!(after[0].2, before[0].2 - ("lost".len() + "never listed".len()) as i64);
+
+        // On from SyncCount 300: a value overwritten, the out-of-line one removed.
+        let key = DatasetKey::new("p", "i", "d");
+        let update = Update {
+            pool: "p".into(),
+            identity: "i".into(),
+            name: "d".into(),
+            expected: 300,
+            writes: vec![
+                synctrig_core::Write { key: "key 1".into(), value: Some("one".into()) },
+                synctrig_core::Write { key: "key 5".into(), value: None },
+            ],
+            device_modified_ms: BTreeMap::new(),
+            by: "me".into(),
+            max_datasets: 20,
+            idempotency: Idempotency { token_hash: "t".into(), request_hash: "r".into(), expires: now() + 60 },
+            device_id: None,
+        };
+        c.execute("INSERT INTO identities (identity_id, pool_id, created) VALUES ('i', 'p', 0)", &[]).await.unwrap();
+        let outcome = store.update(update).await.unwrap();
+        assert!(matches!(outcome, UpdateOutcome::Applied(ref rows) if rows.len() == 2), "{outcome:?}");
+        let snapshot = store.snapshot(key).await.unwrap();
+        assert_eq!(snapshot.dataset.as_ref().map(|d| d.sync_count), Some(301));
+        assert_eq!(snapshot.records.len(), 300);
+        assert_eq!(snapshot.records["key 1"].value.as_deref(), Some("one"));
+        assert_eq!(snapshot.records["key 5"].value, None);
+        let page = store.records_page(key, 300, None, None, 10).await.unwrap();
+        let keys: Vec<&str> = page.records.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["key 1", "key 5"]);
+        let changed = counters(c.query(usage, &[]).await.unwrap());
+        let delta = ("one".len() as i64 - "value 1".len() as i64) - ("key 5".len() + 100_000) as i64;
+        assert_eq!(changed[0].2, after[0].2 + delta);
+        assert_eq!(changed[0].1, after[0].1 + 1);
+    }
 }

@@ -231,8 +231,8 @@ async fn merged_name(tx: &impl Db, pool: &str, target: &str, base: &str, source:
 /// and `rule` still holds: the source's logins move to the target, its live datasets
 /// become the target's as `<name>.<source>` (records, SyncCounts and dates kept), and the
 /// source is disabled; its credentials stop working at once.
-pub(crate) async fn merge_identities(
-    tx: &impl Db,
+pub(crate) async fn merge_identities<D: Db>(
+    tx: &D,
     pool: &str,
     source: &str,
     target: &str,
@@ -286,11 +286,13 @@ pub(crate) async fn merge_identities(
             values![pool, source, target, &new_name, &name, &base],
         )
         .await?;
-        tx.execute(
-            "UPDATE records SET identity_id = $3, dataset = $4 WHERE pool_id = $1 AND identity_id = $2 AND dataset = $5",
-            values![pool, source, target, &new_name, &name],
-        )
-        .await?;
+        if !D::RECORDS_FOLLOW_DATASETS {
+            tx.execute(
+                "UPDATE records SET identity_id = $3, dataset = $4 WHERE pool_id = $1 AND identity_id = $2 AND dataset = $5",
+                values![pool, source, target, &new_name, &name],
+            )
+            .await?;
+        }
         // The stream sees the dataset leave the source and arrive, as it stands, at the target.
         let records = super::streams::dataset_records(tx, pool, target, &new_name).await?;
         let records = serde_json::to_string(&records).map_err(|e| StoreError::Other(e.to_string()))?;
@@ -312,7 +314,7 @@ pub(crate) async fn merge_identities(
         moved.push(new_name);
     }
     // What the source had deleted goes with it.
-    tx.execute("DELETE FROM records WHERE pool_id = $1 AND identity_id = $2", values![pool, source]).await?;
+    tx.delete_records("pool_id = $1 AND identity_id = $2", values![pool, source]).await?;
     tx.execute("DELETE FROM datasets WHERE pool_id = $1 AND identity_id = $2", values![pool, source]).await?;
     let had_logins =
         tx.execute("UPDATE logins SET identity_id = $2 WHERE identity_id = $1", values![source, target]).await? > 0;
@@ -347,7 +349,11 @@ pub(crate) async fn delete_identities<D: Db>(tx: &D, pool: Option<&str>, identit
         let found = tx.value(&find, values![id]).await?.map(Value::text).transpose()?;
         match found {
             Some(p) if pool.is_none_or(|pool| pool == p) => {
-                for table in ["records", "datasets", "logins", "credentials"] {
+                // By pool and identity: the key of SQLite's datasets and records begins
+                // with both (by identity alone, each was a scan of the whole table).
+                tx.delete_records("pool_id = $1 AND identity_id = $2", values![&p, id]).await?;
+                tx.execute("DELETE FROM datasets WHERE pool_id = $1 AND identity_id = $2", values![&p, id]).await?;
+                for table in ["logins", "credentials"] {
                     tx.execute(&format!("DELETE FROM {table} WHERE identity_id = $1"), values![id]).await?;
                 }
                 super::streams::forget_identity(tx, id).await?;
@@ -382,7 +388,7 @@ pub(crate) async fn conform_pool_settings(tx: &impl Db) -> Result<usize> {
 /// schema 5 named them `<base>.<source>` whatever the base's length, and exports of those
 /// stores carry them) to the names merges make now; their records follow. Answers how
 /// many were renamed.
-pub(crate) async fn shorten_merged_names(tx: &impl Db) -> Result<usize> {
+pub(crate) async fn shorten_merged_names<D: Db>(tx: &D) -> Result<usize> {
     let long = tx
         .query(
             "SELECT pool_id, identity_id, name, COALESCE(merged_base, name), COALESCE(merged_from, '') FROM datasets
@@ -400,11 +406,13 @@ pub(crate) async fn shorten_merged_names(tx: &impl Db) -> Result<usize> {
             values![&pool, &identity, &name, &new_name],
         )
         .await?;
-        tx.execute(
-            "UPDATE records SET dataset = $4 WHERE pool_id = $1 AND identity_id = $2 AND dataset = $3",
-            values![&pool, &identity, &name, &new_name],
-        )
-        .await?;
+        if !D::RECORDS_FOLLOW_DATASETS {
+            tx.execute(
+                "UPDATE records SET dataset = $4 WHERE pool_id = $1 AND identity_id = $2 AND dataset = $3",
+                values![&pool, &identity, &name, &new_name],
+            )
+            .await?;
+        }
     }
     Ok(renamed)
 }

@@ -226,7 +226,9 @@ pub(crate) async fn set_sync_trigger<D: Db>(
 pub(crate) async fn delete_pool(tx: &impl Db, pool: &str) -> Result<bool> {
     // Identities first: where rows are locked, deleting them waits for updates in flight,
     // and the deletes that follow see what those wrote.
-    for table in ["identities", "records", "datasets", "logins", "credentials", "recordings", "pool_usage"] {
+    tx.execute("DELETE FROM identities WHERE pool_id = $1", values![pool]).await?;
+    tx.delete_records("pool_id = $1", values![pool]).await?;
+    for table in ["datasets", "logins", "credentials", "recordings", "pool_usage"] {
         tx.execute(&format!("DELETE FROM {table} WHERE pool_id = $1"), values![pool]).await?;
     }
     super::streams::forget_pool(tx, pool).await?;

@@ -98,7 +98,24 @@ impl Sqlite {
         // database's write lock, so no other write goes by without them); the usage is
         // counted once at the end, and they are made again before the commit.
         tx.execute_batch(super::schema::DROP_USAGE_TRIGGERS)?;
+        // The last dataset a record was found to belong to: a stream's records come grouped
+        // by dataset, so each dataset is looked up once, not once per record.
+        let mut held: Option<Vec<crate::sql::Value>> = None;
         while let Some((line, table, values)) = reader.next_row()? {
+            if table.name == "records" && held.as_deref() != Some(&values[..3]) {
+                // A record only of a dataset the stream held before it (as PostgreSQL,
+                // whose records are kept by their dataset's number).
+                let exists: bool = tx
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM datasets WHERE pool_id = ?1 AND identity_id = ?2 AND name = ?3)",
+                    )?
+                    .query_row(params_from_iter(&values[..3]), |r| r.get(0))?;
+                if !exists {
+                    let reason = "a record of a dataset the stream has not held before it".into();
+                    return Err(StoreError::Archive { line, reason });
+                }
+                held = Some(values[..3].to_vec());
+            }
             let placeholders = vec!["?"; values.len()].join(", ");
             let sql = format!("INSERT INTO {} ({}) VALUES ({placeholders})", table.name, table.columns.join(", "));
             tx.prepare_cached(&sql).and_then(|mut stmt| stmt.execute(params_from_iter(values))).map_err(|e| {
@@ -238,6 +255,7 @@ mod tests {
         let n = dup.len() - 2;
         *dup.last_mut().unwrap() = format!("{{\"type\":\"end\",\"rows\":{n}}}");
         cases.push(dup.join("\n"));
+        cases.push(crate::tests::without_datasets(&lines));
         for case in cases {
             let (_b, b) = store();
             let before = export(&b, &Scope::Installation);

@@ -156,6 +156,7 @@ impl sql::Db for Lite<'_> {
     // An update's transaction is `IMMEDIATE`: it holds the database until it ends.
     const FOR_UPDATE: &'static str = "";
     const FOR_SHARE: &'static str = "";
+    const RECORDS_FOLLOW_DATASETS: bool = false;
 
     async fn take_turns(&self, _key: &str) -> Result<()> {
         Ok(())

@@ -246,6 +246,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 13: PostgreSQL's usage counters' upsert in PL/pgSQL (versions are shared between the
     // backends, so that export streams pass between them).
     "-- no change of schema",
+    // 14: PostgreSQL's records keyed by their dataset's number (SQLite's WITHOUT ROWID
+    // table, ordered by pool, identity, dataset and key, stores them twice already); the
+    // index on `merged_into` PostgreSQL has had from the start (a merge and a deletion
+    // look identities up by it: without it, a scan of every identity).
+    "CREATE INDEX identities_by_merged_into ON identities (merged_into) WHERE merged_into IS NOT NULL;",
 ];
 
 /// The first schema version whose merged dataset names all keep to 128 characters and
