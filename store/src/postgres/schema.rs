@@ -259,7 +259,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     // 14: records keyed by their dataset's number instead of its pool, identity and name
     // (94 bytes and more, in the row and in both indexes of every record: the store was
-    // 1.6 times its export stream). A merge that moves a dataset moves its records with it.
+    // 1.6 times its export stream). A merge that moves a dataset moves its records with it
+    // (their bytes stay in the source identity's usage slot: slots are only read summed by pool).
     // `records` stays as a view for reads (the export, the usage recount, a node of the
     // previous release during an upgrade). Records without a dataset row were never listed
     // and are not copied (nor counted).

@@ -1216,6 +1216,48 @@ mod tests {
         assert_eq!(bytes, before + 7);
     }
 
+    /// Schema 14 on SQLite: a record without its dataset's row goes (as on PostgreSQL),
+    /// its bytes with it; every other record stays; merged identities are found by index.
+    #[test]
+    fn records_without_their_dataset_go_on_upgrade_to_14() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let bytes =
+            |conn: &Connection| -> i64 { conn.query_row("SELECT bytes FROM pool_usage", [], |r| r.get(0)).unwrap() };
+        let before = {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..13] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 13).unwrap();
+            conn.execute_batch(
+                "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by)
+                     VALUES ('p', 'i', 'd', 2, 0, 0, 'me');
+                 INSERT INTO records VALUES ('p', 'i', 'd', 'kept', 'here', 1, 0, 'me', NULL),
+                     ('p', 'i', 'd', 'gone', NULL, 2, 0, 'me', NULL),
+                     ('p', 'i', 'nowhere', 'lost', 'never listed', 1, 0, 'me', NULL),
+                     ('p', 'j', 'd', 'lost', 'other identity', 1, 0, 'me', NULL);",
+            )
+            .unwrap();
+            bytes(&conn)
+        };
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let mut stmt = conn.prepare("SELECT identity_id, dataset, key FROM records ORDER BY 1, 2, 3").unwrap();
+        let left: Vec<(String, String, String)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(|r| r.unwrap()).collect();
+        let kept = |key: &str| ("i".to_string(), "d".to_string(), key.to_string());
+        assert_eq!(left, [kept("gone"), kept("kept")]);
+        let lost = ("lost".len() + "never listed".len() + "lost".len() + "other identity".len()) as i64;
+        assert_eq!(bytes(&conn), before - lost);
+        let plan: String = conn
+            .query_row("EXPLAIN QUERY PLAN SELECT identity_id FROM identities WHERE merged_into = 'x'", [], |r| {
+                r.get(3)
+            })
+            .unwrap();
+        assert!(plan.contains("identities_by_merged_into"), "{plan}");
+    }
+
     /// Invocation rows wait in memory (the writer not woken for each) to be written with
     /// the next batch: a listing writes them first, and with no other job they are written
     /// in their time; a deleted function's waiting rows are not written after it.

@@ -247,10 +247,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // backends, so that export streams pass between them).
     "-- no change of schema",
     // 14: PostgreSQL's records keyed by their dataset's number (SQLite's WITHOUT ROWID
-    // table, ordered by pool, identity, dataset and key, stores them twice already); the
-    // index on `merged_into` PostgreSQL has had from the start (a merge and a deletion
-    // look identities up by it: without it, a scan of every identity).
-    "CREATE INDEX identities_by_merged_into ON identities (merged_into) WHERE merged_into IS NOT NULL;",
+    // table, ordered by pool, identity, dataset and key, stores them twice already). As
+    // there, records without their dataset's row (only an import could make them) go, and
+    // their bytes with them (the usage triggers count it), so that both backends hold, and
+    // export, the same. The index on `merged_into` PostgreSQL has had from the start (a
+    // merge and a deletion look identities up by it: without it, a scan of every identity).
+    "DELETE FROM records WHERE NOT EXISTS (SELECT 1 FROM datasets d
+         WHERE d.pool_id = records.pool_id AND d.identity_id = records.identity_id AND d.name = records.dataset);
+     CREATE INDEX identities_by_merged_into ON identities (merged_into) WHERE merged_into IS NOT NULL;",
 ];
 
 /// The first schema version whose merged dataset names all keep to 128 characters and
