@@ -86,6 +86,10 @@ class Console:
     def text(self):
         return self.d.find_element(By.TAG_NAME, "body").text
 
+    def error_text(self, css="main .error", timeout=30):
+        """A shown error's text, read again if the page redraws it meanwhile."""
+        return self.wait(lambda d: d.find_element(By.CSS_SELECTOR, css).text or False, timeout)
+
     def sign_in(self, key, secret):
         self.go("#/signin")
         fields = self.find("#access-key"), self.find("#secret-key")
@@ -286,10 +290,13 @@ def test_the_seeds_console_steps_in_the_browser(server, browser):
     assert "No identity pools yet." in c.text() and "game" not in c.find("main").text
     c.shoot("identity-pools")
     c.go(f"#/pools/{pool}")
-    assert c.find("main .error").text.split(":")[0] in ("ResourceNotFoundException", "NotAuthorizedException")
+    assert c.error_text().split(":")[0] in ("ResourceNotFoundException", "NotAuthorizedException")
     assert "ModifyValue" not in c.text()
+    # The next page's error, not the one this page showed (the page redraws its main part).
+    shown = c.find("main .error")
     c.go("#/functions/sample")
-    assert "ResourceNotFoundException" in c.find("main .error").text
+    c.wait(EC.staleness_of(shown))
+    assert "ResourceNotFoundException" in c.error_text()
     c.go("#/functions")
     c.heading("Functions")
     c.idle()

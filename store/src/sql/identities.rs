@@ -341,13 +341,25 @@ pub(crate) async fn merge_identities<D: Db>(
 /// Deletes identities (of `pool` only, when given) with their datasets, logins and
 /// credentials, and the identities merged into them; answers the ids that were not found.
 pub(crate) async fn delete_identities<D: Db>(tx: &D, pool: Option<&str>, identities: &[String]) -> Result<Vec<String>> {
+    // Every identity's row first, in one order: where rows are locked, each lock waits for
+    // updates in flight (what follows sees what they wrote), and a deletion waits holding no
+    // usage counter (an update takes its identity's row, then its pool's counter: deleting
+    // one identity's rows before waiting for the next could deadlock with it), nor waits on
+    // another deletion the other way round.
     let find = format!("SELECT pool_id FROM identities WHERE identity_id = $1{}", D::FOR_UPDATE);
+    let mut order: Vec<&String> = identities.iter().collect();
+    order.sort();
+    order.dedup();
+    let mut found = std::collections::HashMap::new();
+    for id in order {
+        if let Some(p) = tx.value(&find, values![id]).await?.map(Value::text).transpose()? {
+            found.insert(id, p);
+        }
+    }
     let mut missing = Vec::new();
     for id in identities {
-        // The identity's row first: where rows are locked, its lock waits for updates in
-        // flight, and what follows sees what they wrote.
-        let found = tx.value(&find, values![id]).await?.map(Value::text).transpose()?;
-        match found {
+        // (Taken out once deleted: an id given twice is not found the second time.)
+        match found.remove(id) {
             Some(p) if pool.is_none_or(|pool| pool == p) => {
                 // By pool and identity: the key of SQLite's datasets and records begins
                 // with both (by identity alone, each was a scan of the whole table).

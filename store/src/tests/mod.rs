@@ -559,6 +559,51 @@ pub(crate) fn without_datasets(lines: &[&str]) -> String {
     kept.join("\n")
 }
 
+/// A deletion of two identities, the second held by an update that is about to count its
+/// change in a usage counter the first identity's rows also count in (the same slot): the
+/// deletion waits for the update and then goes on; neither is aborted as a deadlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_identities_waits_for_an_update_without_deadlock_on_postgres() {
+    let config = postgres::testing::fresh_database().await;
+    let store = Arc::new(postgres::Postgres::open_config(config.clone(), 4).await.unwrap());
+    let (p, a) = identity(&*store).await;
+    store.update(update(&p, &a, "d", 0, &[("k", Some("v"))], "t")).await.unwrap();
+    let raw = postgres::testing::connect(&config).await;
+    let slot_of = async |id: &str| -> i32 { raw.query_one("SELECT hashtext($1) & 31", &[&id]).await.unwrap().get(0) };
+    let slot = slot_of(&a).await;
+    let mut b = String::new();
+    for _ in 0..1000 {
+        b = store.create_identity(&p, "us-east-1").await.unwrap();
+        if slot_of(&b).await == slot {
+            break;
+        }
+    }
+    assert_eq!(slot_of(&b).await, slot, "no identity of the same slot in 1,000");
+    let mut holder = postgres::testing::connect(&config).await;
+    let update_of_b = holder.transaction().await.unwrap();
+    update_of_b.execute("SELECT 1 FROM identities WHERE identity_id = $1 FOR UPDATE", &[&b]).await.unwrap();
+    let deleting = tokio::spawn({
+        let (store, p, ids) = (store.clone(), p.clone(), vec![a.clone(), b.clone()]);
+        async move { store.delete_identities(Some(&p), &ids).await }
+    });
+    let waits =
+        async || -> i64 { raw.query_one("SELECT COUNT(*) FROM pg_locks WHERE NOT granted", &[]).await.unwrap().get(0) };
+    let mut tries = 0;
+    while waits().await == 0 {
+        tries += 1;
+        assert!(tries < 1000, "the deletion never waited for the update");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // What the update does next: counts its change in its slot.
+    update_of_b
+        .execute("UPDATE pool_usage SET bytes = bytes WHERE pool_id = $1 AND slot = $2", &[&p, &i64::from(slot)])
+        .await
+        .unwrap();
+    update_of_b.commit().await.unwrap();
+    assert_eq!(deleting.await.unwrap().unwrap(), Vec::<String>::new());
+    assert!(store.identity(&a).await.unwrap().is_none() && store.identity(&b).await.unwrap().is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_stream_writes_nothing_on_postgres() {
     let a = sqlite().await;
