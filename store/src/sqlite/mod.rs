@@ -1089,14 +1089,22 @@ mod tests {
         assert_eq!(mode(&data.join("db-wal")), 0o600);
     }
 
+    /// A database at `version` as that release left it: its migrations applied, no later.
+    fn at_schema(path: &std::path::Path, version: usize) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        for sql in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version as i64).unwrap();
+        conn
+    }
+
     #[test]
     fn migrations_upgrade_a_first_version_database() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         {
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(MIGRATIONS[0]).unwrap();
-            conn.pragma_update(None, "user_version", 1).unwrap();
+            let conn = at_schema(&path, 1);
             conn.execute_batch(
                 "INSERT INTO datasets VALUES ('p', 'i', 'd', 4, 0, 0, 'me', 1);
                  INSERT INTO datasets VALUES ('p', 'i', 'e', 1, 0, 0, 'me', 0);
@@ -1119,11 +1127,7 @@ mod tests {
         let source = "us-east-1:0123456789abcdef0123456789abcdef";
         let (long, taken) = (format!("{base}.{source}"), merged_dataset_name(&base, source, 1));
         {
-            let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..4] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 4).unwrap();
+            let conn = at_schema(&path, 4);
             // A merge before schema 5 named it past 128; the target also has a dataset
             // under the name a merge makes now, which the rename must not take.
             conn.execute(
@@ -1165,11 +1169,7 @@ mod tests {
             stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect()).unwrap().map(|r| r.unwrap()).collect()
         };
         let (records, usage, size) = {
-            let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..11] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 11).unwrap();
+            let conn = at_schema(&path, 11);
             conn.execute(
                 "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by)
                  VALUES ('p', 'i', 'd', 3000, 0, 0, 'me')",
@@ -1225,11 +1225,7 @@ mod tests {
         let bytes =
             |conn: &Connection| -> i64 { conn.query_row("SELECT bytes FROM pool_usage", [], |r| r.get(0)).unwrap() };
         let before = {
-            let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..13] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 13).unwrap();
+            let conn = at_schema(&path, 13);
             conn.execute_batch(
                 "INSERT INTO datasets (pool_id, identity_id, name, sync_count, created, modified, modified_by)
                      VALUES ('p', 'i', 'd', 2, 0, 0, 'me');
