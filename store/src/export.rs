@@ -388,6 +388,10 @@ impl<'a> Reader<'a> {
 /// Why an installation stream cannot go into a store that is in use.
 pub(crate) const NOT_EMPTY: &str = "an installation is imported only into an empty store (no tenants, no pools)";
 
+/// Why a record cannot be imported: its dataset was not in the stream before it (the
+/// records' first three columns, pool, identity and dataset, name it).
+pub(crate) const RECORD_WITHOUT_DATASET: &str = "a record of a dataset the stream has not held before it";
+
 /// Why a pool stream cannot go into this store.
 pub(crate) fn pool_refused(pool: &str, tenant: &str) -> StoreError {
     StoreError::Refused(format!("needs tenant {tenant:?} to exist and pool {pool} not to"))

@@ -1,7 +1,7 @@
 //! Export and import (the JSON-lines format of [`crate::archive`]).
 
 use super::*;
-use crate::export::{ChannelLines, Lines, WriterLines, chunk_channel, ended};
+use crate::export::{ChannelLines, Lines, RECORD_WITHOUT_DATASET, WriterLines, chunk_channel, ended};
 use std::sync::Arc;
 
 impl Postgres {
@@ -151,7 +151,8 @@ impl Archive for Postgres {
             let inserted =
                 tx.execute(stmt, &refs).await.map_err(|e| bad(format!("cannot insert the {} row: {e}", table.name)))?;
             if inserted == 0 {
-                return Err(bad("a record of a dataset the stream has not held before it".into()));
+                // (Only the records' INSERT … SELECT can insert nothing.)
+                return Err(bad(RECORD_WITHOUT_DATASET.into()));
             }
         }
         // A stream from before schema 5 may hold merged names past 128 characters, and

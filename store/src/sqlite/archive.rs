@@ -2,8 +2,8 @@
 
 use super::{Lite, Sqlite, from_sql};
 use crate::export::{
-    BlockingChunks, Counts, ExportStream, NOT_EMPTY, Reader, Scope, TABLES, Target, chunk_channel, end_line, ended,
-    header, pool_refused, row_line,
+    BlockingChunks, Counts, ExportStream, NOT_EMPTY, RECORD_WITHOUT_DATASET, Reader, Scope, TABLES, Target,
+    chunk_channel, end_line, ended, header, pool_refused, row_line,
 };
 use crate::{Archive, Result, StoreError};
 use rusqlite::types::Value as SqlValue;
@@ -111,8 +111,7 @@ impl Sqlite {
                     )?
                     .query_row(params_from_iter(&values[..3]), |r| r.get(0))?;
                 if !exists {
-                    let reason = "a record of a dataset the stream has not held before it".into();
-                    return Err(StoreError::Archive { line, reason });
+                    return Err(StoreError::Archive { line, reason: RECORD_WITHOUT_DATASET.into() });
                 }
                 held = Some(values[..3].to_vec());
             }
