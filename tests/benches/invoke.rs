@@ -6,6 +6,7 @@
 //! `cargo build --release -p synctrig-wasm && cargo bench -p synctrig-tests --bench invoke`
 //! (the cold-load group compiles through the release binary's compile worker). Before
 //! criterion's groups it prints p50/p99 latencies measured over many single invocations.
+//! `INVOKE_PROFILE_SECS=10` runs only the sandboxed 10-record invocation in a loop, to profile.
 
 use criterion::{BatchSize, Criterion, Throughput};
 use std::hint::black_box;
@@ -118,6 +119,21 @@ fn main() {
     let trigger = rt.load_file(&guest("sample_trigger")).expect("sample trigger");
     let json10 = event(10).to_json().into_bytes();
     assert_eq!(sandboxed(&rt, &trigger, &json10), native(&json10), "sandboxed and native agree");
+    // INVOKE_PROFILE_SECS=n: only the sandboxed 10-record invocation, back to back for n
+    // seconds, for `perf record` (criterion's analysis would fill the profile).
+    if let Some(secs) = std::env::var("INVOKE_PROFILE_SECS").ok().and_then(|s| s.parse().ok()) {
+        let once = rt.invoke(&trigger, &SyncEvent::from_json(&json10).expect("event"));
+        println!("one invocation: {:?}", once.stats);
+        let (start, mut n) = (Instant::now(), 0u64);
+        while start.elapsed() < Duration::from_secs(secs) {
+            for _ in 0..1000 {
+                black_box(sandboxed(&rt, &trigger, &json10));
+            }
+            n += 1000;
+        }
+        println!("sandboxed, 10 records: {:.2} µs each over {n}", start.elapsed().as_secs_f64() * 1e6 / n as f64);
+        return;
+    }
     percentiles("sandboxed, 10 records", || {
         black_box(sandboxed(&rt, &trigger, &json10));
     });

@@ -19,7 +19,10 @@
 //! ratios and the publish lag (commit to the broker's acknowledgement) from `/metrics`.
 //!
 //! `LOADGEN_PHASES=trigger` alternates only the first two (with and without the trigger, in
-//! ABBA order) for `LOADGEN_ROUNDS` rounds, for the trigger's cost alone.
+//! ABBA order) for `LOADGEN_ROUNDS` rounds, for the trigger's cost alone. Its baseline skips
+//! the trigger with developer credentials; `LOADGEN_BASELINE=unset` keeps the identities'
+//! credentials and clears the pool's SyncTrigger instead, so that the two phases differ in the
+//! trigger alone (identity credentials cost more to check than a developer's).
 //!
 //! By default it runs `LOADGEN_ROUNDS` rounds (1 unless set) of three phases — the quiet
 //! tenant alone, the same updates without the trigger, the quiet tenant beside the noisy one —
@@ -668,13 +671,25 @@ async fn main() {
         // warm-up (the trigger's first load, the database's first pages).
         let workers = workers_of(&servers, &quiet_pool, concurrency, None).await;
         run_load(workers, requests / 4, seconds, Arc::new(AtomicBool::new(false))).await;
+        let unset = std::env::var("LOADGEN_BASELINE").is_ok_and(|v| v == "unset");
         let mut ratios = Vec::new();
         for round in 1..=rounds {
             let mut reports = [None, None];
             for with_trigger in if round % 2 == 1 { [true, false] } else { [false, true] } {
-                let creds = (!with_trigger).then_some(&dev);
+                // The baseline skips the trigger with developer credentials, or (with
+                // LOADGEN_BASELINE=unset) keeps the identities' credentials and clears the
+                // pool's SyncTrigger: then the phases differ in the trigger alone.
+                let creds = (!with_trigger && !unset).then_some(&dev);
+                if unset {
+                    let mut admin = Conn::open(&server.addr).await;
+                    set_trigger(&mut admin, &root, &quiet_pool, if with_trigger { "sample" } else { "" }).await;
+                }
                 let workers = workers_of(&servers, &quiet_pool, concurrency, creds).await;
-                let label = if with_trigger { "with the trigger" } else { "same updates, no trigger" };
+                let label = match (with_trigger, unset) {
+                    (true, _) => "with the trigger",
+                    (false, false) => "same updates, no trigger (developer credentials)",
+                    (false, true) => "same updates, no trigger (SyncTrigger cleared)",
+                };
                 reports[usize::from(!with_trigger)] = Some(phase(label, &servers, workers, requests, seconds).await);
             }
             let [Some(with), Some(without)] = reports else { unreachable!() };
