@@ -400,6 +400,34 @@ impl InvocationTrims {
     }
 }
 
+/// Which rows of one write of invocation rows to insert, given each row's function (oldest
+/// row first), and the functions whose older rows are due a trim now: of a function with at
+/// least [`KEEP_INVOCATIONS`] rows in the write only its newest that many are inserted (the
+/// trim would delete the others at once, and the listing shows no more).
+pub(crate) fn newest_invocations(functions: &[(&str, &str)]) -> (Vec<bool>, Vec<(String, String)>) {
+    let mut left: std::collections::HashMap<(&str, &str), i64> = std::collections::HashMap::new();
+    for f in functions {
+        *left.entry(*f).or_default() += 1;
+    }
+    let mut due: Vec<(String, String)> = left
+        .iter()
+        .filter(|(_, n)| **n >= KEEP_INVOCATIONS)
+        .map(|((tenant, name), _)| (tenant.to_string(), name.to_string()))
+        .collect();
+    due.sort();
+    let insert = functions
+        .iter()
+        .map(|f| {
+            let newer = left.get_mut(f).map_or(0, |n| {
+                *n -= 1;
+                *n
+            });
+            newer < KEEP_INVOCATIONS
+        })
+        .collect();
+    (insert, due)
+}
+
 /// Where a keyset listing of records starts: after this (SyncCount, key).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordCursor {

@@ -280,6 +280,15 @@ def records(client, pool, identity, dataset, last=0):
     return {r["Key"]: (r.get("Value"), r["SyncCount"]) for r in out["Records"]}, out
 
 
+def invocations(t, name):
+    """A function's recent invocations, newest first, through the functions API (which
+    writes the rows still waiting first; `admin invocations`, another process, sees them
+    within 100 ms)."""
+    status, body = api(t, "GET", f"/synctrig/functions/{name}/invocations")
+    assert status == 200, body
+    return body["Invocations"]
+
+
 def api(t, method, path, body=None, credentials=None):
     """A signed call of the functions API, as the tenant's developer unless other
     credentials are given: (status, JSON)."""

@@ -4,7 +4,7 @@ exactly the seed's result."""
 from botocore.exceptions import ClientError
 import subprocess
 import pytest
-from conftest import BIN, ROOT, env_for, records, sync
+from conftest import BIN, ROOT, env_for, invocations, records, sync
 
 SAMPLE = ROOT / "examples" / "js" / "sample-trigger.js"
 
@@ -24,7 +24,7 @@ def test_the_seeds_sample_deployed_from_javascript(server):
     got = {r["Key"]: (r.get("Value"), r["SyncCount"]) for r in out["Records"]}
     assert got == {"SampleKey1": ("ModifyValue1", 2), "SampleKey2": (None, 2), "SampleKey3": ("ModifyValue3", 2)}
     assert records(user, t.pool, identity, "game")[0] == got
-    log = server.admin("invocations", "--tenant", "acme", "--name", "sample")["invocations"][0]
+    log = invocations(t, "sample")[0]
     assert log["outcome"] == "ok" and '"eventType": "SyncTrigger"' in log["log"] and log["fuel"] < 1_000_000
 
 
@@ -58,7 +58,7 @@ def test_a_versions_environment_variables_are_its_process_env(server, tmp_path):
     t.dev.set_cognito_events(IdentityPoolId=t.pool, Events={"SyncTrigger": "envy"})
     identity, user = t.identity()
     sync(user, t.pool, identity, "game", [put("level", "1")])
-    log = server.admin("invocations", "--tenant", "acme", "--name", "envy")["invocations"][0]["log"]
+    log = invocations(t, "envy")[0]["log"]
     assert log == "[info] env scores a=b é us-east-1 1\n", log
     # Lambda's rules: a reserved name or a malformed one is refused, and nothing is deployed.
     for bad, why in [("AWS_REGION=x", "AWS_REGION is reserved"), ("1X=y", "must match"), ("AB=" + "v" * 4095, "over the limit of 4096")]:

@@ -3,12 +3,13 @@
 import json
 import signal
 import threading
+import time
 import urllib.error
 import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import ROOT_KEY, ROOT_SECRET, Server, records, sync
+from conftest import ROOT_KEY, ROOT_SECRET, Server, invocations, records, sync
 
 
 def error_of(excinfo):
@@ -40,8 +41,14 @@ def test_identity_flow_with_a_trigger_that_modifies_removes_and_adds(server):
     assert ds["NumRecords"] == 3
     assert ds["DataStorage"] == len("SampleKey1ModifyValue1SampleKey3ModifyValue3Otherx")
     # The developer can read the invocation log.
-    logs = server.admin("invocations", "--tenant", "acme", "--name", "trigger")["invocations"]
+    logs = invocations(t, "trigger")
     assert logs[0]["outcome"] == "ok" and "SyncTrigger for" in logs[0]["log"] and logs[0]["fuel"] > 0
+    # And with `admin invocations` (another process: the server writes the rows within 100 ms).
+    deadline = time.monotonic() + 10
+    while not (listed := server.admin("invocations", "--tenant", "acme", "--name", "trigger")["invocations"]):
+        assert time.monotonic() < deadline, "the invocation row was never written"
+        time.sleep(0.05)
+    assert listed[0] == logs[0]
 
 
 def test_developer_credentials_skip_the_trigger(server):
@@ -49,7 +56,7 @@ def test_developer_credentials_skip_the_trigger(server):
     identity, _ = t.identity()
     out = sync(t.dev, t.pool, identity, "game", [put("SampleKey1", "mine")])
     assert [(r["Key"], r["Value"]) for r in out["Records"]] == [("SampleKey1", "mine")]
-    assert server.admin("invocations", "--tenant", "acme", "--name", "trigger")["invocations"] == []
+    assert invocations(t, "trigger") == []
 
 
 def test_a_stale_sync_count_is_always_a_409(server):
@@ -173,7 +180,7 @@ def test_timing_out_trigger_leaves_the_dataset_unchanged(tmp_path):
         assert (code, status) == ("LambdaSocketTimeoutException", 400) and "300 ms" in message
         after = records(user, t.pool, identity, "game")
         assert after[0] == before[0] and after[1]["DatasetSyncCount"] == before[1]["DatasetSyncCount"]
-        assert server.admin("invocations", "--tenant", "acme", "--name", "trigger")["invocations"][0]["outcome"] == "timeout"
+        assert invocations(t, "trigger")[0]["outcome"] == "timeout"
     finally:
         server.stop(signal.SIGKILL)
 

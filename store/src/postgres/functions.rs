@@ -60,16 +60,16 @@ impl Functions for Postgres {
     }
 
     async fn invocations(&self, tenant: &str, name: &str, limit: i64) -> Result<Vec<InvocationRow>> {
-        // The invocations this node ran are written in the background: wait (a bounded
-        // time) for those queued so far, so a caller sees the ones it caused.
-        let (done, flushed) = tokio::sync::oneshot::channel();
-        if self.background.try_send(Background::Flush(done)).is_ok() {
-            let _ = tokio::time::timeout(POOL_WAIT, flushed).await;
-        }
+        // The invocations this node ran are written in the background: those queued so far
+        // first, so a caller sees the ones it caused.
+        self.flush_background().await;
         rules::invocations(&Pg(&self.client().await?), tenant, name, limit).await
     }
 
     async fn delete_function(&self, tenant: &str, name: &str) -> Result<std::result::Result<i64, DeleteRefused>> {
+        // This node's waiting rows of it first, so that the deletion takes them (a row
+        // written after it would also be dropped: see the insert).
+        self.flush_background().await;
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let deleted = rules::delete_function(&Pg(&tx), tenant, name).await?;

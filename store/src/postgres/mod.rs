@@ -52,7 +52,10 @@ const STATEMENT_TIMEOUT_MS: u32 = 30_000;
 /// Background jobs (invocation records, sweeps) queued before new ones are dropped.
 const BACKGROUND_QUEUE: usize = 4096;
 /// Most background jobs written in one transaction.
-const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 1024;
+/// How long invocation rows wait for more to be written with (a listing has them written at
+/// once).
+const INVOCATION_LOG_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// Work done off the request path.
 enum Background {
     Invocation {
@@ -442,19 +445,81 @@ impl Postgres {
     }
 }
 
-/// Writes queued invocation records and runs sweeps, a batch per transaction.
+impl Postgres {
+    /// Waits (a bounded time) until the background jobs queued so far are written.
+    pub(super) async fn flush_background(&self) {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        // Behind a full queue too (at shutdown it holds the rows still to write).
+        let _ = tokio::time::timeout(POOL_WAIT, async {
+            if self.background.send(Background::Flush(done)).await.is_ok() {
+                let _ = flushed.await;
+            }
+        })
+        .await;
+    }
+}
+
+/// Writes queued invocation records and runs sweeps, a batch per transaction. Invocation
+/// rows wait up to [`INVOCATION_LOG_EVERY`] for more (a flush, a recording or a sweep writes
+/// them at once): one transaction per interval instead of one per few rows, each a commit
+/// on a database already busy with the syncs.
 async fn background(pool: deadpool_postgres::Pool, mut jobs: tokio::sync::mpsc::Receiver<Background>) {
     let mut trims = crate::rows::InvocationTrims::default();
     while let Some(first) = jobs.recv().await {
+        let until = tokio::time::Instant::now() + INVOCATION_LOG_EVERY;
+        let urgent = |job: &Background| !matches!(job, Background::Invocation { .. });
+        let mut now = urgent(&first);
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH
-            && let Ok(job) = jobs.try_recv()
-        {
-            batch.push(job);
+        loop {
+            while batch.len() < MAX_BATCH
+                && let Ok(job) = jobs.try_recv()
+            {
+                now |= urgent(&job);
+                batch.push(job);
+            }
+            if now || batch.len() >= MAX_BATCH {
+                break;
+            }
+            match tokio::time::timeout_at(until, jobs.recv()).await {
+                Ok(Some(job)) => {
+                    now |= urgent(&job);
+                    batch.push(job);
+                }
+                Ok(None) | Err(_) => break,
+            }
         }
         if let Err(e) = write_batch(&pool, batch, &mut trims).await {
             tracing::warn!("cannot record trigger invocations or sweep: {e}");
         }
+    }
+}
+
+/// Invocation rows as columns, for one multi-row insert.
+#[derive(Default)]
+struct InvocationColumns {
+    tenant: Vec<String>,
+    name: Vec<String>,
+    version: Vec<i64>,
+    at: Vec<i64>,
+    outcome: Vec<String>,
+    wall_us: Vec<i64>,
+    fuel: Vec<i64>,
+    peak_memory: Vec<i64>,
+    log: Vec<String>,
+}
+
+impl InvocationColumns {
+    fn push(&mut self, tenant: String, name: String, row: InvocationRow) {
+        self.tenant.push(tenant);
+        self.name.push(name);
+        self.version.push(row.version);
+        self.at.push(row.at);
+        self.outcome.push(row.outcome);
+        self.wall_us.push(row.wall_us);
+        self.fuel.push(row.fuel);
+        self.peak_memory.push(row.peak_memory_bytes);
+        // PostgreSQL's text holds no NUL, which a trigger may log: one would fail the batch.
+        self.log.push(if row.log.contains('\0') { row.log.replace('\0', "\u{fffd}") } else { row.log });
     }
 }
 
@@ -469,29 +534,27 @@ async fn write_batch(
     let mut recorded = std::collections::BTreeSet::new();
     // Dropped, so answered, when the batch is done whichever way.
     let mut _flushed = Vec::new();
+    let invoked: Vec<(&str, &str)> = batch
+        .iter()
+        .filter_map(|job| match job {
+            Background::Invocation { tenant, name, .. } => Some((tenant.as_str(), name.as_str())),
+            _ => None,
+        })
+        .collect();
+    let (insert, due) = crate::rows::newest_invocations(&invoked);
+    functions.extend(due);
+    let mut insert = insert.into_iter();
+    let mut rows = InvocationColumns::default();
     for job in batch {
         match job {
             Background::Invocation { tenant, name, row } => {
-                execute(
-                    &tx,
-                    "INSERT INTO invocations (tenant, name, version, at, outcome, wall_us, fuel, peak_memory, log)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    &[
-                        &tenant,
-                        &name,
-                        &row.version,
-                        &row.at,
-                        &row.outcome,
-                        &row.wall_us,
-                        &row.fuel,
-                        &row.peak_memory_bytes,
-                        &row.log,
-                    ],
-                )
-                .await?;
-                if trims.inserted(&tenant, &name) {
-                    functions.insert((tenant, name));
+                if insert.next() == Some(false) {
+                    continue;
                 }
+                if trims.inserted(&tenant, &name) {
+                    functions.insert((tenant.clone(), name.clone()));
+                }
+                rows.push(tenant, name, row);
             }
             Background::Recording { tenant, name, recording } => {
                 sql::recordings::add(&Pg(&tx), &tenant, &name, &recording).await?;
@@ -507,6 +570,23 @@ async fn write_batch(
             }
             Background::Flush(done) => _flushed.push(done),
         }
+    }
+    if !rows.tenant.is_empty() {
+        // One statement for them all, in their order: a round trip per row could not keep
+        // up with a few hundred syncs a second on a busy database.
+        let InvocationColumns { tenant, name, version, at, outcome, wall_us, fuel, peak_memory, log } = &rows;
+        execute(
+            &tx,
+            "INSERT INTO invocations (tenant, name, version, at, outcome, wall_us, fuel, peak_memory, log)
+             SELECT t, n, v, a, o, w, f, p, l
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[],
+                         $7::bigint[], $8::bigint[], $9::text[]) WITH ORDINALITY AS r (t, n, v, a, o, w, f, p, l, i)
+             -- Not for a function deleted meanwhile (by another node, or before its rows came).
+             WHERE EXISTS (SELECT 1 FROM functions WHERE tenant = r.t AND name = r.n)
+             ORDER BY i",
+            &[tenant, name, version, at, outcome, wall_us, fuel, peak_memory, log],
+        )
+        .await?;
     }
     for (tenant, name) in functions {
         execute(

@@ -12,7 +12,9 @@ impl Tenants for Postgres {
     }
 
     async fn checkpoint(&self) -> Result<bool> {
-        // PostgreSQL checkpoints its own log.
+        // PostgreSQL checkpoints its own log; what this node holds is the invocation rows
+        // waiting to be written (at shutdown they would be lost).
+        self.flush_background().await;
         Ok(true)
     }
 

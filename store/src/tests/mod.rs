@@ -62,6 +62,7 @@ both!(
     an_older_stream_is_imported_as_schema_5_keeps_it,
     a_pools_usage_follows_every_change,
     invocation_rows_are_trimmed_to_at_most_twice_those_kept,
+    a_deleted_functions_waiting_invocations_go_with_it,
 );
 
 async fn invocation_rows_are_trimmed_to_at_most_twice_those_kept(store: Arc<Store>) {
@@ -75,6 +76,11 @@ async fn invocation_rows_are_trimmed_to_at_most_twice_those_kept(store: Arc<Stor
         peak_memory_bytes: 1,
         log: String::new(),
     };
+    // Rows are those of deployed functions (PostgreSQL writes none of a function gone).
+    store.create_tenant("acme").await.unwrap();
+    for name in ["f", "other"] {
+        store.deploy_function("acme", name, "d1", b"w", None, None).await.unwrap().unwrap();
+    }
     for v in 1..=5 * keep / 2 {
         store.submit_invocation("acme", "f", row(v));
     }
@@ -95,6 +101,33 @@ async fn invocation_rows_are_trimmed_to_at_most_twice_those_kept(store: Arc<Stor
     let listed = store.invocations("acme", "f", keep).await.unwrap();
     assert_eq!(listed.len(), keep as usize);
     assert_eq!(store.invocations("acme", "other", keep).await.unwrap().len(), 1);
+}
+
+/// A function's invocation rows still waiting when it is deleted are not written after it
+/// (a later function of the same name starts with none); a log holding a NUL, which
+/// PostgreSQL's text cannot hold, is written all the same (with the NUL replaced there).
+async fn a_deleted_functions_waiting_invocations_go_with_it(store: Arc<Store>) {
+    let row = |log: &str| InvocationRow {
+        at: 1,
+        version: 1,
+        outcome: "ok".into(),
+        wall_us: 1,
+        fuel: 1,
+        peak_memory_bytes: 1,
+        log: log.into(),
+    };
+    store.create_tenant("acme").await.unwrap();
+    store.deploy_function("acme", "f", "d1", b"w", None, None).await.unwrap().unwrap();
+    store.submit_invocation("acme", "f", row("before\0after"));
+    let listed = store.invocations("acme", "f", 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].log.starts_with("before") && listed[0].log.ends_with("after"), "{:?}", listed[0].log);
+    store.submit_invocation("acme", "f", row("waiting"));
+    assert_eq!(store.delete_function("acme", "f").await.unwrap(), Ok(1));
+    store.deploy_function("acme", "f", "d2", b"w", None, None).await.unwrap().unwrap();
+    // Well past the rows' interval: whatever was going to be written has been.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(store.invocations("acme", "f", 10).await.unwrap().len(), 0);
 }
 
 /// A tenant with a pool and an identity: (pool, identity).
