@@ -409,12 +409,11 @@ pub(crate) fn newest_invocations(functions: &[(&str, &str)]) -> (Vec<bool>, Vec<
     for f in functions {
         *left.entry(*f).or_default() += 1;
     }
-    let mut due: Vec<(String, String)> = left
+    let due = left
         .iter()
         .filter(|(_, n)| **n >= KEEP_INVOCATIONS)
         .map(|((tenant, name), _)| (tenant.to_string(), name.to_string()))
         .collect();
-    due.sort();
     let insert = functions
         .iter()
         .map(|f| {

@@ -443,9 +443,7 @@ impl Postgres {
     async fn schema_version(c: &impl GenericClient) -> Result<i64> {
         Ok(query_one(c, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).await?.try_get(0)?)
     }
-}
 
-impl Postgres {
     /// Waits (a bounded time) until the background jobs queued so far are written.
     pub(super) async fn flush_background(&self) {
         let (done, flushed) = tokio::sync::oneshot::channel();

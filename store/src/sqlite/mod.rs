@@ -644,9 +644,9 @@ fn group_commit(
         }
         // Invocation rows are written once they have waited their time (with a batch of
         // updates, or in a commit of their own if none comes), or when a listing or a
-        // checkpoint (at shutdown) asks, or when many wait; not with every batch: at
-        // thousands of syncs a second, their pages in every commit made the writer's work
-        // per sync two thirds larger.
+        // checkpoint (at shutdown) asks, or when many wait; not with every batch, so that
+        // commits do not each carry the log's pages (BENCHMARKS.md: syncs with a trigger
+        // 5–11% faster).
         let asked = batch.iter().any(|j| matches!(j, Job::FlushInvocations(_) | Job::Checkpoint(_)));
         let due =
             asked || waited_out || window.is_some_and(|since| since.elapsed() >= INVOCATION_LOG_EVERY) || log.full();
