@@ -24,7 +24,9 @@ pub const MAX_RESOURCES: usize = 1024;
 
 /// The state of one invocation's store.
 pub struct HostState {
-    wasi: WasiCtx,
+    /// Built on the first WASI call: a Rust trigger usually makes none, and building it
+    /// was half the cost of a new store.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     /// The invocation's deadline: a wait that would outlast it ends the invocation.
     deadline: Duration,
@@ -69,23 +71,6 @@ impl HostState {
     pub fn new(limits: &Limits, fuel_budget: Option<u64>, entropy: Entropy) -> Self {
         let deadline = limits.deadline;
         let log = LogBuffer::new(limits.max_log_bytes);
-        let insecure_seed = u128::from_le_bytes(entropy.seed[..16].try_into().unwrap_or_default())
-            ^ u128::from_le_bytes(entropy.seed[16..].try_into().unwrap_or_default());
-        // Nothing ambient: no preopened directories, no environment, no arguments, no
-        // network, empty stdin; stdout and stderr are the invocation's log. The wall clock
-        // is frozen at the start of the invocation, and randomness comes from its seed.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(LogSink(log.clone()))
-            .stderr(LogSink(log.clone()))
-            .wall_clock(FrozenClock(Duration::from_secs(entropy.clock_secs)))
-            .secure_random(entropy.stream(1))
-            .insecure_random(entropy.stream(2))
-            .insecure_random_seed(insecure_seed)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .max_random_size(64 << 10)
-            .build();
         let limits = StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes)
             .memories(limits.max_memories)
@@ -99,7 +84,7 @@ impl HostState {
         table.set_max_capacity(MAX_RESOURCES);
         HostState {
             deadline,
-            wasi,
+            wasi: None,
             table,
             limiter: Limiter { inner: limits, peak_memory: 0, memory_denied: false, limit_hit: false },
             entropy,
@@ -118,8 +103,30 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        let ctx = self.wasi.get_or_insert_with(|| wasi_ctx(&self.log, &self.entropy));
+        WasiCtxView { ctx, table: &mut self.table }
     }
+}
+
+/// The WASI context of an invocation: nothing ambient (no preopened directories, no
+/// environment, no arguments, no network, empty stdin); stdout and stderr are the
+/// invocation's log; the wall clock is frozen at the start of the invocation, and
+/// randomness comes from its seed (so when it is built does not change what it gives).
+fn wasi_ctx(log: &LogBuffer, entropy: &Entropy) -> WasiCtx {
+    let insecure_seed = u128::from_le_bytes(entropy.seed[..16].try_into().unwrap_or_default())
+        ^ u128::from_le_bytes(entropy.seed[16..].try_into().unwrap_or_default());
+    WasiCtxBuilder::new()
+        .stdout(LogSink(log.clone()))
+        .stderr(LogSink(log.clone()))
+        .wall_clock(FrozenClock(Duration::from_secs(entropy.clock_secs)))
+        .secure_random(entropy.stream(1))
+        .insecure_random(entropy.stream(2))
+        .insecure_random_seed(insecure_seed)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .max_random_size(64 << 10)
+        .build()
 }
 
 impl bindings::synctrig::trigger::types::Host for HostState {}
@@ -277,9 +284,9 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     sync_io::streams::add_to_linker::<HostState, HasTable>(l, |s| &mut s.table)?;
     monotonic_clock::add_to_linker::<HostState, FrozenTimers>(l, |s| Timers(&mut s.table, s.deadline))?;
     clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(l, HostState::clocks)?;
-    random::random::add_to_linker::<HostState, WasiRandom>(l, |s| s.wasi.random())?;
-    random::insecure::add_to_linker::<HostState, WasiRandom>(l, |s| s.wasi.random())?;
-    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, |s| s.wasi.random())?;
+    random::random::add_to_linker::<HostState, WasiRandom>(l, |s| s.ctx().ctx.random())?;
+    random::insecure::add_to_linker::<HostState, WasiRandom>(l, |s| s.ctx().ctx.random())?;
+    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, |s| s.ctx().ctx.random())?;
     cli::exit::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::environment::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::stdin::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
