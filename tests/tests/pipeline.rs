@@ -175,6 +175,44 @@ fn records_cross_into_a_trigger_and_back_unchanged() {
     }
 }
 
+/// A Rust trigger's allocator (the SDK's: a bump arena, then the system's) under events far
+/// larger than its arena: every record comes back as the sample trigger leaves it, whether
+/// its strings landed in the arena, in the system allocator or moved between them.
+#[test]
+fn the_sdks_allocator_holds_events_larger_than_its_arena() {
+    let rt = runtime(Limits::default());
+    let trigger = rt.load_file(&guest("sample_trigger")).unwrap();
+    let record = |i: usize, len: usize| EventRecord {
+        key: format!("key{i:05}"),
+        old_value: (!i.is_multiple_of(3)).then(|| "o".repeat(len / 2)),
+        new_value: (!i.is_multiple_of(5)).then(|| format!("{i}-{}", "v".repeat(len))),
+        op: if i.is_multiple_of(7) { Op::Remove } else { Op::Replace },
+    };
+    for (count, len) in [(10, 10), (300, 40), (1500, 8), (40, 5000), (2, 200_000)] {
+        let mut records: Vec<EventRecord> = (0..count).map(|i| record(i, len)).collect();
+        records.push(EventRecord {
+            key: "SampleKey2".into(),
+            old_value: Some("old".into()),
+            new_value: Some("new".into()),
+            op: Op::Replace,
+        });
+        let event = SyncEvent { dataset_records: records, ..seed_event() };
+        let out = rt.invoke(&trigger, &event).result.unwrap_or_else(|e| panic!("{count} x {len}: {e}"));
+        let mut expected = event.dataset_records.clone();
+        let sample2 = expected.iter_mut().find(|r| r.key == "SampleKey2").unwrap();
+        (sample2.new_value, sample2.op) = (None, Op::Remove);
+        expected.push(EventRecord {
+            key: "SampleKey3".into(),
+            old_value: None,
+            new_value: Some("ModifyValue3".into()),
+            op: Op::Replace,
+        });
+        // The SDK hands records back in key order.
+        expected.sort_by(|a, b| a.key.cmp(&b.key));
+        assert_eq!(out.dataset_records, expected, "{count} records of {len} bytes");
+    }
+}
+
 #[test]
 fn award_on_level_grants_awards() {
     let json = std::fs::read(synctrig_tests::workspace_root().join("examples/award-on-level/event.json")).unwrap();
