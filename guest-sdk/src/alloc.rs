@@ -7,6 +7,10 @@
 //! reused (freeing the latest allocation gives it back); beyond them, and for anything
 //! that does not fit, the system allocator (wasi-libc's `malloc`) takes over and frees
 //! as usual, so a trigger that churns through memory is bounded as before.
+//!
+//! What the host hands back from a WASI call is allocated through `cabi_import_realloc`,
+//! which [`trigger!`](crate::trigger) exports and which always uses the system allocator:
+//! wasi-libc frees the lists it receives with `free`, which must never see the arena.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
@@ -79,7 +83,7 @@ unsafe impl GlobalAlloc for Allocator {
             // SAFETY: not the arena's, so `System` allocated it with `layout`.
             return unsafe { System.realloc(ptr, layout, new_size) };
         }
-        if Self::is_latest(ptr, layout.size()) && ptr as usize + new_size <= base() + ARENA_BYTES {
+        if Self::is_latest(ptr, layout.size()) && new_size <= base() + ARENA_BYTES - ptr as usize {
             NEXT.store(ptr as usize + new_size - base(), Relaxed);
             return ptr;
         }
@@ -98,6 +102,32 @@ unsafe impl GlobalAlloc for Allocator {
     }
 }
 
+/// The canonical ABI's `realloc` for what imports return (see the module's comment).
+///
+/// # Safety
+///
+/// The canonical ABI's contract for `realloc`: `old` is null with `old_len` 0, or a block
+/// of `old_len` bytes aligned to `align` that this function returned.
+pub unsafe fn import_realloc(old: *mut u8, old_len: usize, align: usize, new_len: usize) -> *mut u8 {
+    if new_len == 0 {
+        // A zero-length list is never read or freed: any aligned address will do.
+        return align as *mut u8;
+    }
+    let Ok(new_layout) = Layout::from_size_align(new_len, align) else { std::process::abort() };
+    // SAFETY: the caller's contract; a non-zero size.
+    let new = unsafe {
+        if old_len == 0 {
+            System.alloc(new_layout)
+        } else {
+            System.realloc(old, Layout::from_size_align_unchecked(old_len, align), new_len)
+        }
+    };
+    if new.is_null() {
+        std::alloc::handle_alloc_error(new_layout);
+    }
+    new
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +138,8 @@ mod tests {
         let a = Allocator;
         let layout = |size, align| Layout::from_size_align(size, align).unwrap();
         unsafe {
+            let wide = a.alloc(layout(1, 256));
+            assert!(in_arena(wide) && (wide as usize).is_multiple_of(256), "aligned beyond the arena's own alignment");
             let p1 = a.alloc(layout(3, 1));
             let p2 = a.alloc(layout(8, 8));
             assert!(in_arena(p1) && in_arena(p2));

@@ -172,10 +172,24 @@ macro_rules! trigger {
     ($handler:path) => {
         $crate::trigger!($handler, allocator = own);
 
-        #[cfg(target_arch = "wasm32")]
+        // Single-threaded WebAssembly only: the arena is not safe to share between threads.
+        #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
         const _: () = {
             #[global_allocator]
             static SYNCTRIG_ALLOCATOR: $crate::alloc::Allocator = $crate::alloc::Allocator;
+
+            /// What imports return is allocated by the system allocator, which wasi-libc
+            /// frees it with (the component's linker uses this for imports when present).
+            #[unsafe(no_mangle)]
+            unsafe extern "C" fn cabi_import_realloc(
+                old: *mut u8,
+                old_len: usize,
+                align: usize,
+                new_len: usize,
+            ) -> *mut u8 {
+                // SAFETY: called by the canonical ABI, under its contract for `realloc`.
+                unsafe { $crate::alloc::import_realloc(old, old_len, align, new_len) }
+            }
         };
     };
     ($handler:path, allocator = own) => {

@@ -210,6 +210,15 @@ fn a_rust_triggers_randomness_and_clock_come_from_its_entropy() {
     assert_ne!(first[0], first[1], "the secure and insecure streams differ");
 }
 
+/// The SDK's arena never reaches wasi-libc's `free`: what imports return is allocated by
+/// the system allocator (`cabi_import_realloc`), as libc frees it.
+#[test]
+fn wasi_libc_frees_what_imports_return_beside_the_sdks_arena() {
+    let out = outcome_of("sdk_libc_entropy", limits()).unwrap();
+    let expected: usize = (0..200).map(|round: usize| round.to_string().len() + 5).sum();
+    assert_eq!(result_record(&out, "entropy"), expected.to_string());
+}
+
 #[test]
 fn monotonic_clock_is_frozen() {
     let out = outcome_of("read_timer", limits()).unwrap();
