@@ -460,7 +460,22 @@ async fn a_pools_usage_follows_every_change(store: Arc<Store>) {
     assert_eq!(after_merge.1, 8, "a merge moves the bytes, it does not add any");
     // Deleting a dataset removes its bytes (its SyncCount still counts, as sessions did).
     store.delete_dataset(DatasetKey::new(&p, &i, "d"), "me").await.unwrap();
-    assert_eq!(usage(store.clone(), p.clone()).await.1, 3);
+    let (sessions, bytes) = usage(store.clone(), p.clone()).await;
+    assert_eq!(bytes, 3);
+    // A deleted dataset brought back: one more SyncCount, and its record's bytes.
+    let deleted = store.dataset(DatasetKey::new(&p, &i, "d")).await.unwrap().unwrap();
+    assert!(deleted.deleted);
+    apply(&*store, update(&p, &i, "d", deleted.sync_count, &[("k", Some("abc"))], "t4")).await;
+    assert_eq!(usage(store.clone(), p.clone()).await, (sessions + 1, bytes + 4));
+    // An update that writes nothing, of a live dataset and of a new one: no change.
+    apply(&*store, update(&p, &i, "d", deleted.sync_count + 1, &[], "t5")).await;
+    apply(&*store, update(&p, &i, "empty", 0, &[], "t6")).await;
+    assert_eq!(usage(store.clone(), p.clone()).await, (sessions + 1, bytes + 4));
+    // A record removed, one overwritten with a value of another length, one written again
+    // unchanged and a new one, in one update: "k"+"abc" goes, "n"+"vw" comes.
+    apply(&*store, update(&p, &i, "d", deleted.sync_count + 1, &[("k", None), ("n", Some("vw"))], "t7")).await;
+    apply(&*store, update(&p, &i, "d", deleted.sync_count + 2, &[("n", Some("v")), ("o", Some("p"))], "t8")).await;
+    assert_eq!(usage(store.clone(), p.clone()).await, (sessions + 3, bytes + 4));
     store.delete_identities(Some(&p), std::slice::from_ref(&i)).await.unwrap();
     assert_eq!(usage(store.clone(), p.clone()).await, (0, 0));
 }
