@@ -468,11 +468,14 @@ async fn a_pools_usage_follows_every_change(store: Arc<Store>) {
     apply(&*store, update(&p, &i, "d", deleted.sync_count, &[("k", Some("abc"))], "t4")).await;
     assert_eq!(usage(store.clone(), p.clone()).await, (sessions + 1, bytes + 4));
     // An update that writes nothing, of a live dataset and of a new one: no change.
-    apply(&*store, update(&p, &i, "d", deleted.sync_count + 1, &[], "t5")).await;
-    apply(&*store, update(&p, &i, "empty", 0, &[], "t6")).await;
+    for (name, expected, token) in [("d", deleted.sync_count + 1, "t5"), ("empty", 0, "t6")] {
+        // (A third dataset of the identity: above `update`'s limit of two.)
+        let outcome = apply(&*store, Update { max_datasets: 20, ..update(&p, &i, name, expected, &[], token) }).await;
+        assert!(matches!(outcome, UpdateOutcome::Applied(_)), "{outcome:?}");
+    }
     assert_eq!(usage(store.clone(), p.clone()).await, (sessions + 1, bytes + 4));
-    // A record removed, one overwritten with a value of another length, one written again
-    // unchanged and a new one, in one update: "k"+"abc" goes, "n"+"vw" comes.
+    // A record removed and a new one ("k"+"abc" goes, "n"+"vw" comes), then one overwritten
+    // with a shorter value and another new one ("n"+"v", "o"+"p").
     apply(&*store, update(&p, &i, "d", deleted.sync_count + 1, &[("k", None), ("n", Some("vw"))], "t7")).await;
     apply(&*store, update(&p, &i, "d", deleted.sync_count + 2, &[("n", Some("v")), ("o", Some("p"))], "t8")).await;
     assert_eq!(usage(store.clone(), p.clone()).await, (sessions + 3, bytes + 4));
