@@ -239,7 +239,12 @@ class Broker:
                 except NotFoundError:
                     return []
                 out = []
-                for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                # A stream made but not yet written to reports sequences 0 to 0, and there is
+                # no message 0 (asking for it is a bad request): polled at that moment, the
+                # stream is empty.
+                if info.state.messages == 0:
+                    return out
+                for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
                     m = await js.get_msg(stream, seq)
                     out.append((m.subject, (m.headers or {}).get("Nats-Msg-Id"), json.loads(m.data)))
                 return out
