@@ -27,7 +27,9 @@
 //! By default it runs `LOADGEN_ROUNDS` rounds (1 unless set) of three phases — the quiet
 //! tenant alone, the same updates without the trigger, the quiet tenant beside the noisy one —
 //! and prints each round's ratios (trigger / no trigger throughput, p99 beside / alone) and
-//! their range. `LOADGEN_CPU_HOG=1` runs the `cpu-hog` binary (built beside this one with
+//! their range. `LOADGEN_TRIGGER=NAME` gives the quiet tenant another built guest component
+//! instead of the sample trigger (`identity`, which returns its event unchanged, is the floor of
+//! any trigger). `LOADGEN_CPU_HOG=1` runs the `cpu-hog` binary (built beside this one with
 //! `--bin cpu-hog`) through every phase: one core spinning at normal priority, as other
 //! processes on a shared machine would.
 
@@ -544,7 +546,8 @@ async fn main() {
         "--name",
         "sample",
         "--wasm",
-        guest("sample_trigger").to_str().unwrap(),
+        // LOADGEN_TRIGGER=identity measures the floor: a trigger that returns its event unchanged.
+        guest(&std::env::var("LOADGEN_TRIGGER").unwrap_or_else(|_| "sample_trigger".into())).to_str().unwrap(),
     ]);
     server.admin(&["create-tenant", "noisy"]);
     let noisy_pool = server.admin(&["create-pool", "--tenant", "noisy", "--name", "noisy"])["identityPoolId"]
