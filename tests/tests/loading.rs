@@ -96,6 +96,37 @@ fn a_register_allocator_bomb_meets_the_cpu_limit() {
 }
 
 #[test]
+fn the_compile_worker_compiles_on_the_same_threads_on_any_machine() {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    // RAYON_NUM_THREADS=8 sizes the pool as an eight-core machine would. Left at eight
+    // threads, the bomb meets the memory limit within a second (eight functions' compile
+    // state at once) instead of the CPU limit it meets on two.
+    let settings =
+        synctrig_runtime::sandbox::EngineSettings { fuel: true, max_wasm_stack: Limits::default().max_wasm_stack };
+    let mut worker = Command::new(synctrig_tests::synctrig_bin())
+        .args(["compile", "--settings", &settings.to_arg()])
+        .env_clear()
+        .env("MIMALLOC_ARENA_RESERVE", "32MiB")
+        .env("RAYON_NUM_THREADS", "8")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = worker.stdin.take().unwrap();
+    let bomb = hostile::register_allocator_bomb();
+    let writer = std::thread::spawn(move || stdin.write_all(&bomb));
+    let out = worker.wait_with_output().unwrap();
+    let _ = writer.join();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // SIGXCPU at the CPU limit (SIGKILL a second later); an allocation failure aborts.
+    assert!(matches!(out.status.signal(), Some(24 | 9)), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("memory allocation"), "{stderr}");
+}
+
+#[test]
 fn an_artifact_that_does_not_load_is_recompiled_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = RuntimeConfig { cache_dir: Some(dir.path().to_owned()), ..runtime_config(Limits::default()) };

@@ -134,6 +134,11 @@ pub fn main(settings: &str) -> ExitCode {
     if let Err(e) = limit_self() {
         return refuse(&format!("cannot set the compile worker's limits: {e}"));
     }
+    // wasmtime compiles functions in parallel on rayon's global pool; sized here (whatever
+    // RAYON_NUM_THREADS says), the memory limit means the same on every machine.
+    if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(limits::THREADS).build_global() {
+        return refuse(&format!("cannot start the compile worker's threads: {e}"));
+    }
     let mut bytes = Vec::new();
     if let Err(e) = std::io::stdin().take(MAX_COMPONENT_BYTES as u64 + 1).read_to_end(&mut bytes) {
         return refuse(&format!("cannot read the component: {e}"));
