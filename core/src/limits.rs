@@ -61,10 +61,10 @@ pub mod compile {
     pub const MAX_WALL: Duration = Duration::from_secs(30);
     /// Address space of the worker process.
     pub const MAX_MEMORY_BYTES: u64 = 2 << 30;
-    /// Threads that compile functions at once. Fixed, not one per core: each holds a
-    /// function's compile state (a register-allocator bomb's takes about 300 MB), so with one per
-    /// core a component that compiles under [`MAX_MEMORY_BYTES`] on two cores would be
-    /// refused on eight.
+    /// Threads that compile functions at once. Fixed, not one per core: each holds one
+    /// function's compile state (about 300 MB for a function of the register-allocator bomb),
+    /// so with one per core a component that compiles under [`MAX_MEMORY_BYTES`] on two cores
+    /// would be refused on eight.
     pub const THREADS: usize = 2;
     /// Stack of the worker's thread that parses, validates and compiles.
     pub const STACK_BYTES: usize = 64 << 20;
