@@ -63,9 +63,14 @@ tick=$(getconf CLK_TCK)
 for round in $(seq "$rounds"); do
   for workload in sync min3 min2 floor; do
     before=$(children_ticks)
-    # `times` in a shell of its own: its last line is pgbench's user and system time.
-    out=$(bash -c '"$@" 2>&1; times' _ "$pgbench" -n -M prepared -c 32 -j 2 -T "$seconds" \
-      -f "$scripts/$workload.sql" "$url")
+    # `times` in a shell of its own: its last line is pgbench's user and system time (in the
+    # C locale: a decimal point, not a comma).
+    out=$(LC_ALL=C bash -c '"$@" 2>&1 || echo "pgbench failed: exit $?"; times' _ "$pgbench" -n -M prepared \
+      -c 32 -j 2 -T "$seconds" -f "$scripts/$workload.sql" "$url")
+    if grep -q "pgbench failed\|aborted" <<<"$out"; then
+      echo "$out" >&2
+      exit 1
+    fi
     # The backends exit after pgbench disconnects; their time counts once they are reaped.
     sleep 2
     after=$(children_ticks)

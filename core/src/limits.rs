@@ -66,7 +66,7 @@ pub mod compile {
     /// so with one per core a component that compiles under [`MAX_MEMORY_BYTES`] on two cores
     /// would be refused on eight.
     pub const THREADS: usize = 2;
-    /// Stack of the worker's thread that parses, validates and compiles.
+    /// Stack of the worker's thread that parses and validates, and of each compiler thread.
     pub const STACK_BYTES: usize = 64 << 20;
     /// Largest compiled artifact the worker may hand back.
     pub const MAX_ARTIFACT_BYTES: usize = 256 << 20;

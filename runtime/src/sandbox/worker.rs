@@ -103,7 +103,7 @@ fn verdict(status: std::process::ExitStatus, artifact: Vec<u8>, stderr: &str) ->
     }
     let cause = if stderr.contains("has overflowed its stack") {
         format!(
-            "it nests too deeply: parsing it overflowed the compile worker's stack of {} MiB",
+            "it nests too deeply: parsing or compiling it overflowed the compile worker's stack of {} MiB",
             limits::STACK_BYTES >> 20
         )
     } else if stderr.contains("memory allocation of") || stderr.contains("out of memory") {
@@ -135,8 +135,10 @@ pub fn main(settings: &str) -> ExitCode {
         return refuse(&format!("cannot set the compile worker's limits: {e}"));
     }
     // wasmtime compiles functions in parallel on rayon's global pool; sized here (whatever
-    // RAYON_NUM_THREADS says), the memory limit means the same on every machine.
-    if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(limits::THREADS).build_global() {
+    // RAYON_NUM_THREADS says), the memory limit means the same on every machine, and its
+    // threads get the parsing thread's stack (a compile that overflows it is named as such).
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(limits::THREADS).stack_size(limits::STACK_BYTES);
+    if let Err(e) = pool.build_global() {
         return refuse(&format!("cannot start the compile worker's threads: {e}"));
     }
     let mut bytes = Vec::new();

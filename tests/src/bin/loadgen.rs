@@ -28,8 +28,8 @@
 //! tenant alone, the same updates without the trigger, the quiet tenant beside the noisy one —
 //! and prints each round's ratios (trigger / no trigger throughput, p99 beside / alone) and
 //! their range. `LOADGEN_TRIGGER=NAME` gives the quiet tenant another built guest component
-//! instead of the sample trigger (`identity`, which returns its event unchanged, is the floor of
-//! any trigger). `LOADGEN_CPU_HOG=1` runs the `cpu-hog` binary (built beside this one with
+//! instead of the sample trigger (e.g. `identity`, which returns its event unchanged), in every
+//! phase but `releases` and `canary`. `LOADGEN_CPU_HOG=1` runs the `cpu-hog` binary (built beside this one with
 //! `--bin cpu-hog`) through every phase: one core spinning at normal priority, as other
 //! processes on a shared machine would.
 
@@ -45,6 +45,19 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 const ROOT: (&str, &str) = ("AKIALOADROOT", "load-root-secret");
+
+/// The built guest the quiet tenant's trigger is: `LOADGEN_TRIGGER`, or the sample.
+fn trigger_guest() -> String {
+    std::env::var("LOADGEN_TRIGGER").unwrap_or_else(|_| "sample_trigger".into())
+}
+
+/// The quiet tenant's trigger, for the reports' headers.
+fn trigger_label() -> String {
+    match trigger_guest().as_str() {
+        "sample_trigger" => "the sample trigger".into(),
+        other => format!("the {other} guest as its trigger"),
+    }
+}
 
 struct Server {
     child: Child,
@@ -273,10 +286,11 @@ async fn streams_phase(
 ) {
     let rounds: usize = std::env::var("LOADGEN_ROUNDS").ok().map_or(3, |n| n.parse().expect("LOADGEN_ROUNDS"));
     println!(
-        "serve load test ({database}, {} node(s)): {concurrency} connections, UpdateRecords with the sample trigger, \
+        "serve load test ({database}, {} node(s)): {concurrency} connections, UpdateRecords with {}, \
          Cognito Streams disabled vs enabled (a local nats-server -js), {rounds} rounds of up to {requests} requests \
          or {seconds} s",
-        servers.len()
+        servers.len(),
+        trigger_label()
     );
     let root: Creds = (ROOT.0.into(), ROOT.1.into(), None);
     let addr = &servers[0].addr;
@@ -546,8 +560,8 @@ async fn main() {
         "--name",
         "sample",
         "--wasm",
-        // LOADGEN_TRIGGER=identity measures the floor: a trigger that returns its event unchanged.
-        guest(&std::env::var("LOADGEN_TRIGGER").unwrap_or_else(|_| "sample_trigger".into())).to_str().unwrap(),
+        // LOADGEN_TRIGGER=identity: a trigger that returns its event unchanged.
+        guest(&trigger_guest()).to_str().unwrap(),
     ]);
     server.admin(&["create-tenant", "noisy"]);
     let noisy_pool = server.admin(&["create-pool", "--tenant", "noisy", "--name", "noisy"])["identityPoolId"]
@@ -575,6 +589,8 @@ async fn main() {
         return;
     }
     if phases == "canary" || phases == "releases" {
+        // Version 2 is the sample: another first version would mix two triggers in the canary.
+        assert_eq!(trigger_guest(), "sample_trigger", "LOADGEN_TRIGGER does not apply to LOADGEN_PHASES={phases}");
         let sample = guest("sample_trigger");
         server.admin(&["deploy", "--tenant", "quiet", "--name", "sample", "--wasm", sample.to_str().unwrap()]);
         let alias = ["alias", "--tenant", "quiet", "--name", "sample", "--alias", "live", "--version", "1"];
@@ -654,8 +670,9 @@ async fn main() {
     }
 
     println!(
-        "serve load test ({database}, {} node(s)): {concurrency} connections, UpdateRecords with the sample trigger, up to {requests} requests or {seconds} s",
-        servers.len()
+        "serve load test ({database}, {} node(s)): {concurrency} connections, UpdateRecords with {}, up to {requests} requests or {seconds} s",
+        servers.len(),
+        trigger_label()
     );
     if phases == "alone" {
         let workers = workers_of(&servers, &quiet_pool, concurrency, None).await;
