@@ -244,7 +244,7 @@ class Broker:
                 # stream is empty.
                 if info.state.messages == 0:
                     return out
-                for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
+                for seq in range(info.state.first_seq, info.state.last_seq + 1):
                     m = await js.get_msg(stream, seq)
                     out.append((m.subject, (m.headers or {}).get("Nats-Msg-Id"), json.loads(m.data)))
                 return out

@@ -29,9 +29,9 @@
 //! and prints each round's ratios (trigger / no trigger throughput, p99 beside / alone) and
 //! their range. `LOADGEN_TRIGGER=NAME` gives the quiet tenant another built guest component
 //! instead of the sample trigger (e.g. `identity`, which returns its event unchanged), in every
-//! phase but `releases` and `canary`. `LOADGEN_CPU_HOG=1` runs the `cpu-hog` binary (built beside this one with
-//! `--bin cpu-hog`) through every phase: one core spinning at normal priority, as other
-//! processes on a shared machine would.
+//! phase but `releases` and `canary`. `LOADGEN_CPU_HOG=1` runs the `cpu-hog` binary (built
+//! beside this one with `--bin cpu-hog`) through every phase: one core spinning at normal
+//! priority, as other processes on a shared machine would.
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
